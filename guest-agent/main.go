@@ -1,0 +1,51 @@
+// Command quicksand-agent runs inside the guest VM and runs commands for the
+// host over HTTP (JSON answers, or Server-Sent Events for streaming).
+//
+// Inside a VM it is started as PID 1 by the initrd: it then forks itself as
+// the server and stays behind as init, reaping orphans and restarting the
+// server should it die. On the host (tests), flags stand in for the kernel
+// command line.
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// exitBadSettings tells init not to restart the server: it would fail again.
+const exitBadSettings = 2
+
+// childEnv marks the server process that init forked.
+const childEnv = "QUICKSAND_AGENT_CHILD"
+
+func main() {
+	if os.Getpid() == 1 && os.Getenv(childEnv) == "" {
+		runInit()
+		return
+	}
+	os.Exit(serve(os.Args[1:]))
+}
+
+func serve(args []string) int {
+	s, err := loadSettings(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand-agent: %v\n", err)
+		return exitBadSettings
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.listen, strconv.Itoa(s.port)))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand-agent: listening: %v\n", err)
+		return 1
+	}
+	// The host watches the console for this exact line.
+	fmt.Printf("\n%s port=%d\n", protocol.ReadyLine, s.port)
+	srv := &http.Server{Handler: newServer(s)}
+	err = srv.Serve(ln)
+	fmt.Fprintf(os.Stderr, "quicksand-agent: serving: %v\n", err)
+	return 1
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// readSize is the largest chunk read from a command's pipe at once; it is
+// also the largest chunk that reaches the host in one event.
+const readSize = 64 << 10
+
+// pipeGrace is how long output is still read after the shell exited while
+// something it left running (a background server, say) holds the pipe open.
+// After that the pipe is closed: the command is over for the caller.
+const pipeGrace = 250 * time.Millisecond
+
+// stream identifies one of a command's output streams.
+type stream int
+
+const (
+	stdoutStream stream = iota
+	stderrStream
+)
+
+func (s stream) eventType() string {
+	if s == stdoutStream {
+		return protocol.EventStdout
+	}
+	return protocol.EventStderr
+}
+
+// outcome is how a command ended.
+type outcome struct {
+	exitCode int
+	timedOut bool
+}
+
+// startError is a request the guest cannot start (missing cwd or shell):
+// the client's fault, answered with 400 before any output.
+type startError struct{ msg string }
+
+func (e *startError) Error() string { return e.msg }
+
+// command is one request turned into a runnable process.
+type command struct {
+	req     protocol.ExecRequest
+	timeout time.Duration
+	stdin   []byte
+}
+
+func newCommand(req protocol.ExecRequest) (*command, error) {
+	c := &command{req: req, timeout: protocol.DefaultTimeoutSeconds * time.Second}
+	if req.Timeout != nil && *req.Timeout > 0 {
+		c.timeout = time.Duration(*req.Timeout * float64(time.Second))
+	}
+	if c.req.Shell == "" {
+		c.req.Shell = "/bin/sh"
+	}
+	c.stdin = []byte(req.Stdin)
+	if req.StdinB64 != "" {
+		p, err := base64.StdEncoding.DecodeString(req.StdinB64)
+		if err != nil {
+			return nil, fmt.Errorf("stdin_b64 is not valid base64: %v", err)
+		}
+		c.stdin = p
+	}
+	return c, nil
+}
+
+// checkStart finds out before starting whether the process can start, so
+// that the client gets a 400 rather than a half-begun stream.
+func (c *command) checkStart() error {
+	if c.req.Cwd != "" {
+		fi, err := os.Stat(c.req.Cwd)
+		if err != nil {
+			return &startError{fmt.Sprintf("cwd %q: %v", c.req.Cwd, unwrapPathError(err))}
+		}
+		if !fi.IsDir() {
+			return &startError{fmt.Sprintf("cwd %q is not a directory", c.req.Cwd)}
+		}
+	}
+	if _, err := exec.LookPath(c.req.Shell); err != nil {
+		return &startError{fmt.Sprintf("shell %q: %v", c.req.Shell, unwrapPathError(err))}
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// run starts the command in its own process group and calls onChunk with
+// each piece of output as it is read, from one goroutine per stream (the two
+// may call at once). A piece never ends inside a UTF-8 character. onChunk
+// must not keep p. If ctx ends (the client went away) or the timeout passes,
+// the whole process group is killed.
+func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (outcome, error) {
+	if err := c.checkStart(); err != nil {
+		return outcome{}, err
+	}
+	cmd := exec.Command(c.req.Shell, "-c", c.req.Command)
+	cmd.Dir = c.req.Cwd
+	cmd.Env = os.Environ()
+	for k, v := range c.req.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if len(c.stdin) > 0 {
+		cmd.Stdin = bytes.NewReader(c.stdin)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	var readers [2]*os.File
+	for i := range readers {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return outcome{}, fmt.Errorf("making a pipe: %w", err)
+		}
+		defer r.Close()
+		defer w.Close()
+		readers[i] = r
+		if i == 0 {
+			cmd.Stdout = w
+		} else {
+			cmd.Stderr = w
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return outcome{}, &startError{fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
+	}
+	// Only the child keeps the write ends now, so EOF means it closed them.
+	cmd.Stdout.(*os.File).Close()
+	cmd.Stderr.(*os.File).Close()
+
+	var wg sync.WaitGroup
+	for i, r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pump(r, stream(i), onChunk)
+		}()
+	}
+
+	var mu sync.Mutex
+	timedOut := false
+	killGroup := func(why bool) {
+		mu.Lock()
+		timedOut = timedOut || why
+		mu.Unlock()
+		// Negative pid: the whole process group, so grandchildren go too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	timer := time.AfterFunc(c.timeout, func() { killGroup(true) })
+	defer timer.Stop()
+	stop := context.AfterFunc(ctx, func() { killGroup(false) })
+	defer stop()
+
+	waitErr := cmd.Wait()
+	timer.Stop()
+	mu.Lock()
+	out := outcome{timedOut: timedOut}
+	mu.Unlock()
+	if out.timedOut {
+		// Anything the shell left behind in its group goes with it.
+		killGroup(true)
+	}
+	deadline := time.Now().Add(pipeGrace)
+	for _, r := range readers {
+		_ = r.SetReadDeadline(deadline)
+	}
+	wg.Wait()
+
+	switch {
+	case out.timedOut:
+		out.exitCode = -1
+	case waitErr == nil:
+		out.exitCode = 0
+	default:
+		var ee *exec.ExitError
+		if !errors.As(waitErr, &ee) {
+			return out, fmt.Errorf("waiting for the command: %w", waitErr)
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			out.exitCode = 128 + int(ws.Signal()) // as a shell reports it
+		} else {
+			out.exitCode = ws.ExitStatus()
+		}
+	}
+	return out, nil
+}
+
+// pump reads r until EOF or its deadline and hands on each chunk, holding back
+// a split UTF-8 character until the rest of it arrives.
+func pump(r io.Reader, s stream, onChunk func(stream, []byte)) {
+	buf := make([]byte, readSize)
+	pending := 0 // bytes of an incomplete character kept at buf[0:pending]
+	for {
+		n, err := r.Read(buf[pending:])
+		if n > 0 {
+			head, tail := protocol.SplitUTF8(buf[:pending+n])
+			if len(head) > 0 {
+				onChunk(s, head)
+			}
+			pending = copy(buf, tail)
+		}
+		if err != nil {
+			if pending > 0 {
+				onChunk(s, buf[:pending])
+			}
+			return
+		}
+	}
+}

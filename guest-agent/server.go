@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// maxRequestBody bounds a request body (stdin travels in it).
+const maxRequestBody = 64 << 20
+
+type server struct {
+	settings settings
+}
+
+func newServer(s settings) http.Handler {
+	return &server{settings: s}
+}
+
+// ServeHTTP routes by hand so that every miss gets a JSON {"detail"}, and
+// authenticates before anything else runs.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	type route struct {
+		method string
+		auth   bool
+		handle func(http.ResponseWriter, *http.Request)
+	}
+	routes := map[string]route{
+		protocol.PathAuthenticate:  {http.MethodPost, false, s.authenticate},
+		protocol.PathPing:          {http.MethodGet, true, s.ping},
+		protocol.PathExecute:       {http.MethodPost, true, s.execute},
+		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream},
+	}
+	rt, ok := routes[r.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		return
+	}
+	if rt.auth && !s.authorized(r) {
+		writeError(w, http.StatusUnauthorized, "missing or wrong token")
+		return
+	}
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		writeError(w, http.StatusMethodNotAllowed, r.URL.Path+" takes "+rt.method)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	rt.handle(w, r)
+}
+
+func (s *server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.tokenMatches(got)
+}
+
+func (s *server) tokenMatches(got string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.settings.token)) == 1
+}
+
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
+	var req protocol.AuthRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+		return
+	}
+	if !s.tokenMatches(req.Token) {
+		writeError(w, http.StatusUnauthorized, "wrong token")
+		return
+	}
+	writeJSON(w, http.StatusOK, protocol.AuthResult{Authenticated: true})
+}
+
+func (s *server) ping(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, protocol.PingResult{Pong: true, Pid: os.Getpid()})
+}
+
+// decodeCommand reads and checks an execute request; on failure it has
+// already answered 400.
+func (s *server) decodeCommand(w http.ResponseWriter, r *http.Request) (*command, bool) {
+	var req protocol.ExecRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+		return nil, false
+	}
+	if strings.TrimSpace(req.Command) == "" {
+		writeError(w, http.StatusBadRequest, "command is required")
+		return nil, false
+	}
+	if req.Timeout != nil && *req.Timeout < 0 {
+		writeError(w, http.StatusBadRequest, "timeout must not be negative")
+		return nil, false
+	}
+	if req.MaxOutput < 0 {
+		writeError(w, http.StatusBadRequest, "max_output must not be negative")
+		return nil, false
+	}
+	if req.MaxOutput == 0 {
+		req.MaxOutput = s.settings.maxOutput
+	}
+	c, err := newCommand(req)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return c, true
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "float64", "int64", "int", "ptr":
+		return "a number"
+	case "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return goKind
+}
+
+// execute runs a command and answers with all of its output at once. The
+// output is held once, in the collectors, and escaped straight into the
+// response.
+func (s *server) execute(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.decodeCommand(w, r)
+	if !ok {
+		return
+	}
+	outs := [2]*collector{newCollector(c.req.MaxOutput), newCollector(c.req.MaxOutput)}
+	res, err := c.run(r.Context(), func(st stream, p []byte) { outs[st].add(p) })
+	if err != nil {
+		answerRunError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	writeResult(bw, outs[stdoutStream], outs[stderrStream], res)
+	_ = bw.Flush()
+}
+
+func answerRunError(w http.ResponseWriter, err error) {
+	var se *startError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusBadRequest, se.msg)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+// executeStream runs a command and sends each chunk of output as a
+// Server-Sent Event as soon as it is read, then an exit event.
+func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.decodeCommand(w, r)
+	if !ok {
+		return
+	}
+	sess, err := sse.Upgrade(w, r)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot stream: "+err.Error())
+		return
+	}
+	var mu sync.Mutex // the stdout and stderr pumps send concurrently
+	sent := false
+	var sendErr error
+	send := func(ev protocol.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sendErr != nil {
+			return // the client is gone; the request context kills the command
+		}
+		raw, _ := json.Marshal(ev) // plain strings and ints cannot fail
+		msg := &sse.Message{}
+		msg.AppendData(string(raw))
+		sent = true
+		if sendErr = sess.Send(msg); sendErr == nil {
+			sendErr = sess.Flush()
+		}
+	}
+	res, err := c.run(r.Context(), func(st stream, p []byte) {
+		text, b64 := protocol.EncodeChunk(p)
+		send(protocol.Event{Type: st.eventType(), Data: text, DataB64: b64})
+	})
+	if err != nil {
+		if !sent {
+			answerRunError(w, err)
+			return
+		}
+		send(protocol.Event{Type: protocol.EventError, Detail: err.Error()})
+		return
+	}
+	code := res.exitCode
+	send(protocol.Event{Type: protocol.EventExit, ExitCode: &code, TimedOut: res.timedOut})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, detail string) {
+	writeJSON(w, status, protocol.ErrorBody{Detail: detail})
+}

@@ -1,0 +1,115 @@
+// Package protocol holds the wire format shared by the guest agent (server)
+// and the engine (client). It is compatible with Quicksand's agent: the same
+// endpoints, field names and event shapes, plus optional fields that keep
+// non-UTF-8 output recoverable.
+package protocol
+
+// Endpoints served by the guest agent.
+const (
+	PathAuthenticate  = "/authenticate"
+	PathPing          = "/ping"
+	PathExecute       = "/execute"
+	PathExecuteStream = "/execute_stream"
+)
+
+// Kernel command line keys the agent reads its settings from.
+const (
+	CmdlineToken = "quicksand_token"
+	CmdlinePort  = "quicksand_port"
+)
+
+// ReadyLine is printed by the agent on the console, alone on a line, once it
+// listens. The host watches the serial console for it.
+const ReadyLine = "QUICKSAND_AGENT_READY"
+
+// DefaultTimeoutSeconds is the command timeout when a request gives none.
+const DefaultTimeoutSeconds = 30
+
+// ExecRequest is the body of /execute and /execute_stream. Unknown fields are
+// ignored so that newer clients can talk to older agents.
+type ExecRequest struct {
+	Command string `json:"command"`
+	// Timeout in seconds; nil or 0 means DefaultTimeoutSeconds.
+	Timeout *float64          `json:"timeout,omitempty"`
+	Cwd     string            `json:"cwd,omitempty"`
+	Shell   string            `json:"shell,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Stdin   string            `json:"stdin,omitempty"`
+	// StdinB64 is stdin as base64, for input that is not text. It wins over Stdin.
+	StdinB64 string `json:"stdin_b64,omitempty"`
+	// MaxOutput caps the bytes /execute keeps per stream (0: the agent's
+	// default). /execute_stream never buffers, so it ignores the cap.
+	MaxOutput int64 `json:"max_output,omitempty"`
+}
+
+// ExecResult is the body /execute answers with.
+//
+// Stdout and Stderr are always valid UTF-8 text (invalid bytes replaced by
+// U+FFFD) for clients that only know text. When a stream was not valid UTF-8,
+// its exact bytes are also given in StdoutB64/StderrB64 (standard base64);
+// a client that wants bytes prefers those fields when present.
+type ExecResult struct {
+	Stdout          string `json:"stdout"`
+	Stderr          string `json:"stderr"`
+	ExitCode        int    `json:"exit_code"`
+	TimedOut        bool   `json:"timed_out"`
+	StdoutB64       string `json:"stdout_b64,omitempty"`
+	StderrB64       string `json:"stderr_b64,omitempty"`
+	StdoutTruncated bool   `json:"stdout_truncated,omitempty"`
+	StderrTruncated bool   `json:"stderr_truncated,omitempty"`
+}
+
+// Event types on /execute_stream.
+const (
+	EventStdout = "stdout"
+	EventStderr = "stderr"
+	EventExit   = "exit"
+	// EventError ends a stream that failed after it began (for example the
+	// agent could not read the command's output). Its Detail says why.
+	EventError = "error"
+)
+
+// Event is the JSON data of one Server-Sent Event on /execute_stream.
+//
+// The seed protocol names the discriminator "type"; Quicksand's own agent
+// writes "stream". The agent writes "type"; readers accept either.
+type Event struct {
+	Type   string `json:"type,omitempty"`
+	Stream string `json:"stream,omitempty"`
+	// Data is the chunk as text. A chunk that is not valid UTF-8 also carries
+	// its exact bytes in DataB64.
+	Data     string `json:"data,omitempty"`
+	DataB64  string `json:"data_b64,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// Kind returns the event's discriminator, whichever field carried it.
+func (e *Event) Kind() string {
+	if e.Type != "" {
+		return e.Type
+	}
+	return e.Stream
+}
+
+// ErrorBody is the body of every 4xx/5xx answer.
+type ErrorBody struct {
+	Detail string `json:"detail"`
+}
+
+// PingResult is the body /ping answers with.
+type PingResult struct {
+	Pong bool `json:"pong"`
+	Pid  int  `json:"pid"`
+}
+
+// AuthRequest is the body of /authenticate.
+type AuthRequest struct {
+	Token string `json:"token"`
+}
+
+// AuthResult is the body /authenticate answers with on success.
+type AuthResult struct {
+	Authenticated bool `json:"authenticated"`
+}
