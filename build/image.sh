@@ -27,10 +27,13 @@ case "$arch" in
 x86_64)
 	debarch=amd64
 	console=ttyS0
+	# Skip probing hardware the microvm machine does not have.
+	fast_boot="i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd 8250.nr_uarts=1 tsc=reliable no_timer_check cryptomgr.notests nowatchdog"
 	;;
 arm64)
 	debarch=arm64
 	console=ttyAMA0
+	fast_boot="cryptomgr.notests nowatchdog"
 	;;
 *)
 	echo "image.sh: unknown architecture $arch (x86_64 or arm64)" >&2
@@ -157,7 +160,7 @@ fi
 kernel_file=vmlinuz
 [ "$arch" = x86_64 ] && kernel_file=vmlinux
 dest="$images/debian-$arch"
-if [ ! "$dest/manifest.json" -nt "$disk" ] || [ ! "$dest/manifest.json" -nt "$initrd" ] || [ ! "$dest/manifest.json" -nt "$vmlinuz" ]; then
+if [ ! "$dest/manifest.json" -nt "$0" ] || [ ! "$dest/manifest.json" -nt "$disk" ] || [ ! "$dest/manifest.json" -nt "$initrd" ] || [ ! "$dest/manifest.json" -nt "$vmlinuz" ]; then
 	step "installing into $dest"
 	tmp="$images/.debian-$arch.tmp"
 	rm -rf "$tmp"
@@ -174,7 +177,7 @@ if [ ! "$dest/manifest.json" -nt "$disk" ] || [ ! "$dest/manifest.json" -nt "$in
   "kernel_compressed": "vmlinuz",
   "initrd": "initrd.img",
   "rootfs": "rootfs.ext4",
-  "kernel_args": "root=/dev/vda rw rootfstype=ext4 console=$console quiet loglevel=0 panic=-1",
+  "kernel_args": "root=/dev/vda rw rootfstype=ext4 console=$console quiet loglevel=0 panic=-1 $fast_boot",
   "kernel_version": "$kernel_version",
   "build_id": "$(date -u +%Y%m%dT%H%M%SZ)-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 }

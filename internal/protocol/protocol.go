@@ -22,6 +22,11 @@ const (
 // listens. The host watches the serial console for it.
 const ReadyLine = "QUICKSAND_AGENT_READY"
 
+// InitStartedLine is printed on the console by the initrd's /init as its
+// first act (build/init): the kernel has booted. The host times boot
+// phases by it.
+const InitStartedLine = "quicksand-init: started"
+
 // DefaultTimeoutSeconds is the command timeout when a request gives none.
 const DefaultTimeoutSeconds = 30
 

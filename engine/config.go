@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Accel names a QEMU accelerator.
+type Accel string
+
+const (
+	AccelAuto Accel = "auto" // KVM (Linux) or HVF (macOS) when they work, else TCG
+	AccelKVM  Accel = "kvm"
+	AccelHVF  Accel = "hvf"
+	AccelTCG  Accel = "tcg" // software emulation: works everywhere, slowly
+)
+
+// NetworkMode says what the guest may reach.
+type NetworkMode string
+
+const (
+	// NetworkRestricted: the guest reaches nothing outside the VM; the
+	// host's port forwards into it (the agent's included) still work.
+	NetworkRestricted NetworkMode = "restricted"
+	// NetworkFull: the guest also reaches out through the host (NAT).
+	NetworkFull NetworkMode = "full"
+)
+
+// PortForward forwards 127.0.0.1:Host on the host to Guest in the guest.
+type PortForward struct {
+	Host  int `msgpack:"host"`
+	Guest int `msgpack:"guest"`
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultImage       = "debian"
+	DefaultMemoryMiB   = 512
+	DefaultCPUs        = 1
+	DefaultBootTimeout = 60 * time.Second
+)
+
+// Config describes a sandbox. The zero value of every field means its
+// default.
+type Config struct {
+	// Image is an image name looked up in the image folders, or a path to
+	// an image folder.
+	Image string
+	// ImageDirs are searched for Image before $QUICKSAND_IMAGE_PATH and the
+	// default data folder.
+	ImageDirs []string
+	MemoryMiB int
+	CPUs      int
+	Accel     Accel
+	Network   NetworkMode
+	// PortForwards are bound on 127.0.0.1 only.
+	PortForwards []PortForward
+	// BootTimeout bounds the time from QEMU's start to a ready agent.
+	BootTimeout time.Duration
+	// ExtraQEMUArgs are appended to QEMU's command line.
+	ExtraQEMUArgs []string
+	// ExtraKernelArgs are appended to the kernel command line.
+	ExtraKernelArgs []string
+	// WorkDir is where sandboxes keep their overlay, console log and
+	// sockets, one folder each. Default: $XDG_RUNTIME_DIR/quicksand, else
+	// the temporary folder's quicksand-<uid>.
+	WorkDir string
+	// QEMUPath overrides the QEMU binary (default: qemu-system-<arch> on PATH).
+	QEMUPath string
+}
+
+// withDefaults fills zero fields and checks every field, naming the field
+// in the error. Nothing is started before this passes.
+func (c Config) withDefaults() (Config, error) {
+	if c.Image == "" {
+		c.Image = DefaultImage
+	}
+	if c.MemoryMiB == 0 {
+		c.MemoryMiB = DefaultMemoryMiB
+	}
+	if c.CPUs == 0 {
+		c.CPUs = DefaultCPUs
+	}
+	if c.Accel == "" {
+		c.Accel = AccelAuto
+	}
+	if c.Network == "" {
+		c.Network = NetworkRestricted
+	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = DefaultBootTimeout
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = defaultWorkDir()
+	}
+	bad := func(field, format string, args ...any) (Config, error) {
+		return c, newError(KindInvalidConfig, nil, "config field %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.MemoryMiB < 64 || c.MemoryMiB > 1<<20:
+		return bad("memory", "%d MiB is out of range (64 MiB to 1 TiB)", c.MemoryMiB)
+	case c.CPUs < 1 || c.CPUs > 256:
+		return bad("cpus", "%d is out of range (1 to 256)", c.CPUs)
+	case c.BootTimeout < 0:
+		return bad("boot_timeout", "must be positive, not %v", c.BootTimeout)
+	}
+	switch c.Accel {
+	case AccelAuto, AccelKVM, AccelHVF, AccelTCG:
+	default:
+		return bad("accel", "%q is not one of auto, kvm, hvf, tcg", c.Accel)
+	}
+	switch c.Network {
+	case NetworkRestricted, NetworkFull:
+	default:
+		return bad("network_mode", "%q is not one of restricted, full", c.Network)
+	}
+	seen := map[int]bool{}
+	for i, pf := range c.PortForwards {
+		if pf.Host < 1 || pf.Host > 65535 || pf.Guest < 1 || pf.Guest > 65535 {
+			return bad(fmt.Sprintf("port_forwards[%d]", i), "ports must be 1 to 65535 (host %d, guest %d)", pf.Host, pf.Guest)
+		}
+		if seen[pf.Host] {
+			return bad(fmt.Sprintf("port_forwards[%d]", i), "host port %d is forwarded twice", pf.Host)
+		}
+		seen[pf.Host] = true
+	}
+	for i, a := range c.ExtraKernelArgs {
+		if a == "" || strings.ContainsAny(a, " \t\n") {
+			return bad(fmt.Sprintf("extra_kernel_args[%d]", i), "%q must be one word", a)
+		}
+		if strings.HasPrefix(a, "quicksand_") {
+			return bad(fmt.Sprintf("extra_kernel_args[%d]", i), "%q would override the agent's settings", a)
+		}
+	}
+	return c, nil
+}
+
+func defaultWorkDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "quicksand")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("quicksand-%d", os.Getuid()))
+}

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+const (
+	consoleTailLines = 40       // lines kept in memory for error messages
+	consoleLogMax    = 16 << 20 // the log file stops growing here
+)
+
+// console reads the guest's serial console (QEMU's stdout): it writes it to
+// the sandbox's console log, keeps the last lines for error messages, and
+// notes when the initrd and the agent announce themselves.
+type console struct {
+	mu       sync.Mutex
+	log      *os.File
+	logged   int64
+	tail     []string
+	partial  []byte
+	initAt   time.Time
+	readyAt  time.Time
+	ready    chan struct{} // closed when the agent's ready line is seen
+	finished chan struct{} // closed when the console reaches EOF
+}
+
+func newConsole(logPath string) (*console, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &console{log: f, ready: make(chan struct{}), finished: make(chan struct{})}, nil
+}
+
+// run consumes r until EOF (QEMU exited).
+func (c *console) run(r io.Reader) {
+	defer close(c.finished)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.consume(buf[:n])
+		}
+		if err != nil {
+			c.mu.Lock()
+			if len(c.partial) > 0 {
+				c.addLine(string(c.partial))
+				c.partial = nil
+			}
+			c.log.Close()
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *console) consume(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.logged < consoleLogMax {
+		n, _ := c.log.Write(p[:min(int64(len(p)), consoleLogMax-c.logged)])
+		c.logged += int64(n)
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.partial = append(c.partial, p...)
+			return
+		}
+		line := string(append(c.partial, p[:i]...))
+		c.partial = c.partial[:0]
+		p = p[i+1:]
+		c.addLine(strings.TrimRight(line, "\r"))
+	}
+}
+
+// addLine is called with mu held.
+func (c *console) addLine(line string) {
+	switch {
+	case strings.HasPrefix(line, protocol.InitStartedLine) && c.initAt.IsZero():
+		c.initAt = time.Now()
+	case strings.HasPrefix(line, protocol.ReadyLine) && c.readyAt.IsZero():
+		c.readyAt = time.Now()
+		close(c.ready)
+	}
+	if line == "" {
+		return
+	}
+	c.tail = append(c.tail, line)
+	if len(c.tail) > consoleTailLines {
+		c.tail = c.tail[len(c.tail)-consoleTailLines:]
+	}
+}
+
+// Tail returns the last lines seen, joined.
+func (c *console) Tail() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.tail, "\n")
+}
+
+func (c *console) times() (initAt, readyAt time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.initAt, c.readyAt
+}
+
+// tailBuffer keeps the last max bytes written to it (QEMU's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte{}, t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

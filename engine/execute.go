@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pkg/errors"
+
+	"github.com/quicksand-go/quicksand/engine/agent"
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// Stream tells stdout (1) from stderr (2).
+type Stream = agent.Stream
+
+const (
+	Stdout = agent.Stdout
+	Stderr = agent.Stderr
+)
+
+// DefaultTimeout is a command's timeout when the request gives none.
+const DefaultTimeout = protocol.DefaultTimeoutSeconds * time.Second
+
+// transportMargin is added to a command's own timeout (which the agent
+// enforces) to bound the HTTP call, so that a call to a frozen guest still
+// returns.
+const transportMargin = 15 * time.Second
+
+// ExecRequest is one command to run in the sandbox.
+type ExecRequest struct {
+	Command string
+	Timeout time.Duration // default DefaultTimeout; the whole process group is killed after it
+	Cwd     string
+	Shell   string // default /bin/sh
+	Env     map[string]string
+	Stdin   []byte
+}
+
+// ExecResult is how a command ended. A command that fails is a result, not
+// an error.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int  // -1 when timed out; 128+n when killed by signal n
+	TimedOut       bool // the command's timeout killed it
+	Duration       time.Duration
+	// Truncated: the agent's cap on buffered output (Execute only) was hit.
+	StdoutTruncated, StderrTruncated bool
+}
+
+// Execute runs a command and returns all of its output at once.
+func (sb *Sandbox) Execute(ctx context.Context, req ExecRequest) (*ExecResult, error) {
+	return sb.execute(ctx, req, nil)
+}
+
+// ExecuteStream runs a command and calls onChunk with each chunk of output
+// as it arrives, on the calling goroutine, in order. It still returns the
+// whole result. onChunk must not keep chunk after it returns.
+func (sb *Sandbox) ExecuteStream(ctx context.Context, req ExecRequest, onChunk func(stream Stream, chunk []byte)) (*ExecResult, error) {
+	if onChunk == nil {
+		onChunk = func(Stream, []byte) {}
+	}
+	return sb.execute(ctx, req, func(s Stream, p []byte) error { onChunk(s, p); return nil })
+}
+
+// ExecuteStreamFunc is ExecuteStream with a callback that can fail: an
+// error from onChunk abandons the command (it is killed in the guest) and
+// is returned as is. Bindings use it to carry a callback's exception back.
+func (sb *Sandbox) ExecuteStreamFunc(ctx context.Context, req ExecRequest, onChunk func(stream Stream, chunk []byte) error) (*ExecResult, error) {
+	if onChunk == nil {
+		return nil, newError(KindBadRequest, nil, "ExecuteStreamFunc needs a callback")
+	}
+	return sb.execute(ctx, req, onChunk)
+}
+
+func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(Stream, []byte) error) (*ExecResult, error) {
+	wire, timeout, err := req.toWire()
+	if err != nil {
+		return nil, err
+	}
+	if cause := context.Cause(sb.alive); cause != nil {
+		return nil, newError(KindNotRunning, cause, "executing %q", short(req.Command))
+	}
+	// The call ends when the caller gives up, when the VM goes away, or
+	// when the command's timeout plus a margin has passed.
+	callCtx, cancel := context.WithTimeoutCause(ctx, timeout+transportMargin, errors.New("the agent did not answer in time"))
+	defer cancel()
+	stop := context.AfterFunc(sb.alive, cancel)
+	defer stop()
+
+	began := time.Now()
+	var res *agent.Result
+	if onChunk == nil {
+		res, err = sb.client.Execute(callCtx, wire)
+	} else {
+		var cbErr error
+		res, err = sb.client.ExecuteStream(callCtx, wire, func(s Stream, p []byte) error {
+			cbErr = onChunk(s, p)
+			return cbErr
+		})
+		if cbErr != nil {
+			return nil, cbErr
+		}
+	}
+	if err != nil {
+		return nil, sb.callError(ctx, callCtx, err, req.Command)
+	}
+	return &ExecResult{
+		Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode, TimedOut: res.TimedOut,
+		Duration:        time.Since(began),
+		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
+	}, nil
+}
+
+// callError says why a call to the agent failed, most telling reason first.
+func (sb *Sandbox) callError(ctx, callCtx context.Context, err error, command string) error {
+	what := "executing " + quote(short(command))
+	if cause := context.Cause(sb.alive); cause != nil {
+		return newError(KindNotRunning, cause, "%s", what)
+	}
+	if ctx.Err() != nil {
+		return newError(KindCancelled, context.Cause(ctx), "%s", what)
+	}
+	if callCtx.Err() != nil {
+		return newError(KindTransport, context.Cause(callCtx), "%s", what)
+	}
+	var se *agent.StatusError
+	if errors.As(err, &se) {
+		switch se.Status {
+		case http.StatusUnauthorized:
+			return newError(KindAuth, err, "%s", what)
+		case http.StatusBadRequest:
+			return newError(KindBadRequest, err, "%s", what)
+		}
+	}
+	return newError(KindTransport, err, "%s", what)
+}
+
+// toWire checks the request and turns it into the agent's JSON body.
+func (r ExecRequest) toWire() (protocol.ExecRequest, time.Duration, error) {
+	if strings.TrimSpace(r.Command) == "" {
+		return protocol.ExecRequest{}, 0, newError(KindBadRequest, nil, "request field command: must not be empty")
+	}
+	if r.Timeout < 0 {
+		return protocol.ExecRequest{}, 0, newError(KindBadRequest, nil, "request field timeout: must not be negative")
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	secs := timeout.Seconds()
+	w := protocol.ExecRequest{Command: r.Command, Timeout: &secs, Cwd: r.Cwd, Shell: r.Shell, Env: r.Env}
+	if utf8.Valid(r.Stdin) {
+		w.Stdin = string(r.Stdin)
+	} else {
+		w.StdinB64 = base64.StdEncoding.EncodeToString(r.Stdin)
+	}
+	return w, timeout, nil
+}
+
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+func quote(s string) string { return `"` + s + `"` }

@@ -1,0 +1,144 @@
+// Package image finds guest images and reads their manifests.
+//
+// An image is a folder with a manifest.json naming its kernel, initrd, root
+// disk, architecture and kernel arguments. A name ("debian") is looked up in
+// the image folders; a path to a folder works too.
+package image
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// PathEnv names extra image folders, separated by ':', searched first.
+const PathEnv = "QUICKSAND_IMAGE_PATH"
+
+// Manifest is the content of an image's manifest.json.
+type Manifest struct {
+	Name             string `json:"name"`
+	Arch             string `json:"arch"`
+	Kernel           string `json:"kernel"`
+	KernelCompressed string `json:"kernel_compressed,omitempty"`
+	Initrd           string `json:"initrd"`
+	RootFS           string `json:"rootfs"`
+	KernelArgs       string `json:"kernel_args"`
+	KernelVersion    string `json:"kernel_version,omitempty"`
+	BuildID          string `json:"build_id,omitempty"`
+}
+
+// Image is a resolved image: its folder and manifest, with file paths made
+// absolute.
+type Image struct {
+	Dir      string
+	Manifest Manifest
+}
+
+// KernelPath, InitrdPath and RootFSPath are the absolute paths of the files.
+func (im *Image) KernelPath() string { return filepath.Join(im.Dir, im.Manifest.Kernel) }
+func (im *Image) InitrdPath() string { return filepath.Join(im.Dir, im.Manifest.Initrd) }
+func (im *Image) RootFSPath() string { return filepath.Join(im.Dir, im.Manifest.RootFS) }
+
+// NotFoundError says which image was asked for and where it was looked for.
+type NotFoundError struct {
+	Name     string
+	Searched []string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("image %q not found (searched: %s; build one with `make image`, or set %s)",
+		e.Name, strings.Join(e.Searched, ", "), PathEnv)
+}
+
+// SearchDirs lists the folders a name is looked up in: extra (from the
+// config), then $QUICKSAND_IMAGE_PATH, then the default data folder.
+func SearchDirs(extra []string) []string {
+	dirs := append([]string{}, extra...)
+	for _, d := range filepath.SplitList(os.Getenv(PathEnv)) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return append(dirs, DefaultDir())
+}
+
+// DefaultDir is where `make image` installs images:
+// $XDG_DATA_HOME/quicksand/images, or ~/.local/share/quicksand/images.
+func DefaultDir() string {
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" {
+		home, _ := os.UserHomeDir()
+		data = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(data, "quicksand", "images")
+}
+
+// HostArch is the host's architecture in image terms (x86_64, arm64).
+func HostArch() string {
+	if runtime.GOARCH == "amd64" {
+		return "x86_64"
+	}
+	return runtime.GOARCH
+}
+
+// Resolve finds an image by path or by name. A name is tried as a folder
+// "<name>" and then "<name>-<host arch>" in each search folder.
+func Resolve(nameOrPath string, dirs []string) (*Image, error) {
+	if nameOrPath == "" {
+		return nil, fmt.Errorf("no image given")
+	}
+	if strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.HasPrefix(nameOrPath, ".") {
+		im, err := Load(nameOrPath)
+		if os.IsNotExist(err) {
+			return nil, &NotFoundError{Name: nameOrPath, Searched: []string{nameOrPath}}
+		}
+		return im, err
+	}
+	for _, d := range dirs {
+		for _, cand := range []string{nameOrPath, nameOrPath + "-" + HostArch()} {
+			im, err := Load(filepath.Join(d, cand))
+			if os.IsNotExist(err) {
+				continue
+			}
+			return im, err
+		}
+	}
+	return nil, &NotFoundError{Name: nameOrPath, Searched: dirs}
+}
+
+// Load reads the image in dir and checks that the files it names exist. A
+// missing manifest gives an error for which os.IsNotExist is true.
+func Load(dir string) (*Image, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(abs, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("image %s: manifest.json: %w", abs, err)
+	}
+	im := &Image{Dir: abs, Manifest: m}
+	if m.Arch != "x86_64" && m.Arch != "arm64" {
+		return nil, fmt.Errorf("image %s: unknown arch %q (x86_64 or arm64)", abs, m.Arch)
+	}
+	for field, name := range map[string]string{"kernel": m.Kernel, "initrd": m.Initrd, "rootfs": m.RootFS} {
+		if name == "" {
+			return nil, fmt.Errorf("image %s: manifest.json names no %s", abs, field)
+		}
+		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
+			return nil, fmt.Errorf("image %s: %s: %w", abs, field, errorsNoNotExist(err))
+		}
+	}
+	return im, nil
+}
+
+// errorsNoNotExist keeps a missing file named in a manifest from looking
+// like a missing image to callers that test os.IsNotExist.
+func errorsNoNotExist(err error) error { return fmt.Errorf("%s", err.Error()) }

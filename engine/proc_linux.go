@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// processAttrs puts QEMU in its own process group (a Ctrl-C meant for the
+// host program reaches us, not QEMU, so Stop can still run) and asks the
+// kernel to kill it when its parent dies, so a VM never outlives the
+// program that started it.
+func processAttrs() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// The parent-death signal fires when the *thread* that forked exits, not the
+// process. Under cgo (the C ABI) a call may run on a foreign thread that
+// exits soon after (a Python executor thread, say), which would kill the VM.
+// So every QEMU is forked from one OS thread that lives as long as the
+// process: a goroutine locked to its thread that never returns.
+var spawner struct {
+	once sync.Once
+	jobs chan func()
+}
+
+// startProcess starts cmd from the long-lived spawner thread.
+func startProcess(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.jobs = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread stays ours
+			for job := range spawner.jobs {
+				job()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawner.jobs <- func() { done <- cmd.Start() }
+	return <-done
+}

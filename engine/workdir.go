@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pkg/errors"
+)
+
+const (
+	workdirPrefix = "sb-"
+	lockName      = "lock"
+	// A folder without a lock younger than this may be one that another
+	// process is just setting up.
+	unlockedGrace = time.Minute
+)
+
+// workdir is one sandbox's folder: overlay, console log, sockets. It holds
+// an exclusive flock on its lock file while the sandbox lives, so that a
+// later Start (in any process) can tell the folders of killed processes
+// from live ones and remove them.
+type workdir struct {
+	path string
+	lock *os.File
+}
+
+func newWorkdir(base string) (*workdir, error) {
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return nil, errors.Wrapf(err, "making the work folder %s", base)
+	}
+	sweepStale(base)
+	dir, err := os.MkdirTemp(base, workdirPrefix)
+	if err != nil {
+		return nil, errors.Wrapf(err, "making a sandbox folder in %s", base)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, errors.Wrapf(err, "locking the sandbox folder %s", dir)
+	}
+	return &workdir{path: dir, lock: f}, nil
+}
+
+func (w *workdir) file(name string) string { return filepath.Join(w.path, name) }
+
+// remove deletes the folder and then releases the lock.
+func (w *workdir) remove() error {
+	err := os.RemoveAll(w.path)
+	w.lock.Close()
+	return errors.Wrapf(err, "removing %s", w.path)
+}
+
+// sweepStale removes sandbox folders whose owner is gone: their lock is free.
+func sweepStale(base string) {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), workdirPrefix) {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		f, err := os.Open(filepath.Join(dir, lockName))
+		if err != nil {
+			if info, serr := e.Info(); serr == nil && time.Since(info.ModTime()) > unlockedGrace {
+				os.RemoveAll(dir)
+			}
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.RemoveAll(dir)
+		}
+		f.Close()
+	}
+}
