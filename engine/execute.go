@@ -30,6 +30,9 @@ const DefaultTimeout = protocol.DefaultTimeoutSeconds * time.Second
 // returns.
 const transportMargin = 15 * time.Second
 
+// deathSettle is how long a failed call waits to learn whether the VM died.
+const deathSettle = 300 * time.Millisecond
+
 // ExecRequest is one command to run in the sandbox.
 type ExecRequest struct {
 	Command string
@@ -118,6 +121,12 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 // callError says why a call to the agent failed, most telling reason first.
 func (sb *Sandbox) callError(ctx, callCtx context.Context, err error, command string) error {
 	what := "executing " + quote(short(command))
+	// A dying QEMU drops its connections a moment before it can be waited
+	// for: give the supervisor that moment so the error says why.
+	select {
+	case <-sb.exited:
+	case <-time.After(deathSettle):
+	}
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, "%s", what)
 	}

@@ -1,0 +1,100 @@
+package qemu
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// argAfter returns the value that follows flag the n-th time it appears.
+func argsAfter(args []string, flag string) []string {
+	var vals []string
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			vals = append(vals, args[i+1])
+		}
+	}
+	return vals
+}
+
+func TestArgsPerArchAndAccel(t *testing.T) {
+	cases := []struct {
+		arch, accel   string
+		machine, cpu  string
+		wantCPUAbsent bool
+		wantBinary    string
+	}{
+		{"x86_64", "tcg", "pc", "", true, "qemu-system-x86_64"},
+		{"x86_64", "kvm", "microvm,x-option-roms=off,rtc=on", "host", false, "qemu-system-x86_64"},
+		{"arm64", "tcg", "virt", "max,pauth-impdef=on", false, "qemu-system-aarch64"},
+		{"arm64", "hvf", "virt", "host", false, "qemu-system-aarch64"},
+	}
+	for _, c := range cases {
+		t.Run(c.arch+"/"+c.accel, func(t *testing.T) {
+			s := Spec{Arch: c.arch, Accel: c.accel, MemoryMiB: 512, CPUs: 2, Kernel: "/img/k", Initrd: "/img/i",
+				Append: "root=/dev/vda quicksand_token=t", Disk: "/w/overlay.qcow2"}
+			args := s.Args()
+			if got := argsAfter(args, "-M"); len(got) != 1 || got[0] != c.machine {
+				t.Errorf("machine %v, want %s", got, c.machine)
+			}
+			cpu := argsAfter(args, "-cpu")
+			if c.wantCPUAbsent && len(cpu) != 0 || !c.wantCPUAbsent && (len(cpu) != 1 || cpu[0] != c.cpu) {
+				t.Errorf("cpu %v, want %q", cpu, c.cpu)
+			}
+			if got := argsAfter(args, "-accel"); !slices.Equal(got, []string{c.accel}) {
+				t.Errorf("accel %v", got)
+			}
+			if got := argsAfter(args, "-m"); !slices.Equal(got, []string{"512"}) {
+				t.Errorf("memory %v", got)
+			}
+			if got := argsAfter(args, "-smp"); !slices.Equal(got, []string{"2"}) {
+				t.Errorf("cpus %v", got)
+			}
+			if got := argsAfter(args, "-append"); len(got) != 1 || !strings.HasPrefix(got[0], "root=/dev/vda quicksand_token=t") {
+				t.Errorf("append %v", got)
+			}
+			if got := argsAfter(args, "-serial"); !slices.Equal(got, []string{"stdio"}) {
+				t.Errorf("serial %v", got)
+			}
+			if !slices.Contains(args, "-no-reboot") || !slices.Contains(args, "-nodefaults") {
+				t.Errorf("missing -no-reboot or -nodefaults: %v", args)
+			}
+			if Binary(c.arch) != c.wantBinary {
+				t.Errorf("binary %s", Binary(c.arch))
+			}
+		})
+	}
+}
+
+func TestNetdev(t *testing.T) {
+	s := Spec{Arch: "x86_64", Accel: "tcg", Restricted: true, Forwards: []Forward{{Host: 4000, Guest: 4000}, {Host: 8080, Guest: 80}}}
+	nd := argsAfter(s.Args(), "-netdev")
+	want := "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:4000-:4000,hostfwd=tcp:127.0.0.1:8080-:80"
+	if len(nd) != 1 || nd[0] != want {
+		t.Fatalf("netdev %v, want %s", nd, want)
+	}
+	s.Restricted = false
+	if nd := argsAfter(s.Args(), "-netdev"); strings.Contains(nd[0], "restrict") {
+		t.Fatalf("full network still restricted: %s", nd[0])
+	}
+}
+
+func TestDiskPathWithCommaIsEscaped(t *testing.T) {
+	s := Spec{Arch: "x86_64", Accel: "tcg", Disk: "/tmp/a,b/overlay.qcow2", QMPSocket: "/tmp/x,y/qmp.sock"}
+	args := s.Args()
+	drive := argsAfter(args, "-drive")
+	if len(drive) != 1 || !strings.HasPrefix(drive[0], "file=/tmp/a,,b/overlay.qcow2,") {
+		t.Fatalf("drive %v", drive)
+	}
+	if q := argsAfter(args, "-qmp"); len(q) != 1 || q[0] != "unix:/tmp/x,,y/qmp.sock,server=on,wait=off" {
+		t.Fatalf("qmp %v", q)
+	}
+}
+
+func TestExtraArgsComeLast(t *testing.T) {
+	s := Spec{Arch: "x86_64", Accel: "tcg", Extra: []string{"-device", "virtio-balloon-device"}}
+	args := s.Args()
+	if !slices.Equal(args[len(args)-2:], []string{"-device", "virtio-balloon-device"}) {
+		t.Fatalf("extra args not last: %v", args)
+	}
+}

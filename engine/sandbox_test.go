@@ -1,0 +1,439 @@
+package engine
+
+// These tests boot real VMs from the debian image (`make image`): no mocks.
+// One sandbox is shared by the tests whose commands leave no state behind;
+// the others start their own.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quicksand-go/quicksand/engine/agent"
+)
+
+var shared struct {
+	once sync.Once
+	sb   *Sandbox
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.sb != nil {
+		shared.sb.Stop(context.Background())
+	}
+	os.Exit(code)
+}
+
+// sharedSandbox is one debian sandbox for tests that leave no state behind.
+func sharedSandbox(t *testing.T) *Sandbox {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.sb, shared.err = Start(context.Background(), Config{})
+	})
+	if shared.err != nil {
+		t.Fatalf("starting the shared sandbox: %v", shared.err)
+	}
+	return shared.sb
+}
+
+// startSandbox starts a sandbox of the test's own, stopped at its end.
+func startSandbox(t *testing.T, cfg Config) *Sandbox {
+	t.Helper()
+	sb, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Start(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() { sb.Stop(context.Background()) })
+	return sb
+}
+
+func run(t *testing.T, sb *Sandbox, req ExecRequest) *ExecResult {
+	t.Helper()
+	res, err := sb.Execute(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Execute(%q): %v", req.Command, err)
+	}
+	return res
+}
+
+func TestExecuteBasics(t *testing.T) {
+	sb := sharedSandbox(t)
+	cases := []struct {
+		name           string
+		req            ExecRequest
+		stdout, stderr string
+		code           int
+	}{
+		{"echo", ExecRequest{Command: "echo hello"}, "hello\n", "", 0},
+		{"exit code", ExecRequest{Command: "exit 42"}, "", "", 42},
+		{"stderr", ExecRequest{Command: "echo bad >&2; false"}, "", "bad\n", 1},
+		{"cwd", ExecRequest{Command: "pwd", Cwd: "/usr/lib"}, "/usr/lib\n", "", 0},
+		{"env", ExecRequest{Command: `echo "$GREETING, $NAME"`, Env: map[string]string{"GREETING": "hi", "NAME": "vm"}}, "hi, vm\n", "", 0},
+		{"stdin", ExecRequest{Command: "tr a-z A-Z", Stdin: []byte("shout\n")}, "SHOUT\n", "", 0},
+		{"script", ExecRequest{Command: "set -e\nx=0\nfor i in 1 2 3; do x=$((x+i)); done\necho sum=$x\n"}, "sum=6\n", "", 0},
+		{"guest tools", ExecRequest{Command: "python3 -c 'print(6*7)'"}, "42\n", "", 0},
+		{"bash", ExecRequest{Command: "echo ${BASH_VERSION:+bash}", Shell: "/bin/bash"}, "bash\n", "", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, sb, c.req)
+			if string(r.Stdout) != c.stdout || string(r.Stderr) != c.stderr || r.ExitCode != c.code || r.TimedOut {
+				t.Fatalf("got stdout %q stderr %q code %d timedout %v; want %q %q %d",
+					r.Stdout, r.Stderr, r.ExitCode, r.TimedOut, c.stdout, c.stderr, c.code)
+			}
+		})
+	}
+}
+
+func TestBadRequestsAreErrors(t *testing.T) {
+	sb := sharedSandbox(t)
+	_, err := sb.Execute(context.Background(), ExecRequest{Command: "true", Cwd: "/no/such/dir"})
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "/no/such/dir") {
+		t.Fatalf("missing cwd: %v", err)
+	}
+	if _, err := sb.Execute(context.Background(), ExecRequest{}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("empty command: %v", err)
+	}
+}
+
+func TestTimeoutKillsTheProcessTree(t *testing.T) {
+	sb := sharedSandbox(t)
+	r := run(t, sb, ExecRequest{
+		Command: "echo started; sleep 300 & echo $! > /tmp/bg.pid; sh -c 'sleep 300'",
+		Timeout: time.Second,
+	})
+	if !r.TimedOut || r.ExitCode != -1 || string(r.Stdout) != "started\n" {
+		t.Fatalf("got %+v", r)
+	}
+	// Nothing of that command may still run in the guest.
+	r = run(t, sb, ExecRequest{Command: "sleep 0.2; kill -0 $(cat /tmp/bg.pid) 2>/dev/null && echo alive; pgrep -x sleep || echo none"})
+	if strings.TrimSpace(string(r.Stdout)) != "none" {
+		t.Fatalf("left running: %q", r.Stdout)
+	}
+}
+
+func TestStreamingOrderAndArrival(t *testing.T) {
+	sb := sharedSandbox(t)
+	type chunk struct {
+		s  Stream
+		p  string
+		at time.Time
+	}
+	var got []chunk
+	start := time.Now()
+	res, err := sb.ExecuteStream(context.Background(), ExecRequest{
+		Command: "printf 'one'; sleep 1; printf 'two' >&2; sleep 1; echo three",
+	}, func(s Stream, p []byte) { got = append(got, chunk{s, string(p), time.Now()}) })
+	end := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq []string
+	for _, c := range got {
+		seq = append(seq, fmt.Sprintf("%s:%s", c.s, c.p))
+	}
+	if strings.Join(seq, ",") != "stdout:one,stderr:two,stdout:three\n" {
+		t.Fatalf("chunks %q", seq)
+	}
+	if got[0].at.Sub(start) > end.Sub(start)-1500*time.Millisecond {
+		t.Fatalf("the first chunk (no newline) came %v after the start of a %v command", got[0].at.Sub(start), end.Sub(start))
+	}
+	if string(res.Stdout) != "onethree\n" || string(res.Stderr) != "two" || res.ExitCode != 0 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestBinaryOutputByteForByte(t *testing.T) {
+	sb := sharedSandbox(t)
+	r := run(t, sb, ExecRequest{Command: "head -c 300000 /dev/urandom > /tmp/rand && sha256sum /tmp/rand | cut -d' ' -f1"})
+	want := strings.TrimSpace(string(r.Stdout))
+	for _, streaming := range []bool{false, true} {
+		req := ExecRequest{Command: "cat /tmp/rand"}
+		var res *ExecResult
+		var err error
+		var streamed []byte
+		if streaming {
+			res, err = sb.ExecuteStream(context.Background(), req, func(_ Stream, p []byte) { streamed = append(streamed, p...) })
+		} else {
+			res, err = sb.Execute(context.Background(), req)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(res.Stdout)
+		if hex.EncodeToString(sum[:]) != want || len(res.Stdout) != 300000 {
+			t.Fatalf("streaming=%v: %d bytes with a different sha256", streaming, len(res.Stdout))
+		}
+		if streaming && !bytes.Equal(streamed, res.Stdout) {
+			t.Fatal("the chunks do not add up to the result")
+		}
+	}
+	// And bytes in through stdin.
+	in := []byte{0, 1, 2, 0xfe, 0xff, '\n'}
+	r = run(t, sb, ExecRequest{Command: "od -An -tx1", Stdin: in})
+	if strings.TrimSpace(string(r.Stdout)) != "00 01 02 fe ff 0a" {
+		t.Fatalf("stdin bytes arrived as %q", r.Stdout)
+	}
+}
+
+func TestConcurrentExecutesOnOneSandbox(t *testing.T) {
+	sb := sharedSandbox(t)
+	const n = 8
+	dir := fmt.Sprintf("/tmp/rendezvous-%d", time.Now().UnixNano())
+	// Each command waits until all n have started: only concurrent
+	// execution lets them finish before their timeout.
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([]*ExecResult, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = sb.Execute(context.Background(), ExecRequest{
+				Command: fmt.Sprintf("mkdir -p %s; touch %s/%d; while [ $(ls %s | wc -l) -lt %d ]; do sleep 0.1; done; echo %d", dir, dir, i, dir, n, i),
+				Timeout: 60 * time.Second,
+			})
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil || outs[i].TimedOut || strings.TrimSpace(string(outs[i].Stdout)) != strconv.Itoa(i) {
+			t.Fatalf("execute %d: %v %+v", i, errs[i], outs[i])
+		}
+	}
+}
+
+func TestCancelAbortsTheCall(t *testing.T) {
+	sb := sharedSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := sb.Execute(ctx, ExecRequest{Command: "sleep 30; echo done > /tmp/not-cancelled", Timeout: time.Minute})
+	if !errors.Is(err, ErrCancelled) {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+	// The sandbox is still fine afterwards.
+	if r := run(t, sb, ExecRequest{Command: "echo ok"}); string(r.Stdout) != "ok\n" {
+		t.Fatalf("after cancel: %+v", r)
+	}
+}
+
+func TestWrongTokenIsRefused(t *testing.T) {
+	sb := sharedSandbox(t)
+	c := agent.New(sb.AgentAddr(), "not-the-token")
+	defer c.Close()
+	err := c.Ping(context.Background())
+	var se *agent.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("ping with a wrong token: %v", err)
+	}
+}
+
+func TestBootTimingAndAccelerator(t *testing.T) {
+	sb := sharedSandbox(t)
+	bt := sb.BootTiming()
+	if !(0 < bt.QEMUStarted && bt.QEMUStarted < bt.KernelBooted && bt.KernelBooted < bt.AgentListening && bt.AgentListening <= bt.Ready) {
+		t.Fatalf("phases out of order: %+v", bt)
+	}
+	if a := sb.Accelerator(); a != AccelTCG && a != AccelKVM {
+		t.Fatalf("accelerator %q", a)
+	}
+	log, err := sb.ConsoleLog()
+	if err != nil || !bytes.Contains(log, []byte("QUICKSAND_AGENT_READY")) {
+		t.Fatalf("console log %q, %v", log, err)
+	}
+}
+
+func TestMissingImage(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Start(context.Background(), Config{Image: "no-such-image", ImageDirs: []string{dir}})
+	if !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "no-such-image") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("error %v; want image not found naming the image and %s", err, dir)
+	}
+	_, err = Start(context.Background(), Config{Image: filepath.Join(dir, "nope")})
+	if !errors.Is(err, ErrImageNotFound) {
+		t.Fatalf("missing folder: %v", err)
+	}
+}
+
+func TestBadConfigFailsBeforeQEMU(t *testing.T) {
+	_, err := Start(context.Background(), Config{CPUs: 1000})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "cpus") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestStopDuringExecuteAndAfter(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := sb.Execute(context.Background(), ExecRequest{Command: "sleep 60", Timeout: 2 * time.Minute})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	workdir := sb.wd.path
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ { // Stop twice at once
+		wg.Add(1)
+		go func() { defer wg.Done(); sb.Stop(context.Background()) }()
+	}
+	wg.Wait()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRunning) {
+			t.Fatalf("execute during stop: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the execute did not return after Stop")
+	}
+	if err := sb.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if sb.IsRunning() {
+		t.Fatal("IsRunning after Stop")
+	}
+	if _, err := sb.Execute(context.Background(), ExecRequest{Command: "true"}); !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("execute after stop: %v", err)
+	}
+	if _, err := os.Stat(workdir); !os.IsNotExist(err) {
+		t.Fatalf("work folder %s still there: %v", workdir, err)
+	}
+	if syscall.Kill(sb.PID(), 0) == nil {
+		t.Fatalf("QEMU %d still running", sb.PID())
+	}
+}
+
+func TestQEMUKilledFromOutside(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := sb.Execute(context.Background(), ExecRequest{Command: "sleep 60", Timeout: 2 * time.Minute})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	syscall.Kill(sb.PID(), syscall.SIGKILL)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "QEMU exited") {
+			t.Fatalf("execute when QEMU died: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the execute did not return when QEMU died")
+	}
+	start := time.Now()
+	_, err := sb.Execute(context.Background(), ExecRequest{Command: "true"})
+	if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "killed") || time.Since(start) > time.Second {
+		t.Fatalf("later execute: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestThreeSandboxesAtOnce(t *testing.T) {
+	var wg sync.WaitGroup
+	sbs := make([]*Sandbox, 3)
+	errs := make([]error, 3)
+	for i := range sbs {
+		wg.Add(1)
+		go func() { defer wg.Done(); sbs[i], errs[i] = Start(context.Background(), Config{}) }()
+	}
+	wg.Wait()
+	for i, sb := range sbs {
+		if errs[i] != nil {
+			t.Fatalf("sandbox %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { sb.Stop(context.Background()) })
+	}
+	// Each has its own disk: a file written in one is absent in the others.
+	for i, sb := range sbs {
+		run(t, sb, ExecRequest{Command: fmt.Sprintf("echo %d > /root/which", i)})
+	}
+	for i, sb := range sbs {
+		if r := run(t, sb, ExecRequest{Command: "cat /root/which"}); strings.TrimSpace(string(r.Stdout)) != strconv.Itoa(i) {
+			t.Fatalf("sandbox %d sees %q", i, r.Stdout)
+		}
+	}
+}
+
+// hostServer serves "hello from the host" on the host's loopback; the
+// guest reaches it as 10.0.2.2:port when its network allows.
+func hostServer(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("hello from the host"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestNetworkModes(t *testing.T) {
+	port := hostServer(t)
+	fetch := fmt.Sprintf("curl -sS -m 5 http://10.0.2.2:%d/", port)
+
+	restricted := sharedSandbox(t)
+	if r := run(t, restricted, ExecRequest{Command: fetch}); r.ExitCode == 0 {
+		t.Fatalf("restricted guest reached the host: %q", r.Stdout)
+	}
+	full := startSandbox(t, Config{Network: NetworkFull})
+	if r := run(t, full, ExecRequest{Command: fetch}); r.ExitCode != 0 || string(r.Stdout) != "hello from the host" {
+		t.Fatalf("full guest could not reach the host: %+v %s", r, r.Stderr)
+	}
+}
+
+func TestPortForwardToAGuestServer(t *testing.T) {
+	hostPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := startSandbox(t, Config{PortForwards: []PortForward{{Host: hostPort, Guest: 8000}}})
+	run(t, sb, ExecRequest{Command: "mkdir -p /srv/www && echo 'served from the guest' > /srv/www/index.html && " +
+		"cd /srv/www && (python3 -m http.server 8000 >/dev/null 2>&1 &)"})
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", hostPort)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body := new(bytes.Buffer)
+			body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && body.String() == "served from the guest\n" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer through the port forward: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestArm64Sandbox(t *testing.T) {
+	sb := startSandbox(t, Config{Image: "debian-arm64"})
+	r := run(t, sb, ExecRequest{Command: "uname -m; echo hi >&2"})
+	if string(r.Stdout) != "aarch64\n" || string(r.Stderr) != "hi\n" {
+		t.Fatalf("got %+v", r)
+	}
+	if sb.Arch() != "arm64" || sb.Accelerator() != AccelTCG {
+		t.Fatalf("arch %s accel %s", sb.Arch(), sb.Accelerator())
+	}
+}
