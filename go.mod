@@ -6,3 +6,9 @@ require (
 	github.com/pkg/errors v0.9.1
 	github.com/tmaxmax/go-sse v0.12.0
 )
+
+require (
+	github.com/mattn/go-pointer v0.0.1 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)

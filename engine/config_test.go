@@ -69,3 +69,17 @@ func TestExecRequestToWire(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMemory(t *testing.T) {
+	good := map[string]int{"512M": 512, "512MiB": 512, "512mb": 512, "2G": 2048, "2GiB": 2048, "1.5G": 1536, "1024": 1024, "1T": 1 << 20, "1048576K": 1024}
+	for in, want := range good {
+		if got, err := ParseMemory(in); err != nil || got != want {
+			t.Errorf("ParseMemory(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "lots", "-1G", "0", "1.3M", "G"} {
+		if _, err := ParseMemory(in); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "memory") {
+			t.Errorf("ParseMemory(%q): %v", in, err)
+		}
+	}
+}

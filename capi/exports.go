@@ -1,0 +1,253 @@
+package main
+
+// #include "capi.h"
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"github.com/quicksand-go/quicksand/capi/wire"
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+// Version is the library version qs_version reports.
+const Version = "0.1.0"
+
+var versionCString = C.CString(Version)
+
+//export qs_version
+func qs_version() *C.char { return versionCString }
+
+// goBytes views C input as a Go slice for the duration of a call, without
+// copying. Decoders copy what they keep.
+func goBytes(p *C.uint8_t, n C.size_t) []byte {
+	if p == nil || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// setBuffer hands b to the caller as a malloc'd qs_buffer.
+func setBuffer(out *C.qs_buffer, b []byte) {
+	out.len = C.size_t(len(b))
+	out.data = (*C.uint8_t)(C.CBytes(b))
+}
+
+//export qs_sandbox_start
+func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if out == nil {
+			return invalidHandle("qs_sandbox_start: out is NULL")
+		}
+		*out = nil
+		cfg, err := wire.DecodeConfig(goBytes(config, configLen))
+		if err != nil {
+			return err
+		}
+		sb, err := engine.Start(context.Background(), cfg)
+		if err != nil {
+			return err
+		}
+		*out = newHandle(sb)
+		return nil
+	})
+}
+
+// chunkCaller adapts a C chunk callback to the engine's.
+func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) func(engine.Stream, []byte) error {
+	return func(s engine.Stream, p []byte) error {
+		if len(p) > 0 {
+			C.qs_call_chunk(fn, userData, C.int(s), (*C.uint8_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)))
+		}
+		return nil
+	}
+}
+
+// execute runs one decoded request, streaming when onChunk is set.
+func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, onChunk func(engine.Stream, []byte) error) ([]byte, error) {
+	var res *engine.ExecResult
+	var err error
+	if onChunk != nil {
+		res, err = sb.ExecuteStreamFunc(ctx, req, onChunk)
+	} else {
+		res, err = sb.Execute(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeResult(res)
+}
+
+//export qs_sandbox_execute
+func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
+	onChunk C.qs_chunk_fn, userData unsafe.Pointer, result *C.qs_buffer, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if result == nil {
+			return invalidHandle("qs_sandbox_execute: result is NULL")
+		}
+		result.data, result.len = nil, 0
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		req, err := wire.DecodeRequest(goBytes(request, requestLen))
+		if err != nil {
+			return err
+		}
+		var cb func(engine.Stream, []byte) error
+		if onChunk != nil {
+			cb = chunkCaller(onChunk, userData)
+		}
+		b, err := execute(context.Background(), sb, req, cb)
+		if err != nil {
+			return err
+		}
+		setBuffer(result, b)
+		return nil
+	})
+}
+
+//export qs_sandbox_execute_async
+func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
+	onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData unsafe.Pointer, callID *C.uint64_t, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if onDone == nil {
+			return invalidHandle("qs_sandbox_execute_async: on_done is NULL")
+		}
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		req, err := wire.DecodeRequest(goBytes(request, requestLen))
+		if err != nil {
+			return err
+		}
+		var cb func(engine.Stream, []byte) error
+		if onChunk != nil {
+			cb = chunkCaller(onChunk, userData)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		id := registerCall(cancel)
+		if callID != nil {
+			*callID = C.uint64_t(id)
+		}
+		go runAsync(ctx, id, sb, req, cb, onDone, userData)
+		return nil
+	})
+}
+
+// runAsync runs an asynchronous execute and reports it through on_done
+// exactly once, whatever happens (a panic included).
+func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.ExecRequest,
+	cb func(engine.Stream, []byte) error, onDone C.qs_done_fn, userData unsafe.Pointer) {
+	var b []byte
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = panicError(r)
+			}
+		}()
+		b, err = execute(ctx, sb, req, cb)
+	}()
+	if cancel, ok := finishCall(id); ok {
+		cancel()
+	}
+	if err != nil {
+		cerr := newCError(err)
+		defer qs_error_free(cerr)
+		C.qs_call_done(onDone, userData, C.int(codeOf(err)), nil, 0, cerr)
+		return
+	}
+	var p *C.uint8_t
+	if len(b) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&b[0]))
+	}
+	C.qs_call_done(onDone, userData, 0, p, C.size_t(len(b)), nil)
+}
+
+//export qs_call_cancel
+func qs_call_cancel(id C.uint64_t) C.int {
+	return guard(nil, func() error {
+		cancel, ok := finishCall(uint64(id))
+		if !ok {
+			return invalidHandle(fmt.Sprintf("call %d is unknown or already done", uint64(id)))
+		}
+		cancel()
+		return nil
+	})
+}
+
+//export qs_sandbox_stop
+func qs_sandbox_stop(h *C.qs_sandbox, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		return sb.Stop(context.Background())
+	})
+}
+
+//export qs_sandbox_free
+func qs_sandbox_free(h *C.qs_sandbox) {
+	guard(nil, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		dropHandle(h)
+		return sb.Stop(context.Background())
+	})
+}
+
+//export qs_sandbox_info
+func qs_sandbox_info(h *C.qs_sandbox, info *C.qs_buffer, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if info == nil {
+			return invalidHandle("qs_sandbox_info: info is NULL")
+		}
+		info.data, info.len = nil, 0
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		b, err := wire.EncodeInfo(sb)
+		if err != nil {
+			return err
+		}
+		setBuffer(info, b)
+		return nil
+	})
+}
+
+//export qs_sandbox_console_log
+func qs_sandbox_console_log(h *C.qs_sandbox, log *C.qs_buffer, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if log == nil {
+			return invalidHandle("qs_sandbox_console_log: log is NULL")
+		}
+		log.data, log.len = nil, 0
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		b, err := sb.ConsoleLog()
+		if err != nil {
+			return err
+		}
+		setBuffer(log, b)
+		return nil
+	})
+}
+
+//export qs_buffer_free
+func qs_buffer_free(buf *C.qs_buffer) {
+	if buf == nil || buf.data == nil {
+		return
+	}
+	C.free(unsafe.Pointer(buf.data))
+	buf.data, buf.len = nil, 0
+}

@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+// seconds turns a number of seconds into a Duration, refusing what does
+// not fit.
+func seconds(f *fields, key string, dst *time.Duration) error {
+	n, ok, err := f.number(key)
+	if err != nil || !ok {
+		return err
+	}
+	if n < 0 || n > float64(1<<62)/float64(time.Second) {
+		return f.fail(key, "must be between 0 and %d seconds, not %v", int64(1<<62/time.Second), n)
+	}
+	*dst = time.Duration(n * float64(time.Second))
+	return nil
+}
+
+// DecodeConfig reads a sandbox config map (keys in include/quicksand.h).
+// Values are checked further by engine.Start.
+func DecodeConfig(b []byte) (engine.Config, error) {
+	var c engine.Config
+	f, err := decodeMap(b, "config", engine.KindInvalidConfig)
+	if err != nil {
+		return c, err
+	}
+	if v, ok := f.get("memory"); ok {
+		switch m := v.(type) {
+		case string:
+			if c.MemoryMiB, err = engine.ParseMemory(m); err != nil {
+				return c, err
+			}
+		default:
+			if err := f.integer("memory", &c.MemoryMiB); err != nil {
+				return c, err
+			}
+		}
+	}
+	var accel, network string
+	steps := []error{
+		f.str("image", &c.Image),
+		f.integer("cpus", &c.CPUs),
+		f.str("accel", &accel),
+		f.str("network_mode", &network),
+		seconds(f, "boot_timeout", &c.BootTimeout),
+		f.strList("extra_qemu_args", &c.ExtraQEMUArgs),
+		f.strList("extra_kernel_args", &c.ExtraKernelArgs),
+		f.str("workdir", &c.WorkDir),
+	}
+	for _, err := range steps {
+		if err != nil {
+			return c, err
+		}
+	}
+	c.Accel, c.Network = engine.Accel(accel), engine.NetworkMode(network)
+	if v, ok := f.get("port_forwards"); ok {
+		list, isList := v.([]any)
+		if !isList {
+			return c, f.fail("port_forwards", "must be an array of {host, guest} maps, not %s", typeName(v))
+		}
+		for i, item := range list {
+			key := fmt.Sprintf("port_forwards[%d]", i)
+			pf, err := f.sub(key, item)
+			if err != nil {
+				return c, err
+			}
+			var fw engine.PortForward
+			if err := pf.integer("host", &fw.Host); err != nil {
+				return c, err
+			}
+			if err := pf.integer("guest", &fw.Guest); err != nil {
+				return c, err
+			}
+			if err := pf.unknown(); err != nil {
+				return c, err
+			}
+			c.PortForwards = append(c.PortForwards, fw)
+		}
+	}
+	return c, f.unknown()
+}
+
+// DecodeRequest reads an execute request map.
+func DecodeRequest(b []byte) (engine.ExecRequest, error) {
+	var r engine.ExecRequest
+	f, err := decodeMap(b, "request", engine.KindBadRequest)
+	if err != nil {
+		return r, err
+	}
+	steps := []error{
+		f.str("command", &r.Command),
+		seconds(f, "timeout", &r.Timeout),
+		f.str("cwd", &r.Cwd),
+		f.str("shell", &r.Shell),
+		f.strMap("env", &r.Env),
+		f.bytesOrStr("stdin", &r.Stdin),
+	}
+	for _, err := range steps {
+		if err != nil {
+			return r, err
+		}
+	}
+	if _, ok := f.m["command"]; !ok {
+		return r, f.fail("command", "is required")
+	}
+	return r, f.unknown()
+}
+
+// Result is the msgpack form of an execute result.
+type Result struct {
+	Stdout          []byte  `msgpack:"stdout"`
+	Stderr          []byte  `msgpack:"stderr"`
+	ExitCode        int     `msgpack:"exit_code"`
+	TimedOut        bool    `msgpack:"timed_out"`
+	DurationMS      float64 `msgpack:"duration_ms"`
+	StdoutTruncated bool    `msgpack:"stdout_truncated"`
+	StderrTruncated bool    `msgpack:"stderr_truncated"`
+}
+
+// EncodeResult writes an execute result map.
+func EncodeResult(r *engine.ExecResult) ([]byte, error) {
+	return msgpack.Marshal(Result{
+		Stdout: nonNil(r.Stdout), Stderr: nonNil(r.Stderr), ExitCode: r.ExitCode, TimedOut: r.TimedOut,
+		DurationMS:      float64(r.Duration.Microseconds()) / 1000,
+		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
+	})
+}
+
+// nonNil keeps empty output a bin of length 0 rather than nil.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// BootTiming is boot_timing in the info map: seconds since the start call.
+type BootTiming struct {
+	QEMUStarted    float64 `msgpack:"qemu_started"`
+	KernelBooted   float64 `msgpack:"kernel_booted"`
+	AgentListening float64 `msgpack:"agent_listening"`
+	Ready          float64 `msgpack:"ready"`
+}
+
+// Info is the msgpack form of qs_sandbox_info.
+type Info struct {
+	Running     bool       `msgpack:"running"`
+	Accelerator string     `msgpack:"accelerator"`
+	Arch        string     `msgpack:"arch"`
+	PID         int        `msgpack:"pid"`
+	AgentAddr   string     `msgpack:"agent_addr"`
+	BootTiming  BootTiming `msgpack:"boot_timing"`
+}
+
+// EncodeInfo writes the info map of a sandbox.
+func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
+	t := sb.BootTiming()
+	return msgpack.Marshal(Info{
+		Running: sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
+		PID: sb.PID(), AgentAddr: sb.AgentAddr(),
+		BootTiming: BootTiming{
+			QEMUStarted: t.QEMUStarted.Seconds(), KernelBooted: t.KernelBooted.Seconds(),
+			AgentListening: t.AgentListening.Seconds(), Ready: t.Ready.Seconds(),
+		},
+	})
+}

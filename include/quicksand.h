@@ -1,0 +1,206 @@
+/*
+ * quicksand.h — the C ABI of libquicksand: give a program its own Linux VM
+ * to run commands in.
+ *
+ * Conventions
+ * -----------
+ * - Every function that can fail returns an int status: QS_OK (0) on
+ *   success, otherwise one of the QS_ERR_* codes. If `err` is not NULL, a
+ *   failing call stores a new qs_error there, which the caller frees with
+ *   qs_error_free; on success *err is set to NULL. `err` may be NULL when
+ *   the caller only wants the code.
+ * - Structured data (a sandbox config, an execute request, an execute
+ *   result, sandbox info) crosses as MessagePack maps with snake_case keys,
+ *   described next to each function. Numbers may be any MessagePack integer
+ *   or float (`timeout: 20` and `timeout: 20.0` mean the same). A nil value
+ *   is the same as an absent key. Unknown keys and wrong types are errors
+ *   whose message names the key.
+ * - Buffers the library returns (qs_buffer) are owned by the caller and
+ *   freed with qs_buffer_free. Input buffers are only read during the call.
+ * - qs_sandbox is an opaque handle. Passing NULL, a freed handle or any
+ *   other pointer the library did not return gives QS_ERR_INVALID_HANDLE,
+ *   never a crash (a freed handle's address may be reused by a later
+ *   qs_sandbox_start, so do not rely on this to find use-after-free bugs).
+ * - Every function is safe to call from any thread, and several threads may
+ *   use one sandbox at once. No Go panic crosses this boundary: it becomes
+ *   QS_ERR_INTERNAL.
+ * - A VM never outlives the process that started it: the kernel kills QEMU
+ *   when the process dies, and the work folders of killed processes are
+ *   removed by a later qs_sandbox_start.
+ */
+#ifndef QUICKSAND_H
+#define QUICKSAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opaque handles. */
+typedef struct qs_sandbox qs_sandbox;
+typedef struct qs_error qs_error;
+
+/* Bytes owned by the caller once returned; free with qs_buffer_free. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} qs_buffer;
+
+/* Output streams, as passed to qs_chunk_fn. */
+#define QS_STDOUT 1
+#define QS_STDERR 2
+
+/*
+ * Status codes. 1-10 are the engine's error kinds; the rest belong to the
+ * ABI itself. Codes never change meaning.
+ */
+#define QS_OK                    0
+#define QS_ERR_UNKNOWN           1  /* a failure with no better code */
+#define QS_ERR_INVALID_CONFIG    2  /* bad config msgpack, key or value */
+#define QS_ERR_IMAGE_NOT_FOUND   3  /* the message names the image and the folders searched */
+#define QS_ERR_BOOT_FAILED       4  /* QEMU or the guest failed before the agent was ready */
+#define QS_ERR_BOOT_TIMEOUT      5  /* the agent was not ready within boot_timeout */
+#define QS_ERR_NOT_RUNNING       6  /* the sandbox was stopped or its VM died; the message says which */
+#define QS_ERR_AUTH              7  /* the guest agent refused the token */
+#define QS_ERR_TRANSPORT         8  /* talking to the guest agent failed */
+#define QS_ERR_BAD_REQUEST       9  /* bad request msgpack, key or value, or the agent rejected it (e.g. missing cwd) */
+#define QS_ERR_CANCELLED        10  /* qs_call_cancel ended the call */
+#define QS_ERR_INVALID_HANDLE   11  /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
+#define QS_ERR_INTERNAL         12  /* a bug in the library (a recovered panic) */
+
+/*
+ * Called with each chunk of a command's output as it arrives, in order.
+ * `stream` is QS_STDOUT or QS_STDERR. `data` is valid only during the call:
+ * copy what you keep. Chunks are not lines: a chunk may end mid-line (never
+ * mid-UTF-8 character when the output is valid UTF-8).
+ */
+typedef void (*qs_chunk_fn)(void *user_data, int stream, const uint8_t *data, size_t len);
+
+/*
+ * Called once when an asynchronous execute ends, on a library thread.
+ * On success status is QS_OK, `result` holds the result msgpack (see
+ * qs_sandbox_execute) and `err` is NULL; otherwise `result` is NULL and `err`
+ * describes the failure. Both are owned by the library and valid only
+ * during the call: do not free them.
+ */
+typedef void (*qs_done_fn)(void *user_data, int status, const uint8_t *result, size_t result_len,
+                           const qs_error *err);
+
+#ifndef QS_BUILDING_LIBRARY /* the library's own build declares these itself */
+
+/* The library version, e.g. "0.1.0". Static storage: do not free. */
+const char *qs_version(void);
+
+/*
+ * Boots a sandbox and waits until its guest agent answers.
+ *
+ * config: msgpack map, every key optional:
+ *   image             str    image name ("debian") or path to an image folder
+ *   memory            int|str  MiB as an integer, or "512M", "2G"
+ *   cpus              int
+ *   accel             str    "auto" (default), "kvm", "hvf", "tcg"
+ *   network_mode      str    "restricted" (default: the guest reaches nothing
+ *                            outside) or "full"
+ *   port_forwards     array of {host: int, guest: int}, host side on 127.0.0.1
+ *   boot_timeout      number seconds (default 60)
+ *   extra_qemu_args   array of str
+ *   extra_kernel_args array of str
+ *   workdir           str    folder for the sandboxes' own folders
+ * config may be NULL with config_len 0 for all defaults.
+ * On success *out is a new handle: stop it with qs_sandbox_stop and release
+ * it with qs_sandbox_free.
+ */
+int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out, qs_error **err);
+
+/*
+ * Runs a command and waits for it.
+ *
+ * request: msgpack map:
+ *   command  str, required   run as `<shell> -c <command>`
+ *   timeout  number seconds  default 30; the whole process group is killed after it
+ *   cwd      str
+ *   shell    str             default "/bin/sh"
+ *   env      map str -> str  added to the environment
+ *   stdin    str|bin         given to the command
+ * on_chunk: NULL for no streaming; otherwise called on the calling thread,
+ *   before this function returns, with each chunk as it arrives.
+ * result (required): on success, a msgpack map the caller frees with
+ *   qs_buffer_free:
+ *   stdout bin, stderr bin, exit_code int (-1 when timed out, 128+N when
+ *   killed by signal N), timed_out bool, duration_ms float,
+ *   stdout_truncated bool, stderr_truncated bool (the agent's buffer cap
+ *   was hit; never when streaming).
+ * A command that fails is a success of this call with a non-zero exit_code.
+ */
+int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_len,
+                       qs_chunk_fn on_chunk, void *user_data, qs_buffer *result, qs_error **err);
+
+/*
+ * Starts a command and returns at once; no thread of the caller waits.
+ * on_chunk (may be NULL) and on_done (required) are called on library
+ * threads: on_chunk with each chunk in order, then on_done exactly once,
+ * after the last on_chunk. They must return promptly (they hold up the
+ * command's output). If this function fails, neither is ever called.
+ * call_id (may be NULL) receives an id for qs_call_cancel.
+ */
+int qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t request_len,
+                             qs_chunk_fn on_chunk, qs_done_fn on_done, void *user_data,
+                             uint64_t *call_id, qs_error **err);
+
+/*
+ * Cancels an asynchronous execute: the command is killed in the guest and
+ * on_done reports QS_ERR_CANCELLED (unless it had already finished).
+ * Returns QS_OK, or QS_ERR_INVALID_HANDLE for an id that is unknown or
+ * already done. Safe to call at any time, from any thread.
+ */
+int qs_call_cancel(uint64_t call_id);
+
+/*
+ * Stops the VM (gracefully, then by force), waits for QEMU and removes the
+ * sandbox's folder. Calls in flight fail with QS_ERR_NOT_RUNNING. Calling it
+ * again is a no-op that returns QS_OK. The handle stays valid until
+ * qs_sandbox_free: later calls on it fail with QS_ERR_NOT_RUNNING.
+ */
+int qs_sandbox_stop(qs_sandbox *sb, qs_error **err);
+
+/*
+ * Releases the handle, stopping the sandbox first if it still runs. NULL is
+ * ignored. The handle must not be used afterwards (a stale handle gives
+ * QS_ERR_INVALID_HANDLE where it can be detected).
+ */
+void qs_sandbox_free(qs_sandbox *sb);
+
+/*
+ * Facts about a sandbox, as a msgpack map the caller frees with
+ * qs_buffer_free: running bool, accelerator str ("kvm", "hvf", "tcg"),
+ * arch str, pid int (QEMU's), agent_addr str, boot_timing map of float
+ * seconds since the start call {qemu_started, kernel_booted,
+ * agent_listening, ready}. Works after stop (running is then false).
+ */
+int qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
+
+/* The guest's serial console output so far (up to 16 MiB), as bytes. */
+int qs_sandbox_console_log(qs_sandbox *sb, qs_buffer *log, qs_error **err);
+
+/* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
+void qs_buffer_free(qs_buffer *buf);
+
+/* The error's QS_ERR_* code; QS_OK for NULL. */
+int qs_error_code(const qs_error *err);
+
+/* The error's message, UTF-8, owned by err: valid until qs_error_free.
+ * "" for NULL. */
+const char *qs_error_message(const qs_error *err);
+
+/* Frees an error. NULL is ignored. */
+void qs_error_free(qs_error *err);
+
+#endif /* QS_BUILDING_LIBRARY */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QUICKSAND_H */
