@@ -14,14 +14,14 @@ IMAGES_DIR ?= $(DATA_HOME)/quicksand/images
 GO ?= go
 
 APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
-	e2fsprogs cpio xz-utils qemu-user-static binfmt-support
+	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
 
-.PHONY: help deps agent image image-all test test-go run bench clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-fuzz run bench clean
 
 help:
 	@echo "make run      boot the default image and run a command in it"
 	@echo "make test     build what is missing and run every test"
-	@echo "make deps | agent | image [ARCH=arm64] | bench | clean"
+	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | clean"
 
 # --- dependencies -------------------------------------------------------------
 # apt packages are installed only when missing; the arm64 architecture is
@@ -49,6 +49,28 @@ $(OUT)/agent/quicksand-agent-x86_64: $(AGENT_SOURCES)
 $(OUT)/agent/quicksand-agent-arm64: $(AGENT_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./guest-agent
 
+# --- the C library ----------------------------------------------------------
+LIB := $(OUT)/lib/libquicksand.so
+LIB_SOURCES := $(shell find capi engine internal -name '*.go' -not -name '*_test.go') capi/capi.h include/quicksand.h go.mod go.sum
+
+lib: $(LIB)
+
+# The cgo-generated header lands beside the library as a build output; the
+# public header is include/quicksand.h.
+$(LIB): $(LIB_SOURCES)
+	@mkdir -p $(dir $@)
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -o $@ ./capi
+
+PREFIX ?= /usr/local
+install: $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libquicksand.so
+	install -m 0644 include/quicksand.h $(DESTDIR)$(PREFIX)/include/quicksand.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+		'Name: quicksand' 'Description: Run commands in a Linux VM of your own' 'Version: $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' capi/exports.go)' \
+		'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lquicksand' 'Cflags: -I$${includedir}' \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/quicksand.pc
+
 # --- images -------------------------------------------------------------------
 # build/image.sh skips every step that is up to date.
 image: deps $(AGENT_$(ARCH))
@@ -61,14 +83,35 @@ image-all:
 # --- tests --------------------------------------------------------------------
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 
-test: deps agent image-all
-	QUICKSAND_IMAGE_PATH=$(IMAGES_DIR) $(GO) test $(GO_TEST_FLAGS) ./...
+export QUICKSAND_IMAGE_PATH := $(IMAGES_DIR)
+
+test: deps agent image-all lib
+	$(MAKE) test-go test-c test-fuzz
+
+test-go:
+	$(GO) test $(GO_TEST_FLAGS) ./...
+
+# The C and C++ programs build against an installed copy (through
+# pkg-config, as users would) and run under valgrind.
+VALGRIND := valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --suppressions=capi/ctest/go-runtime.supp
+test-c: $(LIB)
+	$(MAKE) install PREFIX=$(abspath $(OUT))/prefix >/dev/null
+	PKG_CONFIG_PATH=$(OUT)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	cc -std=gnu11 -Wall -Wextra -Werror -g capi/ctest/abi_test.c -o $(OUT)/abi_test_c $$(pkg-config --cflags --libs quicksand) -lpthread && \
+	c++ -std=c++17 -Wall -Wextra -Werror -g capi/ctest/abi_test.cpp -o $(OUT)/abi_test_cpp $$(pkg-config --cflags --libs quicksand)
+	$(VALGRIND) $(OUT)/abi_test_c
+	$(VALGRIND) $(OUT)/abi_test_cpp
+
+FUZZ_TIME ?= 20s
+test-fuzz:
+	$(GO) test ./capi/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZ_TIME)
 
 # --- run ----------------------------------------------------------------------
 CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"
 
 run: deps agent image
-	QUICKSAND_IMAGE_PATH=$(IMAGES_DIR) $(GO) run ./cmd/quicksand run '$(CMD)'
+	$(GO) run ./cmd/quicksand run '$(CMD)'
 
 clean:
 	rm -rf $(OUT)

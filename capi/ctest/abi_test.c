@@ -1,0 +1,264 @@
+#define _GNU_SOURCE /* memmem */
+/* Tests libquicksand through its C ABI against a real VM: start, execute
+ * with and without streaming, asynchronously, errors, stop and free. Every
+ * buffer and error the header says the caller owns is freed, so valgrind
+ * can check for leaks. Prints "N passed, N failed". */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mini_msgpack.h"
+#include "quicksand.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                          \
+    do {                                                          \
+        if (cond) {                                               \
+            passed++;                                             \
+        } else {                                                  \
+            failed++;                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);  \
+            fprintf(stderr, __VA_ARGS__);                         \
+            fprintf(stderr, "\n");                                \
+        }                                                         \
+    } while (0)
+
+static int has_bytes(mp_value v, const char *want) {
+    return v.found && v.is_bin && v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
+}
+
+/* request builds {"command": cmd} */
+static mp_writer request(const char *cmd) {
+    mp_writer w = {0};
+    mp_map(&w, 1);
+    mp_str(&w, "command");
+    mp_str(&w, cmd);
+    return w;
+}
+
+/* expect_error checks a failed call: its status, and the error it stored in
+ * *errp (read here, after the call: argument order is unspecified in C). */
+static void expect_error(int status, qs_error **errp, int code, const char *needle, const char *what) {
+    qs_error *err = *errp;
+    *errp = NULL;
+    CHECK(status == code, "%s: status %d, want %d (%s)", what, status, code, qs_error_message(err));
+    CHECK(qs_error_code(err) == code, "%s: error code %d, want %d", what, qs_error_code(err), code);
+    CHECK(needle == NULL || strstr(qs_error_message(err), needle) != NULL,
+          "%s: message \"%s\" lacks %s", what, qs_error_message(err), needle);
+    qs_error_free(err);
+}
+
+static void test_errors_without_vm(void) {
+    qs_sandbox *sb = (qs_sandbox *)0x1;
+    qs_error *err = NULL;
+
+    const uint8_t garbage[] = {0xc1};
+    expect_error(qs_sandbox_start(garbage, 1, &sb, &err), &err, QS_ERR_INVALID_CONFIG, "msgpack", "bad msgpack");
+    CHECK(sb == NULL, "out not cleared on failure");
+
+    mp_writer w = {0};
+    mp_map(&w, 1);
+    mp_str(&w, "colour");
+    mp_str(&w, "blue");
+    expect_error(qs_sandbox_start(w.buf, w.len, &sb, &err), &err, QS_ERR_INVALID_CONFIG, "colour", "unknown key");
+
+    w.len = 0;
+    mp_map(&w, 1);
+    mp_str(&w, "image");
+    mp_str(&w, "no-such-image");
+    expect_error(qs_sandbox_start(w.buf, w.len, &sb, &err), &err, QS_ERR_IMAGE_NOT_FOUND, "no-such-image", "missing image");
+
+    qs_buffer res = {0};
+    mp_writer r = request("true");
+    expect_error(qs_sandbox_execute(NULL, r.buf, r.len, NULL, NULL, &res, &err), &err, QS_ERR_INVALID_HANDLE, "NULL",
+                 "NULL handle");
+    int bogus;
+    expect_error(qs_sandbox_execute((qs_sandbox *)&bogus, r.buf, r.len, NULL, NULL, &res, &err), &err,
+                 QS_ERR_INVALID_HANDLE, "unknown", "bogus handle");
+    CHECK(res.data == NULL && res.len == 0, "result set on failure");
+
+    /* err may be NULL: the code alone comes back. */
+    CHECK(qs_sandbox_stop(NULL, NULL) == QS_ERR_INVALID_HANDLE, "stop NULL without err");
+    CHECK(qs_error_code(NULL) == QS_OK && strcmp(qs_error_message(NULL), "") == 0, "NULL error accessors");
+    qs_error_free(NULL);
+    qs_buffer_free(NULL);
+    qs_sandbox_free(NULL);
+    CHECK(qs_call_cancel(987654321) == QS_ERR_INVALID_HANDLE, "cancel of an unknown call");
+    CHECK(strlen(qs_version()) > 0, "version");
+}
+
+struct chunks {
+    char out[256];
+    size_t out_len;
+    int calls;
+    int stderr_calls;
+};
+
+static void on_chunk(void *ud, int stream, const uint8_t *data, size_t len) {
+    struct chunks *c = ud;
+    c->calls++;
+    if (stream == QS_STDERR) {
+        c->stderr_calls++;
+        return;
+    }
+    if (c->out_len + len < sizeof c->out) {
+        memcpy(c->out + c->out_len, data, len);
+        c->out_len += len;
+    }
+}
+
+struct async_state {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+    int exit_code;
+    int stdout_ok;
+    struct chunks chunks;
+};
+
+static void on_chunk_async(void *ud, int stream, const uint8_t *data, size_t len) {
+    struct async_state *s = ud;
+    pthread_mutex_lock(&s->mu);
+    on_chunk(&s->chunks, stream, data, len);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_done(void *ud, int status, const uint8_t *result, size_t len, const qs_error *err) {
+    struct async_state *s = ud;
+    pthread_mutex_lock(&s->mu);
+    s->status = status;
+    if (status == QS_OK) {
+        s->exit_code = (int)mp_get(result, len, "exit_code").i;
+        s->stdout_ok = has_bytes(mp_get(result, len, "stdout"), "async\n");
+    } else if (err == NULL || qs_error_code(err) != status) {
+        s->status = -1000; /* the error must describe the failure */
+    }
+    s->done = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void wait_done(struct async_state *s) {
+    pthread_mutex_lock(&s->mu);
+    while (!s->done) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void test_with_vm(void) {
+    qs_sandbox *sb = NULL;
+    qs_error *err = NULL;
+    mp_writer cfg = {0};
+    mp_map(&cfg, 2);
+    mp_str(&cfg, "memory");
+    mp_str(&cfg, "512M");
+    mp_str(&cfg, "boot_timeout");
+    mp_double(&cfg, 120.0);
+    int st = qs_sandbox_start(cfg.buf, cfg.len, &sb, &err);
+    CHECK(st == QS_OK && sb != NULL && err == NULL, "start: %d %s", st, qs_error_message(err));
+    if (st != QS_OK) {
+        qs_error_free(err);
+        return;
+    }
+
+    /* Without streaming. */
+    qs_buffer res = {0};
+    mp_writer r = request("echo hello; echo oops >&2; exit 3");
+    st = qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK, "execute: %s", qs_error_message(err));
+    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "hello\n"), "stdout");
+    CHECK(has_bytes(mp_get(res.data, res.len, "stderr"), "oops\n"), "stderr");
+    CHECK(mp_get(res.data, res.len, "exit_code").i == 3, "exit code");
+    CHECK(mp_get(res.data, res.len, "timed_out").found && mp_get(res.data, res.len, "timed_out").i == 0, "timed_out");
+    CHECK(mp_get(res.data, res.len, "duration_ms").f > 0, "duration");
+    qs_buffer_free(&res);
+    CHECK(res.data == NULL && res.len == 0, "buffer zeroed by free");
+
+    /* Streaming, with every request key. */
+    struct chunks c = {0};
+    mp_writer full = {0};
+    mp_map(&full, 6);
+    mp_str(&full, "command");
+    mp_str(&full, "printf \"$A\"; sleep 0.3; cat; pwd; echo e >&2");
+    mp_str(&full, "timeout");
+    mp_uint(&full, 20);
+    mp_str(&full, "cwd");
+    mp_str(&full, "/tmp");
+    mp_str(&full, "shell");
+    mp_str(&full, "/bin/sh");
+    mp_str(&full, "env");
+    mp_map(&full, 1);
+    mp_str(&full, "A");
+    mp_str(&full, "first,");
+    mp_str(&full, "stdin");
+    mp_bin(&full, (const uint8_t *)"in,", 3);
+    st = qs_sandbox_execute(sb, full.buf, full.len, on_chunk, &c, &res, &err);
+    CHECK(st == QS_OK, "streaming execute: %s", qs_error_message(err));
+    c.out[c.out_len] = 0;
+    CHECK(strcmp(c.out, "first,in,/tmp\n") == 0, "streamed stdout %s", c.out);
+    CHECK(c.calls >= 3 && c.stderr_calls == 1, "chunk calls %d (stderr %d)", c.calls, c.stderr_calls);
+    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "first,in,/tmp\n"), "streamed result stdout");
+    qs_buffer_free(&res);
+
+    /* Bad requests. */
+    mp_writer bad = {0};
+    mp_map(&bad, 1);
+    mp_str(&bad, "cwd");
+    mp_str(&bad, "/");
+    expect_error(qs_sandbox_execute(sb, bad.buf, bad.len, NULL, NULL, &res, &err), &err, QS_ERR_BAD_REQUEST, "command",
+                 "request without command");
+    expect_error(qs_sandbox_execute(sb, (const uint8_t *)"\xc1", 1, NULL, NULL, &res, &err), &err, QS_ERR_BAD_REQUEST,
+                 "msgpack", "garbage request");
+    expect_error(qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "result",
+                 "NULL result");
+
+    /* Asynchronous, then cancelled. */
+    struct async_state s = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    mp_writer a = request("echo async; exit 7");
+    uint64_t id = 0;
+    st = qs_sandbox_execute_async(sb, a.buf, a.len, on_chunk_async, on_done, &s, &id, &err);
+    CHECK(st == QS_OK && id != 0, "execute_async: %s", qs_error_message(err));
+    wait_done(&s);
+    CHECK(s.status == QS_OK && s.exit_code == 7 && s.stdout_ok, "async result: status %d exit %d", s.status, s.exit_code);
+    CHECK(s.chunks.calls == 1, "async chunk calls %d", s.chunks.calls);
+
+    struct async_state s2 = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    mp_writer slow = request("sleep 30");
+    st = qs_sandbox_execute_async(sb, slow.buf, slow.len, NULL, on_done, &s2, &id, &err);
+    CHECK(st == QS_OK, "slow async: %s", qs_error_message(err));
+    CHECK(qs_call_cancel(id) == QS_OK, "cancel");
+    wait_done(&s2);
+    CHECK(s2.status == QS_ERR_CANCELLED, "cancelled call status %d", s2.status);
+
+    /* Info. */
+    qs_buffer info = {0};
+    st = qs_sandbox_info(sb, &info, &err);
+    CHECK(st == QS_OK && mp_get(info.data, info.len, "running").i == 1, "info running");
+    CHECK(has_bytes(mp_get(info.data, info.len, "accelerator"), "tcg") || has_bytes(mp_get(info.data, info.len, "accelerator"), "kvm"),
+          "info accelerator");
+    qs_buffer_free(&info);
+    qs_buffer log = {0};
+    st = qs_sandbox_console_log(sb, &log, &err);
+    CHECK(st == QS_OK && log.len > 0 && memmem(log.data, log.len, "QUICKSAND_AGENT_READY", 21) != NULL, "console log");
+    qs_buffer_free(&log);
+
+    /* Stop, then calls fail cleanly. */
+    CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));
+    CHECK(qs_sandbox_stop(sb, &err) == QS_OK && err == NULL, "second stop");
+    expect_error(qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, &res, &err), &err, QS_ERR_NOT_RUNNING, "stopped",
+                 "execute after stop");
+    st = qs_sandbox_info(sb, &info, &err);
+    CHECK(st == QS_OK && mp_get(info.data, info.len, "running").found && mp_get(info.data, info.len, "running").i == 0,
+          "info after stop");
+    qs_buffer_free(&info);
+    qs_sandbox_free(sb);
+    expect_error(qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, &res, &err), &err, QS_ERR_INVALID_HANDLE, "freed",
+                 "execute after free");
+}
+
+int main(void) {
+    test_errors_without_vm();
+    test_with_vm();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
