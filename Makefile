@@ -113,5 +113,11 @@ CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"
 run: deps agent image
 	$(GO) run ./cmd/quicksand run '$(CMD)'
 
+# --- benchmarks -------------------------------------------------------------------
+# A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.
+bench: deps agent image
+	@mkdir -p $(OUT)/bench
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+
 clean:
 	rm -rf $(OUT)

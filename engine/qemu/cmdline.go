@@ -89,6 +89,12 @@ type machineChoice struct {
 //     routes PCI interrupts by the BIOS table instead of ACPI link devices,
 //     which cost about 0.1 s each to set up under TCG.
 //   - arm64: virt, with the architected timer.
+//
+// Under TCG the guest also runs without address-space randomisation
+// (norandmaps): TCG caches translated code by virtual address, so a
+// program mapped somewhere new on every exec is translated anew every
+// time. With it, spawning a process in the guest costs about 5 ms instead
+// of 22 ms. The VM stays the security boundary; KVM guests keep ASLR.
 func (s Spec) machine() machineChoice {
 	hw := s.Accel != "tcg"
 	switch {
@@ -96,11 +102,11 @@ func (s Spec) machine() machineChoice {
 		return machineChoice{"virt", "host", "device", ""}
 	case s.Arch == "arm64":
 		// Cheap pointer authentication: much faster under TCG.
-		return machineChoice{"virt", "max,pauth-impdef=on", "device", ""}
+		return machineChoice{"virt", "max,pauth-impdef=on", "device", "norandmaps"}
 	case hw:
 		return machineChoice{"microvm,x-option-roms=off,rtc=on", "host", "device", ""}
 	default:
-		return machineChoice{"pc", "", "pci", "acpi=noirq"}
+		return machineChoice{"pc", "", "pci", "acpi=noirq norandmaps"}
 	}
 }
 

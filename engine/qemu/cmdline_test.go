@@ -98,3 +98,13 @@ func TestExtraArgsComeLast(t *testing.T) {
 		t.Fatalf("extra args not last: %v", args)
 	}
 }
+
+func TestTCGGuestsRunWithoutASLR(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		tcg := argsAfter(Spec{Arch: arch, Accel: "tcg", Append: "quiet"}.Args(), "-append")[0]
+		hw := argsAfter(Spec{Arch: arch, Accel: "kvm", Append: "quiet"}.Args(), "-append")[0]
+		if !strings.Contains(tcg, "norandmaps") || strings.Contains(hw, "norandmaps") {
+			t.Errorf("%s: tcg append %q, kvm append %q", arch, tcg, hw)
+		}
+	}
+}
