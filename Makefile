@@ -16,7 +16,7 @@ GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-fuzz run bench clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-fuzz run bench clean
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -34,6 +34,9 @@ deps:
 		apt-get update -q >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$(printf '%s\n' "$${missing[@]}" | grep -vx update) >/dev/null; \
 	fi
+	@python3 -c 'import msgpack, pytest, pytest_asyncio, quicksand' 2>/dev/null || \
+		{ echo "==> installing the Python binding and its test dependencies"; \
+		  python3 -m pip install -q --disable-pip-version-check -e 'bindings/python[test]'; }
 	@echo "==> deps ready"
 
 # --- guest agent ----------------------------------------------------------------
@@ -86,7 +89,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 45m
 export QUICKSAND_IMAGE_PATH := $(IMAGES_DIR)
 
 test: deps agent image-all lib
-	$(MAKE) test-go test-c test-fuzz
+	$(MAKE) test-go test-c test-python test-fuzz
 
 test-go:
 	$(GO) test $(GO_TEST_FLAGS) ./...
@@ -103,6 +106,9 @@ test-c: $(LIB)
 	$(VALGRIND) $(OUT)/abi_test_c
 	$(VALGRIND) $(OUT)/abi_test_cpp
 
+test-python: $(LIB)
+	cd bindings/python && python3 -m pytest -q
+
 FUZZ_TIME ?= 20s
 test-fuzz:
 	$(GO) test ./capi/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZ_TIME)
@@ -110,8 +116,8 @@ test-fuzz:
 # --- run ----------------------------------------------------------------------
 CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"
 
-run: deps agent image
-	$(GO) run ./cmd/quicksand run '$(CMD)'
+run: deps agent image lib
+	python3 -m quicksand run '$(CMD)'
 
 # --- benchmarks -------------------------------------------------------------------
 # A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.

@@ -1,0 +1,48 @@
+"""Quicksand: run commands in a Linux VM of your own.
+
+``Sandbox`` is the asyncio API, ``SyncSandbox`` its synchronous twin; both
+drive libquicksand through ctypes.
+"""
+
+from .errors import (
+    AuthError,
+    BadRequestError,
+    BootError,
+    BootTimeoutError,
+    CallCancelledError,
+    ImageNotFoundError,
+    InternalError,
+    InvalidConfigError,
+    InvalidHandleError,
+    LibraryNotFoundError,
+    QuicksandError,
+    SandboxNotRunningError,
+    TransportError,
+)
+from .sandbox import Sandbox
+from .sync import SyncSandbox
+from .types import BootTiming, ExecuteResult, NetworkMode, PortForward
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sandbox",
+    "SyncSandbox",
+    "ExecuteResult",
+    "BootTiming",
+    "NetworkMode",
+    "PortForward",
+    "QuicksandError",
+    "InvalidConfigError",
+    "ImageNotFoundError",
+    "BootError",
+    "BootTimeoutError",
+    "SandboxNotRunningError",
+    "AuthError",
+    "TransportError",
+    "BadRequestError",
+    "CallCancelledError",
+    "InvalidHandleError",
+    "InternalError",
+    "LibraryNotFoundError",
+]

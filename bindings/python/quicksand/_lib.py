@@ -1,0 +1,126 @@
+"""Finding libquicksand.so and declaring its C functions for ctypes.
+
+Nothing here knows about sandboxes: it is the C ABI (include/quicksand.h)
+spelled in ctypes, plus the two calls every wrapper needs (raise on failure,
+take ownership of a returned buffer).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import LibraryNotFoundError, error_for
+
+LIB_ENV = "QUICKSAND_LIB"
+LIB_NAME = "libquicksand.so"
+
+
+class Buffer(ctypes.Structure):
+    _fields_ = [("data", ctypes.POINTER(ctypes.c_uint8)), ("len", ctypes.c_size_t)]
+
+
+ChunkFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
+DoneFn = ctypes.CFUNCTYPE(
+    None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_void_p
+)
+
+
+def candidates() -> List[Path]:
+    """Where the library is looked for, in order."""
+    found: List[Path] = []
+    env = os.environ.get(LIB_ENV)
+    if env:
+        found.append(Path(env))
+    here = Path(__file__).resolve().parent
+    found.append(here / LIB_NAME)
+    # bindings/python/quicksand -> the repository's build output.
+    found.append(here.parents[2] / "out" / "lib" / LIB_NAME)
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    tried = []
+    for path in candidates():
+        if not path.is_file():
+            tried.append(f"{path} (missing)")
+            continue
+        try:
+            return ctypes.CDLL(str(path))
+        except OSError as e:
+            tried.append(f"{path} ({e})")
+    raise LibraryNotFoundError(
+        "libquicksand.so not found; looked in: " + "; ".join(tried) + f". Build it with `make lib` or set {LIB_ENV}."
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    c = ctypes
+    sig = {
+        "qs_version": (c.c_char_p, []),
+        "qs_sandbox_start": (c.c_int, [c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_execute_async": (
+            c.c_int,
+            [c.c_void_p, c.c_char_p, c.c_size_t, ChunkFn, DoneFn, c.c_void_p, c.POINTER(c.c_uint64), c.POINTER(c.c_void_p)],
+        ),
+        "qs_call_cancel": (c.c_int, [c.c_uint64]),
+        "qs_sandbox_stop": (c.c_int, [c.c_void_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_free": (None, [c.c_void_p]),
+        "qs_sandbox_info": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_console_log": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_buffer_free": (None, [c.POINTER(Buffer)]),
+        "qs_error_code": (c.c_int, [c.c_void_p]),
+        "qs_error_message": (c.c_char_p, [c.c_void_p]),
+        "qs_error_free": (None, [c.c_void_p]),
+    }
+    for name, (restype, argtypes) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+
+
+_lib: Optional[ctypes.CDLL] = None
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library (loaded on first use, so importing never fails)."""
+    global _lib
+    if _lib is None:
+        loaded = _load()
+        _declare(loaded)
+        _lib = loaded
+    return _lib
+
+
+def take_error(err: ctypes.c_void_p) -> Exception:
+    """Turns a qs_error into an exception and frees it."""
+    lb = lib()
+    code = lb.qs_error_code(err)
+    msg = (lb.qs_error_message(err) or b"").decode("utf-8", "replace")
+    lb.qs_error_free(err)
+    return error_for(code, msg)
+
+
+def error_from_borrowed(status: int, err: Optional[int]) -> Exception:
+    """An exception for an error the library still owns (on_done's)."""
+    msg = ""
+    if err:
+        msg = (lib().qs_error_message(err) or b"").decode("utf-8", "replace")
+    return error_for(status, msg)
+
+
+def check(status: int, err: ctypes.c_void_p) -> None:
+    """Raises the error of a failed call."""
+    if status != 0:
+        if err:
+            raise take_error(err)
+        raise error_for(status, f"libquicksand call failed with code {status}")
+
+
+def take_buffer(buf: Buffer) -> bytes:
+    """Copies a returned buffer into bytes and frees it."""
+    try:
+        return ctypes.string_at(buf.data, buf.len) if buf.len else b""
+    finally:
+        lib().qs_buffer_free(ctypes.byref(buf))

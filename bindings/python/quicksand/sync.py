@@ -1,0 +1,73 @@
+"""The synchronous twin of Sandbox, for scripts."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any, Callable, Mapping, Optional, Union
+
+from ._core import Execution, Handle, SandboxBase, encode_request, text_callback
+from .types import ExecuteResult
+
+
+class SyncSandbox(SandboxBase):
+    """Sandbox without asyncio::
+
+        with SyncSandbox(image="debian") as sb:
+            print(sb.execute("uname -a").stdout)
+
+    Callbacks run on the thread that called execute. Ctrl-C during an
+    execute cancels the command.
+    """
+
+    def start(self) -> "SyncSandbox":
+        """Boots the VM and waits until its agent answers."""
+        if self._handle is None:
+            self._handle = Handle(self._config)
+        return self
+
+    def stop(self) -> None:
+        """Stops the VM. Calling it again does nothing."""
+        if self._handle is not None:
+            self._handle.stop()
+
+    def __enter__(self) -> "SyncSandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def execute(
+        self,
+        command: str,
+        timeout: Optional[float] = 30,
+        cwd: Optional[str] = None,
+        shell: str = "/bin/sh",
+        env: Optional[Mapping[str, str]] = None,
+        stdin: Union[str, bytes, None] = None,
+        on_stdout: Optional[Callable[[str], Any]] = None,
+        on_stderr: Optional[Callable[[str], Any]] = None,
+    ) -> ExecuteResult:
+        """Runs ``command``; the same arguments as Sandbox.execute."""
+        return self._execute(
+            encode_request(command, timeout, cwd, shell, env, stdin), text_callback(on_stdout), text_callback(on_stderr)
+        )
+
+    def _execute(
+        self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
+    ) -> ExecuteResult:
+        handle = self._require()
+        events: "queue.Queue[tuple]" = queue.Queue()
+        call_id = handle.start_call(request, events.put)
+        run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id))
+        try:
+            while True:
+                try:
+                    # A timeout keeps the wait interruptible by signals.
+                    event = events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if run.handle(event):
+                    return run.outcome()
+        except BaseException:
+            handle.cancel(call_id)
+            raise

@@ -1,0 +1,150 @@
+import asyncio
+import time
+
+import pytest
+
+from quicksand import (
+    BadRequestError,
+    BootTiming,
+    ExecuteResult,
+    ImageNotFoundError,
+    InvalidConfigError,
+    NetworkMode,
+    Sandbox,
+    SandboxNotRunningError,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_execute_basics(sb):
+    r = await sb.execute("echo hello")
+    assert isinstance(r, ExecuteResult)
+    assert (r.stdout, r.stderr, r.exit_code, r.timed_out, r.ok) == ("hello\n", "", 0, False, True)
+    r = await sb.execute("echo oops >&2; exit 3")
+    assert (r.stdout, r.stderr, r.exit_code, r.ok) == ("", "oops\n", 3, False)
+    assert (await sb.execute("pwd", cwd="/usr/lib")).stdout == "/usr/lib\n"
+    assert (await sb.execute('echo "$A $B"', env={"A": "1", "B": "two"})).stdout == "1 two\n"
+    assert (await sb.execute("tr a-z A-Z", stdin="shout")).stdout == "SHOUT"
+    assert (await sb.execute("od -An -tx1", stdin=b"\x00\xff")).stdout.split() == ["00", "ff"]
+    assert (await sb.execute("echo $0", shell="/bin/bash")).stdout == "/bin/bash\n"
+    assert r.duration > 0
+
+
+async def test_properties(sb):
+    assert sb.is_running
+    assert sb.accelerator in ("tcg", "kvm")
+    assert sb.arch in ("x86_64", "arm64")
+    t = sb.boot_timing
+    assert isinstance(t, BootTiming) and 0 < t.qemu_started < t.kernel_booted < t.agent_listening <= t.ready
+    assert "QUICKSAND_AGENT_READY" in sb.console_log()
+
+
+async def test_streaming_order_and_arrival(sb):
+    events = []
+    start = time.monotonic()
+    r = await sb.execute(
+        "printf one; sleep 1; printf two >&2; sleep 1; echo three",
+        on_stdout=lambda s: events.append(("out", s, time.monotonic())),
+        on_stderr=lambda s: events.append(("err", s, time.monotonic())),
+    )
+    end = time.monotonic()
+    assert [(k, s) for k, s, _ in events] == [("out", "one"), ("err", "two"), ("out", "three\n")]
+    assert events[0][2] - start < (end - start) - 1.5, "the first chunk waited for the command to end"
+    assert r.stdout == "onethree\n" and r.stderr == "two"
+
+
+async def test_callbacks_run_on_the_loop_thread(sb):
+    import threading
+
+    threads = set()
+    await sb.execute("echo a; echo b >&2", on_stdout=lambda s: threads.add(threading.get_ident()),
+                     on_stderr=lambda s: threads.add(threading.get_ident()))
+    assert threads == {threading.get_ident()}
+
+
+async def test_unicode_and_binary(sb):
+    r = await sb.execute("printf 'h\\303\\251llo \\342\\202'; sleep 0.3; printf '\\254'")
+    assert r.stdout == "héllo €"
+    chunks = []
+    await sb.execute("printf '\\342\\202'; sleep 0.3; printf '\\254!'", on_stdout=chunks.append)
+    assert "".join(chunks) == "€!"
+    r = await sb.execute("printf 'a\\377\\000b'")
+    assert r.stdout_bytes == b"a\xff\x00b"
+    assert r.stdout == "a\ufffd\x00b"
+
+
+async def test_timeout(sb):
+    start = time.monotonic()
+    r = await sb.execute("echo started; sleep 60", timeout=1)
+    assert r.timed_out and r.exit_code == -1 and r.stdout == "started\n"
+    assert time.monotonic() - start < 20
+
+
+async def test_concurrent_executes_are_faster_than_sequential(sb):
+    cmd = "sleep 1"
+    start = time.monotonic()
+    for _ in range(8):
+        await sb.execute(cmd)
+    sequential = time.monotonic() - start
+    start = time.monotonic()
+    results = await asyncio.gather(*(sb.execute(f"{cmd}; echo {i}") for i in range(8)))
+    concurrent = time.monotonic() - start
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(8)]
+    assert concurrent < sequential / 2, f"8 at once took {concurrent:.1f} s, 8 in a row {sequential:.1f} s"
+
+
+async def test_cancelling_the_task_cancels_the_command(sb):
+    task = asyncio.create_task(sb.execute("sleep 37", timeout=120))
+    await asyncio.sleep(1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(50):
+        if (await sb.execute("pgrep -f 'slee[p] 37' || true")).stdout == "":
+            break
+        await asyncio.sleep(0.1)
+    assert (await sb.execute("pgrep -f 'slee[p] 37' || true")).stdout == "", "the command still runs"
+
+
+async def test_callback_that_raises(sb):
+    def boom(_):
+        raise ValueError("from the callback")
+
+    with pytest.raises(ValueError, match="from the callback"):
+        await sb.execute("echo x; sleep 5", on_stdout=boom)
+    assert (await sb.execute("echo still fine")).stdout == "still fine\n"
+
+
+async def test_bad_requests(sb):
+    with pytest.raises(BadRequestError, match="/no/such/dir"):
+        await sb.execute("true", cwd="/no/such/dir")
+    with pytest.raises(BadRequestError, match="command"):
+        await sb.execute("")
+
+
+async def test_errors_before_and_after():
+    with pytest.raises(ImageNotFoundError, match="no-such-image"):
+        await Sandbox(image="no-such-image").start()
+    with pytest.raises(InvalidConfigError, match="memory"):
+        await Sandbox(memory="lots").start()
+    with pytest.raises(InvalidConfigError, match="cpus"):
+        await Sandbox(cpus=1000).start()
+    s = Sandbox()
+    with pytest.raises(SandboxNotRunningError, match="not started"):
+        await s.execute("true")
+    assert not s.is_running
+
+
+async def test_two_sandboxes_and_stop():
+    a, b = Sandbox(network_mode=NetworkMode.RESTRICTED), Sandbox()
+    await asyncio.gather(a.start(), b.start())
+    try:
+        await a.execute("echo a > /root/who")
+        assert (await b.execute("cat /root/who 2>/dev/null || echo none")).stdout == "none\n"
+    finally:
+        await asyncio.gather(a.stop(), b.stop())
+    assert not a.is_running
+    with pytest.raises(SandboxNotRunningError, match="stopped"):
+        await a.execute("true")
+    await a.stop()  # twice is fine

@@ -1,0 +1,95 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from quicksand import LibraryNotFoundError, SandboxNotRunningError, SyncSandbox
+from quicksand import _lib
+
+
+@pytest.fixture(scope="module")
+def ssb():
+    with SyncSandbox() as s:
+        yield s
+
+
+def test_sync_execute(ssb):
+    r = ssb.execute("echo hi; echo there >&2; exit 2")
+    assert (r.stdout, r.stderr, r.exit_code) == ("hi\n", "there\n", 2)
+    got = []
+    ssb.execute("printf a; sleep 0.5; printf b", on_stdout=got.append)
+    assert got == ["a", "b"]
+
+
+def test_sync_callback_that_raises(ssb):
+    def boom(_):
+        raise RuntimeError("sync boom")
+
+    with pytest.raises(RuntimeError, match="sync boom"):
+        ssb.execute("echo x; sleep 5", on_stdout=boom)
+    assert ssb.execute("echo ok").stdout == "ok\n"
+
+
+def test_sync_after_stop():
+    s = SyncSandbox().start()
+    s.stop()
+    with pytest.raises(SandboxNotRunningError):
+        s.execute("true")
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "quicksand", *args], capture_output=True, env=env, timeout=300)
+
+
+def test_cli_streams_output_and_exit_code():
+    p = run_cli("run", "echo out; echo err >&2; printf '\\377'; exit 4")
+    assert p.returncode == 4, p.stderr
+    assert p.stdout == b"out\n\xff"
+    assert b"err\n" in p.stderr
+
+
+def test_cli_reports_errors():
+    p = run_cli("run", "--image", "no-such-image", "true")
+    assert p.returncode == 1
+    assert b"no-such-image" in p.stderr
+
+
+def test_library_not_found_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setattr(_lib, "candidates", lambda: [tmp_path / "nope.so"])
+    with pytest.raises(LibraryNotFoundError, match="nope.so"):
+        _lib._load()
+
+
+def test_no_qemu_outlives_the_interpreter(tmp_path):
+    # A script that starts a sandbox and exits without stopping it, and one
+    # that is killed outright: neither may leave QEMU running.
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from quicksand import SyncSandbox
+        sb = SyncSandbox().start()
+        print(sb._handle.info()["pid"], flush=True)
+        if sys.argv[1] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    for how in ("exit", "kill"):
+        p = subprocess.run([sys.executable, "-c", script, how], capture_output=True, timeout=300)
+        pid = int(p.stdout.split()[0])
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
+                break
+            import time
+
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), f"QEMU {pid} survived ({how})"
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
