@@ -16,7 +16,7 @@ GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-fuzz run bench clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz run bench clean
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -37,6 +37,9 @@ deps:
 	@python3 -c 'import msgpack, pytest, pytest_asyncio, quicksand' 2>/dev/null || \
 		{ echo "==> installing the Python binding and its test dependencies"; \
 		  python3 -m pip install -q --disable-pip-version-check -e 'bindings/python[test]'; }
+	@[ -d bindings/node/node_modules/@2060.io/ffi-napi ] || \
+		{ echo "==> installing the Node binding's dependencies"; \
+		  cd bindings/node && npm install --no-audit --no-fund --loglevel=error; }
 	@echo "==> deps ready"
 
 # --- guest agent ----------------------------------------------------------------
@@ -89,7 +92,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 45m
 export QUICKSAND_IMAGE_PATH := $(IMAGES_DIR)
 
 test: deps agent image-all lib
-	$(MAKE) test-go test-c test-python test-fuzz
+	$(MAKE) test-go test-c test-python test-node test-fuzz
 
 test-go:
 	$(GO) test $(GO_TEST_FLAGS) ./...
@@ -108,6 +111,9 @@ test-c: $(LIB)
 
 test-python: $(LIB)
 	cd bindings/python && python3 -m pytest -q
+
+test-node: $(LIB)
+	cd bindings/node && node --test --test-concurrency=1 test/
 
 FUZZ_TIME ?= 20s
 test-fuzz:

@@ -261,6 +261,11 @@ class SandboxBase:
         return str(self._require().info()["arch"])
 
     @property
+    def pid(self) -> int:
+        """The QEMU process id."""
+        return int(self._require().info()["pid"])
+
+    @property
     def boot_timing(self) -> BootTiming:
         """How long each phase of the start took."""
         return BootTiming._from_info(self._require().info()["boot_timing"])

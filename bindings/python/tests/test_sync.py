@@ -70,7 +70,7 @@ def test_no_qemu_outlives_the_interpreter(tmp_path):
         import os, signal, sys
         from quicksand import SyncSandbox
         sb = SyncSandbox().start()
-        print(sb._handle.info()["pid"], flush=True)
+        print(sb.pid, flush=True)
         if sys.argv[1] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         """

@@ -1,0 +1,90 @@
+/** Options of Sandbox.start. Every key is optional. */
+export interface SandboxOptions {
+  /** Image name ("debian", the default) or path to an image folder. */
+  image?: string;
+  /** Guest memory: MiB as a number, or "512M", "2G". Default "512M". */
+  memory?: number | string;
+  /** Guest CPUs. Default 1. */
+  cpus?: number;
+  /** "auto" (default: KVM/HVF when they work, else TCG), "kvm", "hvf", "tcg". */
+  accel?: 'auto' | 'kvm' | 'hvf' | 'tcg';
+  /** "restricted" (default: the guest reaches nothing outside) or "full". */
+  networkMode?: 'restricted' | 'full';
+  /** Forwards 127.0.0.1:host on the host to guest in the guest. */
+  portForwards?: Array<{ host: number; guest: number }>;
+  /** Seconds to wait for the boot. Default 60. */
+  bootTimeout?: number;
+  extraQemuArgs?: string[];
+  extraKernelArgs?: string[];
+  /** Folder for the sandboxes' own folders. */
+  workdir?: string;
+}
+
+/** Options of Sandbox.execute. */
+export interface ExecuteOptions {
+  /** Seconds; default 30. On timeout the command's whole process group is killed. */
+  timeout?: number;
+  cwd?: string;
+  /** Default "/bin/sh". */
+  shell?: string;
+  env?: Record<string, string>;
+  stdin?: string | Uint8Array;
+  /** Called on the main thread with output as it arrives, in order. */
+  onStdout?: (text: string) => void;
+  onStderr?: (text: string) => void;
+  /** Aborting cancels the command and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  stdout: string;
+  stderr: string;
+  /** -1 when timed out, 128+N when killed by signal N. */
+  exitCode: number;
+  timedOut: boolean;
+  /** The exact bytes (stdout is them decoded as UTF-8). */
+  stdoutBuffer: Buffer;
+  stderrBuffer: Buffer;
+  durationMs: number;
+}
+
+export interface BootTiming {
+  qemuStarted: number;
+  kernelBooted: number;
+  agentListening: number;
+  ready: number;
+}
+
+export class Sandbox {
+  private constructor();
+  static start(options?: SandboxOptions): Promise<Sandbox>;
+  execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+  readonly isRunning: boolean;
+  readonly accelerator: 'kvm' | 'hvf' | 'tcg';
+  readonly arch: 'x86_64' | 'arm64';
+  readonly bootTiming: BootTiming;
+  /** The QEMU process id. */
+  readonly pid: number;
+  consoleLog(): string;
+}
+
+export class QuicksandError extends Error {
+  /** A stable string such as "QS_ERR_IMAGE_NOT_FOUND". */
+  readonly code: string;
+  /** The C ABI status number. */
+  readonly status: number;
+}
+export class InvalidConfigError extends QuicksandError {}
+export class ImageNotFoundError extends QuicksandError {}
+export class BootError extends QuicksandError {}
+export class BootTimeoutError extends BootError {}
+export class SandboxNotRunningError extends QuicksandError {}
+export class AuthError extends QuicksandError {}
+export class TransportError extends QuicksandError {}
+export class BadRequestError extends QuicksandError {}
+export class CallCancelledError extends QuicksandError {}
+export class InvalidHandleError extends QuicksandError {}
+export class InternalError extends QuicksandError {}
+export class LibraryNotFoundError extends QuicksandError {}

@@ -1,0 +1,11 @@
+'use strict';
+
+/**
+ * Quicksand: run commands in a Linux VM of your own. A Promise API over
+ * libquicksand (ffi-napi); nothing blocks the event loop.
+ */
+const { Sandbox } = require('./lib/sandbox');
+const errors = require('./lib/errors');
+
+const { errorFor, ...publicErrors } = errors;
+module.exports = { Sandbox, ...publicErrors };

@@ -1,0 +1,114 @@
+'use strict';
+
+// libquicksand through ffi-napi: finding the library and declaring the C
+// ABI (include/quicksand.h). Nothing here knows about sandboxes.
+
+const fs = require('fs');
+const path = require('path');
+const ffi = require('@2060.io/ffi-napi');
+const ref = require('@2060.io/ref-napi');
+const { LibraryNotFoundError, errorFor } = require('./errors');
+
+const LIB_ENV = 'QUICKSAND_LIB';
+const LIB_NAME = 'libquicksand.so';
+
+/** Where the library is looked for, in order. */
+function candidates() {
+  const list = [];
+  if (process.env[LIB_ENV]) list.push(process.env[LIB_ENV]);
+  list.push(path.join(__dirname, '..', LIB_NAME));
+  // bindings/node/lib -> the repository's build output.
+  list.push(path.join(__dirname, '..', '..', '..', 'out', 'lib', LIB_NAME));
+  return list;
+}
+
+const voidPtr = ref.refType(ref.types.void);
+const voidPtrPtr = ref.refType(voidPtr);
+// qs_buffer { uint8_t *data; size_t len; } as two pointer-sized words.
+const BUFFER_SIZE = 2 * ref.sizeof.pointer;
+
+// user_data crosses as a pointer-sized integer: a key into a table of calls.
+const chunkFnType = ['void', ['uint64', 'int', voidPtr, 'size_t']];
+const doneFnType = ['void', ['uint64', 'int', voidPtr, 'size_t', voidPtr]];
+
+const signatures = {
+  qs_version: ['string', []],
+  qs_sandbox_start: ['int', [voidPtr, 'size_t', voidPtrPtr, voidPtrPtr]],
+  qs_sandbox_execute_async: ['int', [voidPtr, voidPtr, 'size_t', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
+  qs_call_cancel: ['int', ['uint64']],
+  qs_sandbox_stop: ['int', [voidPtr, voidPtrPtr]],
+  qs_sandbox_free: ['void', [voidPtr]],
+  qs_sandbox_info: ['int', [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_console_log: ['int', [voidPtr, voidPtr, voidPtrPtr]],
+  qs_buffer_free: ['void', [voidPtr]],
+  qs_error_code: ['int', [voidPtr]],
+  qs_error_message: ['string', [voidPtr]],
+  qs_error_free: ['void', [voidPtr]],
+};
+
+let loaded = null;
+
+/** The library, loaded on first use so that requiring never fails. */
+function lib() {
+  if (loaded) return loaded;
+  const tried = [];
+  for (const p of candidates()) {
+    if (!fs.existsSync(p)) {
+      tried.push(`${p} (missing)`);
+      continue;
+    }
+    try {
+      loaded = ffi.Library(p, signatures);
+      return loaded;
+    } catch (e) {
+      tried.push(`${p} (${e.message})`);
+    }
+  }
+  throw new LibraryNotFoundError(
+    `libquicksand.so not found; looked in: ${tried.join('; ')}. Build it with \`make lib\` or set ${LIB_ENV}.`,
+  );
+}
+
+/** A fresh out-parameter for a pointer (qs_sandbox **, qs_error **). */
+function outPointer() {
+  return ref.alloc(voidPtr, ref.NULL);
+}
+
+/** An error owned by the library (on_done's): read, not freed. */
+function borrowedError(status, errPtr) {
+  const message = errPtr && !ref.isNull(errPtr) ? lib().qs_error_message(errPtr) : '';
+  return errorFor(status, message);
+}
+
+/** Turns an owned qs_error into an Error and frees it. */
+function takeError(status, errOut) {
+  const errPtr = errOut.deref();
+  if (ref.isNull(errPtr)) return errorFor(status, `libquicksand call failed with status ${status}`);
+  const e = errorFor(lib().qs_error_code(errPtr), lib().qs_error_message(errPtr));
+  lib().qs_error_free(errPtr);
+  return e;
+}
+
+/** A zeroed qs_buffer for the library to fill. */
+function newBuffer() {
+  return Buffer.alloc(BUFFER_SIZE);
+}
+
+/** Copies a filled qs_buffer into a Node Buffer and frees it. */
+function takeBuffer(buf) {
+  const data = ref.readPointer(buf, 0, 0);
+  const len = Number(ref.readUInt64LE(buf, ref.sizeof.pointer));
+  const out = len ? Buffer.from(ref.reinterpret(data, len, 0)) : Buffer.alloc(0);
+  lib().qs_buffer_free(buf);
+  return out;
+}
+
+/** Copies len bytes at ptr (valid only during a callback). */
+function copyBytes(ptr, len) {
+  return len ? Buffer.from(ref.reinterpret(ptr, Number(len), 0)) : Buffer.alloc(0);
+}
+
+module.exports = {
+  ffi, ref, lib, candidates, outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes,
+  chunkFnType, doneFnType, voidPtr,
+};

@@ -1,0 +1,288 @@
+'use strict';
+
+const { promisify } = require('util');
+const { encode, decode } = require('@msgpack/msgpack');
+const native = require('./native');
+const { InvalidConfigError, BadRequestError, SandboxNotRunningError } = require('./errors');
+
+const STDOUT = 1;
+const STDERR = 2;
+
+// --- options -------------------------------------------------------------------
+
+const CONFIG_KEYS = {
+  image: 'image',
+  memory: 'memory',
+  cpus: 'cpus',
+  accel: 'accel',
+  networkMode: 'network_mode',
+  portForwards: 'port_forwards',
+  bootTimeout: 'boot_timeout',
+  extraQemuArgs: 'extra_qemu_args',
+  extraKernelArgs: 'extra_kernel_args',
+  workdir: 'workdir',
+};
+
+const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'onStdout', 'onStderr', 'signal'];
+
+function checkKeys(obj, allowed, what, ErrorClass) {
+  if (obj === null || typeof obj !== 'object') throw new ErrorClass(`${what} must be an object`);
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ErrorClass(`unknown ${what} "${k}" (known: ${allowed.join(', ')})`);
+  }
+}
+
+/** The msgpack config of qs_sandbox_start; values are checked by the library. */
+function encodeConfig(options) {
+  checkKeys(options, Object.keys(CONFIG_KEYS), 'option', InvalidConfigError);
+  const cfg = {};
+  for (const [js, wire] of Object.entries(CONFIG_KEYS)) {
+    if (options[js] !== undefined && options[js] !== null) cfg[wire] = options[js];
+  }
+  return Buffer.from(encode(cfg));
+}
+
+function encodeRequest(command, opts) {
+  checkKeys(opts, EXECUTE_KEYS, 'execute option', BadRequestError);
+  if (typeof command !== 'string') throw new BadRequestError('command must be a string');
+  for (const cb of ['onStdout', 'onStderr']) {
+    if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw new BadRequestError(`${cb} must be a function`);
+  }
+  const req = { command };
+  for (const k of ['timeout', 'cwd', 'shell', 'env']) if (opts[k] !== undefined && opts[k] !== null) req[k] = opts[k];
+  if (opts.stdin !== undefined && opts.stdin !== null) {
+    req.stdin = typeof opts.stdin === 'string' ? opts.stdin : Uint8Array.from(opts.stdin);
+  }
+  return Buffer.from(encode(req));
+}
+
+// --- calls in flight ------------------------------------------------------------
+// The library calls back on its own threads; ffi-napi carries each call to the
+// main thread and holds the library thread until JavaScript has run it, so
+// chunks arrive in order and a slow callback slows the command, not memory.
+
+const calls = new Map();
+let nextKey = 1;
+// Pending Promises alone do not keep Node alive: a timer does, while calls run.
+let keepAlive = null;
+
+function trackCalls() {
+  if (calls.size > 0 && !keepAlive) keepAlive = setInterval(() => {}, 1 << 30);
+  if (calls.size === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = null;
+  }
+}
+
+const onChunk = native.ffi.Callback(...native.chunkFnType, (key, stream, data, len) => {
+  try {
+    const call = calls.get(Number(key));
+    if (call) call.chunk(stream, native.copyBytes(data, len));
+  } catch (e) {
+    // Nothing may throw into C; call.chunk records callback errors itself.
+  }
+});
+
+const onDone = native.ffi.Callback(...native.doneFnType, (key, status, result, len, err) => {
+  try {
+    const call = calls.get(Number(key));
+    if (!call) return;
+    calls.delete(Number(key));
+    trackCalls();
+    if (status === 0) call.done(null, decode(native.copyBytes(result, len)));
+    else call.done(native.borrowedError(status, err));
+  } catch (e) {
+    // see onChunk
+  }
+});
+
+function toResult(m) {
+  const stdoutBuffer = Buffer.from(m.stdout);
+  const stderrBuffer = Buffer.from(m.stderr);
+  return {
+    stdout: stdoutBuffer.toString('utf8'),
+    stderr: stderrBuffer.toString('utf8'),
+    exitCode: m.exit_code,
+    timedOut: m.timed_out,
+    stdoutBuffer,
+    stderrBuffer,
+    durationMs: m.duration_ms,
+  };
+}
+
+// --- lifetime ---------------------------------------------------------------------
+// No VM outlives the process: QEMU dies with it (the library's parent-death
+// signal), and at a normal exit every live handle is freed, which stops its
+// VM and removes its folder. A collected Sandbox is freed too.
+
+const live = new Set();
+const freeHandle = (ptr) => {
+  if (live.delete(ptr)) native.lib().qs_sandbox_free(ptr);
+};
+const collected = new FinalizationRegistry(freeHandle);
+process.on('exit', () => {
+  for (const ptr of [...live]) freeHandle(ptr);
+});
+
+const startAsync = (...a) => promisify(native.lib().qs_sandbox_start.async)(...a);
+const stopAsync = (...a) => promisify(native.lib().qs_sandbox_stop.async)(...a);
+
+/**
+ * A Linux VM of your own.
+ *
+ *   const sb = await Sandbox.start({ image: 'debian', memory: '512M' });
+ *   const r = await sb.execute('uname -a');
+ *   await sb.stop();
+ */
+class Sandbox {
+  #ptr;
+
+  /** @private Use Sandbox.start. */
+  constructor(ptr) {
+    this.#ptr = ptr;
+    live.add(ptr);
+    collected.register(this, ptr);
+  }
+
+  /**
+   * Boots a VM and resolves once its agent answers. The boot runs off the
+   * main thread.
+   * @param {import('../index').SandboxOptions} [options]
+   * @returns {Promise<Sandbox>}
+   */
+  static async start(options = {}) {
+    const cfg = encodeConfig(options);
+    const out = native.outPointer();
+    const err = native.outPointer();
+    const status = await startAsync(cfg, cfg.length, out, err);
+    if (status !== 0) throw native.takeError(status, err);
+    return new Sandbox(out.deref());
+  }
+
+  /**
+   * Runs a command with `shell -c` and resolves with how it ended; a failing
+   * command resolves too (see exitCode). Rejects with a QuicksandError when
+   * the call itself fails, or with the error a callback threw.
+   * @param {string} command
+   * @param {import('../index').ExecuteOptions} [opts]
+   * @returns {Promise<import('../index').ExecuteResult>}
+   */
+  execute(command, opts = {}) {
+    return new Promise((resolve, reject) => {
+      const request = encodeRequest(command, opts);
+      if (opts.signal?.aborted) {
+        reject(opts.signal.reason);
+        return;
+      }
+      const ptr = this.#live();
+      const key = nextKey++;
+      const decoders = { [STDOUT]: new TextDecoder('utf-8'), [STDERR]: new TextDecoder('utf-8') };
+      const callbacks = { [STDOUT]: opts.onStdout, [STDERR]: opts.onStderr };
+      let callId = null;
+      let failure = null; // a callback's exception, or the abort reason
+      const cancel = () => {
+        if (callId !== null) native.lib().qs_call_cancel(callId);
+      };
+      const onAbort = () => {
+        failure = failure ?? opts.signal.reason;
+        cancel();
+      };
+      const deliver = (stream, text) => {
+        if (!text || failure) return;
+        try {
+          callbacks[stream](text);
+        } catch (e) {
+          failure = e;
+          cancel();
+        }
+      };
+      calls.set(key, {
+        chunk(stream, bytes) {
+          if (callbacks[stream]) deliver(stream, decoders[stream].decode(bytes, { stream: true }));
+        },
+        done(err, result) {
+          opts.signal?.removeEventListener('abort', onAbort);
+          for (const s of [STDOUT, STDERR]) if (callbacks[s]) deliver(s, decoders[s].decode());
+          if (failure) reject(failure);
+          else if (err) reject(err);
+          else resolve(toResult(result));
+        },
+      });
+      trackCalls();
+      const idOut = Buffer.alloc(8);
+      const errOut = native.outPointer();
+      const status = native.lib().qs_sandbox_execute_async(
+        ptr, request, request.length, onChunk, onDone, key, idOut, errOut);
+      if (status !== 0) {
+        calls.delete(key);
+        trackCalls();
+        reject(native.takeError(status, errOut));
+        return;
+      }
+      callId = Number(idOut.readBigUInt64LE());
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Stops the VM; calls in flight reject with SandboxNotRunningError. Safe to call twice. */
+  async stop() {
+    if (!live.has(this.#ptr)) return;
+    const err = native.outPointer();
+    const status = await stopAsync(this.#ptr, err);
+    if (status !== 0) throw native.takeError(status, err);
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.stop();
+  }
+
+  /** True between start and stop (false if the VM died). */
+  get isRunning() {
+    return live.has(this.#ptr) && this.#info().running;
+  }
+
+  /** "kvm", "hvf" or "tcg". */
+  get accelerator() {
+    return this.#info().accelerator;
+  }
+
+  /** "x86_64" or "arm64". */
+  get arch() {
+    return this.#info().arch;
+  }
+
+  /** The QEMU process id. */
+  get pid() {
+    return this.#info().pid;
+  }
+
+  /** Seconds from the start call to each boot phase. */
+  get bootTiming() {
+    const t = this.#info().boot_timing;
+    return { qemuStarted: t.qemu_started, kernelBooted: t.kernel_booted, agentListening: t.agent_listening, ready: t.ready };
+  }
+
+  /** The guest's serial console output so far. */
+  consoleLog() {
+    const buf = native.newBuffer();
+    const err = native.outPointer();
+    const status = native.lib().qs_sandbox_console_log(this.#live(), buf, err);
+    if (status !== 0) throw native.takeError(status, err);
+    return native.takeBuffer(buf).toString('utf8');
+  }
+
+  #live() {
+    if (!live.has(this.#ptr)) throw new SandboxNotRunningError('the sandbox handle was released');
+    return this.#ptr;
+  }
+
+  #info() {
+    const buf = native.newBuffer();
+    const err = native.outPointer();
+    const status = native.lib().qs_sandbox_info(this.#live(), buf, err);
+    if (status !== 0) throw native.takeError(status, err);
+    return decode(native.takeBuffer(buf));
+  }
+}
+
+module.exports = { Sandbox, encodeConfig, encodeRequest };

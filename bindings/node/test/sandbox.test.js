@@ -1,0 +1,152 @@
+'use strict';
+
+// Tests against real VMs through libquicksand (`make lib`, `make image`).
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const {
+  Sandbox, QuicksandError, ImageNotFoundError, InvalidConfigError, BadRequestError, SandboxNotRunningError,
+} = require('..');
+
+let sb;
+before(async () => {
+  sb = await Sandbox.start({ image: 'debian', memory: '512M' });
+});
+after(async () => {
+  await sb?.stop();
+});
+
+test('execute basics and options', async () => {
+  let r = await sb.execute('echo hello');
+  assert.equal(r.stdout, 'hello\n');
+  assert.equal(r.stderr, '');
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.timedOut, false);
+  assert.ok(r.durationMs > 0);
+  r = await sb.execute('echo oops >&2; exit 3');
+  assert.deepEqual([r.stdout, r.stderr, r.exitCode], ['', 'oops\n', 3]);
+  assert.equal((await sb.execute('pwd', { cwd: '/usr/lib' })).stdout, '/usr/lib\n');
+  assert.equal((await sb.execute('echo "$A $B"', { env: { A: '1', B: 'two' } })).stdout, '1 two\n');
+  assert.equal((await sb.execute('tr a-z A-Z', { stdin: 'shout' })).stdout, 'SHOUT');
+  assert.equal((await sb.execute('od -An -tx1', { stdin: Buffer.from([0, 255]) })).stdout.trim(), '00 ff');
+  assert.equal((await sb.execute('echo $0', { shell: '/bin/bash' })).stdout, '/bin/bash\n');
+});
+
+test('properties', () => {
+  assert.equal(sb.isRunning, true);
+  assert.ok(['tcg', 'kvm'].includes(sb.accelerator));
+  assert.ok(['x86_64', 'arm64'].includes(sb.arch));
+  const t = sb.bootTiming;
+  assert.ok(t.qemuStarted > 0 && t.qemuStarted < t.kernelBooted && t.kernelBooted < t.agentListening && t.agentListening <= t.ready);
+  assert.match(sb.consoleLog(), /QUICKSAND_AGENT_READY/);
+  assert.equal(typeof sb[Symbol.asyncDispose], 'function');
+});
+
+test('streaming order and arrival on the main thread', async () => {
+  const events = [];
+  const start = Date.now();
+  const r = await sb.execute('printf one; sleep 1; printf two >&2; sleep 1; echo three', {
+    onStdout: (s) => events.push(['out', s, Date.now()]),
+    onStderr: (s) => events.push(['err', s, Date.now()]),
+  });
+  const end = Date.now();
+  assert.deepEqual(events.map(([k, s]) => [k, s]), [['out', 'one'], ['err', 'two'], ['out', 'three\n']]);
+  assert.ok(events[0][2] - start < end - start - 1500, 'the first chunk waited for the command to end');
+  assert.equal(r.stdout, 'onethree\n');
+});
+
+test('unicode and binary output', async () => {
+  const chunks = [];
+  const r = await sb.execute("printf 'h\\303\\251llo \\342\\202'; sleep 0.3; printf '\\254'", { onStdout: (s) => chunks.push(s) });
+  assert.equal(r.stdout, 'héllo €');
+  assert.equal(chunks.join(''), 'héllo €');
+  const b = await sb.execute("printf 'a\\377\\000b'");
+  assert.deepEqual([...b.stdoutBuffer], [0x61, 0xff, 0x00, 0x62]);
+});
+
+test('timeout kills the command', async () => {
+  const r = await sb.execute('echo started; sleep 60', { timeout: 1 });
+  assert.equal(r.timedOut, true);
+  assert.equal(r.exitCode, -1);
+  assert.equal(r.stdout, 'started\n');
+});
+
+test('16 executes at once all progress while the event loop stays free', async () => {
+  const dir = `/tmp/rendezvous-${Date.now()}`;
+  const n = 16;
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 10);
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  const started = Date.now();
+  // Each command waits until all 16 have started: only running them at once
+  // (not queued behind libuv's four pool threads) lets them finish.
+  const results = await Promise.all(Array.from({ length: n }, (_, i) => sb.execute(
+    `mkdir -p ${dir}; touch ${dir}/${i}; while [ $(ls ${dir} | wc -l) -lt ${n} ]; do sleep 0.1; done; echo ${i}`,
+    { timeout: 120, onStdout: () => {} },
+  )));
+  delay.disable();
+  clearInterval(timer);
+  const elapsed = Date.now() - started;
+  results.forEach((r, i) => assert.equal(r.stdout, `${i}\n`));
+  assert.ok(ticks > elapsed / 10 / 4, `setInterval ticked ${ticks} times in ${elapsed} ms`);
+  const p99 = delay.percentile(99) / 1e6;
+  console.log(`event-loop delay during 16 executes: p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+  assert.ok(p99 < 50, `event-loop delay p99 ${p99} ms`);
+});
+
+test('a callback that throws rejects that execute only', async () => {
+  const boom = new Error('from the callback');
+  await assert.rejects(sb.execute('echo x; sleep 5', { onStdout: () => { throw boom; } }), (e) => e === boom);
+  assert.equal((await sb.execute('echo still fine')).stdout, 'still fine\n');
+});
+
+test('abort signal cancels the command', async () => {
+  const ac = new AbortController();
+  const p = sb.execute('sleep 41', { timeout: 120, signal: ac.signal });
+  setTimeout(() => ac.abort(new Error('stop it')), 500);
+  await assert.rejects(p, /stop it/);
+  let left = 'x';
+  for (let i = 0; i < 50 && left; i++) left = (await sb.execute("pgrep -f 'slee[p] 41' || true")).stdout;
+  assert.equal(left, '', 'the command still runs');
+});
+
+test('errors', async () => {
+  await assert.rejects(Sandbox.start({ image: 'no-such-image' }), (e) => e instanceof ImageNotFoundError
+    && e instanceof QuicksandError && e.code === 'QS_ERR_IMAGE_NOT_FOUND' && /no-such-image/.test(e.message));
+  await assert.rejects(Sandbox.start({ memroy: '1G' }), (e) => e instanceof InvalidConfigError && /memroy/.test(e.message));
+  await assert.rejects(Sandbox.start({ cpus: 1000 }), (e) => e instanceof InvalidConfigError && /cpus/.test(e.message));
+  await assert.rejects(sb.execute('true', { cwd: '/no/such/dir' }), (e) => e instanceof BadRequestError && /no\/such\/dir/.test(e.message));
+  await assert.rejects(sb.execute('true', { tiemout: 3 }), (e) => e instanceof BadRequestError && /tiemout/.test(e.message));
+});
+
+test('after stop', async () => {
+  const s = await Sandbox.start();
+  await s.stop();
+  await s.stop();
+  assert.equal(s.isRunning, false);
+  await assert.rejects(s.execute('true'), (e) => e instanceof SandboxNotRunningError && e.code === 'QS_ERR_NOT_RUNNING');
+});
+
+test('no QEMU remains when the process exits or is killed', () => {
+  const script = `
+    const { Sandbox } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    Sandbox.start().then((sb) => {
+      console.log(sb.pid);
+      if (process.argv[1] === 'kill') process.kill(process.pid, 'SIGKILL');
+    });`;
+  for (const how of ['exit', 'kill']) {
+    const p = spawnSync(process.execPath, ['-e', script, how], { timeout: 120000 });
+    const pid = Number(String(p.stdout).trim());
+    assert.ok(pid > 0, `no pid: ${p.stdout} ${p.stderr}`);
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      alive = fs.existsSync(`/proc/${pid}`) && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      if (alive) spawnSync('sleep', ['0.05']);
+    }
+    assert.equal(alive, false, `QEMU ${pid} survived (${how})`);
+  }
+});
