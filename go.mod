@@ -1,6 +1,6 @@
 module github.com/quicksand-go/quicksand
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/pkg/errors v0.9.1
@@ -11,4 +11,5 @@ require (
 	github.com/mattn/go-pointer v0.0.1 // indirect
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

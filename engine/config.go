@@ -70,6 +70,12 @@ type Config struct {
 	WorkDir string
 	// QEMUPath overrides the QEMU binary (default: qemu-system-<arch> on PATH).
 	QEMUPath string
+	// ColdBoot boots the kernel even when a template of the image could be
+	// resumed (see Start).
+	ColdBoot bool
+	// TemplateDir is where templates are kept. Default:
+	// $XDG_CACHE_HOME/quicksand/templates, else ~/.cache/quicksand/templates.
+	TemplateDir string
 }
 
 // withDefaults fills zero fields and checks every field, naming the field
@@ -95,6 +101,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WorkDir == "" {
 		c.WorkDir = defaultWorkDir()
+	}
+	if c.TemplateDir == "" {
+		c.TemplateDir = defaultTemplateDir()
 	}
 	bad := func(field, format string, args ...any) (Config, error) {
 		return c, newError(KindInvalidConfig, nil, "config field %s: %s", field, fmt.Sprintf(format, args...))
@@ -136,6 +145,15 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+func defaultTemplateDir() string {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "quicksand", "templates")
 }
 
 func defaultWorkDir() string {

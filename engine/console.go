@@ -31,12 +31,19 @@ type console struct {
 	finished chan struct{} // closed when the console reaches EOF
 }
 
-func newConsole(logPath string) (*console, error) {
+// newConsole creates the log at logPath, starting with earlier output (the
+// boot of the snapshot a sandbox resumed from).
+func newConsole(logPath string, earlier []byte) (*console, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &console{log: f, ready: make(chan struct{}), finished: make(chan struct{})}, nil
+	n, err := f.Write(earlier)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &console{log: f, logged: int64(n), ready: make(chan struct{}), finished: make(chan struct{})}, nil
 }
 
 // run consumes r until EOF (QEMU exited).

@@ -93,6 +93,9 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 	defer cancel()
 	stop := context.AfterFunc(sb.alive, cancel)
 	defer stop()
+	epoch := sb.currentEpoch()
+	stopEpoch := context.AfterFunc(epoch, cancel)
+	defer stopEpoch()
 
 	began := time.Now()
 	var res *agent.Result
@@ -109,7 +112,7 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 		}
 	}
 	if err != nil {
-		return nil, sb.callError(ctx, callCtx, err, req.Command)
+		return nil, sb.callError(ctx, callCtx, epoch, err, req.Command)
 	}
 	return &ExecResult{
 		Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode, TimedOut: res.TimedOut,
@@ -119,7 +122,7 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 }
 
 // callError says why a call to the agent failed, most telling reason first.
-func (sb *Sandbox) callError(ctx, callCtx context.Context, err error, command string) error {
+func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, command string) error {
 	what := "executing " + quote(short(command))
 	// A dying QEMU drops its connections a moment before it can be waited
 	// for: give the supervisor that moment so the error says why.
@@ -132,6 +135,9 @@ func (sb *Sandbox) callError(ctx, callCtx context.Context, err error, command st
 	}
 	if ctx.Err() != nil {
 		return newError(KindCancelled, context.Cause(ctx), "%s", what)
+	}
+	if cause := context.Cause(epoch); cause != nil {
+		return newError(KindCancelled, cause, "%s", what)
 	}
 	if callCtx.Err() != nil {
 		return newError(KindTransport, context.Cause(callCtx), "%s", what)

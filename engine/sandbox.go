@@ -11,9 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -38,28 +36,43 @@ const (
 )
 
 // BootTiming says how long each phase of the start took, each measured from
-// the moment Start was called.
+// the moment Start was called. A warm start (resumed from a template or a
+// save) boots no kernel: KernelBooted is zero and AgentListening is when the
+// resumed VM began to run.
 type BootTiming struct {
+	Warm           bool          // resumed from a snapshot rather than booted
 	QEMUStarted    time.Duration // the QEMU process was running
 	KernelBooted   time.Duration // the initrd's /init announced itself
-	AgentListening time.Duration // the agent printed its ready line
+	AgentListening time.Duration // the agent printed its ready line, or the VM resumed
 	Ready          time.Duration // an authenticated /ping succeeded
 }
 
 // Sandbox is one running VM. Its methods are safe to call from many
 // goroutines at once.
 type Sandbox struct {
-	cfg    Config
-	img    *image.Image
-	accel  Accel
-	token  string
-	port   int
-	wd     *workdir
-	cmd    *exec.Cmd
-	cons   *console
-	qerr   *tailBuffer
-	client *agent.Client
-	timing BootTiming
+	cfg       Config
+	img       *image.Image
+	accel     Accel
+	token     string
+	port      int // host side of the agent's port forward
+	guestPort int // the agent's port in the guest
+	spec      qemu.Spec
+	wd        *workdir
+	cmd       *exec.Cmd
+	qmp       *qemu.QMP
+	cons      *console
+	qerr      *tailBuffer
+	client    *agent.Client
+	timing    BootTiming
+
+	// snapshots serialises checkpoint, revert and save, and guards what
+	// they change: the tags, the epoch and the active overlay.
+	snapshots sync.Mutex
+	tags      map[string]bool
+	// epoch ends (with the reason) when a revert throws away the guest
+	// state that calls in flight belong to.
+	epoch    context.Context
+	endEpoch context.CancelCauseFunc
 
 	// alive ends when the VM is gone, with the reason as its cause; every
 	// call in flight is derived from it and so ends at once.
@@ -72,6 +85,11 @@ type Sandbox struct {
 
 // Start boots a sandbox and returns once its agent answers. ctx bounds the
 // whole start; cancelling it stops the VM being started.
+//
+// Unless cfg.ColdBoot is set, the VM is resumed from a template of its
+// image, taken the first time that image starts (see template.go), which
+// costs a fraction of a second instead of a boot. An image that is a save
+// (Sandbox.Save) is always resumed.
 func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	began := time.Now()
 	cfg, err := cfg.withDefaults()
@@ -89,112 +107,55 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if binary, err = exec.LookPath(binary); err != nil {
 		return nil, newError(KindBootFailed, err, "finding QEMU for %s guests (run `make deps`, or install the qemu-system package)", img.Manifest.Arch)
 	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return nil, newError(KindBootFailed, err, "making the work folder")
+	}
+	plan := launchPlan{cfg: cfg, img: img, binary: binary, limit: cfg.BootTimeout, began: began}
+	if img.Manifest.Save != nil {
+		return startFromSave(ctx, plan)
+	}
 
 	accel := cfg.Accel
 	auto := accel == AccelAuto
 	if auto {
-		if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
-			return nil, newError(KindBootFailed, err, "making the work folder")
-		}
 		accel = Accel(qemu.ChooseAuto(ctx, binary, img.Manifest.Arch, img.KernelPath(), cfg.WorkDir))
 	}
-	limit := cfg.BootTimeout
+	plan.accel = accel
 	if auto && accel != AccelTCG {
-		limit = min(limit, kvmBootLimit)
+		plan.limit = min(plan.limit, kvmBootLimit)
 	}
-	sb, err := boot(ctx, cfg, img, binary, accel, limit, began)
+	sb, err := startPlan(ctx, plan)
 	if err != nil && auto && accel != AccelTCG && ctx.Err() == nil {
 		// The probe passed but the real boot did not: do without.
-		sb, err = boot(ctx, cfg, img, binary, AccelTCG, cfg.BootTimeout, began)
+		plan.accel, plan.limit = AccelTCG, cfg.BootTimeout
+		sb, err = startPlan(ctx, plan)
 	}
 	return sb, err
 }
 
-// boot starts QEMU, retrying when the chosen host port was taken meanwhile.
-func boot(ctx context.Context, cfg Config, img *image.Image, binary string, accel Accel, limit time.Duration, began time.Time) (*Sandbox, error) {
-	var err error
-	for attempt := 0; attempt < portAttempts; attempt++ {
-		var sb *Sandbox
-		sb, err = bootOnce(ctx, cfg, img, binary, accel, limit, began)
-		if err == nil {
-			return sb, nil
-		}
-		if !strings.Contains(err.Error(), "host forwarding rule") {
-			break
-		}
+// startPlan resumes from the image's template, or boots cold.
+func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
+	if plan.cfg.ColdBoot {
+		return launch(ctx, plan)
 	}
-	return nil, err
-}
-
-func bootOnce(ctx context.Context, cfg Config, img *image.Image, binary string, accel Accel, limit time.Duration, began time.Time) (_ *Sandbox, err error) {
-	wd, err := newWorkdir(cfg.WorkDir)
+	store := templateStore{dir: plan.cfg.TemplateDir}
+	tpl, err := store.get(ctx, plan)
 	if err != nil {
-		return nil, newError(KindBootFailed, err, "preparing the sandbox")
-	}
-	defer func() {
-		if err != nil {
-			wd.remove()
-		}
-	}()
-	token, err := newToken()
-	if err != nil {
-		return nil, newError(KindBootFailed, err, "making a token")
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, newError(KindBootFailed, err, "choosing a host port")
-	}
-	overlay := wd.file("overlay.qcow2")
-	if err := createOverlay(ctx, binary, img.RootFSPath(), overlay); err != nil {
-		return nil, newError(KindBootFailed, err, "creating the disk overlay")
-	}
-
-	forwards := []qemu.Forward{{Host: port, Guest: port}}
-	for _, pf := range cfg.PortForwards {
-		forwards = append(forwards, qemu.Forward{Host: pf.Host, Guest: pf.Guest})
-	}
-	kargs := append(strings.Fields(img.Manifest.KernelArgs),
-		"quicksand_token="+token, "quicksand_port="+strconv.Itoa(port))
-	kargs = append(kargs, cfg.ExtraKernelArgs...)
-	spec := qemu.Spec{
-		Arch: img.Manifest.Arch, Accel: string(accel),
-		MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs,
-		Kernel: img.KernelPath(), Initrd: img.InitrdPath(), Append: strings.Join(kargs, " "),
-		Disk: overlay, Forwards: forwards, Restricted: cfg.Network == NetworkRestricted,
-		Extra: cfg.ExtraQEMUArgs,
-	}
-
-	cons, err := newConsole(wd.file("console.log"))
-	if err != nil {
-		return nil, newError(KindBootFailed, err, "opening the console log")
-	}
-	sb := &Sandbox{
-		cfg: cfg, img: img, accel: accel, token: token, port: port, wd: wd,
-		cons: cons, qerr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
-		client: agent.New(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), token),
-	}
-	sb.alive, sb.markDead = context.WithCancelCause(context.Background())
-
-	sb.cmd = exec.Command(binary, spec.Args()...)
-	sb.cmd.Dir = wd.path
-	sb.cmd.Stderr = sb.qerr
-	stdout, err := sb.cmd.StdoutPipe()
-	if err != nil {
-		return nil, newError(KindBootFailed, err, "connecting to the console")
-	}
-	sb.cmd.SysProcAttr = processAttrs()
-	if err := startProcess(sb.cmd); err != nil {
-		return nil, newError(KindBootFailed, err, "starting %s", binary)
-	}
-	sb.timing.QEMUStarted = time.Since(began)
-	go cons.run(stdout)
-	go sb.supervise()
-
-	if err := sb.waitReady(ctx, limit, began); err != nil {
-		sb.kill()
 		return nil, err
 	}
-	return sb, nil
+	plan.from = tpl.source()
+	sb, err := launch(ctx, plan)
+	if err != nil && ctx.Err() == nil && KindOf(err) != KindCancelled {
+		// A template that does not resume is not to be trusted: rebuild it
+		// once, then give up.
+		store.discard(tpl)
+		if tpl, err = store.get(ctx, plan); err != nil {
+			return nil, err
+		}
+		plan.from = tpl.source()
+		sb, err = launch(ctx, plan)
+	}
+	return sb, err
 }
 
 // supervise waits for QEMU and marks the sandbox dead when it exits.
@@ -207,50 +168,6 @@ func (sb *Sandbox) supervise() {
 	}
 	sb.markDead(errors.New(reason))
 	close(sb.exited)
-}
-
-// waitReady waits for the agent's ready line and then for an authenticated
-// ping.
-func (sb *Sandbox) waitReady(ctx context.Context, limit time.Duration, began time.Time) error {
-	deadline := time.NewTimer(limit - time.Since(began))
-	defer deadline.Stop()
-	select {
-	case <-sb.cons.ready:
-	case <-sb.exited:
-		return sb.bootError(KindBootFailed, nil, "QEMU exited before the agent was ready")
-	case <-deadline.C:
-		return sb.bootError(KindBootTimeout, nil, "the agent was not ready within %v", limit)
-	case <-ctx.Done():
-		return sb.bootError(KindCancelled, ctx.Err(), "start cancelled")
-	}
-	initAt, readyAt := sb.cons.times()
-	if !initAt.IsZero() {
-		sb.timing.KernelBooted = initAt.Sub(began)
-	}
-	sb.timing.AgentListening = readyAt.Sub(began)
-
-	for {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := sb.client.Ping(pctx)
-		cancel()
-		if err == nil {
-			sb.timing.Ready = time.Since(began)
-			return nil
-		}
-		var se *agent.StatusError
-		if errors.As(err, &se) && se.Status == 401 {
-			return sb.bootError(KindAuth, err, "the agent refused the sandbox's token")
-		}
-		select {
-		case <-sb.exited:
-			return sb.bootError(KindBootFailed, err, "QEMU exited before the agent answered")
-		case <-deadline.C:
-			return sb.bootError(KindBootTimeout, err, "the agent did not answer within %v", limit)
-		case <-ctx.Done():
-			return sb.bootError(KindCancelled, ctx.Err(), "start cancelled")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 // bootError adds the console's and QEMU's last words to a boot failure.
@@ -271,6 +188,9 @@ func (sb *Sandbox) kill() {
 	_ = sb.cmd.Process.Kill()
 	<-sb.exited
 	sb.client.Close()
+	if sb.qmp != nil {
+		sb.qmp.Close()
+	}
 	sb.wd.remove()
 }
 
@@ -293,12 +213,22 @@ func (sb *Sandbox) Stop(ctx context.Context) error {
 		_ = sb.cmd.Process.Kill()
 		<-sb.exited
 		sb.client.Close()
+		if sb.qmp != nil {
+			sb.qmp.Close()
+		}
 		if rerr := sb.wd.remove(); rerr != nil {
 			err = newError(KindUnknown, rerr, "cleaning up after the sandbox")
 		}
 	})
 	<-sb.exited
 	return err
+}
+
+// currentEpoch is the context that a revert ends.
+func (sb *Sandbox) currentEpoch() context.Context {
+	sb.snapshots.Lock()
+	defer sb.snapshots.Unlock()
+	return sb.epoch
 }
 
 // Wait blocks until the VM has exited (after Stop, or when it dies).
@@ -350,19 +280,3 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// createOverlay makes a qcow2 file whose backing file is the image's root
-// disk, so the sandbox writes only to its own file.
-func createOverlay(ctx context.Context, qemuBinary, backing, overlay string) error {
-	qemuImg := filepath.Join(filepath.Dir(qemuBinary), "qemu-img")
-	if _, err := os.Stat(qemuImg); err != nil {
-		if qemuImg, err = exec.LookPath("qemu-img"); err != nil {
-			return errors.Wrap(err, "finding qemu-img (install qemu-utils)")
-		}
-	}
-	out, err := exec.CommandContext(ctx, qemuImg, "create", "-q", "-f", "qcow2",
-		"-b", backing, "-F", "raw", overlay).CombinedOutput()
-	if err != nil {
-		return errors.Wrapf(err, "qemu-img: %s", strings.TrimSpace(string(out)))
-	}
-	return nil
-}

@@ -250,8 +250,13 @@ func TestWrongTokenIsRefused(t *testing.T) {
 func TestBootTimingAndAccelerator(t *testing.T) {
 	sb := sharedSandbox(t)
 	bt := sb.BootTiming()
-	if !(0 < bt.QEMUStarted && bt.QEMUStarted < bt.KernelBooted && bt.KernelBooted < bt.AgentListening && bt.AgentListening <= bt.Ready) {
-		t.Fatalf("phases out of order: %+v", bt)
+	if !bt.Warm || !(0 < bt.QEMUStarted && bt.QEMUStarted < bt.AgentListening && bt.AgentListening <= bt.Ready) {
+		t.Fatalf("warm start phases: %+v", bt)
+	}
+	cold := startSandbox(t, Config{ColdBoot: true})
+	bt = cold.BootTiming()
+	if bt.Warm || !(0 < bt.QEMUStarted && bt.QEMUStarted < bt.KernelBooted && bt.KernelBooted < bt.AgentListening && bt.AgentListening <= bt.Ready) {
+		t.Fatalf("cold boot phases out of order: %+v", bt)
 	}
 	if a := sb.Accelerator(); a != AccelTCG && a != AccelKVM {
 		t.Fatalf("accelerator %q", a)

@@ -487,3 +487,39 @@ func TestSettingsFromCmdline(t *testing.T) {
 		t.Fatal("a bad port was accepted")
 	}
 }
+
+func TestResumeRotatesTheToken(t *testing.T) {
+	a := startAgent(t)
+	newToken := strings.Repeat("n", 40)
+	seed := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // 32 bytes
+	bad := []map[string]any{
+		{"token": "short", "seed_b64": seed},
+		{"token": newToken, "seed_b64": "AAEC"},
+		{"token": newToken},
+	}
+	for _, body := range bad {
+		if status, _ := a.post(t, protocol.PathResume, a.token, body); status != http.StatusBadRequest {
+			t.Fatalf("%v: status %d", body, status)
+		}
+	}
+	if status, _ := a.post(t, protocol.PathResume, "wrong", map[string]any{"token": newToken, "seed_b64": seed}); status != http.StatusUnauthorized {
+		t.Fatalf("resume with a wrong token: %d", status)
+	}
+	// Nothing above changed the token.
+	if r := a.exec(t, map[string]any{"command": "echo still"}); r.Stdout != "still\n" {
+		t.Fatalf("%+v", r)
+	}
+	status, body := a.post(t, protocol.PathResume, a.token, map[string]any{"token": newToken, "seed_b64": seed, "time_unix_nano": time.Now().UnixNano()})
+	var res protocol.ResumeResult
+	json.Unmarshal(body, &res)
+	if status != 200 || !res.Resumed || res.ClockSet || res.Reseeded {
+		t.Fatalf("resume: %d %s (a host agent must not touch the clock or RNG)", status, body)
+	}
+	if status, _ := a.post(t, protocol.PathExecute, a.token, map[string]any{"command": "true"}); status != http.StatusUnauthorized {
+		t.Fatalf("the old token still works: %d", status)
+	}
+	a.token = newToken
+	if r := a.exec(t, map[string]any{"command": "echo new"}); r.Stdout != "new\n" {
+		t.Fatalf("%+v", r)
+	}
+}

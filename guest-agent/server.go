@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	sse "github.com/tmaxmax/go-sse"
 
@@ -21,10 +22,17 @@ const maxRequestBody = 64 << 20
 
 type server struct {
 	settings settings
+	// token is swapped by /resume; every request reads it.
+	token atomic.Pointer[string]
+	// ownsGuest: the agent runs as the VM's init and may set the clock and
+	// feed the RNG. Never on a host (tests).
+	ownsGuest bool
 }
 
 func newServer(s settings) http.Handler {
-	return &server{settings: s}
+	srv := &server{settings: s, ownsGuest: os.Getenv(childEnv) != ""}
+	srv.token.Store(&s.token)
+	return srv
 }
 
 // ServeHTTP routes by hand so that every miss gets a JSON {"detail"}, and
@@ -40,6 +48,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathPing:          {http.MethodGet, true, s.ping},
 		protocol.PathExecute:       {http.MethodPost, true, s.execute},
 		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream},
+		protocol.PathResume:        {http.MethodPost, true, s.resume},
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {
@@ -65,7 +74,7 @@ func (s *server) authorized(r *http.Request) bool {
 }
 
 func (s *server) tokenMatches(got string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.settings.token)) == 1
+	return subtle.ConstantTimeCompare([]byte(got), []byte(*s.token.Load())) == 1
 }
 
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {

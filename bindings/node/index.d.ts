@@ -48,7 +48,9 @@ export interface ExecuteResult {
   durationMs: number;
 }
 
+/** Seconds from the start call to each phase; a warm start (resumed from a snapshot) boots no kernel. */
 export interface BootTiming {
+  warm: boolean;
   qemuStarted: number;
   kernelBooted: number;
   agentListening: number;

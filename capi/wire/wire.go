@@ -143,6 +143,7 @@ func nonNil(b []byte) []byte {
 
 // BootTiming is boot_timing in the info map: seconds since the start call.
 type BootTiming struct {
+	Warm           bool    `msgpack:"warm"`
 	QEMUStarted    float64 `msgpack:"qemu_started"`
 	KernelBooted   float64 `msgpack:"kernel_booted"`
 	AgentListening float64 `msgpack:"agent_listening"`
@@ -166,6 +167,7 @@ func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
 		Running: sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
 		PID: sb.PID(), AgentAddr: sb.AgentAddr(),
 		BootTiming: BootTiming{
+			Warm:        t.Warm,
 			QEMUStarted: t.QEMUStarted.Seconds(), KernelBooted: t.KernelBooted.Seconds(),
 			AgentListening: t.AgentListening.Seconds(), Ready: t.Ready.Seconds(),
 		},

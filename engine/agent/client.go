@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/errors"
@@ -58,7 +59,7 @@ func (e *StatusError) Error() string {
 // Client talks to one agent.
 type Client struct {
 	base  string
-	token string
+	token atomic.Pointer[string]
 	http  *http.Client
 }
 
@@ -72,8 +73,13 @@ func New(addr, token string) *Client {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Client{base: "http://" + addr, token: token, http: &http.Client{Transport: tr}}
+	c := &Client{base: "http://" + addr, http: &http.Client{Transport: tr}}
+	c.SetToken(token)
+	return c
 }
+
+// SetToken changes the token sent from now on (after /resume).
+func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
 // Close drops idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
@@ -91,7 +97,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if err != nil {
 		return nil, errors.Wrap(err, "making the request")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+*c.token.Load())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -124,6 +130,24 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	if !p.Pong {
 		return errors.New("the agent answered the ping without pong")
+	}
+	return nil
+}
+
+// Resume tells the agent its VM was resumed (protocol.ResumeRequest). On
+// success the agent accepts only req.Token; call SetToken with it.
+func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
+	resp, err := c.do(ctx, http.MethodPost, protocol.PathResume, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var r protocol.ResumeResult
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return errors.Wrap(err, "reading the resume answer")
+	}
+	if !r.Resumed {
+		return errors.New("the agent did not take the resume")
 	}
 	return nil
 }

@@ -28,6 +28,22 @@ type Manifest struct {
 	KernelArgs       string `json:"kernel_args"`
 	KernelVersion    string `json:"kernel_version,omitempty"`
 	BuildID          string `json:"build_id,omitempty"`
+	// Save is set when the folder is a saved sandbox rather than an image.
+	Save *SaveInfo `json:"save,omitempty"`
+}
+
+// SaveInfo describes a saved sandbox (engine.Sandbox.Save): a paused VM's
+// state, to resume rather than boot.
+type SaveInfo struct {
+	State       string `json:"state"`        // migration stream, in the folder
+	StateSHA256 string `json:"state_sha256"` // checked before resuming
+	Append      string `json:"append"`       // the kernel command line the VM booted with
+	MemoryMiB   int    `json:"memory_mib"`
+	CPUs        int    `json:"cpus"`
+	Accel       string `json:"accel"`
+	GuestPort   int    `json:"guest_port"`
+	QEMUVersion string `json:"qemu_version"`
+	Created     string `json:"created"`
 }
 
 // Image is a resolved image: its folder and manifest, with file paths made
@@ -37,10 +53,19 @@ type Image struct {
 	Manifest Manifest
 }
 
-// KernelPath, InitrdPath and RootFSPath are the absolute paths of the files.
-func (im *Image) KernelPath() string { return filepath.Join(im.Dir, im.Manifest.Kernel) }
-func (im *Image) InitrdPath() string { return filepath.Join(im.Dir, im.Manifest.Initrd) }
-func (im *Image) RootFSPath() string { return filepath.Join(im.Dir, im.Manifest.RootFS) }
+// KernelPath, InitrdPath and RootFSPath are the absolute paths of the files
+// (a manifest may name them relative to its folder, or absolute: a save
+// names its image's kernel).
+func (im *Image) KernelPath() string { return im.path(im.Manifest.Kernel) }
+func (im *Image) InitrdPath() string { return im.path(im.Manifest.Initrd) }
+func (im *Image) RootFSPath() string { return im.path(im.Manifest.RootFS) }
+
+func (im *Image) path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(im.Dir, name)
+}
 
 // NotFoundError says which image was asked for and where it was looked for.
 type NotFoundError struct {
@@ -132,7 +157,7 @@ func Load(dir string) (*Image, error) {
 		if name == "" {
 			return nil, fmt.Errorf("image %s: manifest.json names no %s", abs, field)
 		}
-		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
+		if _, err := os.Stat(im.path(name)); err != nil {
 			return nil, fmt.Errorf("image %s: %s: %w", abs, field, errorsNoNotExist(err))
 		}
 	}

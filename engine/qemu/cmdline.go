@@ -28,8 +28,22 @@ type Spec struct {
 	Restricted bool
 	// QMPSocket, if set, is a unix socket path for QMP.
 	QMPSocket string
-	Extra     []string
+	// RAMFile, if set, backs guest RAM with this file: written through
+	// (RAMShared, for a template being made) or mapped copy-on-write (clones
+	// resumed from it, which then share its pages until they write).
+	RAMFile   string
+	RAMShared bool
+	// Incoming starts the VM paused, waiting for migrate-incoming.
+	Incoming bool
+	// VMGenID is the VM generation id (a UUID) of the vmgenid device, where
+	// the machine has one: a new id tells a resumed guest to reseed its RNG.
+	VMGenID string
+	Extra   []string
 }
+
+// ramBackendID names guest RAM the same in every sandbox, cold or resumed,
+// so that migration streams (templates, checkpoints, saves) load anywhere.
+const ramBackendID = "mem0"
 
 // Binary is the QEMU system emulator for an architecture.
 func Binary(arch string) string {
@@ -48,8 +62,9 @@ func (s Spec) Args() []string {
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-accel", s.Accel,
-		"-M", m.name,
+		"-M", m.name + ",memory-backend=" + ramBackendID,
 		"-m", strconv.Itoa(s.MemoryMiB),
+		"-object", s.ramBackend(),
 		"-smp", strconv.Itoa(s.CPUs),
 	}
 	if m.cpu != "" {
@@ -66,16 +81,40 @@ func (s Spec) Args() []string {
 		"-device", "virtio-net-"+m.bus+",netdev=net0",
 		"-device", "virtio-rng-"+m.bus,
 	)
+	if m.vmgenid {
+		guid := s.VMGenID
+		if guid == "" {
+			guid = "auto"
+		}
+		args = append(args, "-device", "vmgenid,guid="+guid)
+	}
 	if s.QMPSocket != "" {
 		args = append(args, "-qmp", "unix:"+escapeOpt(s.QMPSocket)+",server=on,wait=off")
+	}
+	if s.Incoming {
+		args = append(args, "-incoming", "defer", "-S")
 	}
 	return append(args, s.Extra...)
 }
 
+func (s Spec) ramBackend() string {
+	size := strconv.Itoa(s.MemoryMiB) + "M"
+	if s.RAMFile == "" {
+		return "memory-backend-ram,id=" + ramBackendID + ",size=" + size
+	}
+	share := "off"
+	if s.RAMShared {
+		share = "on"
+	}
+	return "memory-backend-file,id=" + ramBackendID + ",size=" + size + ",mem-path=" + escapeOpt(s.RAMFile) + ",share=" + share
+}
+
 // machineChoice is a machine type, its CPU model, the bus its virtio
-// devices sit on ("device" for MMIO, "pci") and kernel arguments it wants.
+// devices sit on ("device" for MMIO, "pci"), kernel arguments it wants, and
+// whether it has the ACPI that a vmgenid device needs.
 type machineChoice struct {
 	name, cpu, bus, kernelArgs string
+	vmgenid                    bool
 }
 
 // machine picks the machine type.
@@ -99,14 +138,14 @@ func (s Spec) machine() machineChoice {
 	hw := s.Accel != "tcg"
 	switch {
 	case s.Arch == "arm64" && hw:
-		return machineChoice{"virt", "host", "device", ""}
+		return machineChoice{"virt", "host", "device", "", false}
 	case s.Arch == "arm64":
 		// Cheap pointer authentication: much faster under TCG.
-		return machineChoice{"virt", "max,pauth-impdef=on", "device", "norandmaps"}
+		return machineChoice{"virt", "max,pauth-impdef=on", "device", "norandmaps", false}
 	case hw:
-		return machineChoice{"microvm,x-option-roms=off,rtc=on", "host", "device", ""}
+		return machineChoice{"microvm,x-option-roms=off,rtc=on", "host", "device", "", false}
 	default:
-		return machineChoice{"pc", "", "pci", "acpi=noirq norandmaps"}
+		return machineChoice{"pc", "", "pci", "acpi=noirq norandmaps", true}
 	}
 }
 

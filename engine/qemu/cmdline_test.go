@@ -34,7 +34,7 @@ func TestArgsPerArchAndAccel(t *testing.T) {
 			s := Spec{Arch: c.arch, Accel: c.accel, MemoryMiB: 512, CPUs: 2, Kernel: "/img/k", Initrd: "/img/i",
 				Append: "root=/dev/vda quicksand_token=t", Disk: "/w/overlay.qcow2"}
 			args := s.Args()
-			if got := argsAfter(args, "-M"); len(got) != 1 || got[0] != c.machine {
+			if got := argsAfter(args, "-M"); len(got) != 1 || got[0] != c.machine+",memory-backend=mem0" {
 				t.Errorf("machine %v, want %s", got, c.machine)
 			}
 			cpu := argsAfter(args, "-cpu")

@@ -10,6 +10,9 @@ const (
 	PathPing          = "/ping"
 	PathExecute       = "/execute"
 	PathExecuteStream = "/execute_stream"
+	// PathResume is this project's extension: the host tells an agent that
+	// its VM was resumed from a snapshot (see ResumeRequest).
+	PathResume = "/resume"
 )
 
 // Kernel command line keys the agent reads its settings from.
@@ -107,6 +110,26 @@ type ErrorBody struct {
 type PingResult struct {
 	Pong bool `json:"pong"`
 	Pid  int  `json:"pid"`
+}
+
+// ResumeRequest is the body of /resume, sent with the current token right
+// after a VM is resumed from a template, a checkpoint or a save. The agent
+// takes Token as its only token from then on (the old one is refused), sets
+// the guest's clock, and mixes Seed into the kernel's RNG and reseeds it,
+// so that sandboxes resumed from one snapshot share neither secrets, clock
+// nor random numbers.
+type ResumeRequest struct {
+	Token        string `json:"token"`
+	SeedB64      string `json:"seed_b64"`
+	TimeUnixNano int64  `json:"time_unix_nano"`
+}
+
+// ResumeResult says what /resume changed. Clock and RNG are left alone when
+// the agent does not run as a VM's init (tests on the host).
+type ResumeResult struct {
+	Resumed  bool `json:"resumed"`
+	ClockSet bool `json:"clock_set"`
+	Reseeded bool `json:"reseeded"`
 }
 
 // AuthRequest is the body of /authenticate.

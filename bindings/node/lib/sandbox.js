@@ -259,7 +259,9 @@ class Sandbox {
   /** Seconds from the start call to each boot phase. */
   get bootTiming() {
     const t = this.#info().boot_timing;
-    return { qemuStarted: t.qemu_started, kernelBooted: t.kernel_booted, agentListening: t.agent_listening, ready: t.ready };
+    return {
+      warm: t.warm, qemuStarted: t.qemu_started, kernelBooted: t.kernel_booted, agentListening: t.agent_listening, ready: t.ready,
+    };
   }
 
   /** The guest's serial console output so far. */

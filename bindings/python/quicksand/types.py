@@ -26,16 +26,19 @@ class PortForward:
 
 @dataclass(frozen=True)
 class BootTiming:
-    """Seconds from the start call to each phase of the boot."""
+    """Seconds from the start call to each phase of the boot. A warm start
+    (resumed from a template or a save) boots no kernel: ``kernel_booted``
+    is 0 and ``agent_listening`` is when the resumed VM began to run."""
 
     qemu_started: float
     kernel_booted: float
     agent_listening: float
     ready: float
+    warm: bool = False
 
     @classmethod
     def _from_info(cls, m: Dict[str, Any]) -> "BootTiming":
-        return cls(m["qemu_started"], m["kernel_booted"], m["agent_listening"], m["ready"])
+        return cls(m["qemu_started"], m["kernel_booted"], m["agent_listening"], m["ready"], bool(m.get("warm")))
 
 
 @dataclass(frozen=True)

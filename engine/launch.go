@@ -1,0 +1,354 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/quicksand-go/quicksand/engine/agent"
+	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/qemu"
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// launchPlan is everything one start needs to know.
+type launchPlan struct {
+	cfg    Config
+	img    *image.Image
+	binary string
+	accel  Accel
+	limit  time.Duration // boot timeout
+	began  time.Time
+
+	// from, if set, resumes a snapshot instead of booting the kernel.
+	from *snapshotSource
+	// Only for making a template: guest RAM written through to this file,
+	// and the disk overlay kept at overlayPath instead of the work folder.
+	ramFile     string
+	overlayPath string
+}
+
+// snapshotSource is a VM state to resume: a template or a save.
+type snapshotSource struct {
+	what      string // "template" or "save", for messages
+	statePath string // the migration stream (devices, and RAM unless ramFile)
+	diskPath  string // the disk as it was, a qcow2 file: the overlay's backing
+	ramFile   string // RAM to map copy-on-write; "" when it is in the stream
+	token     string // the agent's token in the snapshot
+	guestPort int
+	append    string // the kernel command line it booted with (must match)
+	console   string // the console log of its boot, to start the new log with
+	memoryMiB int
+	cpus      int
+}
+
+// launch starts QEMU per plan, retrying when the chosen host port was taken
+// in the meantime, and returns a ready sandbox.
+func launch(ctx context.Context, plan launchPlan) (*Sandbox, error) {
+	var err error
+	for attempt := 0; attempt < portAttempts; attempt++ {
+		var sb *Sandbox
+		sb, err = launchOnce(ctx, plan)
+		if err == nil {
+			return sb, nil
+		}
+		if !strings.Contains(err.Error(), "host forwarding rule") {
+			break
+		}
+	}
+	return nil, err
+}
+
+func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
+	cfg, img := plan.cfg, plan.img
+	wd, err := newWorkdir(cfg.WorkDir)
+	if err != nil {
+		return nil, newError(KindBootFailed, err, "preparing the sandbox")
+	}
+	defer func() {
+		if err != nil {
+			wd.remove()
+		}
+	}()
+	token, err := newToken()
+	if err != nil {
+		return nil, newError(KindBootFailed, err, "making a token")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, newError(KindBootFailed, err, "choosing a host port")
+	}
+
+	spec := qemu.Spec{
+		Arch: img.Manifest.Arch, Accel: string(plan.accel),
+		MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs,
+		Kernel: img.KernelPath(), Initrd: img.InitrdPath(),
+		Disk:       wd.file("overlay.qcow2"),
+		Restricted: cfg.Network == NetworkRestricted,
+		QMPSocket:  wd.file("qmp.sock"),
+		RAMFile:    plan.ramFile, RAMShared: plan.ramFile != "",
+		Extra: cfg.ExtraQEMUArgs,
+	}
+	if plan.overlayPath != "" {
+		spec.Disk = plan.overlayPath
+	}
+	guestPort := port
+	backing, backingFormat := img.RootFSPath(), "raw"
+	if src := plan.from; src != nil {
+		guestPort = src.guestPort
+		backing, backingFormat = src.diskPath, "qcow2"
+		spec.Append, spec.MemoryMiB, spec.CPUs = src.append, src.memoryMiB, src.cpus
+		spec.RAMFile, spec.RAMShared = src.ramFile, false
+		spec.Incoming = true
+		if spec.VMGenID, err = newUUID(); err != nil {
+			return nil, newError(KindBootFailed, err, "making a VM generation id")
+		}
+	} else {
+		kargs := append(strings.Fields(img.Manifest.KernelArgs),
+			"quicksand_token="+token, "quicksand_port="+strconv.Itoa(port))
+		spec.Append = strings.Join(append(kargs, cfg.ExtraKernelArgs...), " ")
+	}
+	spec.Forwards = []qemu.Forward{{Host: port, Guest: guestPort}}
+	for _, pf := range cfg.PortForwards {
+		spec.Forwards = append(spec.Forwards, qemu.Forward{Host: pf.Host, Guest: pf.Guest})
+	}
+	if err := createOverlay(ctx, plan.binary, backing, backingFormat, spec.Disk); err != nil {
+		return nil, newError(KindBootFailed, err, "creating the disk overlay")
+	}
+
+	var bootLog []byte
+	if plan.from != nil && plan.from.console != "" {
+		bootLog, _ = os.ReadFile(plan.from.console) // only for reading; its absence is harmless
+	}
+	cons, err := newConsole(wd.file("console.log"), bootLog)
+	if err != nil {
+		return nil, newError(KindBootFailed, err, "opening the console log")
+	}
+	sb := &Sandbox{
+		cfg: cfg, img: img, accel: plan.accel, token: token, port: port, guestPort: guestPort,
+		spec: spec, wd: wd, cons: cons, qerr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
+		tags: map[string]bool{},
+	}
+	sb.alive, sb.markDead = context.WithCancelCause(context.Background())
+	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
+	agentToken := token
+	if plan.from != nil {
+		agentToken = plan.from.token // until /resume hands it the new one
+	}
+	sb.client = agent.New(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), agentToken)
+
+	sb.cmd = exec.Command(plan.binary, spec.Args()...)
+	sb.cmd.Dir = wd.path
+	sb.cmd.Stderr = sb.qerr
+	stdout, err := sb.cmd.StdoutPipe()
+	if err != nil {
+		return nil, newError(KindBootFailed, err, "connecting to the console")
+	}
+	sb.cmd.SysProcAttr = processAttrs()
+	if err := startProcess(sb.cmd); err != nil {
+		return nil, newError(KindBootFailed, err, "starting %s", plan.binary)
+	}
+	sb.timing.QEMUStarted = time.Since(plan.began)
+	go cons.run(stdout)
+	go sb.supervise()
+
+	bootCtx, cancel := context.WithDeadline(ctx, plan.began.Add(plan.limit))
+	defer cancel()
+	if plan.from != nil {
+		err = sb.resume(bootCtx, plan.from)
+	} else {
+		err = sb.waitReady(bootCtx, plan.began)
+	}
+	if err != nil {
+		sb.kill()
+		if ctx.Err() == nil && bootCtx.Err() != nil && KindOf(err) != KindBootFailed {
+			return nil, sb.bootError(KindBootTimeout, err, "the agent was not ready within %v", plan.limit)
+		}
+		return nil, err
+	}
+	return sb, nil
+}
+
+// waitReady waits for the agent's ready line, then for an authenticated
+// ping, then connects QMP.
+func (sb *Sandbox) waitReady(ctx context.Context, began time.Time) error {
+	select {
+	case <-sb.cons.ready:
+	case <-sb.exited:
+		return sb.bootError(KindBootFailed, nil, "QEMU exited before the agent was ready")
+	case <-ctx.Done():
+		return sb.ctxError(ctx)
+	}
+	initAt, readyAt := sb.cons.times()
+	if !initAt.IsZero() {
+		sb.timing.KernelBooted = initAt.Sub(began)
+	}
+	sb.timing.AgentListening = readyAt.Sub(began)
+	if err := sb.waitPing(ctx); err != nil {
+		return err
+	}
+	sb.timing.Ready = time.Since(began)
+	return sb.connectQMP(ctx)
+}
+
+// resume loads a snapshot into the paused VM, lets it run, and hands the
+// agent a fresh token, the host's clock and fresh randomness.
+func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
+	began := time.Now().Add(-sb.timing.QEMUStarted)
+	sb.timing.Warm = true
+	if err := sb.connectQMP(ctx); err != nil {
+		return err
+	}
+	fail := func(err error, what string) error {
+		if ctx.Err() != nil {
+			return sb.ctxError(ctx)
+		}
+		return sb.bootError(KindBootFailed, err, "resuming the %s: %s", src.what, what)
+	}
+	if err := setIgnoreShared(ctx, sb.qmp); err != nil {
+		return fail(err, "setting migration capabilities")
+	}
+	if _, err := sb.qmp.Execute(ctx, "migrate-incoming", map[string]string{"uri": "exec:cat " + shellQuote(src.statePath)}); err != nil {
+		return fail(err, "loading its state")
+	}
+	if err := sb.qmp.WaitMigration(ctx); err != nil {
+		return fail(err, "loading its state")
+	}
+	if _, err := sb.qmp.Execute(ctx, "cont", nil); err != nil {
+		return fail(err, "letting it run")
+	}
+	sb.timing.AgentListening = time.Since(began)
+	if err := sb.rekey(ctx); err != nil {
+		return err
+	}
+	sb.timing.Ready = time.Since(began)
+	return nil
+}
+
+// rekey tells the agent its VM was resumed: the sandbox's own token from
+// now on, the host's time, fresh randomness. Retries while the resumed
+// guest's network settles.
+func (sb *Sandbox) rekey(ctx context.Context) error {
+	seed := make([]byte, 64)
+	if _, err := rand.Read(seed); err != nil {
+		return sb.bootError(KindBootFailed, err, "making a seed")
+	}
+	for {
+		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano()}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := sb.client.Resume(rctx, req)
+		cancel()
+		if err == nil {
+			sb.client.SetToken(sb.token)
+			return nil
+		}
+		var se *agent.StatusError
+		if errors.As(err, &se) {
+			return sb.bootError(KindAuth, err, "the resumed agent refused its token")
+		}
+		select {
+		case <-sb.exited:
+			return sb.bootError(KindBootFailed, err, "QEMU exited before the resumed agent answered")
+		case <-ctx.Done():
+			return sb.ctxError(ctx)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waitPing pings until the agent answers with the sandbox's token.
+func (sb *Sandbox) waitPing(ctx context.Context) error {
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := sb.client.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var se *agent.StatusError
+		if errors.As(err, &se) && se.Status == 401 {
+			return sb.bootError(KindAuth, err, "the agent refused the sandbox's token")
+		}
+		select {
+		case <-sb.exited:
+			return sb.bootError(KindBootFailed, err, "QEMU exited before the agent answered")
+		case <-ctx.Done():
+			return sb.ctxError(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (sb *Sandbox) connectQMP(ctx context.Context) error {
+	q, err := qemu.DialQMP(ctx, sb.spec.QMPSocket)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sb.ctxError(ctx)
+		}
+		return sb.bootError(KindBootFailed, err, "connecting to QEMU's monitor")
+	}
+	sb.qmp = q
+	return nil
+}
+
+// ctxError says why a boot step's context ended: the caller cancelled, or
+// the boot deadline passed.
+func (sb *Sandbox) ctxError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return sb.bootError(KindBootTimeout, ctx.Err(), "the agent was not ready within %v", sb.cfg.BootTimeout)
+	}
+	return sb.bootError(KindCancelled, ctx.Err(), "start cancelled")
+}
+
+// setIgnoreShared makes migration skip RAM that lives in a shared file (a
+// template being written) and is a no-op for private RAM. It must be set on
+// both ends of a template's stream.
+func setIgnoreShared(ctx context.Context, q *qemu.QMP) error {
+	_, err := q.Execute(ctx, "migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}},
+	})
+	return err
+}
+
+// createOverlay makes a qcow2 file over backing, so the sandbox writes only
+// to its own file.
+func createOverlay(ctx context.Context, qemuBinary, backing, backingFormat, overlay string) error {
+	out, err := exec.CommandContext(ctx, qemuImg(qemuBinary), "create", "-q", "-f", "qcow2",
+		"-b", backing, "-F", backingFormat, overlay).CombinedOutput()
+	if err != nil {
+		return errors.Wrapf(err, "qemu-img: %s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// qemuImg finds qemu-img beside the QEMU binary, else on PATH.
+func qemuImg(qemuBinary string) string {
+	p := filepath.Join(filepath.Dir(qemuBinary), "qemu-img")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return "qemu-img"
+}
+
+func newUUID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// shellQuote quotes a path for the sh -c that QEMU's exec: migration runs.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,0 +1,166 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pkg/errors"
+)
+
+// QMP is a client of QEMU's machine protocol over a unix socket. Commands
+// are serialised: QMP answers in order, one command at a time.
+type QMP struct {
+	mu   sync.Mutex
+	conn net.Conn
+	rd   *bufio.Reader
+}
+
+// QMPError is an error answer from QEMU.
+type QMPError struct {
+	Class, Desc string
+}
+
+func (e *QMPError) Error() string { return "QMP: " + e.Class + ": " + e.Desc }
+
+// DialQMP connects to QEMU's QMP socket, retrying until QEMU has created
+// it or ctx ends, and negotiates capabilities.
+func DialQMP(ctx context.Context, path string) (*QMP, error) {
+	var conn net.Conn
+	var err error
+	for {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "unix", path)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Wrapf(err, "connecting to QMP at %s", path)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	q := &QMP{conn: conn, rd: bufio.NewReaderSize(conn, 64<<10)}
+	if _, err := q.read(ctx); err != nil { // the greeting
+		conn.Close()
+		return nil, errors.Wrap(err, "reading the QMP greeting")
+	}
+	if _, err := q.Execute(ctx, "qmp_capabilities", nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// Close closes the connection.
+func (q *QMP) Close() error { return q.conn.Close() }
+
+type qmpMessage struct {
+	Return json.RawMessage `json:"return"`
+	Error  *QMPError       `json:"error"`
+	Event  string          `json:"event"`
+	QMP    json.RawMessage `json:"QMP"`
+}
+
+func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		q.conn.SetReadDeadline(dl)
+	} else {
+		q.conn.SetReadDeadline(time.Time{})
+	}
+	line, err := q.rd.ReadBytes('\n')
+	if err != nil {
+		return nil, errors.Wrap(err, "reading from QMP")
+	}
+	var m qmpMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		return nil, errors.Wrapf(err, "decoding QMP message %.200q", line)
+	}
+	return &m, nil
+}
+
+// Execute runs one command and returns its "return" value. Events that
+// arrive meanwhile are dropped: callers poll state with query commands.
+func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	msg := map[string]any{"execute": command}
+	if args != nil {
+		msg["arguments"] = args
+	}
+	raw, _ := json.Marshal(msg)
+	if dl, ok := ctx.Deadline(); ok {
+		q.conn.SetWriteDeadline(dl)
+	}
+	if _, err := q.conn.Write(append(raw, '\n')); err != nil {
+		return nil, errors.Wrapf(err, "sending QMP %s", command)
+	}
+	for {
+		m, err := q.read(ctx)
+		if err != nil {
+			return nil, errors.Wrapf(err, "waiting for QMP %s", command)
+		}
+		switch {
+		case m.Error != nil:
+			return nil, errors.Wrapf(m.Error, "QMP %s", command)
+		case m.Return != nil:
+			return m.Return, nil
+		}
+	}
+}
+
+// HMP runs a human monitor command (savevm, loadvm, ...) and returns its
+// output; QEMU reports HMP failures as text, so any output is an error for
+// commands that print nothing on success.
+func (q *QMP) HMP(ctx context.Context, command string) (string, error) {
+	raw, err := q.Execute(ctx, "human-monitor-command", map[string]string{"command-line": command})
+	if err != nil {
+		return "", err
+	}
+	var out string
+	_ = json.Unmarshal(raw, &out)
+	return out, nil
+}
+
+// WaitMigration polls query-migrate until the migration completed or
+// failed.
+func (q *QMP) WaitMigration(ctx context.Context) error {
+	for {
+		raw, err := q.Execute(ctx, "query-migrate", nil)
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Status    string `json:"status"`
+			ErrorDesc string `json:"error-desc"`
+		}
+		_ = json.Unmarshal(raw, &st)
+		switch st.Status {
+		case "completed":
+			return nil
+		case "failed", "cancelled":
+			return errors.Errorf("migration %s: %s", st.Status, st.ErrorDesc)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Wrap(ctx.Err(), "waiting for the migration")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// Status is the VM's run state ("running", "paused", "inmigrate", ...).
+func (q *QMP) Status(ctx context.Context) (string, error) {
+	raw, err := q.Execute(ctx, "query-status", nil)
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	err = json.Unmarshal(raw, &st)
+	return st.Status, errors.Wrap(err, "decoding query-status")
+}
