@@ -21,19 +21,22 @@ const (
 	KindTransport     Kind = 8  // talking to the agent failed (connection, protocol)
 	KindBadRequest    Kind = 9  // the agent rejected the request (bad cwd, shell, …)
 	KindCancelled     Kind = 10 // the caller's context ended the call
+	// 11 and 12 are the C ABI's own (invalid handle, internal error).
+	KindSnapshotFailed Kind = 13 // checkpoint, revert or save failed
 )
 
 var kindNames = map[Kind]string{
-	KindUnknown:       "error",
-	KindInvalidConfig: "invalid config",
-	KindImageNotFound: "image not found",
-	KindBootFailed:    "boot failed",
-	KindBootTimeout:   "boot timed out",
-	KindNotRunning:    "sandbox is not running",
-	KindAuth:          "agent refused the token",
-	KindTransport:     "command transport failed",
-	KindBadRequest:    "bad request",
-	KindCancelled:     "cancelled",
+	KindUnknown:        "error",
+	KindInvalidConfig:  "invalid config",
+	KindImageNotFound:  "image not found",
+	KindBootFailed:     "boot failed",
+	KindBootTimeout:    "boot timed out",
+	KindNotRunning:     "sandbox is not running",
+	KindAuth:           "agent refused the token",
+	KindTransport:      "command transport failed",
+	KindBadRequest:     "bad request",
+	KindCancelled:      "cancelled",
+	KindSnapshotFailed: "snapshot failed",
 }
 
 func (k Kind) String() string {
@@ -81,6 +84,7 @@ var (
 	ErrTransport     = &Error{Kind: KindTransport}
 	ErrBadRequest    = &Error{Kind: KindBadRequest}
 	ErrCancelled     = &Error{Kind: KindCancelled}
+	ErrSnapshot      = &Error{Kind: KindSnapshotFailed}
 )
 
 func newError(kind Kind, cause error, format string, args ...any) *Error {

@@ -36,6 +36,7 @@ type Manifest struct {
 // state, to resume rather than boot.
 type SaveInfo struct {
 	State       string `json:"state"`        // migration stream, in the folder
+	Disk        string `json:"disk"`         // qcow2 over the image's root disk, in the folder
 	StateSHA256 string `json:"state_sha256"` // checked before resuming
 	Append      string `json:"append"`       // the kernel command line the VM booted with
 	MemoryMiB   int    `json:"memory_mib"`

@@ -1,0 +1,207 @@
+package engine
+
+// Save and resume across processes: Save writes a running sandbox's state
+// (RAM, so processes keep running, and disk) to a folder with a manifest;
+// Start with that folder (or its name) as the image resumes it.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/qemu"
+)
+
+const (
+	saveState = "state"
+	saveDisk  = "disk.qcow2"
+	saveToken = "token" // owner-only: the resumed agent's token until rekeyed
+	saveLog   = "console.log"
+)
+
+// SaveDir is where Save(name) writes: a name goes to the default image
+// folder (so that Start finds it by name), a path is used as is.
+func SaveDir(name string) string {
+	if strings.ContainsRune(name, os.PathSeparator) || strings.HasPrefix(name, ".") {
+		return name
+	}
+	return filepath.Join(image.DefaultDir(), name)
+}
+
+// Save writes the sandbox's state to a new folder (SaveDir(name)) and
+// returns its path. The VM pauses while its RAM is written and then goes
+// on running; the disk is copied after it resumed. The save depends on its
+// image staying in place (its disk holds only the differences).
+func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", newError(KindBadRequest, nil, "a save needs a name or a folder")
+	}
+	dir, err := filepath.Abs(SaveDir(name))
+	if err != nil {
+		return "", newError(KindBadRequest, err, "save %q", name)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return "", newError(KindBadRequest, nil, "save %q: %s already exists", name, dir)
+	}
+	tmp := dir + ".saving-" + randomSuffix()
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", newError(KindSnapshotFailed, err, "save %q", name)
+	}
+	defer os.RemoveAll(tmp)
+
+	frozen, err := sb.freezeDisk(ctx, filepath.Join(tmp, saveState))
+	if err != nil {
+		return "", sb.opError(ctx, err, "save %q", name)
+	}
+	// The frozen overlay is read-only now: copy it while the VM runs on,
+	// keeping only what differs from the image's root disk.
+	out, err := exec.CommandContext(ctx, qemuImg(sb.cmd.Path), "convert", "-O", "qcow2",
+		"-B", sb.img.RootFSPath(), "-F", "raw", frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
+	if err != nil {
+		return "", sb.opError(ctx, errors.Errorf("%v: %s", err, out), "save %q: copying the disk", name)
+	}
+	if err := sb.writeSaveManifest(tmp, name); err != nil {
+		return "", newError(KindSnapshotFailed, err, "save %q", name)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", newError(KindSnapshotFailed, err, "save %q", name)
+	}
+	return dir, nil
+}
+
+// freezeDisk pauses the VM, moves its writes to a new overlay (the old one
+// becomes a read-only backing file that matches the RAM), writes the VM's
+// state to statePath, and lets the VM run again. It returns the frozen
+// overlay's path.
+func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (string, error) {
+	sb.snapshots.Lock()
+	defer sb.snapshots.Unlock()
+	if err := sb.notRunning("saving"); err != nil {
+		return "", err
+	}
+	frozen := sb.spec.Disk
+	next := sb.wd.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
+	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
+		return "", err
+	}
+	defer sb.qmp.Execute(context.Background(), "cont", nil)
+	if _, err := sb.qmp.Execute(ctx, "blockdev-snapshot-sync", map[string]string{
+		"device": "disk0", "snapshot-file": next, "format": "qcow2",
+	}); err != nil {
+		return "", err
+	}
+	sb.spec.Disk = next
+	if _, err := sb.qmp.Execute(ctx, "migrate", map[string]string{"uri": "exec:cat > " + shellQuote(statePath)}); err != nil {
+		return "", err
+	}
+	return frozen, sb.qmp.WaitMigration(ctx)
+}
+
+func (sb *Sandbox) writeSaveManifest(dir, name string) error {
+	sum, err := fileSHA256(filepath.Join(dir, saveState))
+	if err != nil {
+		return err
+	}
+	version, err := qemuVersion(sb.cmd.Path)
+	if err != nil {
+		return err
+	}
+	m := sb.img.Manifest
+	m.Name = filepath.Base(name)
+	m.Kernel, m.Initrd, m.RootFS = sb.img.KernelPath(), sb.img.InitrdPath(), sb.img.RootFSPath()
+	m.KernelCompressed = ""
+	m.Save = &image.SaveInfo{
+		State: saveState, Disk: saveDisk, StateSHA256: sum, Append: sb.spec.Append,
+		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Accel: string(sb.accel), GuestPort: sb.guestPort,
+		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339),
+	}
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644); err != nil {
+		return err
+	}
+	if log, err := sb.ConsoleLog(); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, saveLog), log, 0o600)
+	}
+	return os.WriteFile(filepath.Join(dir, saveToken), []byte(sb.token), 0o600)
+}
+
+// ValidateSave checks a save (a name or a folder) without starting it: its
+// manifest, its state's checksum, its disk and the image files it needs,
+// and that this QEMU can load it.
+func ValidateSave(nameOrPath string) (*image.SaveInfo, error) {
+	img, err := image.Resolve(nameOrPath, image.SearchDirs(nil))
+	if err != nil {
+		return nil, newError(KindImageNotFound, err, "validating save %q", nameOrPath)
+	}
+	if _, err := checkSave(img); err != nil {
+		return nil, err
+	}
+	return img.Manifest.Save, nil
+}
+
+// checkSave validates a resolved save and returns its token.
+func checkSave(img *image.Image) (string, error) {
+	s := img.Manifest.Save
+	bad := func(err error, format string, args ...any) (string, error) {
+		return "", newError(KindBootFailed, err, "save %s: %s", img.Dir, fmt.Sprintf(format, args...))
+	}
+	if s == nil {
+		return bad(nil, "this is an image, not a save")
+	}
+	sum, err := fileSHA256(filepath.Join(img.Dir, s.State))
+	if err != nil {
+		return bad(err, "reading its state")
+	}
+	if sum != s.StateSHA256 {
+		return bad(nil, "its state is corrupt (checksum mismatch)")
+	}
+	token, err := os.ReadFile(filepath.Join(img.Dir, saveToken))
+	if err != nil {
+		return bad(err, "reading its token")
+	}
+	binary, err := exec.LookPath(qemu.Binary(img.Manifest.Arch))
+	if err != nil {
+		return bad(err, "finding QEMU")
+	}
+	version, err := qemuVersion(binary)
+	if err != nil {
+		return bad(err, "asking QEMU its version")
+	}
+	if version != s.QEMUVersion {
+		return bad(nil, "it was saved by %s and this is %s", strings.TrimSpace(s.QEMUVersion), strings.TrimSpace(version))
+	}
+	// The disk's backing chain must be there: qemu-img opens every layer.
+	if out, err := exec.Command(qemuImg(binary), "info", "--backing-chain", filepath.Join(img.Dir, s.Disk)).CombinedOutput(); err != nil {
+		return bad(errors.New(strings.TrimSpace(string(out))), "its disk or the image it builds on is missing")
+	}
+	return strings.TrimSpace(string(token)), nil
+}
+
+// startFromSave resumes a saved sandbox with the save's own machine
+// settings (memory, CPUs and accelerator must match the state).
+func startFromSave(ctx context.Context, plan launchPlan) (*Sandbox, error) {
+	token, err := checkSave(plan.img)
+	if err != nil {
+		return nil, err
+	}
+	s := plan.img.Manifest.Save
+	plan.accel = Accel(s.Accel)
+	plan.cfg.MemoryMiB, plan.cfg.CPUs = s.MemoryMiB, s.CPUs
+	plan.from = &snapshotSource{
+		what:      "save",
+		statePath: filepath.Join(plan.img.Dir, s.State),
+		diskPath:  filepath.Join(plan.img.Dir, s.Disk),
+		console:   filepath.Join(plan.img.Dir, saveLog),
+		token:     token, guestPort: s.GuestPort, append: s.Append,
+		memoryMiB: s.MemoryMiB, cpus: s.CPUs,
+	}
+	return launch(ctx, plan)
+}

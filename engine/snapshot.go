@@ -1,0 +1,99 @@
+package engine
+
+// Checkpoint and revert: snapshots of a running sandbox, RAM and disk, kept
+// inside its qcow2 overlay (QEMU's savevm/loadvm), for as long as the
+// sandbox lives.
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/pkg/errors"
+)
+
+// tagPattern keeps tags to what QEMU's monitor takes as one word.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func checkTag(tag string) error {
+	if !tagPattern.MatchString(tag) {
+		return newError(KindBadRequest, nil, "checkpoint tag %q must be 1 to 64 letters, digits, '.', '_' or '-'", tag)
+	}
+	return nil
+}
+
+// Checkpoint captures the sandbox's RAM and disk under tag, replacing an
+// earlier checkpoint of that tag. The VM pauses while its state is written.
+func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
+	if err := checkTag(tag); err != nil {
+		return err
+	}
+	sb.snapshots.Lock()
+	defer sb.snapshots.Unlock()
+	if err := sb.notRunning("checkpointing"); err != nil {
+		return err
+	}
+	if err := sb.hmp(ctx, "savevm "+tag); err != nil {
+		return sb.opError(ctx, err, "checkpoint %q", tag)
+	}
+	sb.tags[tag] = true
+	return nil
+}
+
+// Revert returns the sandbox to the state of checkpoint tag: disk, RAM and
+// running processes. Calls in flight fail with a cancelled error that says
+// so. The guest's clock is set to the host's again and its RNG reseeded.
+func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
+	if err := checkTag(tag); err != nil {
+		return err
+	}
+	sb.snapshots.Lock()
+	defer sb.snapshots.Unlock()
+	if err := sb.notRunning("reverting"); err != nil {
+		return err
+	}
+	if !sb.tags[tag] {
+		return newError(KindBadRequest, nil, "no checkpoint named %q", tag)
+	}
+	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
+	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
+	sb.client.Close() // its connections belong to the state being thrown away
+	if err := sb.hmp(ctx, "loadvm "+tag); err != nil {
+		return sb.opError(ctx, err, "revert to %q", tag)
+	}
+	if err := sb.rekey(ctx); err != nil {
+		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
+	}
+	return nil
+}
+
+// hmp runs a monitor command that prints nothing when it succeeds.
+func (sb *Sandbox) hmp(ctx context.Context, command string) error {
+	out, err := sb.qmp.HMP(ctx, command)
+	if err != nil {
+		return err
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		return errors.New(out)
+	}
+	return nil
+}
+
+// notRunning is the error for a snapshot operation on a stopped sandbox.
+func (sb *Sandbox) notRunning(what string) error {
+	if cause := context.Cause(sb.alive); cause != nil {
+		return newError(KindNotRunning, cause, "%s", what)
+	}
+	return nil
+}
+
+// opError words the failure of a snapshot operation.
+func (sb *Sandbox) opError(ctx context.Context, err error, format string, args ...any) error {
+	if cause := context.Cause(sb.alive); cause != nil {
+		return newError(KindNotRunning, cause, format, args...)
+	}
+	if ctx.Err() != nil {
+		return newError(KindCancelled, ctx.Err(), format, args...)
+	}
+	return newError(KindSnapshotFailed, err, format, args...)
+}

@@ -1,0 +1,190 @@
+package engine
+
+// Warm start, checkpoint/revert and save/resume on real VMs.
+
+import (
+	"bytes"
+	"encoding/json"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWarmStartedSandboxesAreTheirOwn(t *testing.T) {
+	dir := t.TempDir()
+	a := startSandbox(t, Config{TemplateDir: dir})
+	b := startSandbox(t, Config{TemplateDir: dir})
+	if !a.BootTiming().Warm || !b.BootTiming().Warm {
+		t.Fatalf("not warm: %+v %+v", a.BootTiming(), b.BootTiming())
+	}
+	if a.Token() == b.Token() {
+		t.Fatal("two sandboxes share a token")
+	}
+	probe := "cat /proc/sys/kernel/random/uuid; head -c 16 /dev/urandom | od -An -tx1; date +%s"
+	ra, rb := run(t, a, ExecRequest{Command: probe}), run(t, b, ExecRequest{Command: probe})
+	la, lb := strings.Split(string(ra.Stdout), "\n"), strings.Split(string(rb.Stdout), "\n")
+	if la[0] == lb[0] || la[1] == lb[1] {
+		t.Fatalf("same randomness:\n%s\n%s", ra.Stdout, rb.Stdout)
+	}
+	for _, l := range [][]string{la, lb} {
+		guest, _ := strconv.ParseInt(strings.TrimSpace(l[2]), 10, 64)
+		if d := time.Now().Unix() - guest; d < -2 || d > 5 {
+			t.Fatalf("guest clock off by %d s", d)
+		}
+	}
+	run(t, a, ExecRequest{Command: "echo mine > /root/a-only"})
+	if r := run(t, b, ExecRequest{Command: "cat /root/a-only 2>/dev/null || echo absent"}); string(r.Stdout) != "absent\n" {
+		t.Fatalf("b sees a's file: %q", r.Stdout)
+	}
+	// The template's token is refused once a sandbox took its own.
+	tpl := templatesIn(t, dir)[0]
+	if tpl.Token == a.Token() || tpl.Token == "" {
+		t.Fatal("the sandbox kept the template's token")
+	}
+	fi, err := os.Stat(filepath.Join(tpl.dir, templateMeta))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the template's token file is not owner-only: %v %v", fi.Mode(), err)
+	}
+	stale := a.client
+	stale.SetToken(tpl.Token)
+	if err := stale.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("the template token still works: %v", err)
+	}
+	stale.SetToken(a.Token())
+}
+
+func templatesIn(t *testing.T, dir string) []*template {
+	t.Helper()
+	metas, _ := filepath.Glob(filepath.Join(dir, "*", templateMeta))
+	var out []*template
+	for _, m := range metas {
+		raw, _ := os.ReadFile(m)
+		tpl := &template{dir: filepath.Dir(m)}
+		if err := json.Unmarshal(raw, tpl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tpl)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no template in %s", dir)
+	}
+	return out
+}
+
+func TestCorruptTemplateIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	startSandbox(t, Config{TemplateDir: dir}).Stop(context.Background())
+	tpl := templatesIn(t, dir)[0]
+	state := filepath.Join(tpl.dir, templateState)
+	raw, _ := os.ReadFile(state)
+	copy(raw[len(raw)/2:], bytes.Repeat([]byte{0xAA}, 64))
+	if err := os.WriteFile(state, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sb := startSandbox(t, Config{TemplateDir: dir})
+	if r := run(t, sb, ExecRequest{Command: "echo fine"}); string(r.Stdout) != "fine\n" {
+		t.Fatalf("%+v", r)
+	}
+	rebuilt := templatesIn(t, dir)[0]
+	if !rebuilt.Created.After(tpl.Created) || rebuilt.StateSHA256 == tpl.StateSHA256 && rebuilt.Token == tpl.Token {
+		t.Fatal("the corrupt template was resumed instead of rebuilt")
+	}
+}
+
+func TestCheckpointAndRevert(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	run(t, sb, ExecRequest{Command: "echo kept > /root/file; (sleep 777 >/dev/null 2>&1 &)"})
+	if err := sb.Checkpoint(context.Background(), "before-rm"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, sb, ExecRequest{Command: "rm /root/file; pkill -f 'slee[p] 777'; echo new > /root/later"})
+
+	// A call in flight during the revert fails cleanly.
+	inflight := make(chan error, 1)
+	go func() {
+		_, err := sb.Execute(context.Background(), ExecRequest{Command: "sleep 60", Timeout: 2 * time.Minute})
+		inflight <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := sb.Revert(context.Background(), "before-rm"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-inflight:
+		if !errors.Is(err, ErrCancelled) || !strings.Contains(err.Error(), "reverted") {
+			t.Fatalf("in-flight call: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the in-flight call did not end at the revert")
+	}
+	r := run(t, sb, ExecRequest{Command: "cat /root/file; ls /root/later 2>/dev/null || echo no-later; pgrep -f 'slee[p] 777' >/dev/null && echo running"})
+	if string(r.Stdout) != "kept\nno-later\nrunning\n" {
+		t.Fatalf("after revert: %q", r.Stdout)
+	}
+	if err := sb.Revert(context.Background(), "never-taken"); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("unknown tag: %v", err)
+	}
+	if err := sb.Checkpoint(context.Background(), "bad tag"); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("bad tag: %v", err)
+	}
+	sb.Stop(context.Background())
+	if err := sb.Checkpoint(context.Background(), "late"); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("checkpoint after stop: %v", err)
+	}
+}
+
+// TestSaveAndResumeInAnotherProcess saves a sandbox, stops it, and resumes
+// the save in a new process (this test binary again, running
+// TestHelperResumeSave).
+func TestSaveAndResumeInAnotherProcess(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	run(t, sb, ExecRequest{Command: "echo one > /root/one; (sleep 888 >/dev/null 2>&1 &)"})
+	dir := filepath.Join(t.TempDir(), "saved")
+	got, err := sb.Save(context.Background(), dir)
+	if err != nil || got != dir {
+		t.Fatalf("save: %q %v", got, err)
+	}
+	run(t, sb, ExecRequest{Command: "echo two > /root/two"}) // still running after the save
+	sb.Stop(context.Background())
+	if _, err := sb.Save(context.Background(), dir+"-again"); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("save after stop: %v", err)
+	}
+	if _, err := ValidateSave(dir); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperResumeSave$", "-test.v")
+	cmd.Env = append(os.Environ(), "QUICKSAND_TEST_SAVE="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "RESUMED one|running") {
+		t.Fatalf("resume in a new process: %v\n%s", err, out)
+	}
+
+	// A damaged save is refused, never resumed.
+	state := filepath.Join(dir, saveState)
+	raw, _ := os.ReadFile(state)
+	raw[len(raw)/2] ^= 0xff
+	os.WriteFile(state, raw, 0o600)
+	if _, err := ValidateSave(dir); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("validate a corrupt save: %v", err)
+	}
+	if _, err := Start(context.Background(), Config{Image: dir}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("start a corrupt save: %v", err)
+	}
+}
+
+func TestHelperResumeSave(t *testing.T) {
+	dir := os.Getenv("QUICKSAND_TEST_SAVE")
+	if dir == "" {
+		t.Skip("run by TestSaveAndResumeInAnotherProcess")
+	}
+	sb := startSandbox(t, Config{Image: dir})
+	r := run(t, sb, ExecRequest{Command: "cat /root/one; cat /root/two 2>/dev/null; pgrep -f 'slee[p] 888' >/dev/null && echo running"})
+	t.Logf("RESUMED %s", strings.ReplaceAll(strings.TrimSpace(string(r.Stdout)), "\n", "|"))
+}
