@@ -4,8 +4,8 @@ package engine
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
