@@ -55,14 +55,35 @@ func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox,
 	})
 }
 
-// chunkCaller adapts a C chunk callback to the engine's.
-func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) func(engine.Stream, []byte) error {
+// cBuffer is C memory reused across callbacks of one call: callbacks get
+// bytes the C side may treat as any malloc'd memory, never Go's heap.
+type cBuffer struct {
+	p   unsafe.Pointer
+	cap int
+}
+
+// fill copies b into the buffer, growing it as needed.
+func (c *cBuffer) fill(b []byte) *C.uint8_t {
+	if len(b) > c.cap {
+		C.free(c.p)
+		c.p, c.cap = C.malloc(C.size_t(len(b))), len(b)
+	}
+	copy(unsafe.Slice((*byte)(c.p), len(b)), b)
+	return (*C.uint8_t)(c.p)
+}
+
+func (c *cBuffer) free() { C.free(c.p); c.p, c.cap = nil, 0 }
+
+// chunkCaller adapts a C chunk callback to the engine's. release frees its
+// buffer once the call is over.
+func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) (call func(engine.Stream, []byte) error, release func()) {
+	buf := &cBuffer{}
 	return func(s engine.Stream, p []byte) error {
 		if len(p) > 0 {
-			C.qs_call_chunk(fn, userData, C.int(s), (*C.uint8_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)))
+			C.qs_call_chunk(fn, userData, C.int(s), buf.fill(p), C.size_t(len(p)))
 		}
 		return nil
-	}
+	}, buf.free
 }
 
 // execute runs one decoded request, streaming when onChunk is set.
@@ -98,7 +119,9 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		}
 		var cb func(engine.Stream, []byte) error
 		if onChunk != nil {
-			cb = chunkCaller(onChunk, userData)
+			var release func()
+			cb, release = chunkCaller(onChunk, userData)
+			defer release()
 		}
 		b, err := execute(context.Background(), sb, req, cb)
 		if err != nil {
@@ -125,15 +148,19 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 			return err
 		}
 		var cb func(engine.Stream, []byte) error
+		release := func() {}
 		if onChunk != nil {
-			cb = chunkCaller(onChunk, userData)
+			cb, release = chunkCaller(onChunk, userData)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		id := registerCall(cancel)
 		if callID != nil {
 			*callID = C.uint64_t(id)
 		}
-		go runAsync(ctx, id, sb, req, cb, onDone, userData)
+		go func() {
+			defer release()
+			runAsync(ctx, id, sb, req, cb, onDone, userData)
+		}()
 		return nil
 	})
 }
@@ -161,11 +188,9 @@ func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.Exe
 		C.qs_call_done(onDone, userData, C.int(codeOf(err)), nil, 0, cerr)
 		return
 	}
-	var p *C.uint8_t
-	if len(b) > 0 {
-		p = (*C.uint8_t)(unsafe.Pointer(&b[0]))
-	}
-	C.qs_call_done(onDone, userData, 0, p, C.size_t(len(b)), nil)
+	result := &cBuffer{}
+	defer result.free()
+	C.qs_call_done(onDone, userData, 0, result.fill(b), C.size_t(len(b)), nil)
 }
 
 //export qs_call_cancel
@@ -250,4 +275,58 @@ func qs_buffer_free(buf *C.qs_buffer) {
 	}
 	C.free(unsafe.Pointer(buf.data))
 	buf.data, buf.len = nil, 0
+}
+
+// snapshotCall runs a snapshot operation on a sandbox with a C string
+// argument.
+func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.int {
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		if arg == nil {
+			return invalidHandle(what + ": the name is NULL")
+		}
+		return op(sb, C.GoString(arg))
+	})
+}
+
+//export qs_sandbox_checkpoint
+func qs_sandbox_checkpoint(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.int {
+	return snapshotCall(h, tag, "qs_sandbox_checkpoint", errOut, func(sb *engine.Sandbox, t string) error {
+		return sb.Checkpoint(context.Background(), t)
+	})
+}
+
+//export qs_sandbox_revert
+func qs_sandbox_revert(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.int {
+	return snapshotCall(h, tag, "qs_sandbox_revert", errOut, func(sb *engine.Sandbox, t string) error {
+		return sb.Revert(context.Background(), t)
+	})
+}
+
+//export qs_sandbox_save
+func qs_sandbox_save(h *C.qs_sandbox, name *C.char, pathOut *C.qs_buffer, errOut **C.qs_error) C.int {
+	if pathOut != nil {
+		pathOut.data, pathOut.len = nil, 0
+	}
+	return snapshotCall(h, name, "qs_sandbox_save", errOut, func(sb *engine.Sandbox, n string) error {
+		dir, err := sb.Save(context.Background(), n)
+		if err == nil && pathOut != nil {
+			setBuffer(pathOut, []byte(dir))
+		}
+		return err
+	})
+}
+
+//export qs_validate_save
+func qs_validate_save(name *C.char, errOut **C.qs_error) C.int {
+	return guard(errOut, func() error {
+		if name == nil {
+			return invalidHandle("qs_validate_save: the name is NULL")
+		}
+		_, err := engine.ValidateSave(C.GoString(name))
+		return err
+	})
 }

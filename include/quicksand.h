@@ -69,6 +69,7 @@ typedef struct {
 #define QS_ERR_CANCELLED        10  /* qs_call_cancel ended the call */
 #define QS_ERR_INVALID_HANDLE   11  /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
 #define QS_ERR_INTERNAL         12  /* a bug in the library (a recovered panic) */
+#define QS_ERR_SNAPSHOT         13  /* checkpoint, revert or save failed */
 
 /*
  * Called with each chunk of a command's output as it arrives, in order.
@@ -108,6 +109,13 @@ const char *qs_version(void);
  *   extra_qemu_args   array of str
  *   extra_kernel_args array of str
  *   workdir           str    folder for the sandboxes' own folders
+ *   cold_boot         bool   boot the kernel even if a template of the image
+ *                            could be resumed (default false: the first start
+ *                            of an image keeps a booted template, later starts
+ *                            resume it in a fraction of a second)
+ *   template_dir      str    where templates are kept
+ * image may also name a save (qs_sandbox_save): it is then resumed with the
+ * memory and CPUs it was saved with.
  * config may be NULL with config_len 0 for all defaults.
  * On success *out is a new handle: stop it with qs_sandbox_stop and release
  * it with qs_sandbox_free.
@@ -183,6 +191,36 @@ int qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
 
 /* The guest's serial console output so far (up to 16 MiB), as bytes. */
 int qs_sandbox_console_log(qs_sandbox *sb, qs_buffer *log, qs_error **err);
+
+/*
+ * Captures the sandbox's RAM and disk as checkpoint `tag` (1-64 letters,
+ * digits, '.', '_', '-'; an existing tag is replaced). The VM pauses while
+ * its state is written. Checkpoints live as long as the sandbox.
+ */
+int qs_sandbox_checkpoint(qs_sandbox *sb, const char *tag, qs_error **err);
+
+/*
+ * Returns the sandbox to checkpoint `tag`: disk, RAM and running processes.
+ * Executes in flight fail with QS_ERR_CANCELLED (the message says the
+ * sandbox was reverted). An unknown tag is QS_ERR_BAD_REQUEST.
+ */
+int qs_sandbox_revert(qs_sandbox *sb, const char *tag, qs_error **err);
+
+/*
+ * Writes the running sandbox's state (RAM and disk) to a new folder: `name`
+ * goes to the default image folder, so qs_sandbox_start({image: name})
+ * resumes it; a path (with '/') is used as is. The VM pauses while its RAM
+ * is written, then runs on. path (may be NULL) receives the folder's path,
+ * UTF-8 without a terminating NUL: free it with qs_buffer_free.
+ */
+int qs_sandbox_save(qs_sandbox *sb, const char *name, qs_buffer *path, qs_error **err);
+
+/*
+ * Checks a save (name or folder) without starting it: its manifest, the
+ * checksum of its state, its disk and the image it builds on, and that this
+ * QEMU can load it.
+ */
+int qs_validate_save(const char *name_or_path, qs_error **err);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

@@ -18,6 +18,8 @@ export interface SandboxOptions {
   extraKernelArgs?: string[];
   /** Folder for the sandboxes' own folders. */
   workdir?: string;
+  /** Boot the kernel even when a template of the image could be resumed (default false). */
+  coldBoot?: boolean;
 }
 
 /** Options of Sandbox.execute. */
@@ -62,6 +64,14 @@ export class Sandbox {
   static start(options?: SandboxOptions): Promise<Sandbox>;
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
   stop(): Promise<void>;
+  /** Captures RAM and disk as checkpoint `tag`. */
+  checkpoint(tag: string): Promise<void>;
+  /** Returns to checkpoint `tag`, running processes included. */
+  revert(tag: string): Promise<void>;
+  /** Writes the sandbox's state to a folder and resolves with its path; `image: path` resumes it. */
+  save(name: string): Promise<string>;
+  /** Checks a save without starting it. */
+  static validateSave(nameOrPath: string): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
   readonly isRunning: boolean;
   readonly accelerator: 'kvm' | 'hvf' | 'tcg';
@@ -89,4 +99,5 @@ export class BadRequestError extends QuicksandError {}
 export class CallCancelledError extends QuicksandError {}
 export class InvalidHandleError extends QuicksandError {}
 export class InternalError extends QuicksandError {}
+export class SnapshotError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}

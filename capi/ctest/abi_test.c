@@ -4,6 +4,8 @@
  * buffer and error the header says the caller owns is freed, so valgrind
  * can check for leaks. Prints "N passed, N failed". */
 #include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -229,6 +231,36 @@ static void test_with_vm(void) {
     CHECK(qs_call_cancel(id) == QS_OK, "cancel");
     wait_done(&s2);
     CHECK(s2.status == QS_ERR_CANCELLED, "cancelled call status %d", s2.status);
+
+    /* Checkpoint, revert, save. */
+    mp_writer w1 = request("echo x > /root/f");
+    CHECK(qs_sandbox_execute(sb, w1.buf, w1.len, NULL, NULL, &res, &err) == QS_OK, "write f");
+    qs_buffer_free(&res);
+    CHECK(qs_sandbox_checkpoint(sb, "c1", &err) == QS_OK, "checkpoint: %s", qs_error_message(err));
+    mp_writer w2 = request("rm /root/f");
+    CHECK(qs_sandbox_execute(sb, w2.buf, w2.len, NULL, NULL, &res, &err) == QS_OK, "rm f");
+    qs_buffer_free(&res);
+    CHECK(qs_sandbox_revert(sb, "c1", &err) == QS_OK, "revert: %s", qs_error_message(err));
+    mp_writer w3 = request("cat /root/f");
+    CHECK(qs_sandbox_execute(sb, w3.buf, w3.len, NULL, NULL, &res, &err) == QS_OK, "cat f");
+    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "x\n"), "file back after revert");
+    qs_buffer_free(&res);
+    expect_error(qs_sandbox_revert(sb, "never", &err), &err, QS_ERR_BAD_REQUEST, "never", "unknown checkpoint");
+    expect_error(qs_sandbox_checkpoint(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "NULL tag");
+
+    char save_dir[128];
+    snprintf(save_dir, sizeof save_dir, "/tmp/qs-abi-save-%d", (int)getpid());
+    qs_buffer path = {0};
+    st = qs_sandbox_save(sb, save_dir, &path, &err);
+    CHECK(st == QS_OK && path.len == strlen(save_dir) && memcmp(path.data, save_dir, path.len) == 0,
+          "save: %s", qs_error_message(err));
+    qs_buffer_free(&path);
+    CHECK(qs_validate_save(save_dir, &err) == QS_OK, "validate save: %s", qs_error_message(err));
+    expect_error(qs_validate_save("/nonexistent/save", &err), &err, QS_ERR_IMAGE_NOT_FOUND, "nonexistent",
+                 "validate a missing save");
+    char rm[160];
+    snprintf(rm, sizeof rm, "rm -rf %s", save_dir);
+    CHECK(system(rm) == 0, "cleaning up the save");
 
     /* Info. */
     qs_buffer info = {0};

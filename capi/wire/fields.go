@@ -99,6 +99,19 @@ func (f *fields) str(key string, dst *string) error {
 	return nil
 }
 
+func (f *fields) boolean(key string, dst *bool) error {
+	v, ok := f.get(key)
+	if !ok {
+		return nil
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		return f.fail(key, "must be a boolean, not %s", typeName(v))
+	}
+	*dst = b
+	return nil
+}
+
 // number reads any msgpack integer or float.
 func (f *fields) number(key string) (float64, bool, error) {
 	v, ok := f.get(key)

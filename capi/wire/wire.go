@@ -53,6 +53,8 @@ func DecodeConfig(b []byte) (engine.Config, error) {
 		f.strList("extra_qemu_args", &c.ExtraQEMUArgs),
 		f.strList("extra_kernel_args", &c.ExtraKernelArgs),
 		f.str("workdir", &c.WorkDir),
+		f.boolean("cold_boot", &c.ColdBoot),
+		f.str("template_dir", &c.TemplateDir),
 	}
 	for _, err := range steps {
 		if err != nil {

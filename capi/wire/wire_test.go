@@ -24,14 +24,14 @@ func TestDecodeConfigAllKeys(t *testing.T) {
 		"image": "debian", "memory": "1G", "cpus": 2.0, "accel": "tcg", "network_mode": "full",
 		"port_forwards": []any{map[string]any{"host": 8080, "guest": uint8(80)}},
 		"boot_timeout":  int8(20), "extra_qemu_args": []string{"-s"}, "extra_kernel_args": []string{"debug"},
-		"workdir": "/tmp/w",
+		"workdir": "/tmp/w", "cold_boot": true, "template_dir": "/tmp/t",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Image != "debian" || c.MemoryMiB != 1024 || c.CPUs != 2 || c.Accel != engine.AccelTCG ||
 		c.Network != engine.NetworkFull || len(c.PortForwards) != 1 || c.PortForwards[0] != (engine.PortForward{Host: 8080, Guest: 80}) ||
-		c.BootTimeout != 20*time.Second || c.ExtraQEMUArgs[0] != "-s" || c.ExtraKernelArgs[0] != "debug" || c.WorkDir != "/tmp/w" {
+		c.BootTimeout != 20*time.Second || c.ExtraQEMUArgs[0] != "-s" || c.ExtraKernelArgs[0] != "debug" || c.WorkDir != "/tmp/w" || !c.ColdBoot || c.TemplateDir != "/tmp/t" {
 		t.Fatalf("decoded %+v", c)
 	}
 	c, err = DecodeConfig(pack(t, map[string]any{"memory": 768, "image": nil}))
@@ -56,6 +56,7 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 		{map[string]any{"port_forwards": []any{"8080:80"}}, `"port_forwards[0]" must be a map`},
 		{map[string]any{"extra_qemu_args": []any{"-s", 3}}, `"extra_qemu_args[1]" must be a string`},
 		{map[string]any{"boot_timeout": -1}, `"boot_timeout" must be between`},
+		{map[string]any{"cold_boot": 1}, `"cold_boot" must be a boolean`},
 		{[]int{1, 2}, "must be a msgpack map"},
 	}
 	for _, c := range cases {

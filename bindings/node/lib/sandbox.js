@@ -21,6 +21,7 @@ const CONFIG_KEYS = {
   extraQemuArgs: 'extra_qemu_args',
   extraKernelArgs: 'extra_kernel_args',
   workdir: 'workdir',
+  coldBoot: 'cold_boot',
 };
 
 const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'onStdout', 'onStderr', 'signal'];
@@ -124,8 +125,18 @@ process.on('exit', () => {
   for (const ptr of [...live]) freeHandle(ptr);
 });
 
-const startAsync = (...a) => promisify(native.lib().qs_sandbox_start.async)(...a);
-const stopAsync = (...a) => promisify(native.lib().qs_sandbox_stop.async)(...a);
+// Calls that wait on the VM run on libuv's pool, off the main thread.
+const onPool = (name) => (...a) => promisify(native.lib()[name].async)(...a);
+const startAsync = onPool('qs_sandbox_start');
+const stopAsync = onPool('qs_sandbox_stop');
+const checkpointAsync = onPool('qs_sandbox_checkpoint');
+const revertAsync = onPool('qs_sandbox_revert');
+const saveAsync = onPool('qs_sandbox_save');
+const validateAsync = onPool('qs_validate_save');
+
+async function check(status, err) {
+  if (status !== 0) throw native.takeError(status, err);
+}
 
 /**
  * A Linux VM of your own.
@@ -154,8 +165,7 @@ class Sandbox {
     const cfg = encodeConfig(options);
     const out = native.outPointer();
     const err = native.outPointer();
-    const status = await startAsync(cfg, cfg.length, out, err);
-    if (status !== 0) throw native.takeError(status, err);
+    await check(await startAsync(cfg, cfg.length, out, err), err);
     return new Sandbox(out.deref());
   }
 
@@ -224,12 +234,41 @@ class Sandbox {
     });
   }
 
+  /** Captures RAM and disk as checkpoint `tag` (the VM pauses meanwhile). */
+  async checkpoint(tag) {
+    const err = native.outPointer();
+    await check(await checkpointAsync(this.#live(), String(tag), err), err);
+  }
+
+  /** Returns to checkpoint `tag`, running processes included; executes in flight reject with CallCancelledError. */
+  async revert(tag) {
+    const err = native.outPointer();
+    await check(await revertAsync(this.#live(), String(tag), err), err);
+  }
+
+  /**
+   * Writes the sandbox's state to a folder (a name goes to the image folder,
+   * so Sandbox.start({ image: name }) resumes it) and resolves with its path.
+   * The VM pauses while its RAM is written, then runs on.
+   */
+  async save(name) {
+    const err = native.outPointer();
+    const buf = native.newBuffer();
+    await check(await saveAsync(this.#live(), String(name), buf, err), err);
+    return native.takeBuffer(buf).toString('utf8');
+  }
+
+  /** Checks a save without starting it; rejects when it cannot be resumed. */
+  static async validateSave(nameOrPath) {
+    const err = native.outPointer();
+    await check(await validateAsync(String(nameOrPath), err), err);
+  }
+
   /** Stops the VM; calls in flight reject with SandboxNotRunningError. Safe to call twice. */
   async stop() {
     if (!live.has(this.#ptr)) return;
     const err = native.outPointer();
-    const status = await stopAsync(this.#ptr, err);
-    if (status !== 0) throw native.takeError(status, err);
+    await check(await stopAsync(this.#ptr, err), err);
   }
 
   async [Symbol.asyncDispose]() {

@@ -150,3 +150,28 @@ test('no QEMU remains when the process exits or is killed', () => {
     assert.equal(alive, false, `QEMU ${pid} survived (${how})`);
   }
 });
+
+test('checkpoint, revert, save and resume', async () => {
+  const os = require('node:os');
+  const s = await Sandbox.start();
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'qs-node-')), 'saved');
+  try {
+    await s.execute("echo kept > /root/f; (sleep 444 >/dev/null 2>&1 &)");
+    await s.checkpoint('t1');
+    await s.execute("rm /root/f; pkill -f 'slee[p] 444'");
+    await s.revert('t1');
+    assert.equal((await s.execute("cat /root/f; pgrep -f 'slee[p] 444' >/dev/null && echo running")).stdout, 'kept\nrunning\n');
+    await assert.rejects(s.revert('nope'), (e) => e instanceof BadRequestError && /nope/.test(e.message));
+    assert.equal(await s.save(dir), dir);
+  } finally {
+    await s.stop();
+  }
+  await Sandbox.validateSave(dir);
+  const r = await Sandbox.start({ image: dir });
+  try {
+    assert.equal((await r.execute("cat /root/f; pgrep -f 'slee[p] 444' >/dev/null && echo running")).stdout, 'kept\nrunning\n');
+    assert.equal(r.bootTiming.warm, true);
+  } finally {
+    await r.stop();
+  }
+});

@@ -17,8 +17,10 @@ from .errors import (
     LibraryNotFoundError,
     QuicksandError,
     SandboxNotRunningError,
+    SnapshotError,
     TransportError,
 )
+from ._core import validate_save
 from .sandbox import Sandbox
 from .sync import SyncSandbox
 from .types import BootTiming, ExecuteResult, NetworkMode, PortForward
@@ -45,4 +47,6 @@ __all__ = [
     "InvalidHandleError",
     "InternalError",
     "LibraryNotFoundError",
+    "SnapshotError",
+    "validate_save",
 ]

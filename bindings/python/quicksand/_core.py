@@ -34,6 +34,7 @@ def encode_config(
     extra_qemu_args: Iterable[str],
     extra_kernel_args: Iterable[str],
     workdir: Optional[str],
+    cold_boot: Optional[bool] = None,
 ) -> bytes:
     """The msgpack config of qs_sandbox_start. Values are checked by the
     library, whose errors name the option."""
@@ -52,6 +53,7 @@ def encode_config(
         "extra_qemu_args": list(extra_qemu_args) or None,
         "extra_kernel_args": list(extra_kernel_args) or None,
         "workdir": workdir,
+        "cold_boot": cold_boot,
     }
     return msgpack.packb({k: v for k, v in cfg.items() if v is not None})
 
@@ -192,6 +194,19 @@ class Handle:
         _lib.check(_lib.lib().qs_sandbox_console_log(self._ptr, ctypes.byref(buf), ctypes.byref(err)), err)
         return _lib.take_buffer(buf)
 
+    def checkpoint(self, tag: str) -> None:
+        err = ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_checkpoint(self._ptr, tag.encode(), ctypes.byref(err)), err)
+
+    def revert(self, tag: str) -> None:
+        err = ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_revert(self._ptr, tag.encode(), ctypes.byref(err)), err)
+
+    def save(self, name: str) -> str:
+        buf, err = _lib.Buffer(), ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_save(self._ptr, name.encode(), ctypes.byref(buf), ctypes.byref(err)), err)
+        return _lib.take_buffer(buf).decode()
+
     def start_call(self, request: bytes, deliver: Deliver) -> int:
         """Starts an asynchronous execute whose events go to deliver; returns
         the call id for cancel."""
@@ -232,10 +247,15 @@ class SandboxBase:
         extra_qemu_args: Iterable[str] = (),
         extra_kernel_args: Iterable[str] = (),
         workdir: Optional[str] = None,
+        cold_boot: bool = False,
     ) -> None:
+        """``image`` is an image name, an image folder, or a save (see
+        ``save``). ``cold_boot=True`` boots the kernel even when a template of
+        the image could be resumed (the default resumes one in a fraction of
+        a second; the first start of an image makes it)."""
         self._config = encode_config(
             image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
-            extra_qemu_args, extra_kernel_args, workdir,
+            extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
         )
         self.image = image
         self._handle: Optional[Handle] = None
@@ -273,3 +293,9 @@ class SandboxBase:
     def console_log(self) -> str:
         """The guest's serial console output so far."""
         return self._require().console_log().decode("utf-8", "replace")
+
+
+def validate_save(name_or_path: str) -> None:
+    """Checks a save without starting it; raises if it cannot be resumed."""
+    err = ctypes.c_void_p()
+    _lib.check(_lib.lib().qs_validate_save(name_or_path.encode(), ctypes.byref(err)), err)

@@ -82,6 +82,12 @@ class InternalError(QuicksandError):
     code = 12
 
 
+class SnapshotError(QuicksandError):
+    """A checkpoint, revert or save failed."""
+
+    code = 13
+
+
 class LibraryNotFoundError(QuicksandError, ImportError):
     """libquicksand.so could not be found or loaded."""
 
@@ -102,6 +108,7 @@ _BY_CODE: Dict[int, Type[QuicksandError]] = {
         CallCancelledError,
         InvalidHandleError,
         InternalError,
+        SnapshotError,
     )
 }
 

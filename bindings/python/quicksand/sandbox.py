@@ -47,6 +47,25 @@ class Sandbox(SandboxBase):
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
+    async def checkpoint(self, tag: str) -> None:
+        """Captures RAM and disk as checkpoint ``tag`` (the VM pauses meanwhile)."""
+        await self._blocking(self._require().checkpoint, tag)
+
+    async def revert(self, tag: str) -> None:
+        """Returns to checkpoint ``tag``, running processes included; executes
+        in flight raise CallCancelledError."""
+        await self._blocking(self._require().revert, tag)
+
+    async def save(self, name: str) -> str:
+        """Writes the sandbox's state to a folder (a name goes to the image
+        folder, so ``Sandbox(image=name)`` resumes it) and returns its path.
+        The VM pauses while its RAM is written, then runs on."""
+        return await self._blocking(self._require().save, name)
+
+    @staticmethod
+    async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
     async def execute(
         self,
         command: str,

@@ -36,6 +36,18 @@ class SyncSandbox(SandboxBase):
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def checkpoint(self, tag: str) -> None:
+        """Captures RAM and disk as checkpoint ``tag``."""
+        self._require().checkpoint(tag)
+
+    def revert(self, tag: str) -> None:
+        """Returns to checkpoint ``tag``, running processes included."""
+        self._require().revert(tag)
+
+    def save(self, name: str) -> str:
+        """Writes the sandbox's state to a folder and returns its path."""
+        return self._require().save(name)
+
     def execute(
         self,
         command: str,

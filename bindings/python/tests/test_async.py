@@ -148,3 +148,24 @@ async def test_two_sandboxes_and_stop():
     with pytest.raises(SandboxNotRunningError, match="stopped"):
         await a.execute("true")
     await a.stop()  # twice is fine
+
+
+async def test_checkpoint_revert_save(tmp_path):
+    from quicksand import validate_save
+
+    async with Sandbox() as s:
+        await s.execute("echo kept > /root/f; (sleep 555 >/dev/null 2>&1 &)")
+        await s.checkpoint("t1")
+        await s.execute("rm /root/f; pkill -f 'slee[p] 555'")
+        await s.revert("t1")
+        r = await s.execute("cat /root/f; pgrep -f 'slee[p] 555' >/dev/null && echo running")
+        assert r.stdout == "kept\nrunning\n"
+        with pytest.raises(BadRequestError, match="nope"):
+            await s.revert("nope")
+        path = await s.save(str(tmp_path / "saved"))
+        assert path == str(tmp_path / "saved")
+    validate_save(path)
+    async with Sandbox(image=path) as resumed:
+        r = await resumed.execute("cat /root/f; pgrep -f 'slee[p] 555' >/dev/null && echo running")
+        assert r.stdout == "kept\nrunning\n"
+        assert resumed.boot_timing.warm
