@@ -127,9 +127,10 @@ run: deps agent image lib
 
 # --- benchmarks -------------------------------------------------------------------
 # A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.
-bench: deps agent image
+bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
-	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
 
 clean:
 	rm -rf $(OUT)

@@ -1,0 +1,45 @@
+'use strict';
+
+// The Node figures of `make bench`: start to ready, execute `true`, and
+// streaming throughput with callbacks. Prints one JSON figure a line.
+const { Sandbox } = require('.');
+
+function figure(name, unit, values, warmup, command) {
+  const v = [...values].sort((a, b) => a - b);
+  const q = (p) => v[Math.max(0, Math.min(v.length - 1, Math.ceil(p * v.length) - 1))];
+  console.log(JSON.stringify({ name, unit, median: q(0.5), p99: q(0.99), min: v[0], max: v[v.length - 1], runs: v.length, warmup, command }));
+}
+
+async function main(n, size) {
+  const starts = [];
+  for (let i = 0; i < 4; i++) {
+    const t = performance.now();
+    const sb = await Sandbox.start();
+    if (i) starts.push((performance.now() - t) / 1000);
+    await sb.stop();
+  }
+  figure('warm start to ready', 's', starts, 1, 'await Sandbox.start()');
+  const sb = await Sandbox.start();
+  try {
+    const rtt = [];
+    for (let i = 0; i < n + 20; i++) {
+      const t = performance.now();
+      await sb.execute('true');
+      if (i >= 20) rtt.push(performance.now() - t);
+    }
+    figure('execute `true`, round trip', 'ms', rtt, 20, "await sb.execute('true')");
+    let got = 0;
+    const t = performance.now();
+    const r = await sb.execute(`yes abcdefgh | head -c ${size}`, { timeout: 600, onStdout: (s) => { got += s.length; } });
+    if (got !== size || r.exitCode !== 0) throw new Error(`streamed ${got} of ${size} bytes`);
+    figure(`text stdout throughput, ${size >> 20} MiB, with onStdout callback`, 'MB/s',
+      [size / 1e6 / ((performance.now() - t) / 1000)], 0, 'yes abcdefgh | head -c N, onStdout counting');
+  } finally {
+    await sb.stop();
+  }
+}
+
+main(Number(process.argv[2] || 500), Number(process.argv[3] || 64 << 20)).catch((e) => {
+  console.error('bench.js:', e);
+  process.exit(1);
+});
