@@ -104,6 +104,8 @@ func main() {
 	for _, k := range n.atOnce {
 		add(atOnce(ctx, k)...)
 	}
+	section("image build")
+	add(imageBuild(*quick)...)
 	section("bindings")
 	if *cBench != "" {
 		add(external("C", []string{*cBench, fmt.Sprint(n.execs)})...)

@@ -312,3 +312,41 @@ func cpuModel() string {
 	}
 	return "unknown"
 }
+
+// imageBuild times `build/image.sh` for the host's architecture: with its
+// caches in place (nothing to do), and, unless quick, from an empty output
+// folder (downloads, debootstrap, initrd, disk), installed into a scratch
+// image folder so the real one is not touched.
+func imageBuild(quick bool) []figure {
+	arch := image.HostArch()
+	agent := filepath.Join("out", "agent", "quicksand-agent-"+arch)
+	timeBuild := func(name, out, images string) figure {
+		f := figure{Name: name, Via: "shell", Unit: "s", Runs: 1, Command: fmt.Sprintf("bash build/image.sh %s %s %s %s", arch, agent, out, images)}
+		start := time.Now()
+		cmd := exec.Command("bash", "build/image.sh", arch, agent, out, images)
+		if outp, err := cmd.CombinedOutput(); err != nil {
+			return failed(f, fmt.Errorf("%v: %s", err, lastLines(string(outp), 3)))
+		}
+		d := time.Since(start).Seconds()
+		f.Median, f.Min, f.Max = d, d, d
+		return f
+	}
+	figs := []figure{timeBuild("image build, cached (nothing changed)", filepath.Join("out", "image"), image.DefaultDir())}
+	if quick {
+		return figs
+	}
+	tmp, err := os.MkdirTemp("", "qsbench-build")
+	if err != nil {
+		return append(figs, failed(figure{Name: "image build, cold", Via: "shell"}, err))
+	}
+	defer os.RemoveAll(tmp)
+	return append(figs, timeBuild("image build, cold (empty caches; apt packages already installed)", filepath.Join(tmp, "out"), filepath.Join(tmp, "images")))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
