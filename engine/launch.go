@@ -243,17 +243,27 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 	if _, err := rand.Read(seed); err != nil {
 		return sb.bootError(KindBootFailed, err, "making a seed")
 	}
+	// Each try waits longer: on a crowded host the first answer can take
+	// seconds, and a try given up on may still have been carried out.
+	wait := time.Second
 	for {
 		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano()}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		rctx, cancel := context.WithTimeout(ctx, wait)
 		err := sb.client.Resume(rctx, req)
 		cancel()
+		wait = min(2*wait, 8*time.Second)
 		if err == nil {
 			sb.client.SetToken(sb.token)
 			return nil
 		}
 		var se *agent.StatusError
 		if errors.As(err, &se) {
+			// Refused: perhaps an earlier try that we gave up on did get
+			// through, and the agent already holds the new token.
+			sb.client.SetToken(sb.token)
+			if sb.waitPing(ctx) == nil {
+				return nil
+			}
 			return sb.bootError(KindAuth, err, "the resumed agent refused its token")
 		}
 		select {

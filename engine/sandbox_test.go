@@ -442,3 +442,20 @@ func TestArm64Sandbox(t *testing.T) {
 		t.Fatalf("arch %s accel %s", sb.Arch(), sb.Accelerator())
 	}
 }
+
+func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {
+	base := t.TempDir()
+	stale := filepath.Join(base, workdirPrefix+"killed")
+	os.MkdirAll(stale, 0o700)
+	os.WriteFile(filepath.Join(stale, lockName), nil, 0o600) // nobody holds its lock
+	os.WriteFile(filepath.Join(stale, "overlay.qcow2"), []byte("left behind"), 0o600)
+	sb := startSandbox(t, Config{WorkDir: base})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale folder is still there: %v", err)
+	}
+	// The live sandbox's own folder is not swept by another start.
+	other := startSandbox(t, Config{WorkDir: base})
+	if _, err := os.Stat(sb.wd.path); err != nil || other.wd.path == sb.wd.path {
+		t.Fatalf("a live folder was swept: %v", err)
+	}
+}

@@ -151,7 +151,40 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 		return nil, newError(KindBootFailed, err, "installing the template")
 	}
 	t.dir = dir
+	s.removeSuperseded(t)
 	return t, nil
+}
+
+// removeSuperseded deletes the templates that this one replaces: made from
+// the same image folder with the same settings, but from files or a QEMU
+// that have since changed. (Running clones keep what they mapped or
+// opened; removing only unlinks the names.)
+func (s templateStore) removeSuperseded(t *template) {
+	metas, _ := filepath.Glob(filepath.Join(s.dir, "*", templateMeta))
+	for _, m := range metas {
+		raw, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var old template
+		if json.Unmarshal(raw, &old) != nil || old.Key == t.Key {
+			continue
+		}
+		if sameSettings(old.KeyParts, t.KeyParts) {
+			os.RemoveAll(filepath.Dir(m))
+		}
+	}
+}
+
+// sameSettings: the same image folder, architecture, accelerator, memory,
+// CPUs and extra arguments, whatever the files' versions.
+func sameSettings(a, b map[string]any) bool {
+	for _, k := range []string{"arch", "accel", "memory_mib", "cpus", "extra_kernel_args", "extra_qemu_args", "image_dir"} {
+		if fmt.Sprint(a[k]) != fmt.Sprint(b[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // freeze quiesces the guest's disk, pauses the VM and writes its state to
@@ -217,6 +250,7 @@ func templateKey(plan launchPlan) (string, map[string]any, error) {
 	}
 	parts := map[string]any{
 		"format": templateFormat, "files": files, "build_id": plan.img.Manifest.BuildID, "qemu_version": version,
+		"image_dir": plan.img.Dir,
 		"arch": plan.img.Manifest.Arch, "accel": plan.accel, "memory_mib": plan.cfg.MemoryMiB, "cpus": plan.cfg.CPUs,
 		"extra_kernel_args": plan.cfg.ExtraKernelArgs, "extra_qemu_args": plan.cfg.ExtraQEMUArgs,
 	}

@@ -37,6 +37,10 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "quicksand-agent: %v\n", err)
 		return exitBadSettings
 	}
+	guest := os.Getenv(childEnv) != ""
+	if guest {
+		tuneForGuest(&s)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.listen, strconv.Itoa(s.port)))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand-agent: listening: %v\n", err)
@@ -44,7 +48,7 @@ func serve(args []string) int {
 	}
 	// The host watches the console for this exact line.
 	fmt.Printf("\n%s port=%d\n", protocol.ReadyLine, s.port)
-	srv := &http.Server{Handler: newServer(s)}
+	srv := &http.Server{Handler: newServer(s, guest)}
 	err = srv.Serve(ln)
 	fmt.Fprintf(os.Stderr, "quicksand-agent: serving: %v\n", err)
 	return 1

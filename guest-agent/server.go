@@ -29,8 +29,8 @@ type server struct {
 	ownsGuest bool
 }
 
-func newServer(s settings) http.Handler {
-	srv := &server{settings: s, ownsGuest: os.Getenv(childEnv) != ""}
+func newServer(s settings, ownsGuest bool) http.Handler {
+	srv := &server{settings: s, ownsGuest: ownsGuest}
 	srv.token.Store(&s.token)
 	return srv
 }

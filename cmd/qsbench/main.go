@@ -93,7 +93,6 @@ func main() {
 	add(memory(sb)...)
 	section("execute")
 	add(roundTrip(ctx, sb, n.execs))
-	add(boundaryGo())
 	section("streaming")
 	add(throughput(ctx, sb, true, n.streams, n.streamBytes), throughput(ctx, sb, false, n.streams, n.streamBytes))
 	section("checkpoint and revert")
@@ -107,11 +106,20 @@ func main() {
 	section("image build")
 	add(imageBuild(*quick)...)
 	section("bindings")
-	if *cBench != "" {
-		add(external("C", []string{*cBench, fmt.Sprint(n.execs)})...)
+	// Each binding's round trip is paired with a Go one measured just
+	// before it, so the two are compared under the same conditions.
+	bindings := [][]string{
+		{"C", *cBench, fmt.Sprint(n.execs)},
+		{"Python", "python3", "bindings/python/bench.py", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)},
+		{"Node", "node", "bindings/node/bench.js", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)},
 	}
-	add(external("Python", []string{"python3", "bindings/python/bench.py", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
-	add(external("Node", []string{"node", "bindings/node/bench.js", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
+	for _, b := range bindings {
+		if b[1] == "" {
+			continue
+		}
+		add(pairedGo(ctx, b[0], n.execs), boundaryGo())
+		add(external(b[0], b[1:])...)
+	}
 
 	printTable(r)
 	if *jsonOut != "" {

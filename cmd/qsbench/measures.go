@@ -91,6 +91,20 @@ func roundTrip(ctx context.Context, sb *engine.Sandbox, n int) figure {
 	return fill(f, &s)
 }
 
+// pairedGo measures the Go round trip on a fresh sandbox, just before a
+// binding's own measurement.
+func pairedGo(ctx context.Context, via string, n int) figure {
+	f := figure{Name: "execute `true`, round trip (Go, paired with " + via + ")", Via: "Go", Unit: "ms"}
+	sb, err := engine.Start(ctx, engine.Config{})
+	if err != nil {
+		return failed(f, err)
+	}
+	defer sb.Stop(ctx)
+	g := roundTrip(ctx, sb, n)
+	g.Name = f.Name
+	return g
+}
+
 // boundaryGo is the Go half of the C boundary comparison: the work a C
 // call does without a VM (decode a request, fail), called directly.
 func boundaryGo() figure {

@@ -65,12 +65,15 @@ type qmpMessage struct {
 	QMP    json.RawMessage `json:"QMP"`
 }
 
+// deadline is ctx's deadline, or none: a call without one must not inherit
+// the deadline of an earlier call that had one.
+func deadline(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl
+}
+
 func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		q.conn.SetReadDeadline(dl)
-	} else {
-		q.conn.SetReadDeadline(time.Time{})
-	}
+	q.conn.SetReadDeadline(deadline(ctx))
 	line, err := q.rd.ReadBytes('\n')
 	if err != nil {
 		return nil, errors.Wrap(err, "reading from QMP")
@@ -92,9 +95,7 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 		msg["arguments"] = args
 	}
 	raw, _ := json.Marshal(msg)
-	if dl, ok := ctx.Deadline(); ok {
-		q.conn.SetWriteDeadline(dl)
-	}
+	q.conn.SetWriteDeadline(deadline(ctx))
 	if _, err := q.conn.Write(append(raw, '\n')); err != nil {
 		return nil, errors.Wrapf(err, "sending QMP %s", command)
 	}
