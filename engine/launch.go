@@ -211,7 +211,7 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 	}
 	fail := func(err error, what string) error {
 		if ctx.Err() != nil {
-			return sb.ctxError(ctx)
+			return sb.bootError(KindBootTimeout, ctx.Err(), "resuming the %s: %s: not done within the boot timeout", src.what, what)
 		}
 		return sb.bootError(KindBootFailed, err, "resuming the %s: %s", src.what, what)
 	}
@@ -270,7 +270,7 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 		case <-sb.exited:
 			return sb.bootError(KindBootFailed, err, "QEMU exited before the resumed agent answered")
 		case <-ctx.Done():
-			return sb.ctxError(ctx)
+			return sb.bootError(KindBootTimeout, err, "the resumed agent did not answer within the boot timeout (last try: %v)", err)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

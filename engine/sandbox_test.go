@@ -449,7 +449,14 @@ func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {
 	os.MkdirAll(stale, 0o700)
 	os.WriteFile(filepath.Join(stale, lockName), nil, 0o600) // nobody holds its lock
 	os.WriteFile(filepath.Join(stale, "overlay.qcow2"), []byte("left behind"), 0o600)
+	old := time.Now().Add(-2 * unlockedGrace)
+	os.Chtimes(stale, old, old)
+	young := filepath.Join(base, workdirPrefix+"being-made") // made, not yet locked
+	os.MkdirAll(young, 0o700)
 	sb := startSandbox(t, Config{WorkDir: base})
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("a folder being set up was swept: %v", err)
+	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("the stale folder is still there: %v", err)
 	}

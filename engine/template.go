@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,7 +34,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 2
+const templateFormat = 3
 
 const (
 	templateMeta  = "template.json"
@@ -188,14 +189,16 @@ func sameSettings(a, b map[string]any) bool {
 }
 
 // freeze quiesces the guest's disk, pauses the VM and writes its state to
-// path. The agent's connections are closed first so that no half-open TCP
-// connection is frozen into the state.
+// path. The agent's connections are closed first, and their end awaited,
+// so that no TCP connection is frozen into the state that every clone
+// would inherit half-open.
 func (sb *Sandbox) freeze(ctx context.Context, path string) error {
 	if _, err := sb.Execute(ctx, ExecRequest{Command: "sync"}); err != nil {
 		return err
 	}
-	sb.client.Close()
-	time.Sleep(20 * time.Millisecond) // let the guest see the connections close
+	if err := sb.quiesceNetwork(ctx, 5*time.Second); err != nil {
+		return err
+	}
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
 		return err
 	}
@@ -206,6 +209,39 @@ func (sb *Sandbox) freeze(ctx context.Context, path string) error {
 		return err
 	}
 	return sb.qmp.WaitMigration(ctx)
+}
+
+// quiesceNetwork closes the client's idle connections and waits (up to
+// limit) until QEMU's user-mode network holds no connection but the port
+// forwards themselves.
+func (sb *Sandbox) quiesceNetwork(ctx context.Context, limit time.Duration) error {
+	sb.client.Close()
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := sb.qmp.HMP(ctx, "info usernet")
+		if err != nil {
+			return err
+		}
+		if !hasOpenConnections(out) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.Errorf("connections to the guest stayed open:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hasOpenConnections reads `info usernet`: a TCP socket that is neither a
+// port forward's listener nor closed on both sides (TIME_WAIT) is open.
+func hasOpenConnections(usernet string) bool {
+	for _, line := range strings.Split(usernet, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "TCP[") && f[0] != "TCP[HOST_FORWARD]" && f[0] != "TCP[TIME_WAIT]" {
+			return true
+		}
+	}
+	return false
 }
 
 func loadTemplate(dir, key string) (*template, error) {

@@ -13,8 +13,8 @@ import (
 const (
 	workdirPrefix = "sb-"
 	lockName      = "lock"
-	// A folder without a lock younger than this may be one that another
-	// process is just setting up.
+	// A folder younger than this may be one that another start is just
+	// setting up (between making it and locking it): it is left alone.
 	unlockedGrace = time.Minute
 )
 
@@ -67,11 +67,12 @@ func sweepStale(base string) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < unlockedGrace {
+			continue
+		}
 		f, err := os.Open(filepath.Join(dir, lockName))
 		if err != nil {
-			if info, serr := e.Info(); serr == nil && time.Since(info.ModTime()) > unlockedGrace {
-				os.RemoveAll(dir)
-			}
+			os.RemoveAll(dir) // old and never locked
 			continue
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
