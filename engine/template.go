@@ -287,7 +287,7 @@ func templateKey(plan launchPlan) (string, map[string]any, error) {
 	parts := map[string]any{
 		"format": templateFormat, "files": files, "build_id": plan.img.Manifest.BuildID, "qemu_version": version,
 		"image_dir": plan.img.Dir,
-		"arch": plan.img.Manifest.Arch, "accel": plan.accel, "memory_mib": plan.cfg.MemoryMiB, "cpus": plan.cfg.CPUs,
+		"arch":      plan.img.Manifest.Arch, "accel": plan.accel, "memory_mib": plan.cfg.MemoryMiB, "cpus": plan.cfg.CPUs,
 		"extra_kernel_args": plan.cfg.ExtraKernelArgs, "extra_qemu_args": plan.cfg.ExtraQEMUArgs,
 	}
 	raw, _ := json.Marshal(parts) // map keys are sorted: the same parts hash the same

@@ -191,7 +191,10 @@ func atOnce(ctx context.Context, k int) []figure {
 	start := time.Now()
 	for i := range sbs {
 		wg.Add(1)
-		go func() { defer wg.Done(); sbs[i], errs[i] = engine.Start(ctx, engine.Config{BootTimeout: 5 * time.Minute}) }()
+		go func() {
+			defer wg.Done()
+			sbs[i], errs[i] = engine.Start(ctx, engine.Config{BootTimeout: 5 * time.Minute})
+		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
