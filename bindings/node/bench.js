@@ -10,6 +10,21 @@ function figure(name, unit, values, warmup, command) {
   console.log(JSON.stringify({ name, unit, median: q(0.5), p99: q(0.99), min: v[0], max: v[v.length - 1], runs: v.length, warmup, command }));
 }
 
+async function roundTrips(n) {
+  const sb = await Sandbox.start();
+  try {
+    const rtt = [];
+    for (let i = 0; i < n + 20; i++) {
+      const t = performance.now();
+      await sb.execute('true');
+      if (i >= 20) rtt.push(performance.now() - t);
+    }
+    figure('execute `true`, round trip', 'ms', rtt, 20, "await sb.execute('true')");
+  } finally {
+    await sb.stop();
+  }
+}
+
 async function main(n, size) {
   const starts = [];
   for (let i = 0; i < 4; i++) {
@@ -21,13 +36,6 @@ async function main(n, size) {
   figure('warm start to ready', 's', starts, 1, 'await Sandbox.start()');
   const sb = await Sandbox.start();
   try {
-    const rtt = [];
-    for (let i = 0; i < n + 20; i++) {
-      const t = performance.now();
-      await sb.execute('true');
-      if (i >= 20) rtt.push(performance.now() - t);
-    }
-    figure('execute `true`, round trip', 'ms', rtt, 20, "await sb.execute('true')");
     let got = 0;
     const t = performance.now();
     const r = await sb.execute(`yes abcdefgh | head -c ${size}`, { timeout: 600, onStdout: (s) => { got += s.length; } });
@@ -39,7 +47,9 @@ async function main(n, size) {
   }
 }
 
-main(Number(process.argv[2] || 500), Number(process.argv[3] || 64 << 20)).catch((e) => {
+// bench.js rtt N: round trips only; bench.js N SIZE: start and streaming.
+const run = process.argv[2] === 'rtt' ? roundTrips(Number(process.argv[3])) : main(Number(process.argv[2]), Number(process.argv[3]));
+run.catch((e) => {
   console.error('bench.js:', e);
   process.exit(1);
 });

@@ -16,6 +16,17 @@ def figure(name, unit, values, warmup, command):
                       "runs": len(v), "warmup": warmup, "command": command}), flush=True)
 
 
+async def round_trips(n: int) -> None:
+    async with Sandbox() as sb:
+        rtt = []
+        for i in range(n + 20):
+            t = time.monotonic()
+            await sb.execute("true")
+            if i >= 20:
+                rtt.append((time.monotonic() - t) * 1000)
+        figure("execute `true`, round trip", "ms", rtt, 20, 'await sb.execute("true")')
+
+
 async def main(n: int, size: int) -> None:
     starts = []
     for i in range(4):
@@ -26,13 +37,6 @@ async def main(n: int, size: int) -> None:
             await sb.execute("true")
     figure("warm start to ready", "s", starts, 1, "async with Sandbox() (entering the context)")
     async with Sandbox() as sb:
-        rtt = []
-        for i in range(n + 20):
-            t = time.monotonic()
-            await sb.execute("true")
-            if i >= 20:
-                rtt.append((time.monotonic() - t) * 1000)
-        figure("execute `true`, round trip", "ms", rtt, 20, 'await sb.execute("true")')
         got = 0
 
         def count(s: str) -> None:
@@ -48,4 +52,8 @@ async def main(n: int, size: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 500, int(sys.argv[2]) if len(sys.argv) > 2 else 64 << 20))
+    # bench.py rtt N: round trips only; bench.py N SIZE: start and streaming.
+    if sys.argv[1:2] == ["rtt"]:
+        asyncio.run(round_trips(int(sys.argv[2])))
+    else:
+        asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))

@@ -43,12 +43,13 @@ type report struct {
 // sizes are the run counts of a full and a quick report.
 type sizes struct {
 	boots, warm, execs, streams, snapshots int
+	pairRounds, pairExecs                  int
 	streamBytes                            int
 	atOnce                                 []int
 }
 
-var fullSizes = sizes{boots: 5, warm: 20, execs: 500, streams: 3, snapshots: 5, streamBytes: 256 << 20, atOnce: []int{1, 5, 10, 20}}
-var quickSizes = sizes{boots: 2, warm: 8, execs: 100, streams: 1, snapshots: 2, streamBytes: 64 << 20, atOnce: []int{1, 5}}
+var fullSizes = sizes{pairRounds: 5, pairExecs: 100, boots: 5, warm: 20, execs: 500, streams: 3, snapshots: 5, streamBytes: 256 << 20, atOnce: []int{1, 5, 10, 20}}
+var quickSizes = sizes{pairRounds: 2, pairExecs: 50, boots: 2, warm: 8, execs: 100, streams: 1, snapshots: 2, streamBytes: 64 << 20, atOnce: []int{1, 5}}
 
 func main() {
 	quick := flag.Bool("quick", false, "fewer runs (make bench QUICK=1)")
@@ -106,20 +107,9 @@ func main() {
 	section("image build")
 	add(imageBuild(*quick)...)
 	section("bindings")
-	// Each binding's round trip is paired with a Go one measured just
-	// before it, so the two are compared under the same conditions.
-	bindings := [][]string{
-		{"C", *cBench, fmt.Sprint(n.execs)},
-		{"Python", "python3", "bindings/python/bench.py", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)},
-		{"Node", "node", "bindings/node/bench.js", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)},
-	}
-	for _, b := range bindings {
-		if b[1] == "" {
-			continue
-		}
-		add(pairedGo(ctx, b[0], n.execs), boundaryGo())
-		add(external(b[0], b[1:])...)
-	}
+	add(pairedRoundTrips(ctx, n, *cBench)...)
+	add(external("Python", []string{"python3", "bindings/python/bench.py", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
+	add(external("Node", []string{"node", "bindings/node/bench.js", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
 
 	printTable(r)
 	if *jsonOut != "" {

@@ -91,18 +91,60 @@ func roundTrip(ctx context.Context, sb *engine.Sandbox, n int) figure {
 	return fill(f, &s)
 }
 
-// pairedGo measures the Go round trip on a fresh sandbox, just before a
-// binding's own measurement.
-func pairedGo(ctx context.Context, via string, n int) figure {
-	f := figure{Name: "execute `true`, round trip (Go, paired with " + via + ")", Via: "Go", Unit: "ms"}
-	sb, err := engine.Start(ctx, engine.Config{})
-	if err != nil {
-		return failed(f, err)
+// pairedRoundTrips compares each binding's execute round trip with Go's
+// under the same conditions: rounds alternate a Go run and a binding run
+// (each on a fresh sandbox, in its own process for the bindings), and each
+// figure is the median of its rounds' medians. The machine's load drifts
+// over minutes; alternating keeps the drift out of the comparison.
+func pairedRoundTrips(ctx context.Context, n sizes, cBench string) []figure {
+	bindings := [][]string{
+		{"Python", "python3", "bindings/python/bench.py", "rtt", fmt.Sprint(n.pairExecs)},
+		{"Node", "node", "bindings/node/bench.js", "rtt", fmt.Sprint(n.pairExecs)},
 	}
-	defer sb.Stop(ctx)
-	g := roundTrip(ctx, sb, n)
-	g.Name = f.Name
-	return g
+	if cBench != "" {
+		bindings = append([][]string{{"C", cBench, fmt.Sprint(n.pairExecs)}}, bindings...)
+	}
+	var figs []figure
+	for _, b := range bindings {
+		name := "execute `true`, round trip, alternating with Go (" + b[0] + " beside Go)"
+		goFig := figure{Name: name, Via: "Go", Unit: "ms", Warmup: 20, Command: fmt.Sprintf("%d rounds of %d executes; median of the rounds' medians", n.pairRounds, n.pairExecs)}
+		bFig := goFig
+		bFig.Via = b[0]
+		var gs, bs sample
+		for r := 0; r < n.pairRounds; r++ {
+			sb, err := engine.Start(ctx, engine.Config{})
+			if err != nil {
+				return append(figs, failed(goFig, err))
+			}
+			g := roundTrip(ctx, sb, n.pairExecs)
+			sb.Stop(ctx)
+			if g.Failed != "" {
+				return append(figs, failed(goFig, fmt.Errorf("%s", g.Failed)))
+			}
+			gs.add(g.Median)
+			var got *figure
+			for _, f := range external(b[0], b[1:]) {
+				if strings.HasPrefix(f.Name, "execute `true`") && f.Failed == "" {
+					got = &f
+				}
+			}
+			if got == nil {
+				return append(figs, fill(goFig, &gs), failed(bFig, fmt.Errorf("no round-trip figure from %s", strings.Join(b[1:], " "))))
+			}
+			bs.add(got.Median)
+		}
+		figs = append(figs, fill(goFig, &gs), fill(bFig, &bs))
+	}
+	// The cost of the boundary itself, beside the same work in Go.
+	figs = append(figs, boundaryGo())
+	if cBench != "" {
+		for _, f := range external("C", []string{cBench, "20"}) {
+			if strings.HasPrefix(f.Name, "call with no VM work") {
+				figs = append(figs, f)
+			}
+		}
+	}
+	return figs
 }
 
 // boundaryGo is the Go half of the C boundary comparison: the work a C
