@@ -82,7 +82,9 @@ func main() {
 	} else {
 		add(figure{Name: "cold start to ready, compressed kernel", Via: "Go", Failed: err.Error()})
 	}
-	add(warmStart(ctx, n.warm)...)
+	add(warmStart(ctx, engine.Config{}, "", n.warm)...)
+	add(coldStart(ctx, "cold start to ready, arm64 guest", engine.Config{ColdBoot: true, Image: "debian-arm64"}, n.boots))
+	add(warmStart(ctx, engine.Config{Image: "debian-arm64"}, ", arm64 guest", n.warm)...)
 
 	sb, err := engine.Start(ctx, engine.Config{})
 	if err != nil {

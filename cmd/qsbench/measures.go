@@ -48,10 +48,10 @@ func coldStart(ctx context.Context, name string, cfg engine.Config, n int) figur
 
 // warmStart measures starts resumed from a template. The first start of
 // the run may build the template: it is the warm-up, reported apart.
-func warmStart(ctx context.Context, n int) []figure {
-	f := figure{Name: "warm start to ready (resumed from template)", Via: "Go", Unit: "s", Warmup: 1,
+func warmStart(ctx context.Context, cfg engine.Config, label string, n int) []figure {
+	f := figure{Name: "warm start to ready (resumed from template)" + label, Via: "Go", Unit: "s", Warmup: 1,
 		Command: "engine.Start with a template in place, until the agent took its new token"}
-	first := figure{Name: "first start of an image (builds the template)", Via: "Go", Unit: "s", Runs: 1,
+	first := figure{Name: "first start of an image (builds the template)" + label, Via: "Go", Unit: "s", Runs: 1,
 		Command: "engine.Start with an empty template folder"}
 	dir, err := os.MkdirTemp("", "qsbench-templates")
 	if err != nil {
@@ -61,9 +61,10 @@ func warmStart(ctx context.Context, n int) []figure {
 	var s sample
 	for i := 0; i < n+1; i++ {
 		start := time.Now()
-		sb, err := engine.Start(ctx, engine.Config{TemplateDir: dir})
+		cfg.TemplateDir = dir
+		sb, err := engine.Start(ctx, cfg)
 		if err != nil {
-			return []figure{failed(f, err)}
+			return []figure{failed(first, err), failed(f, err)}
 		}
 		if i == 0 {
 			d := time.Since(start).Seconds()
