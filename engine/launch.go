@@ -330,6 +330,18 @@ func setIgnoreShared(ctx context.Context, q *qemu.QMP) error {
 	return err
 }
 
+// writeState writes the paused VM's state (devices, and RAM that is not in
+// a shared file) to path as a migration stream.
+func (sb *Sandbox) writeState(ctx context.Context, path string) error {
+	if err := setIgnoreShared(ctx, sb.qmp); err != nil {
+		return err
+	}
+	if _, err := sb.qmp.Execute(ctx, "migrate", map[string]string{"uri": "exec:cat > " + shellQuote(path)}); err != nil {
+		return err
+	}
+	return sb.qmp.WaitMigration(ctx)
+}
+
 // createOverlay makes a qcow2 file over backing, so the sandbox writes only
 // to its own file.
 func createOverlay(ctx context.Context, qemuBinary, backing, backingFormat, overlay string) error {

@@ -184,14 +184,8 @@ func (sb *Sandbox) bootError(kind Kind, cause error, format string, args ...any)
 
 // kill ends QEMU at once and cleans up.
 func (sb *Sandbox) kill() {
-	sb.markDead(errors.New("the sandbox was stopped"))
-	_ = sb.cmd.Process.Kill()
+	sb.stopOnce.Do(func() { sb.shutdown(context.Background(), 0) })
 	<-sb.exited
-	sb.client.Close()
-	if sb.qmp != nil {
-		sb.qmp.Close()
-	}
-	sb.wd.remove()
 }
 
 // Stop shuts the VM down (SIGTERM, then SIGKILL after a grace period or when
@@ -200,28 +194,36 @@ func (sb *Sandbox) kill() {
 // from several goroutines; later calls wait for the first and return nil.
 func (sb *Sandbox) Stop(ctx context.Context) error {
 	var err error
-	sb.stopOnce.Do(func() {
-		sb.markDead(errors.New("the sandbox was stopped"))
-		_ = sb.cmd.Process.Signal(syscall.SIGTERM)
-		grace := time.NewTimer(stopGrace)
-		defer grace.Stop()
-		select {
-		case <-sb.exited:
-		case <-grace.C:
-		case <-ctx.Done():
-		}
-		_ = sb.cmd.Process.Kill()
-		<-sb.exited
-		sb.client.Close()
-		if sb.qmp != nil {
-			sb.qmp.Close()
-		}
-		if rerr := sb.wd.remove(); rerr != nil {
-			err = newError(KindUnknown, rerr, "cleaning up after the sandbox")
-		}
-	})
+	sb.stopOnce.Do(func() { err = sb.shutdown(ctx, stopGrace) })
 	<-sb.exited
 	return err
+}
+
+// shutdown ends QEMU (SIGTERM, then SIGKILL after grace or when ctx ends;
+// at once for a zero grace), waits for it and removes the sandbox's folder.
+// It runs once, under stopOnce.
+func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
+	sb.markDead(errors.New("the sandbox was stopped"))
+	if grace > 0 {
+		_ = sb.cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-sb.exited:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	_ = sb.cmd.Process.Kill()
+	<-sb.exited
+	sb.client.Close()
+	if sb.qmp != nil {
+		sb.qmp.Close()
+	}
+	if err := sb.wd.remove(); err != nil {
+		return newError(KindUnknown, err, "cleaning up after the sandbox")
+	}
+	return nil
 }
 
 // currentEpoch is the context that a revert ends.

@@ -99,10 +99,7 @@ func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (string, er
 		return "", err
 	}
 	sb.spec.Disk = next
-	if _, err := sb.qmp.Execute(ctx, "migrate", map[string]string{"uri": "exec:cat > " + shellQuote(statePath)}); err != nil {
-		return "", err
-	}
-	return frozen, sb.qmp.WaitMigration(ctx)
+	return frozen, sb.writeState(ctx, statePath)
 }
 
 func (sb *Sandbox) writeSaveManifest(dir, name string) error {

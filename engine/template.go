@@ -202,13 +202,7 @@ func (sb *Sandbox) freeze(ctx context.Context, path string) error {
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
 		return err
 	}
-	if err := setIgnoreShared(ctx, sb.qmp); err != nil {
-		return err
-	}
-	if _, err := sb.qmp.Execute(ctx, "migrate", map[string]string{"uri": "exec:cat > " + shellQuote(path)}); err != nil {
-		return err
-	}
-	return sb.qmp.WaitMigration(ctx)
+	return sb.writeState(ctx, path)
 }
 
 // quiesceNetwork closes the client's idle connections and waits (up to

@@ -117,16 +117,21 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	return resp, nil
 }
 
-// Ping asks the agent whether it is there and accepts the token.
-func (c *Client) Ping(ctx context.Context) error {
-	resp, err := c.do(ctx, http.MethodGet, protocol.PathPing, nil)
+// call makes one request and decodes its JSON answer into answer.
+func (c *Client) call(ctx context.Context, method, path string, body, answer any) error {
+	resp, err := c.do(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	return errors.Wrapf(json.NewDecoder(resp.Body).Decode(answer), "reading the answer to %s", path)
+}
+
+// Ping asks the agent whether it is there and accepts the token.
+func (c *Client) Ping(ctx context.Context) error {
 	var p protocol.PingResult
-	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-		return errors.Wrap(err, "reading the ping answer")
+	if err := c.call(ctx, http.MethodGet, protocol.PathPing, nil, &p); err != nil {
+		return err
 	}
 	if !p.Pong {
 		return errors.New("the agent answered the ping without pong")
@@ -137,14 +142,9 @@ func (c *Client) Ping(ctx context.Context) error {
 // Resume tells the agent its VM was resumed (protocol.ResumeRequest). On
 // success the agent accepts only req.Token; call SetToken with it.
 func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
-	resp, err := c.do(ctx, http.MethodPost, protocol.PathResume, req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
 	var r protocol.ResumeResult
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return errors.Wrap(err, "reading the resume answer")
+	if err := c.call(ctx, http.MethodPost, protocol.PathResume, req, &r); err != nil {
+		return err
 	}
 	if !r.Resumed {
 		return errors.New("the agent did not take the resume")
@@ -154,14 +154,9 @@ func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
 
 // Execute runs a command and waits for all of its output.
 func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result, error) {
-	resp, err := c.do(ctx, http.MethodPost, protocol.PathExecute, req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var r protocol.ExecResult
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return nil, errors.Wrap(err, "reading the execute answer")
+	if err := c.call(ctx, http.MethodPost, protocol.PathExecute, req, &r); err != nil {
+		return nil, err
 	}
 	out, err := protocol.DecodeChunk(r.Stdout, r.StdoutB64)
 	if err != nil {

@@ -260,6 +260,20 @@ class SandboxBase:
         self.image = image
         self._handle: Optional[Handle] = None
 
+    @staticmethod
+    def _prepare(
+        command: str,
+        timeout: Optional[float],
+        cwd: Optional[str],
+        shell: Optional[str],
+        env: Optional[Mapping[str, str]],
+        stdin: Union[str, bytes, None],
+        on_stdout: Optional[Callable[[str], Any]],
+        on_stderr: Optional[Callable[[str], Any]],
+    ) -> "tuple[bytes, Optional[Callable[[bytes], Any]], Optional[Callable[[bytes], Any]]]":
+        """The request and byte callbacks of an execute (both APIs take the same arguments)."""
+        return encode_request(command, timeout, cwd, shell, env, stdin), text_callback(on_stdout), text_callback(on_stderr)
+
     def _require(self) -> Handle:
         if self._handle is None:
             raise SandboxNotRunningError("the sandbox is not started: call start() or use it as a context manager")

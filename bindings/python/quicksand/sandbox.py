@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Mapping, Optional, Union
 
-from ._core import Execution, Handle, SandboxBase, encode_request, text_callback
+from ._core import Execution, Handle, SandboxBase
 from .types import ExecuteResult
 
 
@@ -84,9 +84,7 @@ class Sandbox(SandboxBase):
         ``on_stderr`` get the output as text as it arrives. Cancelling the
         task cancels the command.
         """
-        return await self._execute(
-            encode_request(command, timeout, cwd, shell, env, stdin), text_callback(on_stdout), text_callback(on_stderr)
-        )
+        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr))
 
     async def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 from typing import Any, Callable, Mapping, Optional, Union
 
-from ._core import Execution, Handle, SandboxBase, encode_request, text_callback
+from ._core import Execution, Handle, SandboxBase
 from .types import ExecuteResult
 
 
@@ -60,9 +60,7 @@ class SyncSandbox(SandboxBase):
         on_stderr: Optional[Callable[[str], Any]] = None,
     ) -> ExecuteResult:
         """Runs ``command``; the same arguments as Sandbox.execute."""
-        return self._execute(
-            encode_request(command, timeout, cwd, shell, env, stdin), text_callback(on_stdout), text_callback(on_stderr)
-        )
+        return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr))
 
     def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
