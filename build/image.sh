@@ -19,7 +19,7 @@ suite=bookworm
 # Everyday tools people expect in a sandbox that minbase lacks.
 packages=procps,iproute2,curl,ca-certificates,python3
 # Drivers the guest needs, loaded by the initrd in dependency order.
-modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_rng crc32c_generic ext4"
+modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_rng virtio_console crc32c_generic ext4"
 # Zero pages as the guest frees them: snapshots (templates, checkpoints,
 # saves) skip zero pages, so memory a guest used and gave back costs nothing
 # to checkpoint (measured: 0.8 s -> 0.15 s for an idle guest's checkpoint).

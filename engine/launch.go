@@ -93,10 +93,11 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		Arch: img.Manifest.Arch, Accel: string(plan.accel),
 		MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs,
 		Kernel: img.KernelPath(), Initrd: img.InitrdPath(),
-		Disk:       wd.file("overlay.qcow2"),
-		Restricted: cfg.Network == NetworkRestricted,
-		QMPSocket:  wd.file("qmp.sock"),
-		RAMFile:    plan.ramFile, RAMShared: plan.ramFile != "",
+		Disk:          wd.file("overlay.qcow2"),
+		Restricted:    cfg.Network == NetworkRestricted,
+		QMPSocket:     wd.file("qmp.sock"),
+		ChannelSocket: wd.file("channel.sock"),
+		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
 		Extra: cfg.ExtraQEMUArgs,
 	}
 	if plan.overlayPath != "" {
@@ -176,7 +177,22 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		}
 		return nil, err
 	}
+	sb.connectChannel()
 	return sb, nil
+}
+
+// connectChannel connects the output channel, through which commands'
+// output then travels instead of in the HTTP answers (much cheaper for the
+// guest). Without it everything still works, only slower, so a failure is
+// recorded rather than fatal.
+func (sb *Sandbox) connectChannel() {
+	ch, err := agent.DialChannel(sb.spec.ChannelSocket)
+	if err != nil {
+		sb.channelErr = err
+		return
+	}
+	sb.channel = ch
+	sb.client.SetChannel(ch)
 }
 
 // waitReady waits for the agent's ready line, then for an authenticated

@@ -63,7 +63,11 @@ type Sandbox struct {
 	cons      *console
 	qerr      *tailBuffer
 	client    *agent.Client
-	timing    BootTiming
+	// channel carries commands' output (nil if it could not be connected,
+	// channelErr says why).
+	channel    *agent.Channel
+	channelErr error
+	timing     BootTiming
 
 	// snapshots serialises checkpoint, revert and save, and guards what
 	// they change: the tags, the epoch and the active overlay.
@@ -217,6 +221,9 @@ func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
 	_ = sb.cmd.Process.Kill()
 	<-sb.exited
 	sb.client.Close()
+	if sb.channel != nil {
+		sb.channel.Close()
+	}
 	if sb.qmp != nil {
 		sb.qmp.Close()
 	}

@@ -34,7 +34,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 3
+const templateFormat = 4
 
 const (
 	templateMeta  = "template.json"

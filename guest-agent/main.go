@@ -40,6 +40,7 @@ func serve(args []string) int {
 	guest := os.Getenv(childEnv) != ""
 	if guest {
 		tuneForGuest(&s)
+		tuneScheduler()
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.listen, strconv.Itoa(s.port)))
 	if err != nil {

@@ -54,7 +54,7 @@ func (c *collector) add(p []byte) {
 
 // writeResult writes the JSON body of /execute, escaping the collected
 // output straight into w.
-func writeResult(w *bufio.Writer, out, errs *collector, res outcome) {
+func writeResult(w *bufio.Writer, out, errs *collector, res outcome, counts *protocol.ChannelCounts) {
 	w.WriteString(`{"stdout":`)
 	writeJSONText(w, out.chunks)
 	w.WriteString(`,"stderr":`)
@@ -79,6 +79,10 @@ func writeResult(w *bufio.Writer, out, errs *collector, res outcome) {
 		if f.c.truncated {
 			w.WriteString(`,"` + f.name + `_truncated":true`)
 		}
+	}
+	if counts != nil {
+		w.WriteString(`,"channel_bytes":{"stdout":` + strconv.FormatInt(counts.Stdout, 10) +
+			`,"stderr":` + strconv.FormatInt(counts.Stderr, 10) + `}`)
 	}
 	w.WriteString("}\n")
 }

@@ -28,10 +28,15 @@ type server struct {
 	// ownsGuest: the agent runs as the VM's init and may set the clock and
 	// feed the RNG. Never on a host (tests).
 	ownsGuest bool
+	// ch is the output channel, nil when the VM has none.
+	ch *channel
 }
 
 func newServer(s settings, ownsGuest bool) http.Handler {
 	srv := &server{settings: s, ownsGuest: ownsGuest}
+	if ownsGuest {
+		srv.ch = openChannel()
+	}
 	srv.token.Store(&s.token)
 	return srv
 }
@@ -158,7 +163,7 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	outs := [2]*collector{newCollector(c.req.MaxOutput), newCollector(c.req.MaxOutput)}
-	res, err := c.run(r.Context(), func(st stream, p []byte) { outs[st].add(p) })
+	res, counts, err := s.runCommand(r, c, func(st stream, p []byte) { outs[st].add(p) })
 	if err != nil {
 		answerRunError(w, err)
 		return
@@ -166,7 +171,7 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	writeResult(bw, outs[stdoutStream], outs[stderrStream], res)
+	writeResult(bw, outs[stdoutStream], outs[stderrStream], res, counts)
 	_ = bw.Flush()
 	if outs[stdoutStream].size+outs[stderrStream].size > bigOutput {
 		// Give the guest its memory back now rather than when the Go
@@ -219,7 +224,7 @@ func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 			sendErr = sess.Flush()
 		}
 	}
-	res, err := c.run(r.Context(), func(st stream, p []byte) {
+	res, counts, err := s.runCommand(r, c, func(st stream, p []byte) {
 		text, b64 := protocol.EncodeChunk(p)
 		send(protocol.Event{Type: st.eventType(), Data: text, DataB64: b64})
 	})
@@ -232,7 +237,24 @@ func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := res.exitCode
-	send(protocol.Event{Type: protocol.EventExit, ExitCode: &code, TimedOut: res.timedOut})
+	send(protocol.Event{Type: protocol.EventExit, ExitCode: &code, TimedOut: res.timedOut, ChannelBytes: counts})
+}
+
+// runCommand runs c, sending its output over the output channel when the
+// host asked for that and the channel works (counts then says how much went
+// there), or else to inBand, for the answer itself.
+func (s *server) runCommand(r *http.Request, c *command, inBand func(stream, []byte)) (outcome, *protocol.ChannelCounts, error) {
+	if c.req.OutputChannel == 0 || !s.ch.usable() {
+		res, err := c.run(r.Context(), inBand)
+		return res, nil, err
+	}
+	cc := s.ch.begin(r.Context(), c.req.OutputChannel)
+	res, err := c.run(r.Context(), cc.send)
+	counts, cerr := cc.end()
+	if err == nil {
+		err = cerr
+	}
+	return res, counts, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -58,9 +58,10 @@ func (e *StatusError) Error() string {
 
 // Client talks to one agent.
 type Client struct {
-	base  string
-	token atomic.Pointer[string]
-	http  *http.Client
+	base    string
+	token   atomic.Pointer[string]
+	http    *http.Client
+	channel atomic.Pointer[Channel]
 }
 
 // New returns a client for the agent at addr ("127.0.0.1:port").
@@ -81,8 +82,28 @@ func New(addr, token string) *Client {
 // SetToken changes the token sent from now on (after /resume).
 func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
-// Close drops idle connections.
+// SetChannel makes later executes ask for their output over ch (nil: in the
+// answers).
+func (c *Client) SetChannel(ch *Channel) { c.channel.Store(ch) }
+
+// Close drops idle connections (not the output channel, which its owner
+// closes).
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// openCall asks for the output channel in req when there is one. The agent
+// may still answer in-band (it has no channel, or it is not connected).
+func (c *Client) openCall(req *protocol.ExecRequest, streaming bool) *ChannelCall {
+	ch := c.channel.Load()
+	if ch == nil {
+		return nil
+	}
+	cc, err := ch.Open(streaming)
+	if err != nil {
+		return nil // the channel broke: in-band it is
+	}
+	req.OutputChannel = cc.ID()
+	return cc
+}
 
 func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
@@ -154,22 +175,36 @@ func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
 
 // Execute runs a command and waits for all of its output.
 func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result, error) {
+	cc := c.openCall(&req, false)
+	if cc != nil {
+		defer cc.Close()
+	}
 	var r protocol.ExecResult
 	if err := c.call(ctx, http.MethodPost, protocol.PathExecute, req, &r); err != nil {
 		return nil, err
 	}
-	out, err := protocol.DecodeChunk(r.Stdout, r.StdoutB64)
-	if err != nil {
-		return nil, err
-	}
-	errOut, err := protocol.DecodeChunk(r.Stderr, r.StderrB64)
-	if err != nil {
-		return nil, err
-	}
-	return &Result{
-		Stdout: out, Stderr: errOut, ExitCode: r.ExitCode, TimedOut: r.TimedOut,
+	res := &Result{
+		ExitCode: r.ExitCode, TimedOut: r.TimedOut,
 		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
-	}, nil
+	}
+	if r.ChannelBytes != nil {
+		if cc == nil {
+			return nil, errors.New("the agent answered over an output channel it was not asked to use")
+		}
+		if err := cc.Wait(ctx, *r.ChannelBytes); err != nil {
+			return nil, err
+		}
+		res.Stdout, res.Stderr = cc.Output()
+		return res, nil
+	}
+	var err error
+	if res.Stdout, err = protocol.DecodeChunk(r.Stdout, r.StdoutB64); err != nil {
+		return nil, err
+	}
+	if res.Stderr, err = protocol.DecodeChunk(r.Stderr, r.StderrB64); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // ExecuteStream runs a command and calls onChunk with each chunk of output
@@ -177,51 +212,208 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 // The whole output is also collected into the result. If onChunk returns an
 // error the stream is abandoned (which kills the command in the guest) and
 // that error is returned.
+//
+// Output comes over the output channel when there is one, else in the
+// events themselves; either way the event stream ends with the exit event.
 func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, onChunk func(Stream, []byte) error) (*Result, error) {
-	resp, err := c.do(ctx, http.MethodPost, protocol.PathExecuteStream, req)
-	if err != nil {
-		return nil, err
+	cc := c.openCall(&req, true)
+	if cc != nil {
+		defer cc.Close()
 	}
-	defer resp.Body.Close()
-	res := &Result{}
-	for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: maxEventSize}) {
-		if err != nil {
-			return nil, errors.Wrap(err, "reading the event stream")
-		}
-		var e protocol.Event
-		if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
-			return nil, errors.Wrapf(err, "decoding event %.100q", ev.Data)
-		}
-		switch e.Kind() {
-		case protocol.EventStdout, protocol.EventStderr:
-			p, err := protocol.DecodeChunk(e.Data, e.DataB64)
-			if err != nil {
-				return nil, err
+	// The request runs on its own goroutine: channel output can arrive
+	// before the answer's headers, and must be taken (granting more) for
+	// the command to go on.
+	events, stop := c.streamEvents(ctx, req)
+	defer stop()
+
+	st := &stream{cc: cc, onChunk: onChunk}
+	var ready, dead <-chan struct{}
+	if cc != nil {
+		ready, dead = cc.Ready(), cc.Dead()
+	}
+	var exit *protocol.Event
+	var stragglers <-chan time.Time // after the exit event, while output is missing
+	for {
+		if exit != nil {
+			if exit.ChannelBytes == nil {
+				return st.result(exit), nil
 			}
-			s := Stdout
-			if e.Kind() == protocol.EventStderr {
-				s = Stderr
-				res.Stderr = append(res.Stderr, p...)
-			} else {
-				res.Stdout = append(res.Stdout, p...)
+			if cc == nil {
+				return nil, errors.New("the agent answered over an output channel it was not asked to use")
 			}
-			if onChunk != nil {
-				if err := onChunk(s, p); err != nil {
+			if cc.Complete(*exit.ChannelBytes) {
+				if err := st.deliver(true); err != nil {
 					return nil, err
 				}
+				return st.result(exit), nil
 			}
-		case protocol.EventExit:
-			if e.ExitCode == nil {
-				return nil, errors.New("exit event without exit_code")
+			if dead == nil { // the channel is gone and output with it
+				return nil, cc.missing(*exit.ChannelBytes)
 			}
-			res.ExitCode, res.TimedOut = *e.ExitCode, e.TimedOut
-			return res, nil
-		case protocol.EventError:
-			return nil, errors.Errorf("the agent failed during the command: %s", e.Detail)
+		}
+		select {
+		case <-ready:
+			if err := st.deliver(false); err != nil {
+				return nil, err
+			}
+			if exit != nil {
+				stragglers = time.After(stragglerWait)
+			}
+		case r, ok := <-events:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				return nil, errors.New("the event stream ended without an exit event")
+			}
+			if r.err != nil {
+				return nil, r.err
+			}
+			if err := st.event(&r.ev); err != nil {
+				return nil, err
+			}
+			if r.ev.Kind() == protocol.EventExit {
+				exit = &r.ev
+				stragglers = time.After(stragglerWait)
+				// Read the stream to its end, so that the connection is
+				// kept for the next call rather than cut.
+				for range events {
+				}
+				events = nil
+			}
+		case <-dead:
+			dead = nil
+		case <-stragglers:
+			return nil, cc.missing(*exit.ChannelBytes)
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+}
+
+// stream is the state of one ExecuteStream call.
+type stream struct {
+	cc      *ChannelCall
+	onChunk func(Stream, []byte) error
+	// in-band output
+	stdout, stderr []byte
+	// channel output held back because it ends inside a UTF-8 character
+	pending [3][]byte
+}
+
+// event handles one event from the agent.
+func (st *stream) event(e *protocol.Event) error {
+	switch e.Kind() {
+	case protocol.EventStdout, protocol.EventStderr:
+		p, err := protocol.DecodeChunk(e.Data, e.DataB64)
+		if err != nil {
+			return err
+		}
+		s := Stdout
+		if e.Kind() == protocol.EventStderr {
+			s = Stderr
+			st.stderr = append(st.stderr, p...)
+		} else {
+			st.stdout = append(st.stdout, p...)
+		}
+		if st.onChunk != nil {
+			return st.onChunk(s, p)
+		}
+	case protocol.EventExit:
+		if e.ExitCode == nil {
+			return errors.New("exit event without exit_code")
+		}
+	case protocol.EventError:
+		return errors.Errorf("the agent failed during the command: %s", e.Detail)
 	}
-	return nil, errors.New("the event stream ended without an exit event")
+	return nil
+}
+
+// deliver hands the channel's new chunks to onChunk, never ending a chunk
+// inside a UTF-8 character (as in-band chunks never do) unless last, and
+// then lets the guest send as much again.
+func (st *stream) deliver(last bool) error {
+	var used int64
+	defer func() { st.cc.Consumed(used) }()
+	for _, ch := range st.cc.Take() {
+		used += int64(len(ch.Data))
+		p := ch.Data
+		if held := st.pending[ch.Stream]; len(held) > 0 {
+			p = append(held, p...)
+		}
+		head, tail := protocol.SplitUTF8(p)
+		st.pending[ch.Stream] = append([]byte(nil), tail...)
+		if err := st.send(ch.Stream, head); err != nil {
+			return err
+		}
+	}
+	if last {
+		for _, s := range []Stream{Stdout, Stderr} {
+			p := st.pending[s]
+			st.pending[s] = nil
+			if err := st.send(s, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (st *stream) send(s Stream, p []byte) error {
+	if len(p) == 0 || st.onChunk == nil {
+		return nil
+	}
+	return st.onChunk(s, p)
+}
+
+func (st *stream) result(exit *protocol.Event) *Result {
+	res := &Result{Stdout: st.stdout, Stderr: st.stderr, ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut}
+	if exit.ChannelBytes != nil {
+		res.Stdout, res.Stderr = st.cc.Output()
+	}
+	return res
+}
+
+// eventOrError is one event read from the stream, or why reading failed.
+type eventOrError struct {
+	ev  protocol.Event
+	err error
+}
+
+// streamEvents posts req to /execute_stream and reads the event stream on
+// its own goroutine, so that the caller can wait for events and channel
+// output at once. The channel closes after the last event; stop abandons
+// the request.
+func (c *Client) streamEvents(ctx context.Context, req protocol.ExecRequest) (events <-chan eventOrError, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan eventOrError)
+	go func() {
+		defer close(out)
+		emit := func(r eventOrError) bool {
+			select {
+			case out <- r:
+				return r.err == nil
+			case <-ctx.Done():
+				return false
+			}
+		}
+		resp, err := c.do(ctx, http.MethodPost, protocol.PathExecuteStream, req)
+		if err != nil {
+			emit(eventOrError{err: err})
+			return
+		}
+		defer resp.Body.Close()
+		for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: maxEventSize}) {
+			var r eventOrError
+			if err != nil {
+				r.err = errors.Wrap(err, "reading the event stream")
+			} else if err := json.Unmarshal([]byte(ev.Data), &r.ev); err != nil {
+				r.err = errors.Wrapf(err, "decoding event %.100q", ev.Data)
+			}
+			if !emit(r) {
+				return
+			}
+		}
+	}()
+	return out, cancel
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
 // Forward is one host-to-guest TCP port forward. The host side is bound to
@@ -28,6 +30,11 @@ type Spec struct {
 	Restricted bool
 	// QMPSocket, if set, is a unix socket path for QMP.
 	QMPSocket string
+	// ChannelSocket, if set, is the unix socket QEMU serves the guest's
+	// output channel port on (a virtio-serial port named
+	// protocol.ChannelPortName). Snapshots need the same devices on both
+	// sides, so a sandbox resumed from one has it if the one saved had it.
+	ChannelSocket string
 	// RAMFile, if set, backs guest RAM with this file: written through
 	// (RAMShared, for a template being made) or mapped copy-on-write (clones
 	// resumed from it, which then share its pages until they write).
@@ -81,6 +88,13 @@ func (s Spec) Args() []string {
 		"-device", "virtio-net-"+m.bus+",netdev=net0",
 		"-device", "virtio-rng-"+m.bus,
 	)
+	if s.ChannelSocket != "" {
+		args = append(args,
+			"-device", "virtio-serial-"+m.bus+",id=qsserial,max_ports=2",
+			"-chardev", "socket,id=qschannel,path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
+			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev=qschannel,name="+protocol.ChannelPortName,
+		)
+	}
 	if m.vmgenid {
 		guid := s.VMGenID
 		if guid == "" {

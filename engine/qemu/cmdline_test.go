@@ -108,3 +108,23 @@ func TestTCGGuestsRunWithoutASLR(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputChannelPort(t *testing.T) {
+	for _, c := range []struct{ arch, accel, serial string }{
+		{"x86_64", "tcg", "virtio-serial-pci,"},
+		{"x86_64", "kvm", "virtio-serial-device,"},
+		{"arm64", "tcg", "virtio-serial-device,"},
+	} {
+		args := Spec{Arch: c.arch, Accel: c.accel, ChannelSocket: "/w,d/channel.sock"}.Args()
+		devs := strings.Join(argsAfter(args, "-device"), " ")
+		if !strings.Contains(devs, c.serial) || !strings.Contains(devs, "virtserialport,bus=qsserial.0,nr=1,chardev=qschannel,name=quicksand.data") {
+			t.Errorf("%s/%s devices: %s", c.arch, c.accel, devs)
+		}
+		if cd := argsAfter(args, "-chardev"); len(cd) != 1 || cd[0] != "socket,id=qschannel,path=/w,,d/channel.sock,server=on,wait=off" {
+			t.Errorf("%s/%s chardev: %v", c.arch, c.accel, cd)
+		}
+	}
+	if cd := argsAfter(Spec{Arch: "x86_64", Accel: "tcg"}.Args(), "-chardev"); len(cd) != 0 {
+		t.Errorf("no channel socket, still a chardev: %v", cd)
+	}
+}

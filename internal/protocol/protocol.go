@@ -48,6 +48,10 @@ type ExecRequest struct {
 	// MaxOutput caps the bytes /execute keeps per stream (0: the agent's
 	// default). /execute_stream never buffers, so it ignores the cap.
 	MaxOutput int64 `json:"max_output,omitempty"`
+	// OutputChannel, when not 0, asks the agent to send the output over the
+	// output channel (frame.go) under this call id, if it can. The answer
+	// says whether it did (ChannelBytes).
+	OutputChannel uint64 `json:"output_channel,omitempty"`
 }
 
 // ExecResult is the body /execute answers with.
@@ -65,6 +69,8 @@ type ExecResult struct {
 	StderrB64       string `json:"stderr_b64,omitempty"`
 	StdoutTruncated bool   `json:"stdout_truncated,omitempty"`
 	StderrTruncated bool   `json:"stderr_truncated,omitempty"`
+	// ChannelBytes is set when the output went over the output channel.
+	ChannelBytes *ChannelCounts `json:"channel_bytes,omitempty"`
 }
 
 // Event types on /execute_stream.
@@ -91,6 +97,9 @@ type Event struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	TimedOut bool   `json:"timed_out,omitempty"`
 	Detail   string `json:"detail,omitempty"`
+	// ChannelBytes, on the exit event, is set when the output went over the
+	// output channel.
+	ChannelBytes *ChannelCounts `json:"channel_bytes,omitempty"`
 }
 
 // Kind returns the event's discriminator, whichever field carried it.

@@ -1,0 +1,237 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// grantBatch is how many consumed bytes the host collects before granting
+// them back; a quarter of the window keeps the guest from ever waiting on a
+// consumer that keeps up.
+const grantBatch = protocol.ChannelWindow / 4
+
+// stragglerWait bounds how long the host waits, after the answer, for output
+// the agent says it sent and that has not arrived, making no progress.
+const stragglerWait = 20 * time.Second
+
+// Channel is the host end of the output channel (internal/protocol/frame.go):
+// one connection to the VM's virtio-serial port, shared by all calls, each
+// call's frames told apart by its id.
+type Channel struct {
+	conn net.Conn
+	wmu  sync.Mutex // grants are written whole
+	hdr  []byte     // under wmu
+
+	received atomic.Int64 // payload bytes, for Info and tests
+
+	mu    sync.Mutex
+	calls map[uint64]*ChannelCall
+	err   error         // why reading stopped, under mu
+	done  chan struct{} // closed when reading stopped
+}
+
+// DialChannel connects to the unix socket QEMU serves the port on.
+func DialChannel(path string) (*Channel, error) {
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, errors.Wrap(err, "connecting to the output channel")
+	}
+	ch := &Channel{conn: conn, calls: map[uint64]*ChannelCall{}, done: make(chan struct{})}
+	go ch.read()
+	return ch, nil
+}
+
+// Received is how many bytes of output arrived so far.
+func (ch *Channel) Received() int64 { return ch.received.Load() }
+
+// Close ends the connection; calls waiting on it fail.
+func (ch *Channel) Close() error { return ch.conn.Close() }
+
+func (ch *Channel) read() {
+	fr := protocol.NewFrameReader(ch.conn)
+	for {
+		h, p, err := fr.Next()
+		if err != nil {
+			ch.mu.Lock()
+			ch.err = errors.Wrap(err, "the output channel closed")
+			ch.mu.Unlock()
+			close(ch.done)
+			return
+		}
+		if h.Kind != protocol.FrameData {
+			continue
+		}
+		ch.received.Add(int64(len(p)))
+		ch.mu.Lock()
+		c := ch.calls[h.Call]
+		ch.mu.Unlock()
+		if c != nil { // else a call that was abandoned: drop its output
+			c.receive(Stream(h.Stream), p)
+		}
+	}
+}
+
+// grant lets call id send n more bytes.
+func (ch *Channel) grant(id uint64, n int64) {
+	ch.wmu.Lock()
+	defer ch.wmu.Unlock()
+	ch.hdr = protocol.FrameHeader{Kind: protocol.FrameGrant, Call: id, Size: uint32(n)}.AppendHeader(ch.hdr[:0])
+	// A failed write shows as the reader's error soon after.
+	_, _ = ch.conn.Write(ch.hdr)
+}
+
+// ChannelCall is one command's output arriving over the channel.
+type ChannelCall struct {
+	ch        *Channel
+	id        uint64
+	streaming bool // hand chunks out through take; else grant on arrival
+
+	mu        sync.Mutex
+	got       [3]int64  // bytes received, by Stream
+	out       [3][]byte // all output, by Stream, for the result
+	queue     []Chunk   // streaming: received, not yet taken
+	ungranted int64
+	ready     chan struct{} // signalled when bytes arrive
+}
+
+// Chunk is a piece of one stream's output.
+type Chunk struct {
+	Stream Stream
+	Data   []byte
+}
+
+// Open registers a new call. streaming: the caller takes chunks as they come
+// and the guest is held back until it has (flow control); otherwise output
+// is only collected.
+func (ch *Channel) Open(streaming bool) (*ChannelCall, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, errors.Wrap(err, "making a call id")
+	}
+	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, ready: make(chan struct{}, 1)}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.err != nil {
+		return nil, ch.err
+	}
+	ch.calls[c.id] = c
+	return c, nil
+}
+
+// ID is the id to put in ExecRequest.OutputChannel.
+func (c *ChannelCall) ID() uint64 { return c.id }
+
+// Close forgets the call; its late frames are dropped.
+func (c *ChannelCall) Close() {
+	c.ch.mu.Lock()
+	delete(c.ch.calls, c.id)
+	c.ch.mu.Unlock()
+}
+
+func (c *ChannelCall) receive(s Stream, p []byte) {
+	c.mu.Lock()
+	start := len(c.out[s])
+	c.out[s] = append(c.out[s], p...)
+	c.got[s] += int64(len(p))
+	if c.streaming {
+		// A slice of out: later appends may move out, never these bytes.
+		c.queue = append(c.queue, Chunk{s, c.out[s][start:len(c.out[s]):len(c.out[s])]})
+	}
+	c.mu.Unlock()
+	if !c.streaming {
+		c.consumed(int64(len(p)))
+	}
+	select {
+	case c.ready <- struct{}{}:
+	default:
+	}
+}
+
+// consumed grants bytes back once enough were used up.
+func (c *ChannelCall) consumed(n int64) {
+	c.mu.Lock()
+	c.ungranted += n
+	g := int64(0)
+	if c.ungranted >= grantBatch {
+		g, c.ungranted = c.ungranted, 0
+	}
+	c.mu.Unlock()
+	if g > 0 {
+		c.ch.grant(c.id, g)
+	}
+}
+
+// Ready is signalled when output arrived.
+func (c *ChannelCall) Ready() <-chan struct{} { return c.ready }
+
+// Dead is closed when the channel stopped working.
+func (c *ChannelCall) Dead() <-chan struct{} { return c.ch.done }
+
+// Take returns the chunks received since the last Take (streaming calls).
+// Call Consumed with their size once they are used up.
+func (c *ChannelCall) Take() []Chunk {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// Consumed tells the guest that n more bytes may come (streaming calls).
+func (c *ChannelCall) Consumed(n int64) { c.consumed(n) }
+
+// Complete says whether everything counts announces has arrived.
+func (c *ChannelCall) Complete(counts protocol.ChannelCounts) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got[Stdout] >= counts.Stdout && c.got[Stderr] >= counts.Stderr
+}
+
+// Output returns each stream's whole output so far.
+func (c *ChannelCall) Output() (stdout, stderr []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out[Stdout], c.out[Stderr]
+}
+
+// Wait waits until everything counts announces has arrived (for a call that
+// is not streaming), or fails when the channel breaks, ctx ends or output
+// stops arriving for stragglerWait.
+func (c *ChannelCall) Wait(ctx context.Context, counts protocol.ChannelCounts) error {
+	idle := time.NewTimer(stragglerWait)
+	defer idle.Stop()
+	for !c.Complete(counts) {
+		select {
+		case <-c.ready:
+			idle.Reset(stragglerWait)
+		case <-c.ch.done:
+			if c.Complete(counts) {
+				return nil
+			}
+			c.ch.mu.Lock()
+			defer c.ch.mu.Unlock()
+			return errors.Wrap(c.ch.err, "output lost")
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-idle.C:
+			return c.missing(counts)
+		}
+	}
+	return nil
+}
+
+func (c *ChannelCall) missing(counts protocol.ChannelCounts) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Errorf("output lost: the agent sent %d+%d bytes over the output channel, %d+%d arrived",
+		counts.Stdout, counts.Stderr, c.got[Stdout], c.got[Stderr])
+}

@@ -1,0 +1,85 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+func dataFrame(call uint64, stream uint8, p []byte) []byte {
+	b := FrameHeader{Kind: FrameData, Stream: stream, Call: call, Size: uint32(len(p))}.AppendHeader(nil)
+	return append(b, p...)
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	buf.Write(dataFrame(7, 1, []byte("hello\n")))
+	buf.Write(FrameHeader{Kind: FrameGrant, Call: 7, Size: 1 << 20}.AppendHeader(nil))
+	buf.Write(dataFrame(1<<63, 2, []byte{0, 0xff, 0xfe}))
+	buf.Write(dataFrame(9, 1, nil))
+	fr := NewFrameReader(&buf)
+	want := []struct {
+		h FrameHeader
+		p string
+	}{
+		{FrameHeader{FrameData, 1, 7, 6}, "hello\n"},
+		{FrameHeader{FrameGrant, 0, 7, 1 << 20}, ""},
+		{FrameHeader{FrameData, 2, 1 << 63, 3}, "\x00\xff\xfe"},
+		{FrameHeader{FrameData, 1, 9, 0}, ""},
+	}
+	for i, w := range want {
+		h, p, err := fr.Next()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if h != w.h || string(p) != w.p {
+			t.Fatalf("frame %d: got %+v %q, want %+v %q", i, h, p, w.h, w.p)
+		}
+	}
+	if _, _, err := fr.Next(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want EOF", err)
+	}
+	if fr.Skipped != 0 {
+		t.Fatalf("skipped %d bytes of a clean stream", fr.Skipped)
+	}
+}
+
+// A reader that starts inside a frame (a VM reverted mid-write) finds the
+// next whole frame.
+func TestFrameResync(t *testing.T) {
+	first := dataFrame(1, 1, bytes.Repeat([]byte("x"), 100))
+	var buf bytes.Buffer
+	buf.Write(first[10:]) // the tail of a frame whose head went elsewhere
+	buf.Write(dataFrame(2, 2, []byte("after")))
+	fr := NewFrameReader(&buf)
+	h, p, err := fr.Next()
+	if err != nil || h.Call != 2 || string(p) != "after" {
+		t.Fatalf("got %+v %q %v, want call 2 \"after\"", h, p, err)
+	}
+	if fr.Skipped != int64(len(first)-10) {
+		t.Fatalf("skipped %d, want %d", fr.Skipped, len(first)-10)
+	}
+}
+
+func TestFrameRejectsBadHeaders(t *testing.T) {
+	good := dataFrame(3, 1, []byte("ok"))
+	corrupt := dataFrame(4, 1, []byte("no"))
+	corrupt[9] ^= 1 // the call id, so the checksum fails
+	huge := FrameHeader{Kind: FrameData, Stream: 1, Call: 5, Size: MaxFramePayload + 1}.AppendHeader(nil)
+	badStream := FrameHeader{Kind: FrameData, Stream: 3, Call: 6, Size: 0}.AppendHeader(nil)
+	in := append(append(append(append([]byte{}, corrupt...), huge...), badStream...), good...)
+	fr := NewFrameReader(bytes.NewReader(in))
+	h, p, err := fr.Next()
+	if err != nil || h.Call != 3 || string(p) != "ok" {
+		t.Fatalf("got %+v %q %v, want only the good frame", h, p, err)
+	}
+}
+
+func TestFrameTruncated(t *testing.T) {
+	f := dataFrame(1, 1, []byte("abcdef"))
+	_, _, err := NewFrameReader(bytes.NewReader(f[:len(f)-2])).Next()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated payload: %v, want unexpected EOF", err)
+	}
+}
