@@ -25,6 +25,11 @@ const readSize = 64 << 10
 // After that the pipe is closed: the command is over for the caller.
 const pipeGrace = 250 * time.Millisecond
 
+// readBuffers are the pumps' buffers, reused: a fresh 64 KiB per stream per
+// command was most of what the agent allocated for a short command, and
+// zeroing and collecting it is not free in an emulated guest.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
 // stream identifies one of a command's output streams.
 type stream int
 
@@ -207,7 +212,9 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 // pump reads r until EOF or its deadline and hands on each chunk, holding back
 // a split UTF-8 character until the rest of it arrives.
 func pump(r io.Reader, s stream, onChunk func(stream, []byte)) {
-	buf := make([]byte, readSize)
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	buf := *bp
 	pending := 0 // bytes of an incomplete character kept at buf[0:pending]
 	for {
 		n, err := r.Read(buf[pending:])

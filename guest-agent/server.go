@@ -170,9 +170,12 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := resultWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
 	writeResult(bw, outs[stdoutStream], outs[stderrStream], res, counts)
 	_ = bw.Flush()
+	bw.Reset(nil)
+	resultWriters.Put(bw)
 	if outs[stdoutStream].size+outs[stderrStream].size > bigOutput {
 		// Give the guest its memory back now rather than when the Go
 		// runtime gets round to it: the guest is small, and snapshots
@@ -181,6 +184,10 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 		go debug.FreeOSMemory()
 	}
 }
+
+// resultWriters buffer /execute answers; reused for the reason readBuffers
+// are.
+var resultWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 
 // bigOutput is the size of /execute output after which the agent returns
 // its freed heap to the guest at once.
