@@ -281,7 +281,14 @@ func TestExecuteBasics(t *testing.T) {
 		{"shell", map[string]any{"command": "echo $0", "shell": "/bin/bash"}, "/bin/bash\n", "", 0},
 		{"script", map[string]any{"command": "for i in 1 2 3; do\n  echo line $i\ndone"}, "line 1\nline 2\nline 3\n", "", 0},
 		{"killed by signal", map[string]any{"command": "kill -TERM $$"}, "", "", 128 + int(syscall.SIGTERM)},
+		// Simple commands are exec'd without the shell (direct.go).
+		{"direct", map[string]any{"command": "cat", "stdin": "in"}, "in", "", 0},
+		{"direct exit code", map[string]any{"command": "false"}, "", "", 1},
+		{"direct relative to cwd", map[string]any{"command": "./hello.sh", "cwd": dir}, "from a script\n", "", 0},
+		{"script without #! falls back", map[string]any{"command": "./plain.sh x", "cwd": dir}, "plain x\n", "", 0},
 	}
+	os.WriteFile(filepath.Join(dir, "hello.sh"), []byte("#!/bin/sh\necho from a script\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "plain.sh"), []byte("echo plain $1\n"), 0o755)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := a.exec(t, c.req)
@@ -289,6 +296,15 @@ func TestExecuteBasics(t *testing.T) {
 				t.Fatalf("got %+v; want stdout %q stderr %q code %d", r, c.stdout, c.stderr, c.code)
 			}
 		})
+	}
+}
+
+// A program that is not there gets the shell's answer, as before.
+func TestMissingProgramAnswersLikeTheShell(t *testing.T) {
+	a := startAgent(t)
+	r := a.exec(t, map[string]any{"command": "no-such-program-xyz"})
+	if r.ExitCode != 127 || !strings.Contains(r.Stderr, "no-such-program-xyz") || !strings.Contains(r.Stderr, "not found") {
+		t.Fatalf("got %+v", r)
 	}
 }
 

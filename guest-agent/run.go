@@ -25,6 +25,9 @@ const readSize = 64 << 10
 // After that the pipe is closed: the command is over for the caller.
 const pipeGrace = 250 * time.Millisecond
 
+// defaultShell runs commands when the request names no shell.
+const defaultShell = "/bin/sh"
+
 // readBuffers are the pumps' buffers, reused: a fresh 64 KiB per stream per
 // command was most of what the agent allocated for a short command, and
 // zeroing and collecting it is not free in an emulated guest.
@@ -70,7 +73,7 @@ func newCommand(req protocol.ExecRequest) (*command, error) {
 		c.timeout = time.Duration(*req.Timeout * float64(time.Second))
 	}
 	if c.req.Shell == "" {
-		c.req.Shell = "/bin/sh"
+		c.req.Shell = defaultShell
 	}
 	c.stdin = []byte(req.Stdin)
 	if req.StdinB64 != "" {
@@ -118,18 +121,11 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 	if err := c.checkStart(); err != nil {
 		return outcome{}, err
 	}
-	cmd := exec.Command(c.req.Shell, "-c", c.req.Command)
-	cmd.Dir = c.req.Cwd
-	cmd.Env = os.Environ()
+	env := os.Environ()
 	for k, v := range c.req.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
-	if len(c.stdin) > 0 {
-		cmd.Stdin = bytes.NewReader(c.stdin)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-
-	var readers [2]*os.File
+	var readers, writers [2]*os.File
 	for i := range readers {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -137,19 +133,34 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		}
 		defer r.Close()
 		defer w.Close()
-		readers[i] = r
-		if i == 0 {
-			cmd.Stdout = w
-		} else {
-			cmd.Stderr = w
+		readers[i], writers[i] = r, w
+	}
+	build := func(argv ...string) *exec.Cmd {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir, cmd.Env = c.req.Cwd, env
+		if len(c.stdin) > 0 {
+			cmd.Stdin = bytes.NewReader(c.stdin)
+		}
+		cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}
+	var cmd *exec.Cmd
+	if argv := directArgv(c.req); argv != nil {
+		// Not found or not executable: the shell will say so, or run it.
+		if cmd = build(argv...); cmd.Start() != nil {
+			cmd = nil
 		}
 	}
-	if err := cmd.Start(); err != nil {
-		return outcome{}, &startError{fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
+	if cmd == nil {
+		cmd = build(c.req.Shell, "-c", c.req.Command)
+		if err := cmd.Start(); err != nil {
+			return outcome{}, &startError{fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
+		}
 	}
 	// Only the child keeps the write ends now, so EOF means it closed them.
-	cmd.Stdout.(*os.File).Close()
-	cmd.Stderr.(*os.File).Close()
+	writers[0].Close()
+	writers[1].Close()
 
 	var wg sync.WaitGroup
 	for i, r := range readers {

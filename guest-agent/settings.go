@@ -21,7 +21,7 @@ type settings struct {
 }
 
 // defaultMaxOutput bounds what /execute holds in guest memory per stream.
-const defaultMaxOutput = 256 << 20
+const defaultMaxOutput = protocol.DefaultMaxOutput
 
 // loadSettings reads the kernel command line and lets flags override it, so
 // that the same binary runs inside a VM and on the host in tests.

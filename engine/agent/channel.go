@@ -45,9 +45,13 @@ func DialChannel(path string) (*Channel, error) {
 	if err != nil {
 		return nil, errors.Wrap(err, "connecting to the output channel")
 	}
+	return newChannel(conn), nil
+}
+
+func newChannel(conn net.Conn) *Channel {
 	ch := &Channel{conn: conn, calls: map[uint64]*ChannelCall{}, done: make(chan struct{})}
 	go ch.read()
-	return ch, nil
+	return ch
 }
 
 // Received is how many bytes of output arrived so far.
@@ -95,9 +99,12 @@ type ChannelCall struct {
 	id        uint64
 	streaming bool // hand chunks out through take; else grant on arrival
 
+	limit int64 // bytes kept per stream (not streaming; 0: no limit)
+
 	mu        sync.Mutex
 	got       [3]int64  // bytes received, by Stream
 	out       [3][]byte // all output, by Stream, for the result
+	truncated [3]bool   // output beyond limit was dropped
 	queue     []Chunk   // streaming: received, not yet taken
 	ungranted int64
 	ready     chan struct{} // signalled when bytes arrive
@@ -111,13 +118,13 @@ type Chunk struct {
 
 // Open registers a new call. streaming: the caller takes chunks as they come
 // and the guest is held back until it has (flow control); otherwise output
-// is only collected.
-func (ch *Channel) Open(streaming bool) (*ChannelCall, error) {
+// is only collected, at most limit bytes per stream (0: all of it).
+func (ch *Channel) Open(streaming bool, limit int64) (*ChannelCall, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, errors.Wrap(err, "making a call id")
 	}
-	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, ready: make(chan struct{}, 1)}
+	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, limit: limit, ready: make(chan struct{}, 1)}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.err != nil {
@@ -138,17 +145,26 @@ func (c *ChannelCall) Close() {
 }
 
 func (c *ChannelCall) receive(s Stream, p []byte) {
+	n := int64(len(p))
 	c.mu.Lock()
+	c.got[s] += n
+	if c.truncated[s] {
+		p = nil // nothing after a cut, or the output would have a hole
+	} else if room := c.limit - int64(len(c.out[s])); c.limit > 0 && int64(len(p)) > room {
+		// As the agent does when it holds the output: keep what fits,
+		// not half a character, and say so.
+		c.truncated[s] = true
+		p, _ = protocol.SplitUTF8(p[:max(room, 0)])
+	}
 	start := len(c.out[s])
 	c.out[s] = append(c.out[s], p...)
-	c.got[s] += int64(len(p))
 	if c.streaming {
 		// A slice of out: later appends may move out, never these bytes.
 		c.queue = append(c.queue, Chunk{s, c.out[s][start:len(c.out[s]):len(c.out[s])]})
 	}
 	c.mu.Unlock()
 	if !c.streaming {
-		c.consumed(int64(len(p)))
+		c.consumed(n) // dropped bytes too: the guest must go on
 	}
 	select {
 	case c.ready <- struct{}{}:
@@ -196,11 +212,11 @@ func (c *ChannelCall) Complete(counts protocol.ChannelCounts) bool {
 	return c.got[Stdout] >= counts.Stdout && c.got[Stderr] >= counts.Stderr
 }
 
-// Output returns each stream's whole output so far.
-func (c *ChannelCall) Output() (stdout, stderr []byte) {
+// Output returns each stream's output so far, and whether the limit cut it.
+func (c *ChannelCall) Output() (stdout, stderr []byte, stdoutCut, stderrCut bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out[Stdout], c.out[Stderr]
+	return c.out[Stdout], c.out[Stderr], c.truncated[Stdout], c.truncated[Stderr]
 }
 
 // Wait waits until everything counts announces has arrived (for a call that

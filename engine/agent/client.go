@@ -97,7 +97,14 @@ func (c *Client) openCall(req *protocol.ExecRequest, streaming bool) *ChannelCal
 	if ch == nil {
 		return nil
 	}
-	cc, err := ch.Open(streaming)
+	limit := int64(0)
+	if !streaming {
+		limit = req.MaxOutput
+		if limit == 0 {
+			limit = protocol.DefaultMaxOutput
+		}
+	}
+	cc, err := ch.Open(streaming, limit)
 	if err != nil {
 		return nil // the channel broke: in-band it is
 	}
@@ -194,7 +201,7 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 		if err := cc.Wait(ctx, *r.ChannelBytes); err != nil {
 			return nil, err
 		}
-		res.Stdout, res.Stderr = cc.Output()
+		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cc.Output()
 		return res, nil
 	}
 	var err error
@@ -369,7 +376,7 @@ func (st *stream) send(s Stream, p []byte) error {
 func (st *stream) result(exit *protocol.Event) *Result {
 	res := &Result{Stdout: st.stdout, Stderr: st.stderr, ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut}
 	if exit.ChannelBytes != nil {
-		res.Stdout, res.Stderr = st.cc.Output()
+		res.Stdout, res.Stderr, _, _ = st.cc.Output()
 	}
 	return res
 }

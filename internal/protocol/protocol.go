@@ -33,6 +33,12 @@ const InitStartedLine = "quicksand-init: started"
 // DefaultTimeoutSeconds is the command timeout when a request gives none.
 const DefaultTimeoutSeconds = 30
 
+// DefaultMaxOutput is the default cap on the bytes /execute keeps per
+// stream: in the guest when the output comes in the answer (the agent
+// lowers it to fit guest memory), on the host when it comes over the output
+// channel.
+const DefaultMaxOutput = 256 << 20
+
 // ExecRequest is the body of /execute and /execute_stream. Unknown fields are
 // ignored so that newer clients can talk to older agents.
 type ExecRequest struct {

@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// guestEnd writes frames as the agent would and reads the host's grants.
+func guestEnd(t *testing.T) (*Channel, net.Conn) {
+	host, guest := net.Pipe()
+	ch := newChannel(host)
+	t.Cleanup(func() { ch.Close(); guest.Close() })
+	return ch, guest
+}
+
+func writeData(t *testing.T, c net.Conn, call uint64, s Stream, p string) {
+	t.Helper()
+	b := protocol.FrameHeader{Kind: protocol.FrameData, Stream: uint8(s), Call: call, Size: uint32(len(p))}.AppendHeader(nil)
+	if _, err := c.Write(append(b, p...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A collected call keeps at most its limit per stream, never half a
+// character, says so, and still counts (and grants) every byte.
+func TestChannelCallLimitAndGrants(t *testing.T) {
+	ch, guest := guestEnd(t)
+	cc, err := ch.Open(false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := make(chan protocol.FrameHeader, 4)
+	go func() {
+		fr := protocol.NewFrameReader(guest)
+		for {
+			h, _, err := fr.Next()
+			if err != nil {
+				return
+			}
+			grants <- h
+		}
+	}()
+	writeData(t, guest, 99, Stdout, "not this call's")
+	writeData(t, guest, cc.ID(), Stdout, "123456789é") // é would end past 10 bytes
+	writeData(t, guest, cc.ID(), Stderr, "err")
+	big := strings.Repeat("x", grantBatch)
+	writeData(t, guest, cc.ID(), Stdout, big)
+	counts := protocol.ChannelCounts{Stdout: int64(11 + len(big)), Stderr: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cc.Wait(ctx, counts); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, outCut, errCut := cc.Output()
+	if string(out) != "123456789" || string(errOut) != "err" || !outCut || errCut {
+		t.Fatalf("kept %q %q (cut %v %v)", out, errOut, outCut, errCut)
+	}
+	select {
+	case g := <-grants:
+		if g.Kind != protocol.FrameGrant || g.Call != cc.ID() || int64(g.Size) < grantBatch {
+			t.Fatalf("grant %+v", g)
+		}
+	case <-ctx.Done():
+		t.Fatal("no grant after a window's quarter was consumed")
+	}
+}
+
+// Output that never arrives is an error, not a hang.
+func TestChannelCallMissingOutput(t *testing.T) {
+	ch, guest := guestEnd(t)
+	cc, _ := ch.Open(false, 0)
+	writeData(t, guest, cc.ID(), Stdout, "abc")
+	guest.Close()
+	err := cc.Wait(context.Background(), protocol.ChannelCounts{Stdout: 5})
+	if err == nil || !strings.Contains(err.Error(), "output lost") {
+		t.Fatalf("got %v, want output lost", err)
+	}
+}
