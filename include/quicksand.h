@@ -185,7 +185,9 @@ void qs_sandbox_free(qs_sandbox *sb);
  * qs_buffer_free: running bool, accelerator str ("kvm", "hvf", "tcg"),
  * arch str, pid int (QEMU's), agent_addr str, boot_timing map of float
  * seconds since the start call {qemu_started, kernel_booted,
- * agent_listening, ready}. Works after stop (running is then false).
+ * agent_listening, ready}, output_channel bool (commands' output travels
+ * over the fast virtio-serial channel, docs/protocol.md). Works after stop
+ * (running is then false).
  */
 int qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
 

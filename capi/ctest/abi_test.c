@@ -268,6 +268,9 @@ static void test_with_vm(void) {
     CHECK(st == QS_OK && mp_get(info.data, info.len, "running").i == 1, "info running");
     CHECK(has_bytes(mp_get(info.data, info.len, "accelerator"), "tcg") || has_bytes(mp_get(info.data, info.len, "accelerator"), "kvm"),
           "info accelerator");
+    mp_value why = mp_get(info.data, info.len, "output_channel_error");
+    CHECK(mp_get(info.data, info.len, "output_channel").i == 1, "info output_channel (%.*s)", why.found ? (int)why.len : 0,
+          why.found ? (const char *)why.data : "");
     qs_buffer_free(&info);
     qs_buffer log = {0};
     st = qs_sandbox_console_log(sb, &log, &err);

@@ -154,24 +154,35 @@ type BootTiming struct {
 
 // Info is the msgpack form of qs_sandbox_info.
 type Info struct {
-	Running     bool       `msgpack:"running"`
-	Accelerator string     `msgpack:"accelerator"`
-	Arch        string     `msgpack:"arch"`
-	PID         int        `msgpack:"pid"`
-	AgentAddr   string     `msgpack:"agent_addr"`
-	BootTiming  BootTiming `msgpack:"boot_timing"`
+	Running     bool   `msgpack:"running"`
+	Accelerator string `msgpack:"accelerator"`
+	Arch        string `msgpack:"arch"`
+	PID         int    `msgpack:"pid"`
+	AgentAddr   string `msgpack:"agent_addr"`
+	// OutputChannel: commands' output travels over the output channel.
+	OutputChannel bool `msgpack:"output_channel"`
+	// OutputChannelError says why not, when it does not.
+	OutputChannelError string `msgpack:"output_channel_error,omitempty"`
+	// Last: the C tests' small reader stops at the first nested value.
+	BootTiming BootTiming `msgpack:"boot_timing"`
 }
 
 // EncodeInfo writes the info map of a sandbox.
 func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
 	t := sb.BootTiming()
-	return msgpack.Marshal(Info{
-		Running: sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
+	channel, why := sb.OutputChannel()
+	info := Info{
+		OutputChannel: channel,
+		Running:       sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
 		PID: sb.PID(), AgentAddr: sb.AgentAddr(),
 		BootTiming: BootTiming{
 			Warm:        t.Warm,
 			QEMUStarted: t.QEMUStarted.Seconds(), KernelBooted: t.KernelBooted.Seconds(),
 			AgentListening: t.AgentListening.Seconds(), Ready: t.Ready.Seconds(),
 		},
-	})
+	}
+	if why != nil {
+		info.OutputChannelError = why.Error()
+	}
+	return msgpack.Marshal(info)
 }
