@@ -441,6 +441,14 @@ func TestArm64Sandbox(t *testing.T) {
 	if sb.Arch() != "arm64" || sb.Accelerator() != AccelTCG {
 		t.Fatalf("arch %s accel %s", sb.Arch(), sb.Accelerator())
 	}
+	// The output channel works on the virt machine's MMIO transport too.
+	if ok, why := sb.OutputChannel(); !ok {
+		t.Fatalf("no output channel: %v", why)
+	}
+	before := sb.channel.Received()
+	if r := run(t, sb, ExecRequest{Command: "head -c 1000000 /dev/zero"}); len(r.Stdout) != 1000000 || sb.channel.Received()-before != 1000000 {
+		t.Fatalf("%d bytes, %d over the channel", len(r.Stdout), sb.channel.Received()-before)
+	}
 }
 
 func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {

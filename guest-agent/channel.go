@@ -88,18 +88,23 @@ func (ch *channel) usable() bool {
 }
 
 // readGrants applies the host's grants to the calls' windows. While the host
-// side is closed, reads see end of file: wait and look again.
+// side is closed, reads see end of file at once: look again after a pause
+// that grows to a second, so that an unconnected port costs the guest
+// (and the host's CPU) next to nothing.
 func (ch *channel) readGrants() {
 	fr := protocol.NewFrameReader(ch.f)
+	pause := 20 * time.Millisecond
 	for {
 		h, _, err := fr.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				fmt.Fprintf(os.Stderr, "quicksand-agent: reading the output channel: %v\n", err)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(pause)
+			pause = min(2*pause, time.Second)
 			continue
 		}
+		pause = 20 * time.Millisecond
 		if h.Kind != protocol.FrameGrant {
 			continue
 		}
