@@ -25,6 +25,9 @@ const readSize = 64 << 10
 // After that the pipe is closed: the command is over for the caller.
 const pipeGrace = 250 * time.Millisecond
 
+// devNull is the stdin of commands given none, opened once.
+var devNull, _ = os.Open(os.DevNull)
+
 // defaultShell runs commands when the request names no shell.
 const defaultShell = "/bin/sh"
 
@@ -140,6 +143,8 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		cmd.Dir, cmd.Env = c.req.Cwd, env
 		if len(c.stdin) > 0 {
 			cmd.Stdin = bytes.NewReader(c.stdin)
+		} else if devNull != nil {
+			cmd.Stdin = devNull // else os/exec opens /dev/null anew
 		}
 		cmd.Stdout, cmd.Stderr = writers[0], writers[1]
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
