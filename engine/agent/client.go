@@ -282,10 +282,7 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 			if r.ev.Kind() == protocol.EventExit {
 				exit = &r.ev
 				stragglers = time.After(stragglerWait)
-				// Read the stream to its end, so that the connection is
-				// kept for the next call rather than cut.
-				for range events {
-				}
+				drainEvents(events)
 				events = nil
 			}
 		case <-dead:
@@ -294,6 +291,24 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 			return nil, cc.missing(*exit.ChannelBytes)
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// drainEvents reads the stream to its end after the exit event, so that the
+// connection is kept for the next call rather than cut; an agent that keeps
+// the stream open gets a second, then the request is abandoned.
+func drainEvents(events <-chan eventOrError) {
+	limit := time.NewTimer(time.Second)
+	defer limit.Stop()
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+		case <-limit.C:
+			return
 		}
 	}
 }
