@@ -21,8 +21,8 @@ cat /tmp/mixed.bin; printf 'h\303\251llo\n' >&2; yes abcdefgh | head -c 3000000`
 // answers themselves, and the channel does carry the output.
 func TestOutputChannelMatchesInBandOutput(t *testing.T) {
 	sb := startSandbox(t, Config{})
-	if sb.channel == nil {
-		t.Fatalf("no output channel: %v", sb.channelErr)
+	if ok, why := sb.OutputChannel(); !ok {
+		t.Fatalf("no output channel: %v", why)
 	}
 	type outcome struct {
 		res      *ExecResult

@@ -181,20 +181,6 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	return sb, nil
 }
 
-// connectChannel connects the output channel, through which commands'
-// output then travels instead of in the HTTP answers (much cheaper for the
-// guest). Without it everything still works, only slower, so a failure is
-// recorded rather than fatal.
-func (sb *Sandbox) connectChannel() {
-	ch, err := agent.DialChannel(sb.spec.ChannelSocket)
-	if err != nil {
-		sb.channelErr = err
-		return
-	}
-	sb.channel = ch
-	sb.client.SetChannel(ch)
-}
-
 // waitReady waits for the agent's ready line, then for an authenticated
 // ping, then connects QMP.
 func (sb *Sandbox) waitReady(ctx context.Context, began time.Time) error {

@@ -269,14 +269,6 @@ func (sb *Sandbox) Arch() string { return sb.img.Manifest.Arch }
 func (sb *Sandbox) AgentAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(sb.port)) }
 func (sb *Sandbox) Token() string     { return sb.token }
 
-// OutputChannel says whether commands' output travels over the output
-// channel (docs/protocol.md) and, when it does not, why: output then comes
-// in the agent's answers, which works the same but is several times slower
-// under TCG.
-func (sb *Sandbox) OutputChannel() (connected bool, why error) {
-	return sb.channel != nil, sb.channelErr
-}
-
 // PID is the QEMU process id.
 func (sb *Sandbox) PID() int { return sb.cmd.Process.Pid }
 

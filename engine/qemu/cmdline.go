@@ -48,6 +48,10 @@ type Spec struct {
 	Extra   []string
 }
 
+// ChannelChardev is the QEMU id of the output channel's socket, as
+// query-chardev reports it.
+const ChannelChardev = "qschannel"
+
 // ramBackendID names guest RAM the same in every sandbox, cold or resumed,
 // so that migration streams (templates, checkpoints, saves) load anywhere.
 const ramBackendID = "mem0"
@@ -91,8 +95,8 @@ func (s Spec) Args() []string {
 	if s.ChannelSocket != "" {
 		args = append(args,
 			"-device", "virtio-serial-"+m.bus+",id=qsserial,max_ports=2",
-			"-chardev", "socket,id=qschannel,path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
-			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev=qschannel,name="+protocol.ChannelPortName,
+			"-chardev", "socket,id="+ChannelChardev+",path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
+			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev="+ChannelChardev+",name="+protocol.ChannelPortName,
 		)
 	}
 	if m.vmgenid {
