@@ -111,8 +111,11 @@ test-c: $(LIB)
 
 # The bindings under test are this checkout's, with this checkout's library,
 # whatever an earlier `pip install -e` pointed at.
+# --capture=sys: what the library itself writes to file descriptor 2 (the Go
+# runtime's report, should it ever crash) reaches the log instead of dying
+# with pytest's capture file.
 test-python: $(LIB)
-	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 -m pytest -q
+	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) GOTRACEBACK=all python3 -m pytest -q --capture=sys
 
 test-node: $(LIB)
 	cd bindings/node && QUICKSAND_LIB=$(abspath $(LIB)) node --test --test-concurrency=1 test/
