@@ -20,9 +20,6 @@ type settings struct {
 	maxOutput int64
 }
 
-// defaultMaxOutput bounds what /execute holds in guest memory per stream.
-const defaultMaxOutput = protocol.DefaultMaxOutput
-
 // loadSettings reads the kernel command line and lets flags override it, so
 // that the same binary runs inside a VM and on the host in tests.
 func loadSettings(args []string) (settings, error) {
@@ -31,7 +28,7 @@ func loadSettings(args []string) (settings, error) {
 	token := fs.String("token", "", "token to accept (overrides "+protocol.CmdlineToken+")")
 	port := fs.Int("port", 0, "port to listen on (overrides "+protocol.CmdlinePort+")")
 	listen := fs.String("listen", "", "address to listen on (default: all addresses)")
-	maxOutput := fs.Int64("max-output", defaultMaxOutput, "default cap in bytes on what /execute keeps per stream")
+	maxOutput := fs.Int64("max-output", protocol.DefaultMaxOutput, "default cap in bytes on what /execute keeps per stream")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}

@@ -31,7 +31,7 @@ type Channel struct {
 	wmu  sync.Mutex // grants are written whole
 	hdr  []byte     // under wmu
 
-	received atomic.Int64 // payload bytes, for Info and tests
+	received atomic.Int64 // payload bytes, for tests
 
 	mu    sync.Mutex
 	calls map[uint64]*ChannelCall
@@ -164,7 +164,7 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 	}
 	c.mu.Unlock()
 	if !c.streaming {
-		c.consumed(n) // dropped bytes too: the guest must go on
+		c.Consumed(n) // dropped bytes too: the guest must go on
 	}
 	select {
 	case c.ready <- struct{}{}:
@@ -172,8 +172,10 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 	}
 }
 
-// consumed grants bytes back once enough were used up.
-func (c *ChannelCall) consumed(n int64) {
+// Consumed tells the guest that n more bytes may come, granting them back
+// once enough were used up: on arrival for collected calls, after Take and
+// use for streaming ones.
+func (c *ChannelCall) Consumed(n int64) {
 	c.mu.Lock()
 	c.ungranted += n
 	g := int64(0)
@@ -201,9 +203,6 @@ func (c *ChannelCall) Take() []Chunk {
 	c.queue = nil
 	return q
 }
-
-// Consumed tells the guest that n more bytes may come (streaming calls).
-func (c *ChannelCall) Consumed(n int64) { c.consumed(n) }
 
 // Complete says whether everything counts announces has arrived.
 func (c *ChannelCall) Complete(counts protocol.ChannelCounts) bool {

@@ -90,6 +90,10 @@ func (c *Client) SetChannel(ch *Channel) { c.channel.Store(ch) }
 // closes).
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// errUnaskedChannel is an answer that says its output went over an output
+// channel the request did not ask for.
+var errUnaskedChannel = errors.New("the agent answered over an output channel it was not asked to use")
+
 // openCall asks for the output channel in req when there is one. The agent
 // may still answer in-band (it has no channel, or it is not connected).
 func (c *Client) openCall(req *protocol.ExecRequest, streaming bool) *ChannelCall {
@@ -196,7 +200,7 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 	}
 	if r.ChannelBytes != nil {
 		if cc == nil {
-			return nil, errors.New("the agent answered over an output channel it was not asked to use")
+			return nil, errUnaskedChannel
 		}
 		if err := cc.Wait(ctx, *r.ChannelBytes); err != nil {
 			return nil, err
@@ -246,7 +250,7 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 				return st.result(exit), nil
 			}
 			if cc == nil {
-				return nil, errors.New("the agent answered over an output channel it was not asked to use")
+				return nil, errUnaskedChannel
 			}
 			if cc.Complete(*exit.ChannelBytes) {
 				if err := st.deliver(true); err != nil {
