@@ -34,9 +34,10 @@ func decodeMap(b []byte, what string, kind engine.Kind) (*fields, error) {
 	// Walk the bytes once without building anything: msgpack's generic
 	// decoder allocates an array as long as its header claims before
 	// reading it, so a 6-byte input could ask for gigabytes (found by
-	// FuzzDecode). A successful walk proves every length fits the input.
-	if err := msgpack.NewDecoder(bytes.NewReader(b)).Skip(); err != nil {
-		return nil, f.fail("", "is not valid msgpack: %v", err)
+	// FuzzDecode), and it recurses once per nesting level. A successful
+	// walk proves every length fits the input and bounds depth and count.
+	if err := checkShape(b); err != nil {
+		return nil, f.fail("", "%v", err)
 	}
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
 	v, err := dec.DecodeInterface()
