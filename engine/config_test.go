@@ -83,3 +83,10 @@ func TestParseMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutCmdlineToken(t *testing.T) {
+	got := withoutCmdlineToken("root=/dev/vda quicksand_token=abc quicksand_port=1 quiet")
+	if got != "root=/dev/vda quicksand_port=1 quiet" {
+		t.Fatalf("%q", got)
+	}
+}

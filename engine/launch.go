@@ -98,7 +98,14 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		QMPSocket:     wd.file("qmp.sock"),
 		ChannelSocket: wd.file("channel.sock"),
 		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
-		Extra: cfg.ExtraQEMUArgs,
+		TokenFile: wd.file("token"),
+		Extra:     cfg.ExtraQEMUArgs,
+	}
+	// The token reaches the guest through fw_cfg from this owner-only file
+	// (in an owner-only folder); QEMU has read it once the sandbox is ready,
+	// and it is removed then.
+	if err := os.WriteFile(spec.TokenFile, []byte(token), 0o600); err != nil {
+		return nil, newError(KindBootFailed, err, "handing over the token")
 	}
 	if plan.overlayPath != "" {
 		spec.Disk = plan.overlayPath
@@ -108,15 +115,14 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	if src := plan.from; src != nil {
 		guestPort = src.guestPort
 		backing, backingFormat = src.diskPath, "qcow2"
-		spec.Append, spec.MemoryMiB, spec.CPUs = src.append, src.memoryMiB, src.cpus
+		spec.Append, spec.MemoryMiB, spec.CPUs = withoutCmdlineToken(src.append), src.memoryMiB, src.cpus
 		spec.RAMFile, spec.RAMShared = src.ramFile, false
 		spec.Incoming = true
 		if spec.VMGenID, err = newUUID(); err != nil {
 			return nil, newError(KindBootFailed, err, "making a VM generation id")
 		}
 	} else {
-		kargs := append(strings.Fields(img.Manifest.KernelArgs),
-			"quicksand_token="+token, "quicksand_port="+strconv.Itoa(port))
+		kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
 		spec.Append = strings.Join(append(kargs, cfg.ExtraKernelArgs...), " ")
 	}
 	spec.Forwards = []qemu.Forward{{Host: port, Guest: guestPort}}
@@ -177,6 +183,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		}
 		return nil, err
 	}
+	os.Remove(spec.TokenFile)
 	sb.connectChannel()
 	return sb, nil
 }
@@ -376,3 +383,17 @@ func newUUID() (string, error) {
 
 // shellQuote quotes a path for the sh -c that QEMU's exec: migration runs.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// withoutCmdlineToken drops a token from a kernel command line recorded by
+// an older version, which put it there: a resumed kernel does not read its
+// command line again, and QEMU's is readable by every local user.
+func withoutCmdlineToken(cmdline string) string {
+	words := strings.Fields(cmdline)
+	kept := words[:0]
+	for _, w := range words {
+		if !strings.HasPrefix(w, protocol.CmdlineToken+"=") {
+			kept = append(kept, w)
+		}
+	}
+	return strings.Join(kept, " ")
+}

@@ -111,8 +111,8 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if binary, err = exec.LookPath(binary); err != nil {
 		return nil, newError(KindBootFailed, err, "finding QEMU for %s guests (run `make deps`, or install the qemu-system package)", img.Manifest.Arch)
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
-		return nil, newError(KindBootFailed, err, "making the work folder")
+	if err := ensurePrivateDir(cfg.WorkDir); err != nil {
+		return nil, newError(KindBootFailed, err, "the work folder")
 	}
 	plan := launchPlan{cfg: cfg, img: img, binary: binary, limit: cfg.BootTimeout, began: began}
 	if img.Manifest.Save != nil {

@@ -34,7 +34,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 4
+const templateFormat = 5
 
 const (
 	templateMeta  = "template.json"
@@ -86,8 +86,8 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 	if t, err := loadTemplate(dir, key); err == nil {
 		return t, nil
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, newError(KindBootFailed, err, "making the template folder")
+	if err := ensurePrivateDir(s.dir); err != nil {
+		return nil, newError(KindBootFailed, err, "the template folder")
 	}
 	unlock, err := lockFile(ctx, dir+".lock")
 	if err != nil {

@@ -28,8 +28,8 @@ type workdir struct {
 }
 
 func newWorkdir(base string) (*workdir, error) {
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return nil, errors.Wrapf(err, "making the work folder %s", base)
+	if err := ensurePrivateDir(base); err != nil {
+		return nil, errors.Wrap(err, "the work folder")
 	}
 	sweepStale(base)
 	dir, err := os.MkdirTemp(base, workdirPrefix)

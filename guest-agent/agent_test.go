@@ -494,12 +494,12 @@ func TestMissingTokenIsAClearError(t *testing.T) {
 func TestSettingsFromCmdline(t *testing.T) {
 	cmdline := filepath.Join(t.TempDir(), "cmdline")
 	os.WriteFile(cmdline, []byte("console=ttyS0 quicksand_token=tok quicksand_port=4321\n"), 0o644)
-	s, err := loadSettings([]string{"-cmdline", cmdline})
+	s, err := loadSettings([]string{"-cmdline", cmdline}, false)
 	if err != nil || s.token != "tok" || s.port != 4321 {
 		t.Fatalf("%+v %v", s, err)
 	}
 	os.WriteFile(cmdline, []byte("quicksand_token=tok quicksand_port=nope\n"), 0o644)
-	if _, err := loadSettings([]string{"-cmdline", cmdline}); err == nil {
+	if _, err := loadSettings([]string{"-cmdline", cmdline}, false); err == nil {
 		t.Fatal("a bad port was accepted")
 	}
 }
@@ -536,6 +536,91 @@ func TestResumeRotatesTheToken(t *testing.T) {
 	}
 	a.token = newToken
 	if r := a.exec(t, map[string]any{"command": "echo new"}); r.Stdout != "new\n" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// The token comes from the state file of this boot before fw_cfg, and from
+// fw_cfg before the kernel command line; whatever is taken is kept in the
+// state file, owner-only.
+func TestTokenSources(t *testing.T) {
+	dir := t.TempDir()
+	cmdline, fwcfg, state := filepath.Join(dir, "cmdline"), filepath.Join(dir, "fwcfg"), filepath.Join(dir, "run", "token")
+	os.WriteFile(cmdline, []byte("quicksand_token=fromcmdline quicksand_port=4321\n"), 0o644)
+	load := func() settings {
+		t.Helper()
+		s, err := loadSettings([]string{"-cmdline", cmdline, "-fwcfg-token", fwcfg, "-token-state", state}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := load(); s.token != "fromcmdline" {
+		t.Fatalf("without fw_cfg: %q", s.token)
+	}
+	os.Remove(state)
+	os.WriteFile(fwcfg, []byte("fromfwcfg"), 0o600)
+	if s := load(); s.token != "fromfwcfg" {
+		t.Fatalf("with fw_cfg: %q", s.token)
+	}
+	os.WriteFile(fwcfg, []byte("changed"), 0o600)
+	if s := load(); s.token != "fromfwcfg" {
+		t.Fatalf("a restarted agent took %q instead of the token it kept", s.token)
+	}
+	fi, err := os.Stat(state)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v", fi, err)
+	}
+	if fi, _ := os.Stat(filepath.Dir(state)); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state folder mode %v", fi.Mode())
+	}
+}
+
+// After /resume, a restarted agent server accepts the new token, not the
+// one its VM booted with (a warm clone used to fall back to its template's).
+func TestRestartKeepsTheResumedToken(t *testing.T) {
+	dir := t.TempDir()
+	cmdline, state := filepath.Join(dir, "cmdline"), filepath.Join(dir, "token")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	os.WriteFile(cmdline, []byte(fmt.Sprintf("quicksand_token=%s quicksand_port=%d\n", strings.Repeat("b", 40), port)), 0o644)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(agentBin, "-listen", "127.0.0.1", "-cmdline", cmdline, "-token-state", state)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	a := &agent{base: fmt.Sprintf("http://127.0.0.1:%d", port), token: strings.Repeat("b", 40)}
+	waitUp := func() {
+		t.Helper()
+		for i := 0; i < 500; i++ {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("agent did not listen")
+	}
+	first := start()
+	waitUp()
+	newToken := strings.Repeat("n", 40)
+	seed := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	if status, body := a.post(t, protocol.PathResume, a.token, map[string]any{"token": newToken, "seed_b64": seed}); status != 200 {
+		t.Fatalf("resume: %d %s", status, body)
+	}
+	first.Process.Kill()
+	first.Wait()
+	start()
+	waitUp()
+	if status, _ := a.post(t, protocol.PathExecute, a.token, map[string]any{"command": "true"}); status != http.StatusUnauthorized {
+		t.Fatalf("the boot token works again after a restart: %d", status)
+	}
+	a.token = newToken
+	if r := a.exec(t, map[string]any{"command": "echo kept"}); r.Stdout != "kept\n" {
 		t.Fatalf("%+v", r)
 	}
 }

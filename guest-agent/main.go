@@ -32,12 +32,12 @@ func main() {
 }
 
 func serve(args []string) int {
-	s, err := loadSettings(args)
+	guest := os.Getenv(childEnv) != ""
+	s, err := loadSettings(args, guest)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand-agent: %v\n", err)
 		return exitBadSettings
 	}
-	guest := os.Getenv(childEnv) != ""
 	if guest {
 		tuneForGuest(&s)
 		tuneScheduler()

@@ -42,6 +42,12 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Reseeded = reseed(seed) == nil
 	}
+	// Kept before it is used: an agent that restarts must come back with
+	// this token, never the one the VM booted with.
+	if err := s.settings.keepToken(req.Token); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	token := req.Token
 	s.token.Store(&token)
 	writeJSON(w, http.StatusOK, res)

@@ -4,10 +4,29 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
+)
+
+// Where a guest agent finds its token, most trusted first:
+//
+//   - tokenStatePath: the token this boot's agent accepted last, kept on a
+//     tmpfs (in RAM, so checkpoints and saves keep it with the rest of the
+//     VM) readable by root only. An agent server that restarts (killed, OOM)
+//     takes it up again, so a sandbox accepts only the token it was given
+//     or rekeyed to, never an older one.
+//   - the fw_cfg file protocol.FwCfgToken: how our engine hands the token
+//     over. QEMU reads it from an owner-only file, so it appears on no
+//     command line; in the guest only root can read it.
+//   - quicksand_token= on the kernel command line: how Quicksand's engine
+//     does it. Every local user on the host can read a QEMU's command line
+//     (and every guest user /proc/cmdline), so our engine never uses it.
+const (
+	tokenStatePath = "/run/quicksand/token"
+	fwCfgTokenPath = "/sys/firmware/qemu_fw_cfg/by_name/" + protocol.FwCfgToken + "/raw"
 )
 
 // settings is what the agent needs to serve: where to listen and which token
@@ -16,38 +35,46 @@ type settings struct {
 	listen string // host part of the listen address; empty means all
 	port   int
 	token  string
+	// tokenState, if set, is where the accepted token is kept (see
+	// tokenStatePath); /resume writes the new one there.
+	tokenState string
 	// maxOutput is the default cap on bytes /execute keeps per stream.
 	maxOutput int64
 }
 
-// loadSettings reads the kernel command line and lets flags override it, so
-// that the same binary runs inside a VM and on the host in tests.
-func loadSettings(args []string) (settings, error) {
+// loadSettings reads the token and port (see the order above) and lets
+// flags override them, so that the same binary runs inside a VM and on the
+// host in tests. inGuest sets the guest's default paths.
+func loadSettings(args []string, inGuest bool) (settings, error) {
 	fs := flag.NewFlagSet("quicksand-agent", flag.ContinueOnError)
 	cmdlinePath := fs.String("cmdline", "/proc/cmdline", "file holding the kernel command line")
-	token := fs.String("token", "", "token to accept (overrides "+protocol.CmdlineToken+")")
+	fwCfg, state := "", ""
+	if inGuest {
+		fwCfg, state = fwCfgTokenPath, tokenStatePath
+	}
+	fwCfgPath := fs.String("fwcfg-token", fwCfg, "file holding the token handed over by the host (fw_cfg)")
+	statePath := fs.String("token-state", state, "file keeping the accepted token across restarts")
+	token := fs.String("token", "", "token to accept (overrides every other source)")
 	port := fs.Int("port", 0, "port to listen on (overrides "+protocol.CmdlinePort+")")
 	listen := fs.String("listen", "", "address to listen on (default: all addresses)")
 	maxOutput := fs.Int64("max-output", protocol.DefaultMaxOutput, "default cap in bytes on what /execute keeps per stream")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{listen: *listen, maxOutput: *maxOutput}
+	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath}
 
 	var kv map[string]string
-	if *token == "" || *port == 0 {
-		raw, err := os.ReadFile(*cmdlinePath)
-		if err != nil {
-			return settings{}, fmt.Errorf("reading kernel command line: %w", err)
-		}
+	if raw, err := os.ReadFile(*cmdlinePath); err == nil {
 		kv = parseCmdline(string(raw))
+	} else if *token == "" || *port == 0 {
+		return settings{}, fmt.Errorf("reading kernel command line: %w", err)
 	}
-	s.token = *token
+	s.token = firstToken(*token, readToken(*statePath), readToken(*fwCfgPath), kv[protocol.CmdlineToken])
 	if s.token == "" {
-		s.token = kv[protocol.CmdlineToken]
+		return settings{}, fmt.Errorf("no token: neither fw_cfg %s nor %s= on the kernel command line", protocol.FwCfgToken, protocol.CmdlineToken)
 	}
-	if s.token == "" {
-		return settings{}, fmt.Errorf("no token: %s= is missing from the kernel command line", protocol.CmdlineToken)
+	if err := s.keepToken(s.token); err != nil {
+		return settings{}, err
 	}
 	s.port = *port
 	if s.port == 0 {
@@ -65,6 +92,48 @@ func loadSettings(args []string) (settings, error) {
 		return settings{}, fmt.Errorf("port %d is out of range", s.port)
 	}
 	return s, nil
+}
+
+func firstToken(candidates ...string) string {
+	for _, t := range candidates {
+		if t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// readToken reads a token file; a missing or unreadable one is no token.
+func readToken(path string) string {
+	if path == "" {
+		return ""
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+// keepToken records token as the one this VM accepts (see tokenStatePath):
+// written whole to a new file, then renamed over the old, readable by root
+// alone.
+func (s settings) keepToken(token string) error {
+	if s.tokenState == "" {
+		return nil
+	}
+	dir := filepath.Dir(s.tokenState)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keeping the token: %w", err)
+	}
+	tmp := s.tokenState + ".new"
+	if err := os.WriteFile(tmp, []byte(token), 0o600); err != nil {
+		return fmt.Errorf("keeping the token: %w", err)
+	}
+	if err := os.Rename(tmp, s.tokenState); err != nil {
+		return fmt.Errorf("keeping the token: %w", err)
+	}
+	return nil
 }
 
 // parseCmdline splits a kernel command line into key=value pairs. Words

@@ -42,6 +42,11 @@ type Spec struct {
 	RAMShared bool
 	// Incoming starts the VM paused, waiting for migrate-incoming.
 	Incoming bool
+	// TokenFile, if set, is an owner-only file holding the agent's token,
+	// handed to the guest as the fw_cfg file protocol.FwCfgToken. QEMU
+	// reads it at start; the token itself never appears on the command
+	// line, which every local user can read.
+	TokenFile string
 	// VMGenID is the VM generation id (a UUID) of the vmgenid device, where
 	// the machine has one: a new id tells a resumed guest to reseed its RNG.
 	VMGenID string
@@ -98,6 +103,9 @@ func (s Spec) Args() []string {
 			"-chardev", "socket,id="+ChannelChardev+",path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
 			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev="+ChannelChardev+",name="+protocol.ChannelPortName,
 		)
+	}
+	if s.TokenFile != "" {
+		args = append(args, "-fw_cfg", "name="+protocol.FwCfgToken+",file="+escapeOpt(s.TokenFile))
 	}
 	if m.vmgenid {
 		guid := s.VMGenID

@@ -32,7 +32,7 @@ func TestArgsPerArchAndAccel(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.arch+"/"+c.accel, func(t *testing.T) {
 			s := Spec{Arch: c.arch, Accel: c.accel, MemoryMiB: 512, CPUs: 2, Kernel: "/img/k", Initrd: "/img/i",
-				Append: "root=/dev/vda quicksand_token=t", Disk: "/w/overlay.qcow2"}
+				Append: "root=/dev/vda quicksand_port=7", Disk: "/w/overlay.qcow2"}
 			args := s.Args()
 			if got := argsAfter(args, "-M"); len(got) != 1 || got[0] != c.machine+",memory-backend=mem0" {
 				t.Errorf("machine %v, want %s", got, c.machine)
@@ -50,7 +50,7 @@ func TestArgsPerArchAndAccel(t *testing.T) {
 			if got := argsAfter(args, "-smp"); !slices.Equal(got, []string{"2"}) {
 				t.Errorf("cpus %v", got)
 			}
-			if got := argsAfter(args, "-append"); len(got) != 1 || !strings.HasPrefix(got[0], "root=/dev/vda quicksand_token=t") {
+			if got := argsAfter(args, "-append"); len(got) != 1 || !strings.HasPrefix(got[0], "root=/dev/vda quicksand_port=7") {
 				t.Errorf("append %v", got)
 			}
 			if got := argsAfter(args, "-serial"); !slices.Equal(got, []string{"stdio"}) {
@@ -126,5 +126,18 @@ func TestOutputChannelPort(t *testing.T) {
 	}
 	if cd := argsAfter(Spec{Arch: "x86_64", Accel: "tcg"}.Args(), "-chardev"); len(cd) != 0 {
 		t.Errorf("no channel socket, still a chardev: %v", cd)
+	}
+}
+
+// The token file goes to the guest as fw_cfg by its path: QEMU's command
+// line, which every local user can read, names the file, never the token.
+func TestTokenFileIsFwCfg(t *testing.T) {
+	s := Spec{Arch: "x86_64", Accel: "tcg", MemoryMiB: 256, CPUs: 1, TokenFile: "/w,1/token"}
+	if got := argsAfter(s.Args(), "-fw_cfg"); !slices.Equal(got, []string{"name=opt/quicksand/token,file=/w,,1/token"}) {
+		t.Fatalf("fw_cfg %v", got)
+	}
+	s.TokenFile = ""
+	if got := argsAfter(s.Args(), "-fw_cfg"); len(got) != 0 {
+		t.Fatalf("fw_cfg without a token file: %v", got)
 	}
 }

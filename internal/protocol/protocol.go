@@ -15,11 +15,19 @@ const (
 	PathResume = "/resume"
 )
 
-// Kernel command line keys the agent reads its settings from.
+// Kernel command line keys the agent reads its settings from. Our engine
+// puts only the port there: the command line of QEMU is readable by every
+// local user, so the token goes in FwCfgToken instead. The agent still
+// reads CmdlineToken, for engines that use it (Quicksand's).
 const (
 	CmdlineToken = "quicksand_token"
 	CmdlinePort  = "quicksand_port"
 )
+
+// FwCfgToken is the name of the QEMU firmware config file that carries the
+// agent's token (QEMU's -fw_cfg name=...,file=...; in the guest
+// /sys/firmware/qemu_fw_cfg/by_name/<name>/raw, readable by root only).
+const FwCfgToken = "opt/quicksand/token"
 
 // ReadyLine is printed by the agent on the console, alone on a line, once it
 // listens. The host watches the serial console for it.

@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quicksand-go/quicksand/engine/agent"
+)
+
+// Another local user looks for the token of every kind of sandbox (a
+// template being built, a warm clone, a cold boot, a save) wherever it can:
+// process command lines and environments, files, sockets. It finds none,
+// and drives none of the agents it can reach.
+func TestAnotherUserCannotReachASandbox(t *testing.T) {
+	uid, gid := attackerIdentity(t)
+	base := attackBase(t)
+	saves := filepath.Join(base, "saves")
+	os.Mkdir(saves, 0o755)
+	cfg := Config{WorkDir: filepath.Join(base, "work"), TemplateDir: filepath.Join(base, "templates")}
+
+	// While the template is being built.
+	type started struct {
+		sb  *Sandbox
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		sb, err := Start(context.Background(), cfg)
+		done <- started{sb, err}
+	}()
+	var reports []attackReport
+	var warm *Sandbox
+	for warm == nil {
+		reports = append(reports, runAttacker(t, base, uid, gid))
+		select {
+		case s := <-done:
+			if s.err != nil {
+				t.Fatalf("warm start: %v", s.err)
+			}
+			warm = s.sb
+			t.Cleanup(func() { warm.Stop(context.Background()) })
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if !slices.ContainsFunc(reports, func(r attackReport) bool { return len(r.Ports) > 0 }) {
+		t.Errorf("no attack ran while the template VM was up (%d attacks)", len(reports))
+	}
+
+	coldCfg := cfg
+	coldCfg.ColdBoot = true
+	cold := startSandbox(t, coldCfg)
+	saveDir := filepath.Join(saves, "s1")
+	if _, err := warm.Save(context.Background(), saveDir); err != nil {
+		t.Fatal(err)
+	}
+	last := runAttacker(t, base, uid, gid)
+	reports = append(reports, last)
+
+	secrets := map[string]string{"cold": cold.token, "warm clone": warm.token}
+	metas, _ := filepath.Glob(filepath.Join(cfg.TemplateDir, "*", templateMeta))
+	for _, m := range metas {
+		var tpl template
+		raw, _ := os.ReadFile(m)
+		if json.Unmarshal(raw, &tpl) == nil && tpl.Token != "" {
+			secrets["template"] = tpl.Token
+		}
+	}
+	if raw, err := os.ReadFile(filepath.Join(saveDir, saveToken)); err == nil {
+		secrets["save"] = strings.TrimSpace(string(raw))
+	}
+	if len(secrets) != 4 {
+		t.Fatalf("the test could not find every secret itself: %v", secrets)
+	}
+
+	// The attacker could look: it read QEMU's command line and reached the
+	// agents, which refused it.
+	if !last.SawQEMU || len(last.Ports) < 2 || !last.ReachedAgent {
+		t.Fatalf("the attacker did not get as far as it should: saw QEMU %v, ports %v, reached an agent %v", last.SawQEMU, last.Ports, last.ReachedAgent)
+	}
+	private := []string{cfg.WorkDir, cfg.TemplateDir, saveDir}
+	for i, r := range reports {
+		for what, secret := range secrets {
+			if slices.Contains(r.Candidates, secret) {
+				t.Errorf("attack %d found the %s token", i, what)
+			}
+		}
+		if len(r.Executed) > 0 {
+			t.Errorf("attack %d ran commands: %v", i, r.Executed)
+		}
+		if len(r.Sockets) > 0 {
+			t.Errorf("attack %d connected to sockets: %v", i, r.Sockets)
+		}
+		for _, f := range r.Readable {
+			for _, p := range private {
+				if strings.HasPrefix(f, p+"/") {
+					t.Errorf("attack %d could read %s", i, f)
+				}
+			}
+		}
+	}
+}
+
+// A work folder that another user made first (at the predictable default
+// $TMPDIR/quicksand-<uid>, say), or that others may write to, is refused
+// before anything starts.
+func TestForeignWorkDirIsRefused(t *testing.T) {
+	uid, gid := attackerIdentity(t)
+	base := attackBase(t)
+	theirs := filepath.Join(base, "theirs")
+	os.Mkdir(theirs, 0o777)
+	os.Chown(theirs, int(uid), int(gid))
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	for dir, want := range map[string]string{theirs: "belongs to another user", open: "writable by other users"} {
+		_, err := Start(context.Background(), Config{WorkDir: dir})
+		if KindOf(err) != KindBootFailed || !strings.Contains(err.Error(), want) {
+			t.Errorf("work folder %s: %v", dir, err)
+		}
+		_, err = Start(context.Background(), Config{TemplateDir: dir})
+		if KindOf(err) != KindBootFailed || !strings.Contains(err.Error(), want) {
+			t.Errorf("template folder %s: %v", dir, err)
+		}
+	}
+}
+
+// A warm clone whose agent server restarts (killed here, as the OOM killer
+// or a crash would) comes back accepting its own token and never its
+// template's, which every clone shares.
+func TestRestartedAgentKeepsTheClonesToken(t *testing.T) {
+	cfg := Config{TemplateDir: t.TempDir()}
+	sb := startSandbox(t, cfg)
+	if !sb.timing.Warm {
+		sb.Stop(context.Background())
+		sb = startSandbox(t, cfg)
+	}
+	if !sb.timing.Warm {
+		t.Fatal("the second start was not warm")
+	}
+	tpls := templatesIn(t, cfg.TemplateDir)
+	if len(tpls) != 1 {
+		t.Fatalf("%d templates", len(tpls))
+	}
+	// The server is the shell's parent; init restarts it.
+	sb.Execute(context.Background(), ExecRequest{Command: "kill -9 $PPID", Timeout: 5 * time.Second})
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var r *ExecResult
+		if r, err = sb.Execute(context.Background(), ExecRequest{Command: "echo back"}); err == nil && string(r.Stdout) == "back\n" {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the sandbox did not come back with its own token: %v", err)
+	}
+	c := agent.New(sb.AgentAddr(), tpls[0].Token)
+	defer c.Close()
+	var se *agent.StatusError
+	if err := c.Ping(context.Background()); !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("the template's token after a restart: %v", err)
+	}
+}
