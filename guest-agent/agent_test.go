@@ -624,3 +624,43 @@ func TestRestartKeepsTheResumedToken(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// Connections that never finish their headers, or the body of a call
+// anyone may make, are closed after the header timeout: other local users
+// can reach the agent's port forward and must not hold connections open.
+func TestHalfOpenConnectionsAreClosed(t *testing.T) {
+	a := startAgent(t, "-header-timeout", "1s")
+	addr := strings.TrimPrefix(a.base, "http://")
+	var conns []net.Conn
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 1 {
+			// Headers of a call that needs no token, and a body that never comes.
+			fmt.Fprintf(c, "POST /authenticate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+		} else {
+			fmt.Fprintf(c, "GET /ping HTTP/1.1\r\n") // headers never finished
+		}
+		conns = append(conns, c)
+	}
+	buf := make([]byte, 4096)
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, err := c.Read(buf)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("connection %d still open: %v", i, err)
+			}
+		}
+	}
+	// The agent still serves.
+	if r := a.exec(t, map[string]any{"command": "echo fine"}); r.Stdout != "fine\n" {
+		t.Fatalf("%+v", r)
+	}
+}

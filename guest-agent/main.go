@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
@@ -49,7 +50,17 @@ func serve(args []string) int {
 	}
 	// The host watches the console for this exact line.
 	fmt.Printf("\n%s port=%d\n", protocol.ReadyLine, s.port)
-	srv := &http.Server{Handler: newServer(s, guest)}
+	srv := &http.Server{
+		Handler: newServer(s, guest),
+		// Every local user on the host can open connections to the port
+		// forward: one that never finishes its headers, or sits idle, must
+		// not hold a connection for ever. Idle ones last longer than the
+		// engine keeps them (90 s), so the engine closes first and never
+		// sends a request on a connection the agent is closing.
+		ReadHeaderTimeout: s.headerTimeout,
+		IdleTimeout:       10 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	err = srv.Serve(ln)
 	fmt.Fprintf(os.Stderr, "quicksand-agent: serving: %v\n", err)
 	return 1

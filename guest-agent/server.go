@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	sse "github.com/tmaxmax/go-sse"
 
@@ -69,6 +70,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", rt.method)
 		writeError(w, http.StatusMethodNotAllowed, r.URL.Path+" takes "+rt.method)
 		return
+	}
+	if !rt.auth {
+		// Anyone may call it, so nobody may take for ever to send it.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.settings.headerTimeout))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	rt.handle(w, r)

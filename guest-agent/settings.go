@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
@@ -40,6 +41,9 @@ type settings struct {
 	tokenState string
 	// maxOutput is the default cap on bytes /execute keeps per stream.
 	maxOutput int64
+	// headerTimeout bounds reading a request's headers, and the body of a
+	// request that needs no token (/authenticate).
+	headerTimeout time.Duration
 }
 
 // loadSettings reads the token and port (see the order above) and lets
@@ -57,11 +61,12 @@ func loadSettings(args []string, inGuest bool) (settings, error) {
 	token := fs.String("token", "", "token to accept (overrides every other source)")
 	port := fs.Int("port", 0, "port to listen on (overrides "+protocol.CmdlinePort+")")
 	listen := fs.String("listen", "", "address to listen on (default: all addresses)")
+	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "time allowed for a request's headers (and an unauthenticated body)")
 	maxOutput := fs.Int64("max-output", protocol.DefaultMaxOutput, "default cap in bytes on what /execute keeps per stream")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath}
+	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath, headerTimeout: *headerTimeout}
 
 	var kv map[string]string
 	if raw, err := os.ReadFile(*cmdlinePath); err == nil {
