@@ -41,6 +41,9 @@ type ExecRequest struct {
 	Shell   string // default /bin/sh
 	Env     map[string]string
 	Stdin   []byte
+	// User runs the command as this guest user (a name or uid) instead of
+	// root; a user the guest does not know is an error (KindBadRequest).
+	User string
 }
 
 // ExecResult is how a command ended. A command that fails is a result, not
@@ -167,7 +170,7 @@ func (r ExecRequest) toWire() (protocol.ExecRequest, time.Duration, error) {
 		timeout = DefaultTimeout
 	}
 	secs := timeout.Seconds()
-	w := protocol.ExecRequest{Command: r.Command, Timeout: &secs, Cwd: r.Cwd, Shell: r.Shell, Env: r.Env}
+	w := protocol.ExecRequest{Command: r.Command, Timeout: &secs, Cwd: r.Cwd, Shell: r.Shell, Env: r.Env, User: r.User}
 	if utf8.Valid(r.Stdin) {
 		w.Stdin = string(r.Stdin)
 	} else {

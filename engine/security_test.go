@@ -168,3 +168,32 @@ func TestRestartedAgentKeepsTheClonesToken(t *testing.T) {
 		t.Fatalf("the template's token after a restart: %v", err)
 	}
 }
+
+// A command run as an ordinary guest user cannot read the sandbox's token
+// (fw_cfg, the agent's kept copy, the kernel command line, init's
+// environment) and so cannot drive the agent as root from inside; it is
+// not root.
+func TestGuestUserCannotTakeTheToken(t *testing.T) {
+	sb := sharedSandbox(t)
+	probe := `id -un; head -c1 /etc/shadow >/dev/null 2>&1 && echo READ-SHADOW
+cat /proc/cmdline /proc/1/environ /run/quicksand/token /sys/firmware/qemu_fw_cfg/by_name/opt/quicksand/token/raw 2>/dev/null
+grep -rsa "` + sb.token[:16] + `" /run /tmp /proc/cmdline /sys/firmware 2>/dev/null | head -c 200`
+	r, err := sb.Execute(context.Background(), ExecRequest{Command: probe, User: "nobody", Timeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(r.Stdout), "nobody\n") || strings.Contains(string(r.Stdout), "READ-SHADOW") {
+		t.Fatalf("not unprivileged: %q", r.Stdout)
+	}
+	if strings.Contains(string(r.Stdout), sb.token[:16]) {
+		t.Fatalf("a guest user read the token: %q", r.Stdout)
+	}
+	// As root, the same files hold it: the probe looked in the right place.
+	r = run(t, sb, ExecRequest{Command: "cat /run/quicksand/token"})
+	if string(r.Stdout) != sb.token {
+		t.Fatalf("root's copy of the token: %q", r.Stdout)
+	}
+	if _, err := sb.Execute(context.Background(), ExecRequest{Command: "id", User: "no-such-user"}); KindOf(err) != KindBadRequest {
+		t.Fatalf("unknown user: %v", err)
+	}
+}

@@ -664,3 +664,38 @@ func TestHalfOpenConnectionsAreClosed(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// A command asked to run as a user runs as that user, with its groups and
+// home, on both endpoints and whether or not it goes through the shell; an
+// unknown user is refused, never run as root. (The agent runs as root in
+// these tests, as in the guest.)
+func TestUserField(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root, as the agent has in the guest (CI runs as root)")
+	}
+	a := startAgent(t)
+	for _, who := range []string{"nobody", "65534"} {
+		for _, cmd := range []string{"id", "id; echo $HOME $USER"} { // direct exec, then the shell
+			r := a.exec(t, map[string]any{"command": cmd, "user": who})
+			if !strings.HasPrefix(r.Stdout, "uid=65534(nobody)") || strings.Contains(r.Stdout, "(root)") {
+				t.Fatalf("%s as %s: %+v", cmd, who, r)
+			}
+		}
+	}
+	r := a.exec(t, map[string]any{"command": "echo $HOME $USER $LOGNAME", "user": "nobody", "env": map[string]string{"HOME": "/tmp"}})
+	if r.Stdout != "/tmp nobody nobody\n" {
+		t.Fatalf("env of nobody: %q", r.Stdout)
+	}
+	if r := a.exec(t, map[string]any{"command": "head -c1 /etc/shadow", "user": "nobody"}); r.ExitCode == 0 {
+		t.Fatalf("nobody read /etc/shadow: %+v", r)
+	}
+	for _, path := range []string{protocol.PathExecute, protocol.PathExecuteStream} {
+		status, body := a.post(t, path, a.token, map[string]any{"command": "id", "user": "no-such-user"})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), "no such user") {
+			t.Fatalf("%s with an unknown user: %d %s", path, status, body)
+		}
+	}
+	if r := a.exec(t, map[string]any{"command": "id -u"}); r.Stdout != "0\n" {
+		t.Fatalf("without user: %q", r.Stdout)
+	}
+}

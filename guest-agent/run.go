@@ -68,6 +68,8 @@ type command struct {
 	req     protocol.ExecRequest
 	timeout time.Duration
 	stdin   []byte
+	// as is the account to run as; nil runs as the agent (root).
+	as *runAs
 }
 
 func newCommand(req protocol.ExecRequest) (*command, error) {
@@ -104,6 +106,13 @@ func (c *command) checkStart() error {
 	if _, err := exec.LookPath(c.req.Shell); err != nil {
 		return &startError{fmt.Sprintf("shell %q: %v", c.req.Shell, unwrapPathError(err))}
 	}
+	if c.req.User != "" {
+		as, err := lookupUser(c.req.User)
+		if err != nil {
+			return err
+		}
+		c.as = as
+	}
 	return nil
 }
 
@@ -125,6 +134,9 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		return outcome{}, err
 	}
 	env := os.Environ()
+	if c.as != nil {
+		env = append(env, c.as.env...) // later entries win in os/exec
+	}
 	for k, v := range c.req.Env {
 		env = append(env, k+"="+v)
 	}
@@ -148,6 +160,9 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		}
 		cmd.Stdout, cmd.Stderr = writers[0], writers[1]
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if c.as != nil {
+			cmd.SysProcAttr.Credential = c.as.cred
+		}
 		return cmd
 	}
 	var cmd *exec.Cmd

@@ -132,6 +132,8 @@ int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out,
  *   shell    str             default "/bin/sh"
  *   env      map str -> str  added to the environment
  *   stdin    str|bin         given to the command
+ *   user     str             run as this guest user (name or uid), not
+ *                            root; an unknown user is QS_ERR_BAD_REQUEST
  * on_chunk: NULL for no streaming; otherwise called on the calling thread,
  *   before this function returns, with each chunk as it arrives.
  * result (required): on success, a msgpack map the caller frees with

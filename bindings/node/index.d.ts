@@ -31,6 +31,8 @@ export interface ExecuteOptions {
   shell?: string;
   env?: Record<string, string>;
   stdin?: string | Uint8Array;
+  /** Run as this guest user (a name or uid) instead of root; an unknown user rejects with BadRequestError. */
+  user?: string;
   /** Called on the main thread with output as it arrives, in order. */
   onStdout?: (text: string) => void;
   onStderr?: (text: string) => void;

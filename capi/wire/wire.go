@@ -102,6 +102,7 @@ func DecodeRequest(b []byte) (engine.ExecRequest, error) {
 		f.str("cwd", &r.Cwd),
 		f.str("shell", &r.Shell),
 		f.strMap("env", &r.Env),
+		f.str("user", &r.User),
 		f.bytesOrStr("stdin", &r.Stdin),
 	}
 	for _, err := range steps {

@@ -77,10 +77,10 @@ func TestDecodeErrorsNameTheKey(t *testing.T) {
 func TestDecodeRequest(t *testing.T) {
 	r, err := DecodeRequest(pack(t, map[string]any{
 		"command": "ls", "timeout": 20, "cwd": "/tmp", "shell": "/bin/bash",
-		"env": map[string]string{"A": "1"}, "stdin": []byte{0, 0xff},
+		"env": map[string]string{"A": "1"}, "stdin": []byte{0, 0xff}, "user": "nobody",
 	}))
 	if err != nil || r.Command != "ls" || r.Timeout != 20*time.Second || r.Cwd != "/tmp" || r.Shell != "/bin/bash" ||
-		r.Env["A"] != "1" || string(r.Stdin) != "\x00\xff" {
+		r.Env["A"] != "1" || string(r.Stdin) != "\x00\xff" || r.User != "nobody" {
 		t.Fatalf("%+v %v", r, err)
 	}
 	r, _ = DecodeRequest(pack(t, map[string]any{"command": "ls", "timeout": 20.5, "stdin": "text"}))

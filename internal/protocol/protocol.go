@@ -56,6 +56,10 @@ type ExecRequest struct {
 	Cwd     string            `json:"cwd,omitempty"`
 	Shell   string            `json:"shell,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
+	// User, if set, runs the command as this guest user (a name or a
+	// numeric uid) with its groups, HOME, USER and LOGNAME; a user the
+	// guest does not know is a 400, never a run as root.
+	User string `json:"user,omitempty"`
 	Stdin   string            `json:"stdin,omitempty"`
 	// StdinB64 is stdin as base64, for input that is not text. It wins over Stdin.
 	StdinB64 string `json:"stdin_b64,omitempty"`

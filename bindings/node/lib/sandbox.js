@@ -24,7 +24,7 @@ const CONFIG_KEYS = {
   coldBoot: 'cold_boot',
 };
 
-const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'onStdout', 'onStderr', 'signal'];
+const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'onStdout', 'onStderr', 'signal'];
 
 function checkKeys(obj, allowed, what, ErrorClass) {
   if (obj === null || typeof obj !== 'object') throw new ErrorClass(`${what} must be an object`);
@@ -50,7 +50,7 @@ function encodeRequest(command, opts) {
     if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw new BadRequestError(`${cb} must be a function`);
   }
   const req = { command };
-  for (const k of ['timeout', 'cwd', 'shell', 'env']) if (opts[k] !== undefined && opts[k] !== null) req[k] = opts[k];
+  for (const k of ['timeout', 'cwd', 'shell', 'env', 'user']) if (opts[k] !== undefined && opts[k] !== null) req[k] = opts[k];
   if (opts.stdin !== undefined && opts.stdin !== null) {
     req.stdin = typeof opts.stdin === 'string' ? opts.stdin : Uint8Array.from(opts.stdin);
   }

@@ -33,6 +33,9 @@ test('execute basics and options', async () => {
   assert.equal((await sb.execute('tr a-z A-Z', { stdin: 'shout' })).stdout, 'SHOUT');
   assert.equal((await sb.execute('od -An -tx1', { stdin: Buffer.from([0, 255]) })).stdout.trim(), '00 ff');
   assert.equal((await sb.execute('echo $0', { shell: '/bin/bash' })).stdout, '/bin/bash\n');
+  r = await sb.execute('id -un; head -c1 /etc/shadow', { user: 'nobody' });
+  assert.equal(r.stdout, 'nobody\n');
+  assert.notEqual(r.exitCode, 0);
 });
 
 test('properties', () => {
@@ -121,6 +124,7 @@ test('errors', async () => {
   await assert.rejects(Sandbox.start({ cpus: 1000 }), (e) => e instanceof InvalidConfigError && /cpus/.test(e.message));
   await assert.rejects(sb.execute('true', { cwd: '/no/such/dir' }), (e) => e instanceof BadRequestError && /no\/such\/dir/.test(e.message));
   await assert.rejects(sb.execute('true', { tiemout: 3 }), (e) => e instanceof BadRequestError && /tiemout/.test(e.message));
+  await assert.rejects(sb.execute('id', { user: 'no-such-user' }), (e) => e instanceof BadRequestError && /no such user/.test(e.message));
 });
 
 test('after stop', async () => {

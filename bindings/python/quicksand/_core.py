@@ -65,9 +65,10 @@ def encode_request(
     shell: Optional[str],
     env: Optional[Mapping[str, str]],
     stdin: Union[str, bytes, None],
+    user: Optional[str] = None,
 ) -> bytes:
     req: Dict[str, Any] = {"command": command}
-    for key, value in (("timeout", timeout), ("cwd", cwd), ("shell", shell), ("stdin", stdin)):
+    for key, value in (("timeout", timeout), ("cwd", cwd), ("shell", shell), ("stdin", stdin), ("user", user)):
         if value is not None:
             req[key] = value
     if env is not None:
@@ -270,9 +271,10 @@ class SandboxBase:
         stdin: Union[str, bytes, None],
         on_stdout: Optional[Callable[[str], Any]],
         on_stderr: Optional[Callable[[str], Any]],
+        user: Optional[str] = None,
     ) -> "tuple[bytes, Optional[Callable[[bytes], Any]], Optional[Callable[[bytes], Any]]]":
         """The request and byte callbacks of an execute (both APIs take the same arguments)."""
-        return encode_request(command, timeout, cwd, shell, env, stdin), text_callback(on_stdout), text_callback(on_stderr)
+        return encode_request(command, timeout, cwd, shell, env, stdin, user), text_callback(on_stdout), text_callback(on_stderr)
 
     def _require(self) -> Handle:
         if self._handle is None:

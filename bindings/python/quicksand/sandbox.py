@@ -76,15 +76,17 @@ class Sandbox(SandboxBase):
         stdin: Union[str, bytes, None] = None,
         on_stdout: Optional[Callable[[str], Any]] = None,
         on_stderr: Optional[Callable[[str], Any]] = None,
+        user: Optional[str] = None,
     ) -> ExecuteResult:
         """Runs ``command`` with ``shell -c`` and returns how it ended.
 
         ``timeout`` is in seconds; on timeout the command's whole process
         group is killed and the result says ``timed_out``. ``on_stdout`` and
         ``on_stderr`` get the output as text as it arrives. Cancelling the
-        task cancels the command.
+        task cancels the command. ``user`` runs it as that guest user (a
+        name or uid) instead of root; an unknown user raises BadRequestError.
         """
-        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr))
+        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user))
 
     async def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]

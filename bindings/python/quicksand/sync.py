@@ -58,9 +58,10 @@ class SyncSandbox(SandboxBase):
         stdin: Union[str, bytes, None] = None,
         on_stdout: Optional[Callable[[str], Any]] = None,
         on_stderr: Optional[Callable[[str], Any]] = None,
+        user: Optional[str] = None,
     ) -> ExecuteResult:
         """Runs ``command``; the same arguments as Sandbox.execute."""
-        return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr))
+        return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user))
 
     def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]

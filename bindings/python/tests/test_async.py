@@ -121,6 +121,14 @@ async def test_bad_requests(sb):
         await sb.execute("true", cwd="/no/such/dir")
     with pytest.raises(BadRequestError, match="command"):
         await sb.execute("")
+    with pytest.raises(BadRequestError, match="no such user"):
+        await sb.execute("id", user="no-such-user")
+
+
+async def test_user_runs_unprivileged(sb):
+    r = await sb.execute("id -un; head -c1 /etc/shadow", user="nobody")
+    assert r.stdout == "nobody\n" and r.exit_code != 0
+    assert (await sb.execute("id -un")).stdout == "root\n"
 
 
 async def test_errors_before_and_after():
