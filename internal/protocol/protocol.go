@@ -59,8 +59,8 @@ type ExecRequest struct {
 	// User, if set, runs the command as this guest user (a name or a
 	// numeric uid) with its groups, HOME, USER and LOGNAME; a user the
 	// guest does not know is a 400, never a run as root.
-	User string `json:"user,omitempty"`
-	Stdin   string            `json:"stdin,omitempty"`
+	User  string `json:"user,omitempty"`
+	Stdin string `json:"stdin,omitempty"`
 	// StdinB64 is stdin as base64, for input that is not text. It wins over Stdin.
 	StdinB64 string `json:"stdin_b64,omitempty"`
 	// MaxOutput caps the bytes /execute keeps per stream (0: the agent's
