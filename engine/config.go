@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/quicksand-go/quicksand/engine/image"
 )
 
 // Accel names a QEMU accelerator.
@@ -107,6 +109,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	bad := func(field, format string, args ...any) (Config, error) {
 		return c, newError(KindInvalidConfig, nil, "config field %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if !image.IsPath(c.Image) {
+		if err := image.CheckName(c.Image); err != nil {
+			return bad("image", "%v", err)
+		}
 	}
 	switch {
 	case c.MemoryMiB < 64 || c.MemoryMiB > 1<<20:

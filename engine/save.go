@@ -27,13 +27,17 @@ const (
 	saveLog   = "console.log"
 )
 
-// SaveDir is where Save(name) writes: a name goes to the default image
-// folder (so that Start finds it by name), a path is used as is.
-func SaveDir(name string) string {
-	if strings.ContainsRune(name, os.PathSeparator) || strings.HasPrefix(name, ".") {
-		return name
+// SaveDir is where Save(name) writes: a name (image.CheckName) goes to the
+// default image folder, so that Start finds it by name; a path (absolute,
+// or starting with "./") is used as is, and its parent folder must exist.
+func SaveDir(name string) (string, error) {
+	if image.IsPath(name) {
+		return filepath.Abs(name)
 	}
-	return filepath.Join(image.DefaultDir(), name)
+	if err := image.CheckName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(image.DefaultDir(), name), nil
 }
 
 // Save writes the sandbox's state to a new folder (SaveDir(name)) and
@@ -44,16 +48,22 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", newError(KindBadRequest, nil, "a save needs a name or a folder")
 	}
-	dir, err := filepath.Abs(SaveDir(name))
+	dir, err := SaveDir(name)
 	if err != nil {
-		return "", newError(KindBadRequest, err, "save %q", name)
+		return "", newError(KindBadRequest, err, "save")
 	}
 	if _, err := os.Stat(dir); err == nil {
-		return "", newError(KindBadRequest, nil, "save %q: %s already exists", name, dir)
+		return "", newError(KindBadRequest, nil, "save %s: %s already exists", image.Quote(name), dir)
+	}
+	if !image.IsPath(name) {
+		// The image folder itself; a path's parent must already exist.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return "", newError(KindSnapshotFailed, err, "save %s", image.Quote(name))
+		}
 	}
 	tmp := dir + ".saving-" + randomSuffix()
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return "", newError(KindSnapshotFailed, err, "save %q", name)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return "", newError(KindSnapshotFailed, err, "save %s", image.Quote(name))
 	}
 	defer os.RemoveAll(tmp)
 

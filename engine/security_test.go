@@ -197,3 +197,29 @@ grep -rsa "` + sb.token[:16] + `" /run /tmp /proc/cmdline /sys/firmware 2>/dev/n
 		t.Fatalf("unknown user: %v", err)
 	}
 }
+
+// A save name is a name: it cannot climb out of the image folder or make
+// folders on its way; a path must look like one, and its parent must exist.
+func TestSaveNamesAreNotPaths(t *testing.T) {
+	sb := sharedSandbox(t)
+	cwd, _ := os.Getwd()
+	for _, name := range []string{"../../qs-escape/x", "a/b", ".hidden", "x\x00y"} {
+		_, err := sb.Save(context.Background(), name)
+		if KindOf(err) != KindBadRequest || !strings.Contains(err.Error(), "not a valid name") {
+			t.Errorf("save %q: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "..", "..", "qs-escape")); err == nil {
+		t.Errorf("a save name made a folder outside the image folder")
+	}
+	missing := filepath.Join(t.TempDir(), "no", "such", "parent")
+	if _, err := sb.Save(context.Background(), missing); err == nil {
+		t.Errorf("a save made the missing parents of %s", missing)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("the missing parent folder was made")
+	}
+	if _, err := Start(context.Background(), Config{Image: "../../etc"}); KindOf(err) != KindInvalidConfig {
+		t.Errorf("image name ../../etc: %v", err)
+	}
+}

@@ -75,8 +75,8 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("image %q not found (searched: %s; build one with `make image`, or set %s)",
-		e.Name, strings.Join(e.Searched, ", "), PathEnv)
+	return fmt.Sprintf("image %s not found (searched: %s; build one with `make image`, or set %s)",
+		Quote(e.Name), strings.Join(e.Searched, ", "), PathEnv)
 }
 
 // SearchDirs lists the folders a name is looked up in: extra (from the
@@ -110,13 +110,19 @@ func HostArch() string {
 	return runtime.GOARCH
 }
 
-// Resolve finds an image by path or by name. A name is tried as a folder
-// "<name>" and then "<name>-<host arch>" in each search folder.
+// Resolve finds an image by path or by name (see IsPath and CheckName). A
+// name is tried as a folder "<name>" and then "<name>-<host arch>" in each
+// search folder.
 func Resolve(nameOrPath string, dirs []string) (*Image, error) {
 	if nameOrPath == "" {
 		return nil, fmt.Errorf("no image given")
 	}
-	if strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.HasPrefix(nameOrPath, ".") {
+	if !IsPath(nameOrPath) {
+		if err := CheckName(nameOrPath); err != nil {
+			return nil, err
+		}
+	}
+	if IsPath(nameOrPath) {
 		im, err := Load(nameOrPath)
 		if os.IsNotExist(err) {
 			return nil, &NotFoundError{Name: nameOrPath, Searched: []string{nameOrPath}}
