@@ -16,12 +16,12 @@ GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz run bench bench-quicksand clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz fuzz run bench bench-quicksand clean
 
 help:
 	@echo "make run      boot the default image and run a command in it"
 	@echo "make test     build what is missing and run every test"
-	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | clean"
+	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | fuzz | clean"
 
 # --- dependencies -------------------------------------------------------------
 # apt packages are installed only when missing; the arm64 architecture is
@@ -120,9 +120,20 @@ test-python: $(LIB)
 test-node: $(LIB)
 	cd bindings/node && QUICKSAND_LIB=$(abspath $(LIB)) node --test --test-concurrency=1 test/
 
-FUZZ_TIME ?= 20s
+# Every parser of untrusted input: what crosses the C ABI, and everything
+# the guest sends the host. `make test` gives each a few seconds; `make
+# fuzz` (FUZZ_TIME=10m by default) is the long run.
+FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
+	./engine/agent:FuzzEventStream ./engine/agent:FuzzExecuteAnswer ./engine:FuzzConsole
+FUZZ_TIME ?= 8s
 test-fuzz:
-	$(GO) test ./capi/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZ_TIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "==> fuzz $${t#*:} ($${t%%:*}, $(FUZZ_TIME))"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME); \
+	done
+
+fuzz:
+	$(MAKE) test-fuzz FUZZ_TIME=$(or $(LONG_FUZZ_TIME),10m)
 
 # --- run ----------------------------------------------------------------------
 CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"

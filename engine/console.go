@@ -14,6 +14,9 @@ import (
 const (
 	consoleTailLines = 40       // lines kept in memory for error messages
 	consoleLogMax    = 16 << 20 // the log file stops growing here
+	// consoleLineMax bounds a line kept in memory: the guest writes the
+	// console and may never end a line.
+	consoleLineMax = 4 << 10
 )
 
 // console reads the guest's serial console (QEMU's stdout): it writes it to
@@ -78,14 +81,19 @@ func (c *console) consume(p []byte) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			c.partial = append(c.partial, p...)
+			c.partial = appendUpTo(c.partial, p, consoleLineMax)
 			return
 		}
-		line := string(append(c.partial, p[:i]...))
+		line := string(appendUpTo(c.partial, p[:i], consoleLineMax))
 		c.partial = c.partial[:0]
 		p = p[i+1:]
 		c.addLine(strings.TrimRight(line, "\r"))
 	}
+}
+
+// appendUpTo appends to dst what of p fits within limit bytes.
+func appendUpTo(dst, p []byte, limit int) []byte {
+	return append(dst, p[:min(len(p), max(0, limit-len(dst)))]...)
 }
 
 // addLine is called with mu held.

@@ -107,7 +107,13 @@ type ChannelCall struct {
 	truncated [3]bool   // output beyond limit was dropped
 	queue     []Chunk   // streaming: received, not yet taken
 	ungranted int64
-	ready     chan struct{} // signalled when bytes arrive
+	granted   int64 // bytes granted back so far (streaming)
+	// overrun is set when a streaming call's guest sent more than its
+	// window allowed: the guest is untrusted, and a streaming call's
+	// output waits on the host until the caller takes it, so the window
+	// is what bounds it.
+	overrun error
+	ready   chan struct{} // signalled when bytes arrive
 }
 
 // Chunk is a piece of one stream's output.
@@ -148,7 +154,12 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 	n := int64(len(p))
 	c.mu.Lock()
 	c.got[s] += n
-	if c.truncated[s] {
+	if c.streaming && c.overrun == nil && c.got[Stdout]+c.got[Stderr] > c.granted+protocol.ChannelWindow {
+		c.overrun = errors.Errorf("the guest sent more output than the channel's window allowed (%d bytes granted)", c.granted+protocol.ChannelWindow)
+	}
+	if c.overrun != nil {
+		p = nil
+	} else if c.truncated[s] {
 		p = nil // nothing after a cut, or the output would have a hole
 	} else if room := c.limit - int64(len(c.out[s])); c.limit > 0 && int64(len(p)) > room {
 		// As the agent does when it holds the output: keep what fits,
@@ -181,6 +192,7 @@ func (c *ChannelCall) Consumed(n int64) {
 	g := int64(0)
 	if c.ungranted >= grantBatch {
 		g, c.ungranted = c.ungranted, 0
+		c.granted += g
 	}
 	c.mu.Unlock()
 	if g > 0 {
@@ -195,13 +207,14 @@ func (c *ChannelCall) Ready() <-chan struct{} { return c.ready }
 func (c *ChannelCall) Dead() <-chan struct{} { return c.ch.done }
 
 // Take returns the chunks received since the last Take (streaming calls).
-// Call Consumed with their size once they are used up.
-func (c *ChannelCall) Take() []Chunk {
+// Call Consumed with their size once they are used up. It fails once the
+// guest broke the flow control.
+func (c *ChannelCall) Take() ([]Chunk, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.queue
 	c.queue = nil
-	return q
+	return q, c.overrun
 }
 
 // Complete says whether everything counts announces has arrived.

@@ -81,3 +81,46 @@ func TestChannelCallMissingOutput(t *testing.T) {
 		t.Fatalf("got %v, want output lost", err)
 	}
 }
+
+// A guest that sends a streaming call more than its window (ignoring the
+// flow control) fails that call instead of filling the host's memory.
+func TestStreamingCallOverrunFails(t *testing.T) {
+	ch, guest := guestEnd(t)
+	cc, err := ch.Open(true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // swallow grants, of which there are none
+		fr := protocol.NewFrameReader(guest)
+		for {
+			if _, _, err := fr.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	chunk := strings.Repeat("x", protocol.MaxFramePayload)
+	for i := 0; i < protocol.ChannelWindow/protocol.MaxFramePayload; i++ {
+		writeData(t, guest, cc.ID(), Stdout, chunk)
+	}
+	if _, err := cc.Take(); err != nil {
+		t.Fatalf("within the window: %v", err)
+	}
+	writeData(t, guest, cc.ID(), Stdout, "one byte too many")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := cc.Take()
+		if err != nil {
+			if !strings.Contains(err.Error(), "window") {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an overrun was accepted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, _, _, _ := cc.Output(); len(out) != protocol.ChannelWindow {
+		t.Fatalf("kept %d bytes, want the window's %d", len(out), protocol.ChannelWindow)
+	}
+}

@@ -149,20 +149,40 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	return resp, nil
 }
 
-// call makes one request and decodes its JSON answer into answer.
-func (c *Client) call(ctx context.Context, method, path string, body, answer any) error {
+// smallAnswer bounds the answers that carry no output (ping, resume).
+const smallAnswer = 64 << 10
+
+// executeAnswerLimit bounds an /execute answer that carries the output of
+// a call capped at maxOutput bytes per stream: each byte can take up to six
+// as JSON text ("\u0000") and more again as base64 when the stream is not
+// UTF-8. The guest is untrusted: it could otherwise send without end.
+func executeAnswerLimit(maxOutput int64) int64 {
+	if maxOutput <= 0 {
+		maxOutput = protocol.DefaultMaxOutput
+	}
+	return 2*8*maxOutput + smallAnswer
+}
+
+// call makes one request and decodes its JSON answer, at most limit bytes,
+// into answer.
+func (c *Client) call(ctx context.Context, method, path string, body, answer any, limit int64) error {
 	resp, err := c.do(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	return errors.Wrapf(json.NewDecoder(resp.Body).Decode(answer), "reading the answer to %s", path)
+	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	err = json.NewDecoder(lr).Decode(answer)
+	if lr.N <= 0 {
+		return errors.Errorf("the answer to %s is larger than %d bytes", path, limit)
+	}
+	return errors.Wrapf(err, "reading the answer to %s", path)
 }
 
 // Ping asks the agent whether it is there and accepts the token.
 func (c *Client) Ping(ctx context.Context) error {
 	var p protocol.PingResult
-	if err := c.call(ctx, http.MethodGet, protocol.PathPing, nil, &p); err != nil {
+	if err := c.call(ctx, http.MethodGet, protocol.PathPing, nil, &p, smallAnswer); err != nil {
 		return err
 	}
 	if !p.Pong {
@@ -175,7 +195,7 @@ func (c *Client) Ping(ctx context.Context) error {
 // success the agent accepts only req.Token; call SetToken with it.
 func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
 	var r protocol.ResumeResult
-	if err := c.call(ctx, http.MethodPost, protocol.PathResume, req, &r); err != nil {
+	if err := c.call(ctx, http.MethodPost, protocol.PathResume, req, &r, smallAnswer); err != nil {
 		return err
 	}
 	if !r.Resumed {
@@ -191,7 +211,7 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 		defer cc.Close()
 	}
 	var r protocol.ExecResult
-	if err := c.call(ctx, http.MethodPost, protocol.PathExecute, req, &r); err != nil {
+	if err := c.call(ctx, http.MethodPost, protocol.PathExecute, req, &r, executeAnswerLimit(req.MaxOutput)); err != nil {
 		return nil, err
 	}
 	res := &Result{
@@ -361,7 +381,11 @@ func (st *stream) event(e *protocol.Event) error {
 func (st *stream) deliver(last bool) error {
 	var used int64
 	defer func() { st.cc.Consumed(used) }()
-	for _, ch := range st.cc.Take() {
+	chunks, err := st.cc.Take()
+	if err != nil {
+		return err
+	}
+	for _, ch := range chunks {
 		used += int64(len(ch.Data))
 		p := ch.Data
 		if held := st.pending[ch.Stream]; len(held) > 0 {
@@ -429,17 +453,24 @@ func (c *Client) streamEvents(ctx context.Context, req protocol.ExecRequest) (ev
 			return
 		}
 		defer resp.Body.Close()
-		for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: maxEventSize}) {
-			var r eventOrError
-			if err != nil {
-				r.err = errors.Wrap(err, "reading the event stream")
-			} else if err := json.Unmarshal([]byte(ev.Data), &r.ev); err != nil {
-				r.err = errors.Wrapf(err, "decoding event %.100q", ev.Data)
-			}
-			if !emit(r) {
-				return
-			}
-		}
+		readEvents(resp.Body, emit)
 	}()
 	return out, cancel
+}
+
+// readEvents parses an event stream from the guest (untrusted: each event
+// is bounded by maxEventSize) and hands each event, or the first error, to
+// emit until emit returns false.
+func readEvents(body io.Reader, emit func(eventOrError) bool) {
+	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxEventSize}) {
+		var r eventOrError
+		if err != nil {
+			r.err = errors.Wrap(err, "reading the event stream")
+		} else if err := json.Unmarshal([]byte(ev.Data), &r.ev); err != nil {
+			r.err = errors.Wrapf(err, "decoding event %.100q", ev.Data)
+		}
+		if !emit(r) {
+			return
+		}
+	}
 }

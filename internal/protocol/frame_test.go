@@ -83,3 +83,34 @@ func TestFrameTruncated(t *testing.T) {
 		t.Fatalf("truncated payload: %v, want unexpected EOF", err)
 	}
 }
+
+// FuzzFrameReader feeds arbitrary bytes as the output channel, as a hostile
+// guest could write it: the reader never panics, and every frame it
+// returns is one a valid header announced, with its whole payload.
+func FuzzFrameReader(f *testing.F) {
+	valid := FrameHeader{Kind: FrameData, Stream: 1, Call: 7, Size: 3}.AppendHeader(nil)
+	f.Add(append(append([]byte{}, valid...), "abc"...))
+	f.Add(append([]byte("junk"), valid...))
+	f.Add(FrameHeader{Kind: FrameGrant, Call: 9, Size: 1 << 30}.AppendHeader(nil))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		fr := NewFrameReader(bytes.NewReader(in))
+		for {
+			h, p, err := fr.Next()
+			if err != nil {
+				return
+			}
+			switch h.Kind {
+			case FrameData:
+				if h.Stream != 1 && h.Stream != 2 || h.Size > MaxFramePayload || len(p) != int(h.Size) {
+					t.Fatalf("frame %+v with %d bytes", h, len(p))
+				}
+			case FrameGrant:
+				if p != nil {
+					t.Fatalf("a grant with a payload")
+				}
+			default:
+				t.Fatalf("frame of kind %d", h.Kind)
+			}
+		}
+	})
+}

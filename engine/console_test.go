@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func newTestConsole(t testing.TB) *console {
+	t.Helper()
+	c, err := newConsole(filepath.Join(t.TempDir(), "console.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkBounds fails if the console holds more memory than its limits allow.
+func checkBounds(t testing.TB, c *console) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.partial) > consoleLineMax || len(c.tail) > consoleTailLines || c.logged > consoleLogMax {
+		t.Fatalf("partial %d, %d lines, logged %d", len(c.partial), len(c.tail), c.logged)
+	}
+	for _, l := range c.tail {
+		if len(l) > consoleLineMax {
+			t.Fatalf("a %d-byte line kept", len(l))
+		}
+	}
+}
+
+// A guest that writes 64 MiB to its console without a newline costs the
+// host a bounded amount of memory and log, and lines after it still count.
+func TestConsoleIsBounded(t *testing.T) {
+	c := newTestConsole(t)
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for i := 0; i < 64; i++ {
+		c.consume(chunk)
+		checkBounds(t, c)
+	}
+	c.consume([]byte("\n" + strings.Repeat("y", 100) + "\nQUICKSAND_AGENT_READY port=1\n"))
+	checkBounds(t, c)
+	select {
+	case <-c.ready:
+	default:
+		t.Fatal("the ready line after a long line was missed")
+	}
+	if tail := c.Tail(); !strings.Contains(tail, strings.Repeat("y", 100)) {
+		t.Fatalf("tail %q", tail[:100])
+	}
+	c.log.Close()
+	if fi, _ := os.Stat(c.log.Name()); fi.Size() != consoleLogMax {
+		t.Fatalf("log of %d bytes", fi.Size())
+	}
+}
+
+// FuzzConsole feeds arbitrary console output in arbitrary pieces: the
+// console never panics and stays within its bounds.
+func FuzzConsole(f *testing.F) {
+	f.Add([]byte("quicksand-init: started\r\nQUICKSAND_AGENT_READY port=5\n"), 3)
+	f.Add(bytes.Repeat([]byte{'a'}, 9000), 7)
+	f.Fuzz(func(t *testing.T, out []byte, cut int) {
+		c := newTestConsole(t)
+		defer c.log.Close()
+		step := 1 + (cut&0xffff)%64
+		for len(out) > 0 {
+			n := min(step, len(out))
+			c.consume(out[:n])
+			out = out[n:]
+		}
+		checkBounds(t, c)
+		_ = c.Tail()
+	})
+}
