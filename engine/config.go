@@ -27,7 +27,8 @@ const (
 	// NetworkRestricted: the guest reaches nothing outside the VM; the
 	// host's port forwards into it (the agent's included) still work.
 	NetworkRestricted NetworkMode = "restricted"
-	// NetworkFull: the guest also reaches out through the host (NAT).
+	// NetworkFull: the guest also reaches out through the host (NAT), but
+	// not the host's own loopback services (unless AllowHostLoopback).
 	NetworkFull NetworkMode = "full"
 )
 
@@ -58,6 +59,10 @@ type Config struct {
 	CPUs      int
 	Accel     Accel
 	Network   NetworkMode
+	// AllowHostLoopback, in full network mode, lets the guest reach the
+	// host's loopback services (127.0.0.1) as 10.0.2.2. Off by default:
+	// they trust their callers to be local, and the guest is not.
+	AllowHostLoopback bool
 	// PortForwards are bound on 127.0.0.1 only.
 	PortForwards []PortForward
 	// BootTimeout bounds the time from QEMU's start to a ready agent.
@@ -132,6 +137,9 @@ func (c Config) withDefaults() (Config, error) {
 	case NetworkRestricted, NetworkFull:
 	default:
 		return bad("network_mode", "%q is not one of restricted, full", c.Network)
+	}
+	if c.AllowHostLoopback && c.Network != NetworkFull {
+		return bad("allow_host_loopback", "needs network_mode full")
 	}
 	seen := map[int]bool{}
 	for i, pf := range c.PortForwards {

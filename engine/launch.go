@@ -99,6 +99,8 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		ChannelSocket: wd.file("channel.sock"),
 		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
 		TokenFile: wd.file("token"),
+		GuardOut:  guardSocket(cfg, wd, "out"),
+		GuardIn:   guardSocket(cfg, wd, "in"),
 		Extra:     cfg.ExtraQEMUArgs,
 	}
 	// The token reaches the guest through fw_cfg from this owner-only file
@@ -168,6 +170,12 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	sb.timing.QEMUStarted = time.Since(plan.began)
 	go cons.run(stdout)
 	go sb.supervise()
+	if spec.GuardOut != "" {
+		if err := sb.startGuard(ctx, plan.began.Add(plan.limit)); err != nil {
+			sb.kill()
+			return nil, err
+		}
+	}
 
 	bootCtx, cancel := context.WithDeadline(ctx, plan.began.Add(plan.limit))
 	defer cancel()

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -394,17 +395,81 @@ func hostServer(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// Restricted guests reach nothing; full ones reach the outside (here a
+// test host of our own in a network namespace) but not the host's loopback
+// services, by any of the addresses slirp maps there, unless allowed.
 func TestNetworkModes(t *testing.T) {
 	port := hostServer(t)
-	fetch := fmt.Sprintf("curl -sS -m 5 http://10.0.2.2:%d/", port)
-
-	restricted := sharedSandbox(t)
-	if r := run(t, restricted, ExecRequest{Command: fetch}); r.ExitCode == 0 {
-		t.Fatalf("restricted guest reached the host: %q", r.Stdout)
+	outside := outsideHost(t)
+	fetch := func(addr string) string { return fmt.Sprintf("curl -sS -m 3 http://%s/", addr) }
+	toHost := []string{fmt.Sprintf("10.0.2.2:%d", port), fmt.Sprintf("10.0.2.255:%d", port), fmt.Sprintf("10.0.2.3:%d", port)}
+	cases := []struct {
+		name    string
+		cfg     Config
+		reaches map[string]bool
+	}{
+		{"restricted", Config{}, map[string]bool{outside: false, toHost[0]: false}},
+		{"full", Config{Network: NetworkFull}, map[string]bool{outside: true, toHost[0]: false, toHost[1]: false, toHost[2]: false}},
+		{"full with host loopback", Config{Network: NetworkFull, AllowHostLoopback: true}, map[string]bool{outside: true, toHost[0]: true}},
 	}
-	full := startSandbox(t, Config{Network: NetworkFull})
-	if r := run(t, full, ExecRequest{Command: fetch}); r.ExitCode != 0 || string(r.Stdout) != "hello from the host" {
-		t.Fatalf("full guest could not reach the host: %+v %s", r, r.Stderr)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := startSandbox(t, c.cfg)
+			for addr, want := range c.reaches {
+				r := run(t, sb, ExecRequest{Command: fetch(addr)})
+				if got := r.ExitCode == 0; got != want {
+					t.Errorf("%s: reached %v, want %v (%q %q)", addr, got, want, r.Stdout, r.Stderr)
+				}
+			}
+			// The agent's own traffic passes the guard.
+			if r := run(t, sb, ExecRequest{Command: "head -c 3000000 /dev/zero | od | tail -1"}); r.ExitCode != 0 {
+				t.Errorf("%+v", r)
+			}
+		})
+	}
+}
+
+// outsideHost starts an HTTP server on a test host of our own: a network
+// namespace joined to this one by a veth pair (198.18.0.0/30, a range kept
+// for tests), so a guest can reach "the outside" without leaving this
+// machine. It returns the server's address.
+func outsideHost(t *testing.T) string {
+	t.Helper()
+	id := strconv.Itoa(os.Getpid() % 100000)
+	ns, hostEnd, nsEnd := "qs-outside-"+id, "qsh"+id, "qsn"+id
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s (this test makes a network namespace: run it as root, as CI does)", args, err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run()
+	sh("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", nsEnd, "netns", ns)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", hostEnd).Run() })
+	sh("ip", "addr", "add", "198.18.0.1/30", "dev", hostEnd)
+	sh("ip", "link", "set", hostEnd, "up")
+	sh("ip", "-n", ns, "addr", "add", "198.18.0.2/30", "dev", nsEnd)
+	sh("ip", "-n", ns, "link", "set", nsEnd, "up")
+	sh("ip", "-n", ns, "link", "set", "lo", "up")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from outside"), 0o644)
+	srv := exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "--bind", "198.18.0.2", "--directory", dir, "8080")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", "198.18.0.2:8080", time.Second)
+		if err == nil {
+			c.Close()
+			return "198.18.0.2:8080"
+		}
+		if i == 100 {
+			t.Fatalf("the outside host's server did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

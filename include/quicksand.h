@@ -103,7 +103,10 @@ const char *qs_version(void);
  *   cpus              int
  *   accel             str    "auto" (default), "kvm", "hvf", "tcg"
  *   network_mode      str    "restricted" (default: the guest reaches nothing
- *                            outside) or "full"
+ *                            outside) or "full" (the outside, but not the
+ *                            host's loopback services)
+ *   allow_host_loopback bool with "full": the guest may reach the host's
+ *                            127.0.0.1 as 10.0.2.2 (default false)
  *   port_forwards     array of {host: int, guest: int}, host side on 127.0.0.1
  *   boot_timeout      number seconds (default 60)
  *   extra_qemu_args   array of str

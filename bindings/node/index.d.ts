@@ -9,7 +9,10 @@ export interface SandboxOptions {
   /** "auto" (default: KVM/HVF when they work, else TCG), "kvm", "hvf", "tcg". */
   accel?: 'auto' | 'kvm' | 'hvf' | 'tcg';
   /** "restricted" (default: the guest reaches nothing outside) or "full". */
+  /** "full" reaches the outside but not the host's loopback services (see allowHostLoopback). */
   networkMode?: 'restricted' | 'full';
+  /** With networkMode "full": the guest may reach the host's 127.0.0.1 as 10.0.2.2. Default false. */
+  allowHostLoopback?: boolean;
   /** Forwards 127.0.0.1:host on the host to guest in the guest. */
   portForwards?: Array<{ host: number; guest: number }>;
   /** Seconds to wait for the boot. Default 60. */

@@ -54,6 +54,7 @@ func DecodeConfig(b []byte) (engine.Config, error) {
 		f.strList("extra_kernel_args", &c.ExtraKernelArgs),
 		f.str("workdir", &c.WorkDir),
 		f.boolean("cold_boot", &c.ColdBoot),
+		f.boolean("allow_host_loopback", &c.AllowHostLoopback),
 		f.str("template_dir", &c.TemplateDir),
 	}
 	for _, err := range steps {

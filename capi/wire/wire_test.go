@@ -25,14 +25,14 @@ func TestDecodeConfigAllKeys(t *testing.T) {
 		"image": "debian", "memory": "1G", "cpus": 2.0, "accel": "tcg", "network_mode": "full",
 		"port_forwards": []any{map[string]any{"host": 8080, "guest": uint8(80)}},
 		"boot_timeout":  int8(20), "extra_qemu_args": []string{"-s"}, "extra_kernel_args": []string{"debug"},
-		"workdir": "/tmp/w", "cold_boot": true, "template_dir": "/tmp/t",
+		"workdir": "/tmp/w", "cold_boot": true, "template_dir": "/tmp/t", "allow_host_loopback": true,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Image != "debian" || c.MemoryMiB != 1024 || c.CPUs != 2 || c.Accel != engine.AccelTCG ||
 		c.Network != engine.NetworkFull || len(c.PortForwards) != 1 || c.PortForwards[0] != (engine.PortForward{Host: 8080, Guest: 80}) ||
-		c.BootTimeout != 20*time.Second || c.ExtraQEMUArgs[0] != "-s" || c.ExtraKernelArgs[0] != "debug" || c.WorkDir != "/tmp/w" || !c.ColdBoot || c.TemplateDir != "/tmp/t" {
+		c.BootTimeout != 20*time.Second || c.ExtraQEMUArgs[0] != "-s" || c.ExtraKernelArgs[0] != "debug" || c.WorkDir != "/tmp/w" || !c.ColdBoot || c.TemplateDir != "/tmp/t" || !c.AllowHostLoopback {
 		t.Fatalf("decoded %+v", c)
 	}
 	c, err = DecodeConfig(pack(t, map[string]any{"memory": 768, "image": nil}))

@@ -96,6 +96,8 @@ func main() {
 	add(memory(sb)...)
 	section("execute")
 	add(roundTrip(ctx, sb, n.execs))
+	section("network guard")
+	add(guardCost(ctx, n)...)
 	section("streaming")
 	add(throughput(ctx, sb, true, n.streams, n.streamBytes), throughput(ctx, sb, false, n.streams, n.streamBytes))
 	section("checkpoint and revert")

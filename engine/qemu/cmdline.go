@@ -28,6 +28,12 @@ type Spec struct {
 	Forwards  []Forward
 	// Restricted cuts the guest off from everything but the forwards.
 	Restricted bool
+	// GuardOut and GuardIn, if set, are unix sockets through which every
+	// frame the guest sends passes the engine before it reaches the user
+	// network (see engine/internal/netguard): out to GuardOut, back in
+	// through GuardIn. QEMU waits for the engine to connect to both before
+	// the VM runs, so no frame ever passes unchecked.
+	GuardOut, GuardIn string
 	// QMPSocket, if set, is a unix socket path for QMP.
 	QMPSocket string
 	// ChannelSocket, if set, is the unix socket QEMU serves the guest's
@@ -95,6 +101,19 @@ func (s Spec) Args() []string {
 		"-device", "virtio-blk-"+m.bus+",drive=disk0",
 		"-netdev", s.netdev(),
 		"-device", "virtio-net-"+m.bus+",netdev=net0",
+	)
+	if s.GuardOut != "" {
+		args = append(args,
+			"-chardev", "socket,id=qsguardout,path="+escapeOpt(s.GuardOut)+",server=on,wait=on",
+			"-chardev", "socket,id=qsguardin,path="+escapeOpt(s.GuardIn)+",server=on,wait=on",
+			// Frames the guest sends (queue=rx: received by the netdev)
+			// visit filters in reverse order, so the one that injects the
+			// passed frames comes first: they go from it to the netdev.
+			"-object", "filter-redirector,id=qsguardi,netdev=net0,queue=rx,indev=qsguardin",
+			"-object", "filter-redirector,id=qsguardo,netdev=net0,queue=rx,outdev=qsguardout",
+		)
+	}
+	args = append(args,
 		"-device", "virtio-rng-"+m.bus,
 	)
 	if s.ChannelSocket != "" {

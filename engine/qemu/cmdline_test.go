@@ -141,3 +141,29 @@ func TestTokenFileIsFwCfg(t *testing.T) {
 		t.Fatalf("fw_cfg without a token file: %v", got)
 	}
 }
+
+// The guard's injecting redirector comes before the capturing one: frames
+// the guest sends visit filters in reverse order.
+func TestGuardArgs(t *testing.T) {
+	s := Spec{Arch: "x86_64", Accel: "tcg", MemoryMiB: 256, CPUs: 1, GuardOut: "/w/o.sock", GuardIn: "/w/i.sock"}
+	objs := argsAfter(s.Args(), "-object")
+	var guard []string
+	for _, o := range objs {
+		if strings.HasPrefix(o, "filter-redirector") {
+			guard = append(guard, o)
+		}
+	}
+	if len(guard) != 2 || !strings.Contains(guard[0], "indev=qsguardin") || !strings.Contains(guard[1], "outdev=qsguardout") ||
+		!strings.Contains(guard[0], "queue=rx") || !strings.Contains(guard[1], "queue=rx") {
+		t.Fatalf("redirectors %v", guard)
+	}
+	for _, c := range argsAfter(s.Args(), "-chardev") {
+		if strings.Contains(c, "qsguard") && !strings.Contains(c, "wait=on") {
+			t.Fatalf("QEMU must wait for the guard: %s", c)
+		}
+	}
+	s.GuardOut, s.GuardIn = "", ""
+	if strings.Contains(strings.Join(s.Args(), " "), "filter-redirector") {
+		t.Fatal("a guard without sockets")
+	}
+}

@@ -22,6 +22,7 @@ const CONFIG_KEYS = {
   extraKernelArgs: 'extra_kernel_args',
   workdir: 'workdir',
   coldBoot: 'cold_boot',
+  allowHostLoopback: 'allow_host_loopback',
 };
 
 const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'onStdout', 'onStderr', 'signal'];

@@ -179,3 +179,26 @@ test('checkpoint, revert, save and resume', async () => {
     await r.stop();
   }
 });
+
+test('full network mode keeps the host loopback unless allowed', async () => {
+  const http = require('node:http');
+  const server = http.createServer((req, res) => res.end('hello from the host'));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const fetch = `curl -sS -m 3 http://10.0.2.2:${server.address().port}/`;
+  try {
+    const guarded = await Sandbox.start({ networkMode: 'full' });
+    try {
+      assert.notEqual((await guarded.execute(fetch)).exitCode, 0);
+    } finally {
+      await guarded.stop();
+    }
+    const open = await Sandbox.start({ networkMode: 'full', allowHostLoopback: true });
+    try {
+      assert.equal((await open.execute(fetch)).stdout, 'hello from the host');
+    } finally {
+      await open.stop();
+    }
+  } finally {
+    server.close();
+  }
+});

@@ -35,6 +35,7 @@ def encode_config(
     extra_kernel_args: Iterable[str],
     workdir: Optional[str],
     cold_boot: Optional[bool] = None,
+    allow_host_loopback: Optional[bool] = None,
 ) -> bytes:
     """The msgpack config of qs_sandbox_start. Values are checked by the
     library, whose errors name the option."""
@@ -54,6 +55,7 @@ def encode_config(
         "extra_kernel_args": list(extra_kernel_args) or None,
         "workdir": workdir,
         "cold_boot": cold_boot,
+        "allow_host_loopback": allow_host_loopback,
     }
     return msgpack.packb({k: v for k, v in cfg.items() if v is not None})
 
@@ -249,14 +251,18 @@ class SandboxBase:
         extra_kernel_args: Iterable[str] = (),
         workdir: Optional[str] = None,
         cold_boot: bool = False,
+        allow_host_loopback: bool = False,
     ) -> None:
         """``image`` is an image name, an image folder, or a save (see
         ``save``). ``cold_boot=True`` boots the kernel even when a template of
         the image could be resumed (the default resumes one in a fraction of
-        a second; the first start of an image makes it)."""
+        a second; the first start of an image makes it).
+        ``network_mode="full"`` reaches the outside but not the host's
+        loopback services, unless ``allow_host_loopback=True``."""
         self._config = encode_config(
             image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
             extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
+            allow_host_loopback or None,
         )
         self.image = image
         self._handle: Optional[Handle] = None

@@ -177,3 +177,28 @@ async def test_checkpoint_revert_save(tmp_path):
         r = await resumed.execute("cat /root/f; pgrep -f 'slee[p] 555' >/dev/null && echo running")
         assert r.stdout == "kept\nrunning\n"
         assert resumed.boot_timing.warm
+
+
+async def test_full_network_keeps_host_loopback_unless_allowed():
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the host")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fetch = f"curl -sS -m 3 http://10.0.2.2:{server.server_address[1]}/"
+    try:
+        async with Sandbox(network_mode="full") as guarded:
+            assert (await guarded.execute(fetch)).exit_code != 0
+        async with Sandbox(network_mode="full", allow_host_loopback=True) as open_:
+            assert (await open_.execute(fetch)).stdout == "hello from the host"
+    finally:
+        server.shutdown()
