@@ -179,9 +179,9 @@ static void test_with_vm(void) {
     /* Streaming, with every request key. */
     struct chunks c = {0};
     mp_writer full = {0};
-    mp_map(&full, 6);
+    mp_map(&full, 7);
     mp_str(&full, "command");
-    mp_str(&full, "printf \"$A\"; sleep 0.3; cat; pwd; echo e >&2");
+    mp_str(&full, "printf \"$A\"; sleep 0.3; cat; pwd; id -un; echo e >&2");
     mp_str(&full, "timeout");
     mp_uint(&full, 20);
     mp_str(&full, "cwd");
@@ -194,12 +194,14 @@ static void test_with_vm(void) {
     mp_str(&full, "first,");
     mp_str(&full, "stdin");
     mp_bin(&full, (const uint8_t *)"in,", 3);
+    mp_str(&full, "user");
+    mp_str(&full, "nobody");
     st = qs_sandbox_execute(sb, full.buf, full.len, on_chunk, &c, &res, &err);
     CHECK(st == QS_OK, "streaming execute: %s", qs_error_message(err));
     c.out[c.out_len] = 0;
-    CHECK(strcmp(c.out, "first,in,/tmp\n") == 0, "streamed stdout %s", c.out);
+    CHECK(strcmp(c.out, "first,in,/tmp\nnobody\n") == 0, "streamed stdout %s", c.out);
     CHECK(c.calls >= 3 && c.stderr_calls == 1, "chunk calls %d (stderr %d)", c.calls, c.stderr_calls);
-    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "first,in,/tmp\n"), "streamed result stdout");
+    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "first,in,/tmp\nnobody\n"), "streamed result stdout");
     qs_buffer_free(&res);
 
     /* Bad requests. */
