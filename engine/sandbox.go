@@ -72,7 +72,9 @@ type Sandbox struct {
 	// snapshots serialises checkpoint, revert and save, and guards what
 	// they change: the tags, the epoch and the active overlay.
 	snapshots sync.Mutex
-	tags      map[string]bool
+	// tags are the checkpoints taken: true while they can be reverted to,
+	// false once a save moved the disk on to a new overlay without them.
+	tags map[string]bool
 	// epoch ends (with the reason) when a revert throws away the guest
 	// state that calls in flight belong to.
 	epoch    context.Context

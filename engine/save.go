@@ -91,7 +91,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 // becomes a read-only backing file that matches the RAM), writes the VM's
 // state to statePath, and lets the VM run again. It returns the frozen
 // overlay's path.
-func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (string, error) {
+func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (_ string, err error) {
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
 	if err := sb.notRunning("saving"); err != nil {
@@ -102,13 +102,23 @@ func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (string, er
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
 		return "", err
 	}
-	defer sb.qmp.Execute(context.Background(), "cont", nil)
+	defer func() {
+		// Whatever happened, the VM must run on; if it cannot, say so.
+		if _, cerr := sb.qmp.Execute(context.Background(), "cont", nil); cerr != nil && err == nil {
+			err = errors.Wrap(cerr, "letting the VM run again")
+		}
+	}()
 	if _, err := sb.qmp.Execute(ctx, "blockdev-snapshot-sync", map[string]string{
 		"device": "disk0", "snapshot-file": next, "format": "qcow2",
 	}); err != nil {
 		return "", err
 	}
 	sb.spec.Disk = next
+	// Checkpoints live in the overlay just frozen: loadvm needs them in
+	// the active one.
+	for tag := range sb.tags {
+		sb.tags[tag] = false
+	}
 	return frozen, sb.writeState(ctx, statePath)
 }
 

@@ -52,15 +52,27 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	if err := sb.notRunning("reverting"); err != nil {
 		return err
 	}
-	if !sb.tags[tag] {
+	revertable, known := sb.tags[tag]
+	switch {
+	case !known:
 		return newError(KindBadRequest, nil, "no checkpoint named %q", tag)
+	case !revertable:
+		return newError(KindBadRequest, nil, "checkpoint %q was taken before a save, which moved the disk on to a new overlay without it: take it again to revert to it", tag)
 	}
-	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
-	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
-	sb.client.Close() // its connections belong to the state being thrown away
 	if err := sb.hmp(ctx, "loadvm "+tag); err != nil {
+		// QEMU leaves the VM paused when loadvm fails; it checks every
+		// disk for the tag before it loads anything, so the VM can go on
+		// as it was.
+		if _, cerr := sb.qmp.Execute(context.Background(), "cont", nil); cerr != nil {
+			err = errors.Wrapf(err, "and letting the VM run again failed too (%v)", cerr)
+		}
 		return sb.opError(ctx, err, "revert to %q", tag)
 	}
+	// The calls in flight and the client's connections belong to the
+	// state just thrown away.
+	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
+	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
+	sb.client.Close()
 	if err := sb.rekey(ctx); err != nil {
 		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
 	}

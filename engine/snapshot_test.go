@@ -188,3 +188,53 @@ func TestHelperResumeSave(t *testing.T) {
 	r := run(t, sb, ExecRequest{Command: "cat /root/one; cat /root/two 2>/dev/null; pgrep -f 'slee[p] 888' >/dev/null && echo running"})
 	t.Logf("RESUMED %s", strings.ReplaceAll(strings.TrimSpace(string(r.Stdout)), "\n", "|"))
 }
+
+// A checkpoint taken before a save cannot be reverted to (the save moved
+// the disk on to a new overlay without it): the revert is refused before
+// anything is touched, and the sandbox goes on as it was. A revert that
+// QEMU itself fails leaves the VM running as it was too, and a checkpoint
+// taken again after the save reverts.
+func TestRevertAfterSaveAndFailedRevert(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	ctx := context.Background()
+	run(t, sb, ExecRequest{Command: "echo one > /root/f"})
+	if err := sb.Checkpoint(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Save(ctx, filepath.Join(t.TempDir(), "s")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, sb, ExecRequest{Command: "echo two > /root/f"})
+	err := sb.Revert(ctx, "c1")
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "before a save") {
+		t.Fatalf("revert to a checkpoint from before the save: %v", err)
+	}
+	if r := run(t, sb, ExecRequest{Command: "cat /root/f"}); string(r.Stdout) != "two\n" {
+		t.Fatalf("after the refused revert: %q", r.Stdout)
+	}
+
+	if err := sb.Checkpoint(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	// Take the checkpoint away behind the engine's back: QEMU's loadvm fails.
+	if out, err := sb.qmp.HMP(ctx, "delvm c2"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("delvm: %q %v", out, err)
+	}
+	if err := sb.Revert(ctx, "c2"); !errors.Is(err, ErrSnapshot) {
+		t.Fatalf("a revert QEMU fails: %v", err)
+	}
+	if r := run(t, sb, ExecRequest{Command: "cat /root/f"}); string(r.Stdout) != "two\n" {
+		t.Fatalf("after the failed revert: %q", r.Stdout)
+	}
+
+	if err := sb.Checkpoint(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, sb, ExecRequest{Command: "echo three > /root/f"})
+	if err := sb.Revert(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, sb, ExecRequest{Command: "cat /root/f"}); string(r.Stdout) != "two\n" {
+		t.Fatalf("after reverting to the new c1: %q", r.Stdout)
+	}
+}
