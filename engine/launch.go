@@ -17,6 +17,7 @@ import (
 
 	"github.com/quicksand-go/quicksand/engine/agent"
 	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/proc"
 	"github.com/quicksand-go/quicksand/engine/qemu"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
@@ -163,8 +164,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "connecting to the console")
 	}
-	sb.cmd.SysProcAttr = processAttrs()
-	if err := startProcess(sb.cmd); err != nil {
+	if err := proc.Start(sb.cmd); err != nil {
 		return nil, newError(KindBootFailed, err, "starting %s", plan.binary)
 	}
 	sb.timing.QEMUStarted = time.Since(plan.began)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/proc"
 )
 
 // probeTimeout bounds how long a hardware accelerator may take to show that
@@ -96,7 +97,9 @@ func probe(ctx context.Context, binary, arch, accel, kernel string) bool {
 	if err != nil {
 		return false
 	}
-	if err := cmd.Start(); err != nil {
+	// Like every QEMU of ours, it dies with the program that started it
+	// (a probe of a spinning KVM used to be left at 100% CPU for ever).
+	if err := proc.Start(cmd); err != nil {
 		return false
 	}
 	defer cmd.Wait()

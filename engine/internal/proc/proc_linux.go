@@ -1,4 +1,6 @@
-package engine
+// Package proc starts the QEMU processes of the engine so that none
+// outlives the program that started it.
+package proc
 
 import (
 	"os/exec"
@@ -7,11 +9,11 @@ import (
 	"syscall"
 )
 
-// processAttrs puts QEMU in its own process group (a Ctrl-C meant for the
+// Attrs puts QEMU in its own process group (a Ctrl-C meant for the
 // host program reaches us, not QEMU, so Stop can still run) and asks the
 // kernel to kill it when its parent dies, so a VM never outlives the
 // program that started it.
-func processAttrs() *syscall.SysProcAttr {
+func Attrs() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
@@ -25,8 +27,9 @@ var spawner struct {
 	jobs chan func()
 }
 
-// startProcess starts cmd from the long-lived spawner thread.
-func startProcess(cmd *exec.Cmd) error {
+// Start starts cmd, with Attrs, from the long-lived spawner thread.
+func Start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = Attrs()
 	spawner.once.Do(func() {
 		spawner.jobs = make(chan func())
 		go func() {
