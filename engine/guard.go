@@ -14,7 +14,7 @@ import (
 // when the sandbox needs none: in full network mode the guest's frames pass
 // the engine, which keeps them from the host's loopback services (see
 // netguard); restricted mode reaches nothing anyway.
-func guardSocket(cfg Config, wd *workdir, side string) string {
+func guardSocket(cfg Config, wd *lockedDir, side string) string {
 	if cfg.Network != NetworkFull || cfg.AllowHostLoopback {
 		return ""
 	}

@@ -57,7 +57,7 @@ type Sandbox struct {
 	port      int // host side of the agent's port forward
 	guestPort int // the agent's port in the guest
 	spec      qemu.Spec
-	wd        *workdir
+	wd        *lockedDir
 	cmd       *exec.Cmd
 	qmp       *qemu.QMP
 	cons      *console

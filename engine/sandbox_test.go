@@ -521,13 +521,13 @@ func TestArm64Sandbox(t *testing.T) {
 
 func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {
 	base := t.TempDir()
-	stale := filepath.Join(base, workdirPrefix+"killed")
+	stale := filepath.Join(base, "sb-killed")
 	os.MkdirAll(stale, 0o700)
 	os.WriteFile(filepath.Join(stale, lockName), nil, 0o600) // nobody holds its lock
 	os.WriteFile(filepath.Join(stale, "overlay.qcow2"), []byte("left behind"), 0o600)
 	old := time.Now().Add(-2 * unlockedGrace)
 	os.Chtimes(stale, old, old)
-	young := filepath.Join(base, workdirPrefix+"being-made") // made, not yet locked
+	young := filepath.Join(base, "sb-being-made") // made, not yet locked
 	os.MkdirAll(young, 0o700)
 	sb := startSandbox(t, Config{WorkDir: base})
 	if _, err := os.Stat(young); err != nil {

@@ -25,6 +25,8 @@ const (
 	saveDisk  = "disk.qcow2"
 	saveToken = "token" // owner-only: the resumed agent's token until rekeyed
 	saveLog   = "console.log"
+	// savingSuffix marks a save being written (locked while it is).
+	savingSuffix = ".saving-"
 )
 
 // SaveDir is where Save(name) writes: a name (image.CheckName) goes to the
@@ -61,11 +63,14 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 			return "", newError(KindSnapshotFailed, err, "save %s", image.Quote(name))
 		}
 	}
-	tmp := dir + ".saving-" + randomSuffix()
-	if err := os.Mkdir(tmp, 0o700); err != nil {
+	// Saves that killed processes left half-written beside this one go.
+	sweepStale(filepath.Dir(dir), "*"+savingSuffix+"*")
+	saving, err := makeLockedDir(filepath.Dir(dir), filepath.Base(dir)+savingSuffix+"*")
+	if err != nil {
 		return "", newError(KindSnapshotFailed, err, "save %s", image.Quote(name))
 	}
-	defer os.RemoveAll(tmp)
+	defer saving.remove() // nothing left once it was renamed
+	tmp := saving.path
 
 	frozen, err := sb.freezeDisk(ctx, filepath.Join(tmp, saveState))
 	if err != nil {
@@ -81,7 +86,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if err := sb.writeSaveManifest(tmp, name); err != nil {
 		return "", newError(KindSnapshotFailed, err, "save %q", name)
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := saving.renameTo(dir); err != nil {
 		return "", newError(KindSnapshotFailed, err, "save %q", name)
 	}
 	return dir, nil

@@ -238,3 +238,46 @@ func TestRevertAfterSaveAndFailedRevert(t *testing.T) {
 		t.Fatalf("after reverting to the new c1: %q", r.Stdout)
 	}
 }
+
+// Template builds and saves that a killed process left half-written are
+// removed by the next build or save; a young one (perhaps being set up by
+// another process) and live ones are not.
+func TestLeftoverBuildsAndSavesAreSwept(t *testing.T) {
+	leftover := func(dir, name string, locked, old bool) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(p, 0o700)
+		os.WriteFile(filepath.Join(p, "ram"), make([]byte, 1<<20), 0o600)
+		if locked {
+			os.WriteFile(filepath.Join(p, lockName), nil, 0o600) // nobody holds it
+		}
+		if old {
+			ts := time.Now().Add(-2 * unlockedGrace)
+			os.Chtimes(p, ts, ts)
+		}
+		return p
+	}
+	templates, saves := t.TempDir(), t.TempDir()
+	stale := []string{
+		leftover(templates, "0123.build-1", true, true),
+		leftover(templates, "4567.build-2", false, true),
+		leftover(saves, "old.saving-3", true, true),
+	}
+	young := []string{leftover(templates, "89ab.build-4", false, false), leftover(saves, "new.saving-5", false, false)}
+	sb := startSandbox(t, Config{TemplateDir: templates})
+	if _, err := sb.Save(context.Background(), filepath.Join(saves, "s")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s was left: %v", p, err)
+		}
+	}
+	for _, p := range young {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was swept: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(saves, "s", lockName)); !os.IsNotExist(err) {
+		t.Errorf("the save kept its lock file: %v", err)
+	}
+}

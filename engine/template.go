@@ -15,7 +15,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -37,6 +36,8 @@ import (
 const templateFormat = 5
 
 const (
+	// buildSuffix marks a template folder being built (locked while it is).
+	buildSuffix   = ".build-"
 	templateMeta  = "template.json"
 	templateRAM   = "ram"
 	templateDisk  = "disk.qcow2"
@@ -97,7 +98,8 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 	if t, err := loadTemplate(dir, key); err == nil {
 		return t, nil // built by whoever held the lock
 	}
-	os.RemoveAll(dir) // stale or broken
+	sweepStale(s.dir, "*"+buildSuffix+"*") // builds of killed processes
+	os.RemoveAll(dir)                      // stale or broken
 	return s.build(ctx, plan, dir, key, parts)
 }
 
@@ -107,11 +109,12 @@ func (s templateStore) discard(t *template) { os.RemoveAll(t.dir) }
 // build boots the image cold with its RAM in a file, waits for the agent,
 // and freezes the VM into dir.
 func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key string, parts map[string]any) (*template, error) {
-	tmp := fmt.Sprintf("%s.build-%d", dir, time.Now().UnixNano())
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
+	build, err := makeLockedDir(filepath.Dir(dir), filepath.Base(dir)+buildSuffix+"*")
+	if err != nil {
 		return nil, newError(KindBootFailed, err, "making the template folder")
 	}
-	defer os.RemoveAll(tmp)
+	defer build.remove() // nothing left once it was renamed
+	tmp := build.path
 
 	bp := plan
 	bp.from = nil
@@ -148,7 +151,7 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	if err := os.WriteFile(filepath.Join(tmp, templateMeta), raw, 0o600); err != nil {
 		return nil, newError(KindBootFailed, err, "writing the template")
 	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := build.renameTo(dir); err != nil {
 		return nil, newError(KindBootFailed, err, "installing the template")
 	}
 	t.dir = dir
@@ -334,11 +337,4 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// randomSuffix is for names that must not collide between processes.
-func randomSuffix() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -11,30 +10,39 @@ import (
 )
 
 const (
-	workdirPrefix = "sb-"
-	lockName      = "lock"
+	workdirPattern = "sb-*"
+	lockName       = "lock"
 	// A folder younger than this may be one that another start is just
 	// setting up (between making it and locking it): it is left alone.
 	unlockedGrace = time.Minute
 )
 
-// workdir is one sandbox's folder: overlay, console log, sockets. It holds
-// an exclusive flock on its lock file while the sandbox lives, so that a
-// later Start (in any process) can tell the folders of killed processes
-// from live ones and remove them.
-type workdir struct {
+// lockedDir is a folder that its maker holds an exclusive flock on (on its
+// lock file) for as long as it works in it: a sandbox's folder (overlay,
+// console log, sockets), a template being built, a save being written.
+// Whoever comes later (in any process) can so tell the folders of killed
+// processes from live ones and remove them (sweepStale).
+type lockedDir struct {
 	path string
 	lock *os.File
 }
 
-func newWorkdir(base string) (*workdir, error) {
+// newWorkdir makes a sandbox's folder in base, first removing those that
+// killed processes left.
+func newWorkdir(base string) (*lockedDir, error) {
 	if err := ensurePrivateDir(base); err != nil {
 		return nil, errors.Wrap(err, "the work folder")
 	}
-	sweepStale(base)
-	dir, err := os.MkdirTemp(base, workdirPrefix)
+	sweepStale(base, workdirPattern)
+	return makeLockedDir(base, workdirPattern)
+}
+
+// makeLockedDir makes a new owner-only folder in base named after pattern
+// (as os.MkdirTemp: its last '*' is replaced by something unique), locked.
+func makeLockedDir(base, pattern string) (*lockedDir, error) {
+	dir, err := os.MkdirTemp(base, pattern)
 	if err != nil {
-		return nil, errors.Wrapf(err, "making a sandbox folder in %s", base)
+		return nil, errors.Wrapf(err, "making a folder in %s", base)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
 	if err == nil {
@@ -42,32 +50,39 @@ func newWorkdir(base string) (*workdir, error) {
 	}
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, errors.Wrapf(err, "locking the sandbox folder %s", dir)
+		return nil, errors.Wrapf(err, "locking the folder %s", dir)
 	}
-	return &workdir{path: dir, lock: f}, nil
+	return &lockedDir{path: dir, lock: f}, nil
 }
 
-func (w *workdir) file(name string) string { return filepath.Join(w.path, name) }
+func (w *lockedDir) file(name string) string { return filepath.Join(w.path, name) }
 
 // remove deletes the folder and then releases the lock.
-func (w *workdir) remove() error {
+func (w *lockedDir) remove() error {
 	err := os.RemoveAll(w.path)
 	w.lock.Close()
 	return errors.Wrapf(err, "removing %s", w.path)
 }
 
-// sweepStale removes sandbox folders whose owner is gone: their lock is free.
-func sweepStale(base string) {
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), workdirPrefix) {
-			continue
-		}
-		dir := filepath.Join(base, e.Name())
-		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < unlockedGrace {
+// renameTo moves the finished folder to its final name, without its lock
+// file, and releases the lock. Removing the lock file touches the folder,
+// so a sweep in the moment before the rename sees a young folder and
+// leaves it.
+func (w *lockedDir) renameTo(final string) error {
+	os.Remove(w.file(lockName))
+	err := os.Rename(w.path, final)
+	w.lock.Close()
+	return err
+}
+
+// sweepStale removes the folders in base matching pattern whose owner is
+// gone: their lock is free, or they have none and are older than
+// unlockedGrace.
+func sweepStale(base, pattern string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, pattern))
+	for _, dir := range dirs {
+		info, err := os.Lstat(dir)
+		if err != nil || !info.IsDir() || time.Since(info.ModTime()) < unlockedGrace {
 			continue
 		}
 		f, err := os.Open(filepath.Join(dir, lockName))
