@@ -124,7 +124,8 @@ test-node: $(LIB)
 # the guest sends the host. `make test` gives each a few seconds; `make
 # fuzz` (FUZZ_TIME=10m by default) is the long run.
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
-	./engine/agent:FuzzEventStream ./engine/agent:FuzzExecuteAnswer ./engine:FuzzConsole
+	./engine/agent:FuzzEventStream ./engine/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
+	./engine/internal/netguard:FuzzAllow
 FUZZ_TIME ?= 8s
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

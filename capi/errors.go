@@ -6,6 +6,7 @@ import "C"
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"unsafe"
 
 	"github.com/quicksand-go/quicksand/engine"
@@ -41,7 +42,9 @@ func codeOf(err error) int {
 func newCError(err error) *C.qs_error {
 	e := (*C.qs_error)(C.malloc(C.size_t(unsafe.Sizeof(C.qs_error{}))))
 	e.code = C.int(codeOf(err))
-	e.message = C.CString(err.Error())
+	// A C string ends at its first NUL: a message that quotes a command
+	// with one would be cut there, so NULs are written out.
+	e.message = C.CString(strings.ReplaceAll(err.Error(), "\x00", `\0`))
 	return e
 }
 

@@ -23,40 +23,47 @@ func (sb *Sandbox) connectChannel() {
 	}
 	sb.channel = ch
 	sb.client.SetChannel(ch)
+	sb.channelErr = sb.guestOpenedChannel()
 }
 
 // OutputChannel says whether commands' output travels over the output
 // channel (docs/protocol.md) and, when it does not, why: output then comes
 // in the agent's answers, which works the same but is several times slower
-// under TCG. It asks QEMU whether the guest has its end open: a save made
-// before the channel existed resumes without it.
+// under TCG. The answer was found at start and asks nothing of QEMU (which
+// can be busy with a checkpoint).
 func (sb *Sandbox) OutputChannel() (bool, error) {
-	if sb.channel == nil {
+	if sb.channel == nil || sb.channelErr != nil {
 		return false, sb.channelErr
 	}
 	if cause := context.Cause(sb.alive); cause != nil {
 		return false, cause
 	}
+	return true, nil
+}
+
+// guestOpenedChannel asks QEMU whether the guest has its end of the channel
+// open: a save made before the channel existed resumes without it.
+func (sb *Sandbox) guestOpenedChannel() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	raw, err := sb.qmp.Execute(ctx, "query-chardev", nil)
 	if err != nil {
-		return false, errors.Wrap(err, "asking QEMU about the output channel")
+		return errors.Wrap(err, "asking QEMU about the output channel")
 	}
 	var chardevs []struct {
 		Label string `json:"label"`
 		Open  bool   `json:"frontend-open"`
 	}
 	if err := json.Unmarshal(raw, &chardevs); err != nil {
-		return false, errors.Wrap(err, "reading QEMU's list of character devices")
+		return errors.Wrap(err, "reading QEMU's list of character devices")
 	}
 	for _, c := range chardevs {
 		if c.Label == qemu.ChannelChardev {
 			if !c.Open {
-				return false, errors.New("the guest has not opened its end of the output channel (an image or save made without it)")
+				return errors.New("the guest has not opened its end of the output channel (an image or save made without it)")
 			}
-			return true, nil
+			return nil
 		}
 	}
-	return false, errors.New("QEMU has no output channel device")
+	return errors.New("QEMU has no output channel device")
 }

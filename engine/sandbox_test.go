@@ -542,3 +542,48 @@ func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {
 		t.Fatalf("a live folder was swept: %v", err)
 	}
 }
+
+// A timeout kills everything the command started, also what left its
+// process group (setsid) and its parent; a fork bomb is held to its own
+// process limit, so the sandbox goes on serving.
+func TestTimeoutKillsWhatLeftTheGroup(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	r := run(t, sb, ExecRequest{Command: "setsid sh -c 'while true; do sleep 1; done' & sleep 100", Timeout: 3 * time.Second})
+	if !r.TimedOut {
+		t.Fatalf("not timed out: %+v", r)
+	}
+	if r := run(t, sb, ExecRequest{Command: "pgrep -f 'while [t]rue' || echo none"}); string(r.Stdout) != "none\n" {
+		t.Fatalf("the setsid loop outlived the timeout: %q", r.Stdout)
+	}
+
+	// A cancelled call too.
+	cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if _, err := sb.Execute(cctx, ExecRequest{Command: "setsid sh -c 'while true; do sleep 1; done' & sleep 100"}); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	ccancel()
+	time.Sleep(time.Second) // the agent learns of it when the connection drops
+	if r := run(t, sb, ExecRequest{Command: "pgrep -f 'while [t]rue' || echo none"}); string(r.Stdout) != "none\n" {
+		t.Fatalf("the setsid loop outlived the cancellation: %q", r.Stdout)
+	}
+
+	run(t, sb, ExecRequest{Command: "bomb(){ bomb|bomb & };bomb", Timeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := sb.Execute(ctx, ExecRequest{Command: "echo alive"})
+	if err != nil || string(r.Stdout) != "alive\n" {
+		t.Fatalf("after a fork bomb: %v %+v", err, r)
+	}
+	// What a command leaves running when it ends by itself stays.
+	run(t, sb, ExecRequest{Command: "(sleep 555 >/dev/null 2>&1 &)"})
+	// ... and is not killed with a later command that times out (a
+	// cgroup is reused only once empty).
+	for i := 0; i < 3; i++ {
+		if r := run(t, sb, ExecRequest{Command: "sleep 10", Timeout: time.Second}); !r.TimedOut {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if r := run(t, sb, ExecRequest{Command: "pgrep -f 'slee[p] 555' >/dev/null && echo running"}); string(r.Stdout) != "running\n" {
+		t.Fatalf("a background process of a finished command: %q", r.Stdout)
+	}
+}

@@ -163,6 +163,9 @@ func ValidateSave(nameOrPath string) (*image.SaveInfo, error) {
 	if err != nil {
 		return nil, newError(KindImageNotFound, err, "validating save %q", nameOrPath)
 	}
+	if img.Manifest.Save == nil {
+		return nil, newError(KindBadRequest, nil, "%s is an image, not a save", image.Quote(nameOrPath))
+	}
 	if _, err := checkSave(img); err != nil {
 		return nil, err
 	}

@@ -70,6 +70,8 @@ type command struct {
 	stdin   []byte
 	// as is the account to run as; nil runs as the agent (root).
 	as *runAs
+	// cgroups makes the command's own cgroup (nil: none).
+	cgroups *cgroups
 }
 
 func newCommand(req protocol.ExecRequest) (*command, error) {
@@ -124,11 +126,12 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// run starts the command in its own process group and calls onChunk with
-// each piece of output as it is read, from one goroutine per stream (the two
-// may call at once). A piece never ends inside a UTF-8 character. onChunk
-// must not keep p. If ctx ends (the client went away) or the timeout passes,
-// the whole process group is killed.
+// run starts the command in its own process group (and cgroup, see
+// cgroup.go) and calls onChunk with each piece of output as it is read,
+// from one goroutine per stream (the two may call at once). A piece never
+// ends inside a UTF-8 character. onChunk must not keep p. If ctx ends (the
+// client went away) or the timeout passes, the whole process group and
+// cgroup are killed.
 func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (outcome, error) {
 	if err := c.checkStart(); err != nil {
 		return outcome{}, err
@@ -150,6 +153,7 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		defer w.Close()
 		readers[i], writers[i] = r, w
 	}
+	cg := c.cgroups.create()
 	build := func(argv ...string) *exec.Cmd {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir, cmd.Env = c.req.Cwd, env
@@ -163,6 +167,9 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		if c.as != nil {
 			cmd.SysProcAttr.Credential = c.as.cred
 		}
+		if cg != nil {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
+		}
 		return cmd
 	}
 	var cmd *exec.Cmd
@@ -175,6 +182,7 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 	if cmd == nil {
 		cmd = build(c.req.Shell, "-c", c.req.Command)
 		if err := cmd.Start(); err != nil {
+			cg.release()
 			return outcome{}, &startError{fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
 		}
 	}
@@ -197,8 +205,10 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		mu.Lock()
 		timedOut = timedOut || why
 		mu.Unlock()
-		// Negative pid: the whole process group, so grandchildren go too.
+		// Negative pid: the whole process group, so grandchildren go too;
+		// and the cgroup: whatever left the group.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cg.kill()
 	}
 	timer := time.AfterFunc(c.timeout, func() { killGroup(true) })
 	defer timer.Stop()
@@ -210,9 +220,12 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 	mu.Lock()
 	out := outcome{timedOut: timedOut}
 	mu.Unlock()
-	if out.timedOut {
-		// Anything the shell left behind in its group goes with it.
-		killGroup(true)
+	switch {
+	case out.timedOut || ctx.Err() != nil:
+		// Anything the shell left behind goes with it.
+		killGroup(out.timedOut)
+	default:
+		cg.release() // stays while something it started runs on
 	}
 	deadline := time.Now().Add(pipeGrace)
 	for _, r := range readers {

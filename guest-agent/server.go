@@ -31,12 +31,15 @@ type server struct {
 	ownsGuest bool
 	// ch is the output channel, nil when the VM has none.
 	ch *channel
+	// cgroups holds each command in a cgroup of its own (nil on a host).
+	cgroups *cgroups
 }
 
 func newServer(s settings, ownsGuest bool) http.Handler {
 	srv := &server{settings: s, ownsGuest: ownsGuest}
 	if ownsGuest {
 		srv.ch = openChannel()
+		srv.cgroups = setupCgroups()
 	}
 	srv.token.Store(&s.token)
 	return srv
@@ -130,6 +133,9 @@ func (s *server) decodeCommand(w http.ResponseWriter, r *http.Request) (*command
 		req.MaxOutput = s.settings.maxOutput
 	}
 	c, err := newCommand(req)
+	if c != nil {
+		c.cgroups = s.cgroups
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return nil, false

@@ -260,6 +260,18 @@ static void test_with_vm(void) {
     CHECK(qs_validate_save(save_dir, &err) == QS_OK, "validate save: %s", qs_error_message(err));
     expect_error(qs_validate_save("/nonexistent/save", &err), &err, QS_ERR_IMAGE_NOT_FOUND, "nonexistent",
                  "validate a missing save");
+    expect_error(qs_validate_save("debian", &err), &err, QS_ERR_BAD_REQUEST, "not a save", "validate an image");
+    /* A NUL in a command does not cut the error message that quotes it. */
+    mp_writer nul = {0};
+    mp_map(&nul, 2);
+    mp_str(&nul, "command");
+    mp_byte(&nul, 0xa0 | 9); /* a 9-byte str with a NUL inside */
+    memcpy(nul.buf + nul.len, "true\0tail", 9);
+    nul.len += 9;
+    mp_str(&nul, "cwd");
+    mp_str(&nul, "/no/such/dir");
+    expect_error(qs_sandbox_execute(sb, nul.buf, nul.len, NULL, NULL, &res, &err), &err, QS_ERR_BAD_REQUEST, "tail",
+                 "a command with a NUL");
     char rm[160];
     snprintf(rm, sizeof rm, "rm -rf %s", save_dir);
     CHECK(system(rm) == 0, "cleaning up the save");
