@@ -91,9 +91,14 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 		return nil, newError(KindNotRunning, cause, "executing %q", short(req.Command))
 	}
 	// The call ends when the caller gives up, when the VM goes away, or
-	// when the command's timeout plus a margin has passed.
-	callCtx, cancel := context.WithTimeoutCause(ctx, timeout+transportMargin, errors.New("the agent did not answer in time"))
+	// when the agent has been waited for longer than the command's timeout
+	// plus a margin (time in the caller's callbacks does not count: a slow
+	// consumer is not a slow agent).
+	callCtx, cancelCall := context.WithCancelCause(ctx)
+	cancel := func() { cancelCall(context.Canceled) }
 	defer cancel()
+	budget := startBudget(timeout+transportMargin, func() { cancelCall(errors.New("the agent did not answer in time")) })
+	defer budget.stop()
 	stop := context.AfterFunc(sb.alive, cancel)
 	defer stop()
 	epoch := sb.currentEpoch()
@@ -107,6 +112,8 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 	} else {
 		var cbErr error
 		res, err = sb.client.ExecuteStream(callCtx, wire, func(s Stream, p []byte) error {
+			budget.pause()
+			defer budget.resume()
 			cbErr = onChunk(s, p)
 			return cbErr
 		})

@@ -587,3 +587,22 @@ func TestTimeoutKillsWhatLeftTheGroup(t *testing.T) {
 		t.Fatalf("a background process of a finished command: %q", r.Stdout)
 	}
 }
+
+// A slow callback is back-pressure, not a slow agent: a command that ended
+// long ago still succeeds when the caller's callbacks took longer than the
+// command's timeout plus the transport margin.
+func TestSlowCallbackDoesNotFailAFinishedCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 18 s")
+	}
+	sb := sharedSandbox(t)
+	calls := 0
+	r, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "echo a; sleep 0.3; echo b; sleep 0.3; echo c", Timeout: time.Second},
+		func(Stream, []byte) {
+			calls++
+			time.Sleep(transportMargin/3 + time.Second)
+		})
+	if err != nil || string(r.Stdout) != "a\nb\nc\n" || r.ExitCode != 0 || calls != 3 {
+		t.Fatalf("%v %+v (%d calls)", err, r, calls)
+	}
+}
