@@ -110,9 +110,16 @@ fi
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 nodever=$(node -p 'process.versions.node')
 version_ge "$nodever" 18 || die "Node $nodever is too old: install Node 18 or newer"
+# ffi-napi compiles against this Node's headers; node-gyp would otherwise
+# download them, which needs the network beyond the npm registry.
+node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+if [ ! -f "$node_prefix/include/node/node_api.h" ]; then
+	apt_install libnode-dev
+	[ -f "$node_prefix/include/node/node_api.h" ] || die "no headers for Node $nodever in $node_prefix/include/node: install them (Debian: libnode-dev)"
+fi
 if [ ! -d bindings/node/node_modules/@2060.io/ffi-napi ] || [ bindings/node/package-lock.json -nt bindings/node/node_modules ]; then
 	say "installing the Node binding's dependencies"
-	(cd bindings/node && npm ci --no-audit --no-fund --loglevel=error)
+	(cd bindings/node && npm_config_nodedir="$node_prefix" npm ci --no-audit --no-fund --loglevel=error)
 	touch bindings/node/node_modules
 fi
 
