@@ -132,6 +132,10 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 	if err != nil {
 		return err
 	}
+	diskSum, err := fileSHA256(filepath.Join(dir, saveDisk))
+	if err != nil {
+		return err
+	}
 	version, err := qemuVersion(sb.cmd.Path)
 	if err != nil {
 		return err
@@ -141,7 +145,7 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 	m.Kernel, m.Initrd, m.RootFS = sb.img.KernelPath(), sb.img.InitrdPath(), sb.img.RootFSPath()
 	m.KernelCompressed = ""
 	m.Save = &image.SaveInfo{
-		State: saveState, Disk: saveDisk, StateSHA256: sum, Append: sb.spec.Append,
+		State: saveState, Disk: saveDisk, StateSHA256: sum, DiskSHA256: diskSum, Append: sb.spec.Append,
 		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Accel: string(sb.accel), GuestPort: sb.guestPort,
 		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339),
 	}
@@ -187,6 +191,15 @@ func checkSave(img *image.Image) (string, error) {
 	}
 	if sum != s.StateSHA256 {
 		return bad(nil, "its state is corrupt (checksum mismatch)")
+	}
+	if s.DiskSHA256 != "" {
+		sum, err := fileSHA256(filepath.Join(img.Dir, s.Disk))
+		if err != nil {
+			return bad(err, "reading its disk")
+		}
+		if sum != s.DiskSHA256 {
+			return bad(nil, "its disk is corrupt (checksum mismatch)")
+		}
 	}
 	token, err := os.ReadFile(filepath.Join(img.Dir, saveToken))
 	if err != nil {

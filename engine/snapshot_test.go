@@ -77,23 +77,29 @@ func templatesIn(t *testing.T, dir string) []*template {
 	return out
 }
 
+// A template any of whose files changed in place (same size) is rebuilt,
+// never resumed.
 func TestCorruptTemplateIsRebuilt(t *testing.T) {
 	dir := t.TempDir()
 	startSandbox(t, Config{TemplateDir: dir}).Stop(context.Background())
-	tpl := templatesIn(t, dir)[0]
-	state := filepath.Join(tpl.dir, templateState)
-	raw, _ := os.ReadFile(state)
-	copy(raw[len(raw)/2:], bytes.Repeat([]byte{0xAA}, 64))
-	if err := os.WriteFile(state, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sb := startSandbox(t, Config{TemplateDir: dir})
-	if r := run(t, sb, ExecRequest{Command: "echo fine"}); string(r.Stdout) != "fine\n" {
-		t.Fatalf("%+v", r)
-	}
-	rebuilt := templatesIn(t, dir)[0]
-	if !rebuilt.Created.After(tpl.Created) || rebuilt.StateSHA256 == tpl.StateSHA256 && rebuilt.Token == tpl.Token {
-		t.Fatal("the corrupt template was resumed instead of rebuilt")
+	for _, name := range []string{templateState, templateRAM, templateDisk} {
+		tpl := templatesIn(t, dir)[0]
+		f, err := os.OpenFile(filepath.Join(tpl.dir, name), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		f.WriteAt(bytes.Repeat([]byte{0xAA}, 64), fi.Size()/2)
+		f.Close()
+		sb := startSandbox(t, Config{TemplateDir: dir})
+		if r := run(t, sb, ExecRequest{Command: "echo fine"}); string(r.Stdout) != "fine\n" {
+			t.Fatalf("%s: %+v", name, r)
+		}
+		sb.Stop(context.Background())
+		rebuilt := templatesIn(t, dir)[0]
+		if !rebuilt.Created.After(tpl.Created) || rebuilt.Token == tpl.Token {
+			t.Fatalf("a template with a changed %s was resumed instead of rebuilt", name)
+		}
 	}
 }
 
@@ -166,16 +172,18 @@ func TestSaveAndResumeInAnotherProcess(t *testing.T) {
 		t.Fatalf("resume in a new process: %v\n%s", err, out)
 	}
 
-	// A damaged save is refused, never resumed.
-	state := filepath.Join(dir, saveState)
-	raw, _ := os.ReadFile(state)
-	raw[len(raw)/2] ^= 0xff
-	os.WriteFile(state, raw, 0o600)
-	if _, err := ValidateSave(dir); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("validate a corrupt save: %v", err)
-	}
-	if _, err := Start(context.Background(), Config{Image: dir}); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("start a corrupt save: %v", err)
+	// A damaged save (its state or its disk) is refused, never resumed.
+	for _, name := range []string{saveDisk, saveState} {
+		path := filepath.Join(dir, name)
+		raw, _ := os.ReadFile(path)
+		raw[len(raw)/2] ^= 0xff
+		os.WriteFile(path, raw, 0o600)
+		if _, err := ValidateSave(dir); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("validate a save with a corrupt %s: %v", name, err)
+		}
+		if _, err := Start(context.Background(), Config{Image: dir}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("start a save with a corrupt %s: %v", name, err)
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 5
+const templateFormat = 6
 
 const (
 	// buildSuffix marks a template folder being built (locked while it is).
@@ -58,7 +58,9 @@ type template struct {
 	MemoryMiB   int              `json:"memory_mib"`
 	CPUs        int              `json:"cpus"`
 	StateSHA256 string           `json:"state_sha256"`
-	Sizes       map[string]int64 `json:"sizes"`
+	// Files are the template's big files as they were written (the state
+	// is hashed as well): RAM and disk are too big to hash at each start.
+	Files map[string]fileStamp `json:"files"`
 	Created     time.Time        `json:"created"`
 }
 
@@ -135,17 +137,15 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 
 	t := &template{
 		Key: key, KeyParts: parts, Token: sb.token, GuestPort: sb.guestPort, Append: sb.spec.Append,
-		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Sizes: map[string]int64{}, Created: time.Now().UTC(),
+		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Files: map[string]fileStamp{}, Created: time.Now().UTC(),
 	}
 	if t.StateSHA256, err = fileSHA256(filepath.Join(tmp, templateState)); err != nil {
 		return nil, newError(KindBootFailed, err, "hashing the template state")
 	}
 	for _, name := range []string{templateRAM, templateDisk, templateState} {
-		fi, err := os.Stat(filepath.Join(tmp, name))
-		if err != nil {
+		if t.Files[name], err = stampOf(filepath.Join(tmp, name)); err != nil {
 			return nil, newError(KindBootFailed, err, "checking the template")
 		}
-		t.Sizes[name] = fi.Size()
 	}
 	raw, _ := json.MarshalIndent(t, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, templateMeta), raw, 0o600); err != nil {
@@ -253,9 +253,8 @@ func loadTemplate(dir, key string) (*template, error) {
 	if t.Key != key {
 		return nil, errors.New("the template was made for something else")
 	}
-	for name, size := range t.Sizes {
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || fi.Size() != size {
+	for name, want := range t.Files {
+		if got, err := stampOf(filepath.Join(dir, name)); err != nil || got != want {
 			return nil, errors.Errorf("template file %s is missing or changed", name)
 		}
 	}
@@ -337,4 +336,24 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// fileStamp tells a file from a changed one without reading it: a write
+// changes the modification time, a replacement the inode.
+type fileStamp struct {
+	Size      int64  `json:"size"`
+	ModTimeNs int64  `json:"mtime_ns"`
+	Inode     uint64 `json:"inode"`
+}
+
+func stampOf(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	st := fileStamp{Size: fi.Size(), ModTimeNs: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.Inode = sys.Ino
+	}
+	return st, nil
 }

@@ -35,10 +35,11 @@ type Manifest struct {
 // SaveInfo describes a saved sandbox (engine.Sandbox.Save): a paused VM's
 // state, to resume rather than boot.
 type SaveInfo struct {
-	State       string `json:"state"`        // migration stream, in the folder
-	Disk        string `json:"disk"`         // qcow2 over the image's root disk, in the folder
-	StateSHA256 string `json:"state_sha256"` // checked before resuming
-	Append      string `json:"append"`       // the kernel command line the VM booted with
+	State       string `json:"state"`                 // migration stream, in the folder
+	Disk        string `json:"disk"`                  // qcow2 over the image's root disk, in the folder
+	StateSHA256 string `json:"state_sha256"`          // checked before resuming
+	DiskSHA256  string `json:"disk_sha256,omitempty"` // likewise (saves made before it have none)
+	Append      string `json:"append"`                // the kernel command line the VM booted with
 	MemoryMiB   int    `json:"memory_mib"`
 	CPUs        int    `json:"cpus"`
 	Accel       string `json:"accel"`
