@@ -163,3 +163,27 @@ func TestChannelAfterRevertMidStream(t *testing.T) {
 		t.Fatalf("the channel is gone: %v", why)
 	}
 }
+
+// MaxOutput caps what a result keeps of each stream, collected or
+// streamed, over the channel or in-band, and says so; a streaming callback
+// still gets every byte.
+func TestMaxOutputCapsTheResult(t *testing.T) {
+	sb := sharedSandbox(t)
+	cmd := "head -c 300000 /dev/zero | tr '\\0' a; echo err >&2"
+	r := run(t, sb, ExecRequest{Command: cmd, MaxOutput: 1000})
+	if len(r.Stdout) != 1000 || !r.StdoutTruncated || string(r.Stderr) != "err\n" || r.StderrTruncated {
+		t.Fatalf("collected: %d bytes, truncated %v/%v", len(r.Stdout), r.StdoutTruncated, r.StderrTruncated)
+	}
+	got := 0
+	r, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: cmd, MaxOutput: 1000}, func(s Stream, p []byte) {
+		if s == Stdout {
+			got += len(p)
+		}
+	})
+	if err != nil || len(r.Stdout) != 1000 || !r.StdoutTruncated || got != 300000 {
+		t.Fatalf("streamed: %v, %d bytes kept, truncated %v, %d to the callback", err, len(r.Stdout), r.StdoutTruncated, got)
+	}
+	if _, err := sb.Execute(context.Background(), ExecRequest{Command: "true", MaxOutput: -1}); KindOf(err) != KindBadRequest {
+		t.Fatalf("negative max_output: %v", err)
+	}
+}

@@ -44,6 +44,11 @@ type ExecRequest struct {
 	// User runs the command as this guest user (a name or uid) instead of
 	// root; a user the guest does not know is an error (KindBadRequest).
 	User string
+	// MaxOutput caps the bytes of each stream kept for the result (default
+	// 256 MiB, and less in a guest too small to hold that); what is cut
+	// is reported by StdoutTruncated and StderrTruncated. ExecuteStream's
+	// callback still gets every byte.
+	MaxOutput int64
 }
 
 // ExecResult is how a command ended. A command that fails is a result, not
@@ -53,7 +58,7 @@ type ExecResult struct {
 	ExitCode       int  // -1 when timed out; 128+n when killed by signal n
 	TimedOut       bool // the command's timeout killed it
 	Duration       time.Duration
-	// Truncated: the agent's cap on buffered output (Execute only) was hit.
+	// Truncated: more output came than MaxOutput kept.
 	StdoutTruncated, StderrTruncated bool
 }
 
@@ -172,12 +177,15 @@ func (r ExecRequest) toWire() (protocol.ExecRequest, time.Duration, error) {
 	if r.Timeout < 0 {
 		return protocol.ExecRequest{}, 0, newError(KindBadRequest, nil, "request field timeout: must not be negative")
 	}
+	if r.MaxOutput < 0 {
+		return protocol.ExecRequest{}, 0, newError(KindBadRequest, nil, "request field max_output: must not be negative")
+	}
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
 	secs := timeout.Seconds()
-	w := protocol.ExecRequest{Command: r.Command, Timeout: &secs, Cwd: r.Cwd, Shell: r.Shell, Env: r.Env, User: r.User}
+	w := protocol.ExecRequest{Command: r.Command, Timeout: &secs, Cwd: r.Cwd, Shell: r.Shell, Env: r.Env, User: r.User, MaxOutput: r.MaxOutput}
 	if utf8.Valid(r.Stdin) {
 		w.Stdin = string(r.Stdin)
 	} else {

@@ -50,18 +50,18 @@ const (
 // once the clone took its own.
 type template struct {
 	dir         string
-	Key         string           `json:"key"`
-	KeyParts    map[string]any   `json:"key_parts"`
-	Token       string           `json:"token"`
-	GuestPort   int              `json:"guest_port"`
-	Append      string           `json:"append"`
-	MemoryMiB   int              `json:"memory_mib"`
-	CPUs        int              `json:"cpus"`
-	StateSHA256 string           `json:"state_sha256"`
+	Key         string         `json:"key"`
+	KeyParts    map[string]any `json:"key_parts"`
+	Token       string         `json:"token"`
+	GuestPort   int            `json:"guest_port"`
+	Append      string         `json:"append"`
+	MemoryMiB   int            `json:"memory_mib"`
+	CPUs        int            `json:"cpus"`
+	StateSHA256 string         `json:"state_sha256"`
 	// Files are the template's big files as they were written (the state
 	// is hashed as well): RAM and disk are too big to hash at each start.
-	Files map[string]fileStamp `json:"files"`
-	Created     time.Time        `json:"created"`
+	Files   map[string]fileStamp `json:"files"`
+	Created time.Time            `json:"created"`
 }
 
 func (t *template) source() *snapshotSource {

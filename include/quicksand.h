@@ -137,14 +137,16 @@ int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out,
  *   stdin    str|bin         given to the command
  *   user     str             run as this guest user (name or uid), not
  *                            root; an unknown user is QS_ERR_BAD_REQUEST
+ *   max_output int           bytes of each stream kept for the result
+ *                            (default 256 MiB); on_chunk still gets all
  * on_chunk: NULL for no streaming; otherwise called on the calling thread,
  *   before this function returns, with each chunk as it arrives.
  * result (required): on success, a msgpack map the caller frees with
  *   qs_buffer_free:
  *   stdout bin, stderr bin, exit_code int (-1 when timed out, 128+N when
  *   killed by signal N), timed_out bool, duration_ms float,
- *   stdout_truncated bool, stderr_truncated bool (the agent's buffer cap
- *   was hit; never when streaming).
+ *   stdout_truncated bool, stderr_truncated bool (max_output cut the
+ *   result's copy of that stream).
  * A command that fails is a success of this call with a non-zero exit_code.
  */
 int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_len,

@@ -36,6 +36,8 @@ export interface ExecuteOptions {
   stdin?: string | Uint8Array;
   /** Run as this guest user (a name or uid) instead of root; an unknown user rejects with BadRequestError. */
   user?: string;
+  /** Bytes of each stream kept for the result (default 256 MiB); callbacks still get every byte. */
+  maxOutput?: number;
   /** Called on the main thread with output as it arrives, in order. */
   onStdout?: (text: string) => void;
   onStderr?: (text: string) => void;
@@ -49,6 +51,9 @@ export interface ExecuteResult {
   /** -1 when timed out, 128+N when killed by signal N. */
   exitCode: number;
   timedOut: boolean;
+  /** maxOutput cut the result's copy of stdout (or stderr). */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
   /** The exact bytes (stdout is them decoded as UTF-8). */
   stdoutBuffer: Buffer;
   stderrBuffer: Buffer;

@@ -179,7 +179,7 @@ static void test_with_vm(void) {
     /* Streaming, with every request key. */
     struct chunks c = {0};
     mp_writer full = {0};
-    mp_map(&full, 7);
+    mp_map(&full, 8);
     mp_str(&full, "command");
     mp_str(&full, "printf \"$A\"; sleep 0.3; cat; pwd; id -un; echo e >&2");
     mp_str(&full, "timeout");
@@ -196,12 +196,15 @@ static void test_with_vm(void) {
     mp_bin(&full, (const uint8_t *)"in,", 3);
     mp_str(&full, "user");
     mp_str(&full, "nobody");
+    mp_str(&full, "max_output");
+    mp_uint(&full, 6);
     st = qs_sandbox_execute(sb, full.buf, full.len, on_chunk, &c, &res, &err);
     CHECK(st == QS_OK, "streaming execute: %s", qs_error_message(err));
     c.out[c.out_len] = 0;
     CHECK(strcmp(c.out, "first,in,/tmp\nnobody\n") == 0, "streamed stdout %s", c.out);
     CHECK(c.calls >= 3 && c.stderr_calls == 1, "chunk calls %d (stderr %d)", c.calls, c.stderr_calls);
-    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "first,in,/tmp\nnobody\n"), "streamed result stdout");
+    CHECK(has_bytes(mp_get(res.data, res.len, "stdout"), "first,"), "streamed result stdout, cut at max_output");
+    CHECK(mp_get(res.data, res.len, "stdout_truncated").i == 1, "stdout_truncated");
     qs_buffer_free(&res);
 
     /* Bad requests. */

@@ -23,6 +23,19 @@ func seconds(f *fields, key string, dst *time.Duration) error {
 	return nil
 }
 
+// byteCount reads a whole, non-negative number of bytes.
+func byteCount(f *fields, key string, dst *int64) error {
+	var n int
+	if err := f.integer(key, &n); err != nil {
+		return err
+	}
+	if n < 0 {
+		return f.fail(key, "must not be negative, not %d", n)
+	}
+	*dst = int64(n)
+	return nil
+}
+
 // DecodeConfig reads a sandbox config map (keys in include/quicksand.h).
 // Values are checked further by engine.Start.
 func DecodeConfig(b []byte) (engine.Config, error) {
@@ -104,6 +117,7 @@ func DecodeRequest(b []byte) (engine.ExecRequest, error) {
 		f.str("shell", &r.Shell),
 		f.strMap("env", &r.Env),
 		f.str("user", &r.User),
+		byteCount(f, "max_output", &r.MaxOutput),
 		f.bytesOrStr("stdin", &r.Stdin),
 	}
 	for _, err := range steps {

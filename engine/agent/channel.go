@@ -124,7 +124,8 @@ type Chunk struct {
 
 // Open registers a new call. streaming: the caller takes chunks as they come
 // and the guest is held back until it has (flow control); otherwise output
-// is only collected, at most limit bytes per stream (0: all of it).
+// is only collected. Either way at most limit bytes of each stream are kept
+// for the result (0: all of it).
 func (ch *Channel) Open(streaming bool, limit int64) (*ChannelCall, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -157,21 +158,13 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 	if c.streaming && c.overrun == nil && c.got[Stdout]+c.got[Stderr] > c.granted+protocol.ChannelWindow {
 		c.overrun = errors.Errorf("the guest sent more output than the channel's window allowed (%d bytes granted)", c.granted+protocol.ChannelWindow)
 	}
-	if c.overrun != nil {
-		p = nil
-	} else if c.truncated[s] {
-		p = nil // nothing after a cut, or the output would have a hole
-	} else if room := c.limit - int64(len(c.out[s])); c.limit > 0 && int64(len(p)) > room {
-		// As the agent does when it holds the output: keep what fits,
-		// not half a character, and say so.
-		c.truncated[s] = true
-		p, _ = protocol.SplitUTF8(p[:max(room, 0)])
-	}
-	start := len(c.out[s])
-	c.out[s] = append(c.out[s], p...)
-	if c.streaming {
-		// A slice of out: later appends may move out, never these bytes.
-		c.queue = append(c.queue, Chunk{s, c.out[s][start:len(c.out[s]):len(c.out[s])]})
+	if c.overrun == nil {
+		c.out[s] = appendLimited(c.out[s], p, c.limit, &c.truncated[s])
+		if c.streaming {
+			// The caller sees every byte, also past the limit; the queue
+			// holds at most the window (the guest waits for grants).
+			c.queue = append(c.queue, Chunk{s, append([]byte(nil), p...)})
+		}
 	}
 	c.mu.Unlock()
 	if !c.streaming {
@@ -262,4 +255,19 @@ func (c *ChannelCall) missing(counts protocol.ChannelCounts) error {
 	defer c.mu.Unlock()
 	return errors.Errorf("output lost: the agent sent %d+%d bytes over the output channel, %d+%d arrived",
 		counts.Stdout, counts.Stderr, c.got[Stdout], c.got[Stderr])
+}
+
+// appendLimited appends p to kept as long as kept stays within limit bytes
+// (0: no limit). Past it, it keeps what fits (never half a character, as
+// the agent does when it holds the output), sets *cut, and keeps nothing
+// more, or the output would have a hole.
+func appendLimited(kept, p []byte, limit int64, cut *bool) []byte {
+	if *cut {
+		return kept
+	}
+	if room := limit - int64(len(kept)); limit > 0 && int64(len(p)) > room {
+		*cut = true
+		p, _ = protocol.SplitUTF8(p[:max(room, 0)])
+	}
+	return append(kept, p...)
 }

@@ -90,6 +90,16 @@ func (c *Client) SetChannel(ch *Channel) { c.channel.Store(ch) }
 // closes).
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// outputLimit is how many bytes of each stream a call keeps for its
+// result: the request's max_output, or the default. A streaming call's
+// callback still gets every byte.
+func outputLimit(req *protocol.ExecRequest) int64 {
+	if req.MaxOutput > 0 {
+		return req.MaxOutput
+	}
+	return protocol.DefaultMaxOutput
+}
+
 // errUnaskedChannel is an answer that says its output went over an output
 // channel the request did not ask for.
 var errUnaskedChannel = errors.New("the agent answered over an output channel it was not asked to use")
@@ -101,14 +111,7 @@ func (c *Client) openCall(req *protocol.ExecRequest, streaming bool) *ChannelCal
 	if ch == nil {
 		return nil
 	}
-	limit := int64(0)
-	if !streaming {
-		limit = req.MaxOutput
-		if limit == 0 {
-			limit = protocol.DefaultMaxOutput
-		}
-	}
-	cc, err := ch.Open(streaming, limit)
+	cc, err := ch.Open(streaming, outputLimit(req))
 	if err != nil {
 		return nil // the channel broke: in-band it is
 	}
@@ -257,7 +260,7 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 	events, stop := c.streamEvents(ctx, req)
 	defer stop()
 
-	st := &stream{cc: cc, onChunk: onChunk}
+	st := &stream{cc: cc, onChunk: onChunk, limit: outputLimit(&req)}
 	var ready, dead <-chan struct{}
 	if cc != nil {
 		ready, dead = cc.Ready(), cc.Dead()
@@ -341,8 +344,10 @@ func drainEvents(events <-chan eventOrError) {
 type stream struct {
 	cc      *ChannelCall
 	onChunk func(Stream, []byte) error
-	// in-band output
+	// in-band output, at most limit bytes of each stream for the result
 	stdout, stderr []byte
+	limit          int64
+	truncated      [3]bool
 	// channel output held back because it ends inside a UTF-8 character
 	pending [3][]byte
 }
@@ -355,13 +360,11 @@ func (st *stream) event(e *protocol.Event) error {
 		if err != nil {
 			return err
 		}
-		s := Stdout
+		s, kept := Stdout, &st.stdout
 		if e.Kind() == protocol.EventStderr {
-			s = Stderr
-			st.stderr = append(st.stderr, p...)
-		} else {
-			st.stdout = append(st.stdout, p...)
+			s, kept = Stderr, &st.stderr
 		}
+		*kept = appendLimited(*kept, p, st.limit, &st.truncated[s])
 		if st.onChunk != nil {
 			return st.onChunk(s, p)
 		}
@@ -417,9 +420,10 @@ func (st *stream) send(s Stream, p []byte) error {
 }
 
 func (st *stream) result(exit *protocol.Event) *Result {
-	res := &Result{Stdout: st.stdout, Stderr: st.stderr, ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut}
+	res := &Result{Stdout: st.stdout, Stderr: st.stderr, ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut,
+		StdoutTruncated: st.truncated[Stdout], StderrTruncated: st.truncated[Stderr]}
 	if exit.ChannelBytes != nil {
-		res.Stdout, res.Stderr, _, _ = st.cc.Output()
+		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = st.cc.Output()
 	}
 	return res
 }

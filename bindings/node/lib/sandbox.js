@@ -25,7 +25,7 @@ const CONFIG_KEYS = {
   allowHostLoopback: 'allow_host_loopback',
 };
 
-const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'onStdout', 'onStderr', 'signal'];
+const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'maxOutput', 'onStdout', 'onStderr', 'signal'];
 
 function checkKeys(obj, allowed, what, ErrorClass) {
   if (obj === null || typeof obj !== 'object') throw new ErrorClass(`${what} must be an object`);
@@ -52,6 +52,7 @@ function encodeRequest(command, opts) {
   }
   const req = { command };
   for (const k of ['timeout', 'cwd', 'shell', 'env', 'user']) if (opts[k] !== undefined && opts[k] !== null) req[k] = opts[k];
+  if (opts.maxOutput !== undefined && opts.maxOutput !== null) req.max_output = opts.maxOutput;
   if (opts.stdin !== undefined && opts.stdin !== null) {
     req.stdin = typeof opts.stdin === 'string' ? opts.stdin : Uint8Array.from(opts.stdin);
   }
@@ -106,6 +107,8 @@ function toResult(m) {
     stderr: stderrBuffer.toString('utf8'),
     exitCode: m.exit_code,
     timedOut: m.timed_out,
+    stdoutTruncated: Boolean(m.stdout_truncated),
+    stderrTruncated: Boolean(m.stderr_truncated),
     stdoutBuffer,
     stderrBuffer,
     durationMs: m.duration_ms,
@@ -222,8 +225,11 @@ class Sandbox {
       trackCalls();
       const idOut = Buffer.alloc(8);
       const errOut = native.outPointer();
+      // Without callbacks the library collects the output itself (capped
+      // at maxOutput) instead of handing every chunk to JavaScript.
+      const streaming = Boolean(opts.onStdout || opts.onStderr);
       const status = native.lib().qs_sandbox_execute_async(
-        ptr, request, request.length, onChunk, onDone, key, idOut, errOut);
+        ptr, request, request.length, streaming ? onChunk : null, onDone, key, idOut, errOut);
       if (status !== 0) {
         calls.delete(key);
         trackCalls();

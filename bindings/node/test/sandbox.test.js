@@ -202,3 +202,18 @@ test('full network mode keeps the host loopback unless allowed', async () => {
     server.close();
   }
 });
+
+test('maxOutput caps the result, callbacks get everything', async () => {
+  const cmd = "head -c 300000 /dev/zero | tr '\\0' a";
+  let r = await sb.execute(cmd, { maxOutput: 1000 });
+  assert.equal(r.stdout.length, 1000);
+  assert.equal(r.stdoutTruncated, true);
+  assert.equal(r.stderrTruncated, false);
+  let got = 0;
+  r = await sb.execute(cmd, { maxOutput: 1000, onStdout: (s) => { got += s.length; } });
+  assert.equal(r.stdout.length, 1000);
+  assert.equal(got, 300000);
+  r = await sb.execute(cmd);
+  assert.equal(r.stdout.length, 300000);
+  assert.equal(r.stdoutTruncated, false);
+});

@@ -68,9 +68,12 @@ def encode_request(
     env: Optional[Mapping[str, str]],
     stdin: Union[str, bytes, None],
     user: Optional[str] = None,
+    max_output: Optional[int] = None,
 ) -> bytes:
     req: Dict[str, Any] = {"command": command}
-    for key, value in (("timeout", timeout), ("cwd", cwd), ("shell", shell), ("stdin", stdin), ("user", user)):
+    for key, value in (
+        ("timeout", timeout), ("cwd", cwd), ("shell", shell), ("stdin", stdin), ("user", user), ("max_output", max_output),
+    ):
         if value is not None:
             req[key] = value
     if env is not None:
@@ -210,15 +213,17 @@ class Handle:
         _lib.check(_lib.lib().qs_sandbox_save(self._ptr, name.encode(), ctypes.byref(buf), ctypes.byref(err)), err)
         return _lib.take_buffer(buf).decode()
 
-    def start_call(self, request: bytes, deliver: Deliver) -> int:
+    def start_call(self, request: bytes, deliver: Deliver, streaming: bool) -> int:
         """Starts an asynchronous execute whose events go to deliver; returns
-        the call id for cancel."""
+        the call id for cancel. Without streaming the library collects the
+        output itself (capped at max_output) and sends no chunk events."""
         with _calls_lock:
             key = next(_ids)
             _calls[key] = deliver
         call_id, err = ctypes.c_uint64(), ctypes.c_void_p()
         status = _lib.lib().qs_sandbox_execute_async(
-            self._ptr, request, len(request), _on_chunk, _on_done, key, ctypes.byref(call_id), ctypes.byref(err)
+            self._ptr, request, len(request), _on_chunk if streaming else _lib.ChunkFn(), _on_done, key,
+            ctypes.byref(call_id), ctypes.byref(err),
         )
         if status != 0:
             with _calls_lock:
@@ -278,9 +283,11 @@ class SandboxBase:
         on_stdout: Optional[Callable[[str], Any]],
         on_stderr: Optional[Callable[[str], Any]],
         user: Optional[str] = None,
+        max_output: Optional[int] = None,
     ) -> "tuple[bytes, Optional[Callable[[bytes], Any]], Optional[Callable[[bytes], Any]]]":
         """The request and byte callbacks of an execute (both APIs take the same arguments)."""
-        return encode_request(command, timeout, cwd, shell, env, stdin, user), text_callback(on_stdout), text_callback(on_stderr)
+        request = encode_request(command, timeout, cwd, shell, env, stdin, user, max_output)
+        return request, text_callback(on_stdout), text_callback(on_stderr)
 
     def _require(self) -> Handle:
         if self._handle is None:

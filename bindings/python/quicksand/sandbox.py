@@ -77,6 +77,7 @@ class Sandbox(SandboxBase):
         on_stdout: Optional[Callable[[str], Any]] = None,
         on_stderr: Optional[Callable[[str], Any]] = None,
         user: Optional[str] = None,
+        max_output: Optional[int] = None,
     ) -> ExecuteResult:
         """Runs ``command`` with ``shell -c`` and returns how it ended.
 
@@ -85,8 +86,11 @@ class Sandbox(SandboxBase):
         ``on_stderr`` get the output as text as it arrives. Cancelling the
         task cancels the command. ``user`` runs it as that guest user (a
         name or uid) instead of root; an unknown user raises BadRequestError.
+        ``max_output`` caps the bytes of each stream kept in the result
+        (default 256 MiB; ``stdout_truncated`` says when it cut); callbacks
+        still get every byte.
         """
-        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user))
+        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user, max_output))
 
     async def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
@@ -107,7 +111,7 @@ class Sandbox(SandboxBase):
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
 
-        call_id = handle.start_call(request, deliver)
+        call_id = handle.start_call(request, deliver, streaming=on_stdout is not None or on_stderr is not None)
         try:
             await finished
         except asyncio.CancelledError:

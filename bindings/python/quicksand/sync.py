@@ -59,16 +59,17 @@ class SyncSandbox(SandboxBase):
         on_stdout: Optional[Callable[[str], Any]] = None,
         on_stderr: Optional[Callable[[str], Any]] = None,
         user: Optional[str] = None,
+        max_output: Optional[int] = None,
     ) -> ExecuteResult:
         """Runs ``command``; the same arguments as Sandbox.execute."""
-        return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user))
+        return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user, max_output))
 
     def _execute(
         self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
     ) -> ExecuteResult:
         handle = self._require()
         events: "queue.Queue[tuple]" = queue.Queue()
-        call_id = handle.start_call(request, events.put)
+        call_id = handle.start_call(request, events.put, streaming=on_stdout is not None or on_stderr is not None)
         run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id))
         try:
             while True:

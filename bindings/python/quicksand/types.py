@@ -55,6 +55,9 @@ class ExecuteResult:
     stderr_bytes: bytes = field(default=b"", repr=False)
     duration: float = 0.0
     """Seconds the command took, as the library measured it."""
+    stdout_truncated: bool = False
+    """``max_output`` cut the result's copy of stdout (callbacks got all of it)."""
+    stderr_truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -72,4 +75,6 @@ class ExecuteResult:
             stdout_bytes=out,
             stderr_bytes=err,
             duration=float(m["duration_ms"]) / 1000,
+            stdout_truncated=bool(m.get("stdout_truncated")),
+            stderr_truncated=bool(m.get("stderr_truncated")),
         )

@@ -202,3 +202,14 @@ async def test_full_network_keeps_host_loopback_unless_allowed():
             assert (await open_.execute(fetch)).stdout == "hello from the host"
     finally:
         server.shutdown()
+
+
+async def test_max_output(sb):
+    cmd = "head -c 300000 /dev/zero | tr '\\0' a"
+    r = await sb.execute(cmd, max_output=1000)
+    assert len(r.stdout) == 1000 and r.stdout_truncated and not r.stderr_truncated
+    got = []
+    r = await sb.execute(cmd, max_output=1000, on_stdout=got.append)
+    assert len(r.stdout) == 1000 and r.stdout_truncated and sum(map(len, got)) == 300000
+    r = await sb.execute(cmd)
+    assert len(r.stdout) == 300000 and not r.stdout_truncated
