@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -222,4 +223,73 @@ func TestSaveNamesAreNotPaths(t *testing.T) {
 	if _, err := Start(context.Background(), Config{Image: "../../etc"}); KindOf(err) != KindInvalidConfig {
 		t.Errorf("image name ../../etc: %v", err)
 	}
+}
+
+// Strangers connecting to the agent's port while a template is built (any
+// local user can) do not break the build: the port forward is removed
+// before the VM is frozen, and a connection without a token is closed.
+func TestTemplateBuildWithStrangersConnecting(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		connections := 0
+		defer func() { done <- connections }()
+		var idle []net.Conn
+		defer func() {
+			for _, c := range idle {
+				c.Close()
+			}
+		}()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, p := range procs {
+				raw, _ := os.ReadFile(p)
+				if !strings.Contains(string(raw), dir) {
+					continue
+				}
+				for _, m := range hostForward.FindAllStringSubmatch(string(raw), -1) {
+					c, err := net.DialTimeout("tcp", "127.0.0.1:"+m[1], time.Second)
+					if err != nil {
+						continue
+					}
+					connections++
+					if connections%2 == 0 {
+						idle = append(idle, c) // held open, saying nothing
+						continue
+					}
+					c.SetDeadline(time.Now().Add(2 * time.Second))
+					c.Write([]byte("GET /ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n"))
+					c.Read(make([]byte, 512))
+					c.Close()
+				}
+			}
+		}
+	}()
+	sb, err := Start(context.Background(), Config{TemplateDir: dir})
+	close(stop)
+	connections := <-done
+	if err != nil {
+		t.Fatalf("template build with %d strangers' connections: %v", connections, err)
+	}
+	defer sb.Stop(context.Background())
+	if connections == 0 {
+		t.Fatal("no stranger got to connect: the test proved nothing")
+	}
+	if !sb.timing.Warm {
+		t.Fatal("not resumed from the template")
+	}
+	if r := run(t, sb, ExecRequest{Command: "echo fine"}); string(r.Stdout) != "fine\n" {
+		t.Fatalf("%+v", r)
+	}
+	clone := startSandbox(t, Config{TemplateDir: dir})
+	if r := run(t, clone, ExecRequest{Command: "echo fine"}); string(r.Stdout) != "fine\n" {
+		t.Fatalf("%+v", r)
+	}
+	t.Logf("%d connections from strangers during the build", connections)
 }

@@ -66,6 +66,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.auth && !s.authorized(r) {
+		// Whoever has no token gets no connection kept open either.
+		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusUnauthorized, "missing or wrong token")
 		return
 	}
@@ -98,6 +100,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.tokenMatches(req.Token) {
+		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusUnauthorized, "wrong token")
 		return
 	}
