@@ -5,10 +5,12 @@ callbacks (which arrive on library threads) to the caller's thread.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import ctypes
 import itertools
 import threading
+import time
 import weakref
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
 
@@ -88,8 +90,27 @@ def encode_request(
 Deliver = Callable[[tuple], None]
 
 _calls: Dict[int, Deliver] = {}
+_call_ids: Dict[int, int] = {}  # key -> the library's call id, for cancel
 _ids = itertools.count(1)
 _calls_lock = threading.Lock()
+
+
+@atexit.register
+def _end_calls_at_exit(timeout: float = 5.0) -> None:
+    """The library calls back from its own threads; a callback that runs
+    once the interpreter is being torn down crashes the process. So calls
+    still in flight at exit are cancelled, and their last callbacks awaited
+    (for a bounded time), while the interpreter can still take them."""
+    with _calls_lock:
+        ids = list(_call_ids.values())
+    for call_id in ids:
+        _lib.lib().qs_call_cancel(call_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _calls_lock:
+            if not _calls:
+                return
+        time.sleep(0.01)
 
 
 @_lib.ChunkFn
@@ -108,6 +129,7 @@ def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Op
     try:
         with _calls_lock:
             deliver = _calls.pop(user_data or 0, None)
+            _call_ids.pop(user_data or 0, None)
         if deliver is None:
             return
         if status == 0:
@@ -225,10 +247,12 @@ class Handle:
             self._ptr, request, len(request), _on_chunk if streaming else _lib.ChunkFn(), _on_done, key,
             ctypes.byref(call_id), ctypes.byref(err),
         )
-        if status != 0:
-            with _calls_lock:
+        with _calls_lock:
+            if status != 0:
                 _calls.pop(key, None)
-            _lib.check(status, err)
+            elif key in _calls:  # else it is over already
+                _call_ids[key] = call_id.value
+        _lib.check(status, err)
         return call_id.value
 
     @staticmethod
