@@ -18,7 +18,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz fuzz run bench bench-quicksand clean clean-user
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz fuzz run bench bench-output bench-quicksand clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -170,6 +170,15 @@ bench: deps agent image lib
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
 	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) PATH=$(dir $(PY)):$$PATH \
 		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+
+# The host's peak memory for 1 GiB of output, through Go, C, Python and
+# Node, with and without a callback: a table on stdout.
+bench-output: deps agent image lib
+	@mkdir -p $(OUT)/bench
+	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/output_rss.c -o $(OUT)/bench/output_rss -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
+	$(GO) build -o $(OUT)/bench/qsbench ./cmd/qsbench
+	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) QUICKSAND_PYTHON=$(PY) \
+		$(OUT)/bench/qsbench -output-rss $(OUT)/bench/output_rss | tee $(OUT)/bench/output.md
 
 # Quicksand (the Python project this one follows) beside us, in a virtual
 # environment of its own; never installed into the project's Python.

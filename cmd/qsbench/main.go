@@ -55,8 +55,18 @@ func main() {
 	quick := flag.Bool("quick", false, "fewer runs (make bench QUICK=1)")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	cBench := flag.String("c-bench", "", "the C benchmark program to run")
+	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
+	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
 	flag.Parse()
 	n := fullSizes
+	switch {
+	case *outputChildMode != "":
+		outputChild(*outputChildMode)
+		return
+	case *outputRSS != "":
+		outputMemory(*outputRSS)
+		return
+	}
 	if *quick {
 		n = quickSizes
 	}
