@@ -12,10 +12,12 @@ import (
 const (
 	workdirPattern = "sb-*"
 	lockName       = "lock"
-	// A folder younger than this may be one that another start is just
-	// setting up (between making it and locking it): it is left alone.
-	unlockedGrace = time.Minute
 )
+
+// unlockedGrace: a folder younger than this may be one that another
+// process is just setting up (between making it and locking it, a matter
+// of microseconds): it is left alone. A variable for the tests.
+var unlockedGrace = 10 * time.Second
 
 // lockedDir is a folder that its maker holds an exclusive flock on (on its
 // lock file) for as long as it works in it: a sandbox's folder (overlay,

@@ -1,0 +1,308 @@
+package engine
+
+// Faults injected into real VMs, each with the outcome a caller must see:
+// a clear error or a working sandbox within a bounded time, no QEMU of ours
+// left, no folder left. docs/reliability.md lists them.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gone checks that a stopped sandbox left neither its QEMU nor its folder.
+func gone(t *testing.T, sb *Sandbox) {
+	t.Helper()
+	sb.Stop(context.Background())
+	if syscall.Kill(sb.PID(), 0) == nil {
+		t.Errorf("QEMU %d still running", sb.PID())
+	}
+	if _, err := os.Stat(sb.wd.path); !os.IsNotExist(err) {
+		t.Errorf("work folder %s left: %v", sb.wd.path, err)
+	}
+}
+
+// Faults that end the guest: each is a not-running error at once for the
+// call in flight and every call after, never a wait for a timeout.
+func TestGuestThatEnds(t *testing.T) {
+	for name, cmd := range map[string]string{
+		"kernel panic": "echo c > /proc/sysrq-trigger",
+		// reboot(2) straight: the guest has no init system to ask.
+		"power off": `python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'`,
+		"reboot":    `python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x01234567)'`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			sb := startSandbox(t, Config{})
+			start := time.Now()
+			r, err := sb.Execute(context.Background(), ExecRequest{Command: cmd, Timeout: time.Minute})
+			if !errors.Is(err, ErrNotRunning) || time.Since(start) > 10*time.Second {
+				t.Fatalf("the call that ended the guest: %v after %v (%+v)", err, time.Since(start), r)
+			}
+			if _, err := sb.Execute(context.Background(), ExecRequest{Command: "true"}); !errors.Is(err, ErrNotRunning) {
+				t.Fatalf("a call after: %v", err)
+			}
+			gone(t, sb)
+		})
+	}
+}
+
+// Faults the guest survives: the sandbox answers again within a bounded
+// time and runs commands.
+func TestGuestThatSurvives(t *testing.T) {
+	cases := map[string]string{
+		// Every process but init: the agent server too, which init restarts.
+		"kill -9 -1": "kill -9 -1",
+		// A command that takes more memory than the guest has: the OOM
+		// killer ends it, not the agent.
+		"out of memory": "python3 -c 'b = bytearray(2 * 1024**3)' || python3 -c 'x = [bytearray(64 * 1024**2) for _ in range(64)]'",
+	}
+	for name, cmd := range cases {
+		t.Run(name, func(t *testing.T) {
+			sb := startSandbox(t, Config{})
+			sb.Execute(context.Background(), ExecRequest{Command: cmd, Timeout: time.Minute}) // may fail: the fault is the point
+			var err error
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				var r *ExecResult
+				if r, err = sb.Execute(context.Background(), ExecRequest{Command: "echo alive"}); err == nil && string(r.Stdout) == "alive\n" {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("the sandbox did not come back within 30 s: %v", err)
+			}
+			gone(t, sb)
+		})
+	}
+}
+
+// A QEMU frozen from outside (SIGSTOP): a call fails within its timeout
+// plus the transport margin with a transport error, and once QEMU goes on
+// the sandbox works again.
+func TestQEMUStopped(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	syscall.Kill(sb.PID(), syscall.SIGSTOP)
+	start := time.Now()
+	_, err := sb.Execute(context.Background(), ExecRequest{Command: "true", Timeout: time.Second})
+	took := time.Since(start)
+	syscall.Kill(sb.PID(), syscall.SIGCONT)
+	if !errors.Is(err, ErrTransport) || took > time.Second+transportMargin+5*time.Second {
+		t.Fatalf("a call to a stopped QEMU: %v after %v", err, took)
+	}
+	if r := run(t, sb, ExecRequest{Command: "echo again"}); string(r.Stdout) != "again\n" {
+		t.Fatalf("after SIGCONT: %+v", r)
+	}
+	gone(t, sb)
+}
+
+// QEMU killed during a checkpoint or a save: the operation fails with a
+// not-running error, and nothing is left (a save's folder included).
+func TestQEMUKilledDuringSnapshots(t *testing.T) {
+	for _, op := range []string{"checkpoint", "save"} {
+		t.Run(op, func(t *testing.T) {
+			sb := startSandbox(t, Config{})
+			run(t, sb, ExecRequest{Command: "head -c 200000000 /dev/urandom > /root/big"}) // something to write
+			parent := t.TempDir()
+			saveDir := parent + "/s"
+			done := make(chan error, 1)
+			go func() {
+				if op == "checkpoint" {
+					done <- sb.Checkpoint(context.Background(), "c")
+				} else {
+					_, err := sb.Save(context.Background(), saveDir)
+					done <- err
+				}
+			}()
+			time.Sleep(150 * time.Millisecond)
+			syscall.Kill(sb.PID(), syscall.SIGKILL)
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Skip("the operation finished before QEMU was killed")
+				}
+				if !errors.Is(err, ErrNotRunning) && !errors.Is(err, ErrSnapshot) {
+					t.Fatalf("%s when QEMU died: %v", op, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s did not return when QEMU died", op)
+			}
+			if _, err := os.Stat(saveDir); !os.IsNotExist(err) {
+				t.Errorf("a half-written save was left: %v", err)
+			}
+			if leftovers, _ := os.ReadDir(parent); len(leftovers) > 0 {
+				t.Errorf("left: %v", leftovers)
+			}
+			gone(t, sb)
+		})
+	}
+}
+
+// Twenty sandboxes started at once all start, run a command and stop, and
+// no QEMU is left.
+func TestTwentyAtOnce(t *testing.T) {
+	const n = 20
+	sbs := make([]*Sandbox, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range sbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if sbs[i], errs[i] = Start(ctx, Config{}); errs[i] != nil {
+				return
+			}
+			var r *ExecResult
+			if r, errs[i] = sbs[i].Execute(ctx, ExecRequest{Command: "echo ok"}); errs[i] == nil && string(r.Stdout) != "ok\n" {
+				errs[i] = errors.New("wrong output " + strings.TrimSpace(string(r.Stdout)))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, sb := range sbs {
+		if errs[i] != nil {
+			t.Errorf("sandbox %d: %v", i, errs[i])
+		}
+		if sb != nil {
+			gone(t, sb)
+		}
+	}
+}
+
+// chaosStageEnv makes this test binary a helper that works in the folders
+// it names and says "READY" when the stage to be interrupted begins.
+const chaosStageEnv = "QUICKSAND_TEST_CHAOS_STAGE"
+
+func TestHelperChaosStage(t *testing.T) {
+	stage := os.Getenv(chaosStageEnv)
+	if stage == "" {
+		t.Skip("run by TestHostKilledMidway")
+	}
+	base := os.Getenv("QUICKSAND_TEST_CHAOS_BASE")
+	cfg := Config{WorkDir: base + "/work", TemplateDir: base + "/templates"}
+	ctx := context.Background()
+	if stage == "start" || stage == "template build" {
+		println("READY")
+		Start(ctx, cfg)
+		return
+	}
+	sb, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stage != "execute" {
+		sb.Execute(ctx, ExecRequest{Command: "head -c 100000000 /dev/urandom > /root/big"})
+	}
+	println("READY")
+	switch stage {
+	case "execute":
+		sb.Execute(ctx, ExecRequest{Command: "sleep 60", Timeout: time.Minute})
+	case "checkpoint":
+		sb.Checkpoint(ctx, "c")
+	case "save":
+		sb.Save(ctx, base+"/saves/s")
+	}
+}
+
+// The host process killed at each stage: its QEMU goes with it at once,
+// and the next start in the same folders removes what it left.
+func TestHostKilledMidway(t *testing.T) {
+	old := unlockedGrace
+	unlockedGrace = 0
+	defer func() { unlockedGrace = old }()
+	stages := []struct {
+		name  string
+		delay time.Duration // after READY
+	}{
+		{"start", 100 * time.Millisecond},
+		{"template build", 1500 * time.Millisecond},
+		{"execute", 500 * time.Millisecond},
+		{"checkpoint", 100 * time.Millisecond},
+		{"save", 150 * time.Millisecond},
+	}
+	for _, st := range stages {
+		t.Run(st.name, func(t *testing.T) {
+			base := t.TempDir()
+			os.Mkdir(base+"/saves", 0o700)
+			if st.name != "template build" {
+				// A template in place, so that only the stage itself runs.
+				startSandbox(t, Config{WorkDir: base + "/work", TemplateDir: base + "/templates"}).Stop(context.Background())
+			}
+			helper := exec.Command(os.Args[0], "-test.run=^TestHelperChaosStage$")
+			helper.Env = append(os.Environ(), chaosStageEnv+"="+st.name, "QUICKSAND_TEST_CHAOS_BASE="+base)
+			stderr, _ := helper.StderrPipe()
+			if err := helper.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ready := make(chan bool, 1)
+			go func() {
+				buf := make([]byte, 4096)
+				var seen string
+				for {
+					n, err := stderr.Read(buf)
+					seen += string(buf[:n])
+					if strings.Contains(seen, "READY") {
+						ready <- true
+						io.Copy(io.Discard, stderr)
+						return
+					}
+					if err != nil {
+						ready <- false
+						return
+					}
+				}
+			}()
+			if !<-ready {
+				t.Fatal("the helper did not get to its stage")
+			}
+			time.Sleep(st.delay)
+			helper.Process.Kill()
+			helper.Wait()
+			for i := 0; i < 100 && len(qemusMentioning(base)) > 0; i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if pids := qemusMentioning(base); len(pids) > 0 {
+				for _, p := range pids {
+					syscall.Kill(p, syscall.SIGKILL)
+				}
+				t.Fatalf("QEMU outlived the killed process: %v", pids)
+			}
+			// The next start sweeps what the killed one left.
+			sb := startSandbox(t, Config{WorkDir: base + "/work", TemplateDir: base + "/templates"})
+			if _, err := sb.Save(context.Background(), base+"/saves/next"); err != nil {
+				t.Fatal(err)
+			}
+			left, _ := filepath.Glob(base + "/work/sb-*")
+			builds, _ := filepath.Glob(base + "/templates/*" + buildSuffix + "*")
+			savings, _ := filepath.Glob(base + "/saves/*" + savingSuffix + "*")
+			if len(left) != 1 || len(builds) != 0 || len(savings) != 0 {
+				t.Fatalf("left behind: work %v, builds %v, saves %v", left, builds, savings)
+			}
+		})
+	}
+}
+
+// qemusMentioning lists the QEMU processes whose command line mentions s.
+func qemusMentioning(s string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		raw, _ := os.ReadFile(p)
+		if strings.Contains(string(raw), "qemu-system") && strings.Contains(string(raw), s) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
