@@ -19,6 +19,10 @@ out=${1:?output folder}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# A go.mod makes the output folder a module of its own, which `go test
+# ./...` then leaves out: it holds a fetched Go toolchain's sources, and
+# guest root file systems while images are built.
+[ -f "$out/go.mod" ] || printf 'module quicksand.invalid/build-output\n' >"$out/go.mod"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'deps: %s\n' "$*" >&2; exit 1; }
