@@ -159,11 +159,18 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 		c.overrun = errors.Errorf("the guest sent more output than the channel's window allowed (%d bytes granted)", c.granted+protocol.ChannelWindow)
 	}
 	if c.overrun == nil {
+		start := len(c.out[s])
 		c.out[s] = appendLimited(c.out[s], p, c.limit, &c.truncated[s])
 		if c.streaming {
 			// The caller sees every byte, also past the limit; the queue
-			// holds at most the window (the guest waits for grants).
-			c.queue = append(c.queue, Chunk{s, append([]byte(nil), p...)})
+			// holds at most the window (the guest waits for grants). What
+			// the result kept is handed out as a slice of it (later
+			// appends may move out, never these bytes); the rest as a copy.
+			chunk := c.out[s][start:len(c.out[s]):len(c.out[s])]
+			if len(chunk) != len(p) {
+				chunk = append([]byte(nil), p...)
+			}
+			c.queue = append(c.queue, Chunk{s, chunk})
 		}
 	}
 	c.mu.Unlock()
