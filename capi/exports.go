@@ -99,7 +99,9 @@ func decodeExecute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t) (*e
 	return sb, req, err
 }
 
-// execute runs one decoded request, streaming when onChunk is set.
+// execute runs one decoded request, streaming when onChunk is set. Its
+// result is msgpack in C memory (malloc'd), which the caller hands on or
+// frees.
 func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, onChunk func(engine.Stream, []byte) error) ([]byte, error) {
 	var res *engine.ExecResult
 	var err error
@@ -111,8 +113,14 @@ func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, on
 	if err != nil {
 		return nil, err
 	}
-	return wire.EncodeResult(res)
+	return wire.EncodeResult(res, cAlloc), nil
 }
+
+// cAlloc is n bytes of C memory, seen from Go.
+func cAlloc(n int) []byte { return unsafe.Slice((*byte)(C.malloc(C.size_t(n))), n) }
+
+// cPtr is the C memory under b (from cAlloc).
+func cPtr(b []byte) *C.uint8_t { return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b))) }
 
 //export qs_sandbox_execute
 func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
@@ -132,7 +140,7 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		if err != nil {
 			return err
 		}
-		setBuffer(result, b)
+		result.data, result.len = cPtr(b), C.size_t(len(b)) // the caller frees it
 		return nil
 	})
 }
@@ -185,9 +193,8 @@ func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.Exe
 		C.qs_call_done(onDone, userData, C.int(codeOf(err)), nil, 0, cerr)
 		return
 	}
-	result := &cBuffer{}
-	defer result.free()
-	C.qs_call_done(onDone, userData, 0, result.fill(b), C.size_t(len(b)), nil)
+	defer C.free(unsafe.Pointer(cPtr(b)))
+	C.qs_call_done(onDone, userData, 0, cPtr(b), C.size_t(len(b)), nil)
 }
 
 //export qs_call_cancel

@@ -131,33 +131,6 @@ func DecodeRequest(b []byte) (engine.ExecRequest, error) {
 	return r, f.unknown()
 }
 
-// Result is the msgpack form of an execute result.
-type Result struct {
-	Stdout          []byte  `msgpack:"stdout"`
-	Stderr          []byte  `msgpack:"stderr"`
-	ExitCode        int     `msgpack:"exit_code"`
-	TimedOut        bool    `msgpack:"timed_out"`
-	DurationMS      float64 `msgpack:"duration_ms"`
-	StdoutTruncated bool    `msgpack:"stdout_truncated"`
-	StderrTruncated bool    `msgpack:"stderr_truncated"`
-}
-
-// EncodeResult writes an execute result map.
-func EncodeResult(r *engine.ExecResult) ([]byte, error) {
-	return msgpack.Marshal(Result{
-		Stdout: nonNil(r.Stdout), Stderr: nonNil(r.Stderr), ExitCode: r.ExitCode, TimedOut: r.TimedOut,
-		DurationMS:      float64(r.Duration.Microseconds()) / 1000,
-		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated,
-	})
-}
-
-// nonNil keeps empty output a bin of length 0 rather than nil.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
 
 // BootTiming is boot_timing in the info map: seconds since the start call.
 type BootTiming struct {

@@ -101,10 +101,7 @@ func TestDecodeRequest(t *testing.T) {
 }
 
 func TestEncodeResultRoundTrip(t *testing.T) {
-	b, err := EncodeResult(&engine.ExecResult{Stdout: []byte("out"), ExitCode: 3, Duration: 1500 * time.Microsecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := EncodeResult(&engine.ExecResult{Stdout: []byte("out"), ExitCode: 3, Duration: 1500 * time.Microsecond}, func(n int) []byte { return make([]byte, n) })
 	var m map[string]any
 	if err := msgpack.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
@@ -141,4 +138,35 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("request error of kind %v: %v", engine.KindOf(err), err)
 		}
 	})
+}
+
+// The hand-written result encoder writes what a msgpack decoder reads
+// back, at every size class of bin and int, into exactly what it asked for.
+func TestEncodeResultSizes(t *testing.T) {
+	for _, size := range []int{0, 1, 255, 256, 65535, 65536, 1 << 20} {
+		for _, code := range []int{0, 127, 128, -1, -32, -33, 137, 1 << 40} {
+			out := bytes.Repeat([]byte{'x'}, size)
+			asked := 0
+			b := EncodeResult(&engine.ExecResult{Stdout: out, Stderr: []byte("e"), ExitCode: code, TimedOut: true, StderrTruncated: true},
+				func(n int) []byte { asked = n; return make([]byte, n) })
+			if len(b) != asked {
+				t.Fatalf("wrote %d of the %d bytes asked for", len(b), asked)
+			}
+			var r struct {
+				Stdout          []byte  `msgpack:"stdout"`
+				Stderr          []byte  `msgpack:"stderr"`
+				ExitCode        int     `msgpack:"exit_code"`
+				TimedOut        bool    `msgpack:"timed_out"`
+				DurationMS      float64 `msgpack:"duration_ms"`
+				StdoutTruncated bool    `msgpack:"stdout_truncated"`
+				StderrTruncated bool    `msgpack:"stderr_truncated"`
+			}
+			if err := msgpack.Unmarshal(b, &r); err != nil {
+				t.Fatalf("size %d, code %d: %v", size, code, err)
+			}
+			if !bytes.Equal(r.Stdout, out) || string(r.Stderr) != "e" || r.ExitCode != code || !r.TimedOut || r.StdoutTruncated || !r.StderrTruncated {
+				t.Fatalf("size %d, code %d: %+v", size, code, r)
+			}
+		}
+	}
 }
