@@ -131,7 +131,6 @@ func DecodeRequest(b []byte) (engine.ExecRequest, error) {
 	return r, f.unknown()
 }
 
-
 // BootTiming is boot_timing in the info map: seconds since the start call.
 type BootTiming struct {
 	Warm           bool    `msgpack:"warm"`
