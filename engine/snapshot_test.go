@@ -289,3 +289,33 @@ func TestLeftoverBuildsAndSavesAreSwept(t *testing.T) {
 		t.Errorf("the save kept its lock file: %v", err)
 	}
 }
+
+// What the bindings' properties read (running, accelerator, pid, the
+// output channel) answers at once during a checkpoint: it asks QEMU
+// nothing (it used to wait behind the checkpoint on QMP).
+func TestInfoDoesNotWaitForACheckpoint(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	run(t, sb, ExecRequest{Command: "head -c 100000000 /dev/urandom > /root/big"}) // a checkpoint worth waiting for
+	done := make(chan struct{})
+	go func() {
+		sb.Checkpoint(context.Background(), "c")
+		close(done)
+	}()
+	time.Sleep(50 * time.Millisecond) // the checkpoint has QMP now
+	select {
+	case <-done:
+		t.Fatal("the checkpoint ended before the properties could be read during it")
+	default:
+	}
+	ok, err := sb.OutputChannel()
+	running, accel, pid := sb.IsRunning(), sb.Accelerator(), sb.PID()
+	select {
+	case <-done:
+		t.Fatal("reading the properties waited for the checkpoint")
+	default:
+	}
+	if !ok || err != nil || !running || accel == "" || pid == 0 {
+		t.Fatalf("during a checkpoint: channel %v %v, running %v, accel %q, pid %d", ok, err, running, accel, pid)
+	}
+	<-done
+}
