@@ -30,11 +30,9 @@ type lockedDir struct {
 }
 
 // newWorkdir makes a sandbox's folder in base, first removing those that
-// killed processes left.
+// killed processes left. Start has checked base (ensurePrivateDir) before
+// anything, the accelerator probe's cache included, was put there.
 func newWorkdir(base string) (*lockedDir, error) {
-	if err := ensurePrivateDir(base); err != nil {
-		return nil, errors.Wrap(err, "the work folder")
-	}
 	sweepStale(base, workdirPattern)
 	return makeLockedDir(base, workdirPattern)
 }
