@@ -18,7 +18,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz test-leaks fuzz run bench bench-output bench-quicksand clean clean-user
+.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz test-leaks interop-image fuzz run bench bench-output bench-quicksand clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -90,11 +90,20 @@ test-go test-c test-python test-node: export QUICKSAND_IMAGE_PATH := $(TEST_IMAG
 test-go test-c test-python test-node: export XDG_CACHE_HOME := $(TEST_HOME)/cache
 test-go test-c test-python test-node: export XDG_DATA_HOME := $(TEST_HOME)/data
 test-go test-c test-python test-node: export XDG_RUNTIME_DIR := $(TEST_HOME)/run
+test-go: export QUICKSAND_INTEROP_PYTHON := $(abspath $(OUT))/interop-venv/bin/python
 
 test: deps agent lib
 	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
+	$(MAKE) interop-image IMAGES_DIR=$(TEST_IMAGES)
 	rm -rf $(TEST_HOME)
 	$(MAKE) test-go test-c test-python test-node test-fuzz test-leaks
+
+# Our debian image packaged as Quicksand packages its images, installed
+# beside Quicksand's client for the interoperability tests
+# (engine/interop_test.go); the package source is in $(OUT)/quicksand-go-debian.
+interop-image:
+	bash build/quicksand-package.sh $(IMAGES_DIR) $(OUT)
+	$(OUT)/interop-venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps $(OUT)/quicksand-go-debian
 
 # No test may leave a VM behind: every test VM boots from the test images,
 # so any QEMU still naming them once the suites are done is a leak.

@@ -10,8 +10,10 @@
 #   golang.org/toolchain), fetched with whatever go there is (Debian's
 #   golang-go if none) into OUT_DIR/go.
 # - Python 3.9 or newer with venv: a project venv in OUT_DIR/venv with the
-#   binding (editable) and its pinned test dependencies. Nothing goes into
-#   the machine's or the user's Python.
+#   binding (editable) and its pinned test dependencies; with Python 3.11
+#   or newer, Quicksand's published client in OUT_DIR/interop-venv for the
+#   interoperability tests. Nothing goes into the machine's or the user's
+#   Python.
 # - Node 18 or newer with npm: the binding's dependencies in
 #   bindings/node/node_modules.
 set -euo pipefail
@@ -108,6 +110,19 @@ if [ ! -x "$venv/bin/python" ] || [ ! "$stamp" -nt bindings/python/pyproject.tom
 	"$python" -m venv "$venv"
 	"$venv/bin/python" -m pip install -q --disable-pip-version-check -c bindings/python/constraints.txt -e 'bindings/python[test]'
 	touch "$stamp"
+fi
+
+# Quicksand's published client, for the interoperability tests, in a venv
+# of its own: it needs Python 3.11 and pulls in packages the binding has no
+# use for.
+interop="$out/interop-venv"
+if [ ! -x "$interop/bin/python" ] || [ ! "$interop/.installed" -nt build/interop-requirements.txt ]; then
+	version_ge "$pyver" 3.11 || die "Python $pyver is too old for Quicksand's client (the interoperability tests): install Python 3.11 or newer"
+	say "making the venv of Quicksand's client ($interop)"
+	rm -rf "$interop"
+	"$python" -m venv "$interop"
+	"$interop/bin/python" -m pip install -q --disable-pip-version-check -r build/interop-requirements.txt
+	touch "$interop/.installed"
 fi
 
 # --- Node -----------------------------------------------------------------------------

@@ -109,6 +109,7 @@ func (a *agent) post(t *testing.T, path, token string, body any) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	req.Header.Set(protocol.ExtensionsHeader, "1") // our dialect; quicksand_test.go tests the other
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +142,7 @@ func (a *agent) stream(t *testing.T, req map[string]any) []timedEvent {
 	raw, _ := json.Marshal(req)
 	hreq, _ := http.NewRequest(http.MethodPost, a.base+protocol.PathExecuteStream, bytes.NewReader(raw))
 	hreq.Header.Set("Authorization", "Bearer "+a.token)
+	hreq.Header.Set(protocol.ExtensionsHeader, "1")
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		t.Fatal(err)

@@ -47,22 +47,33 @@ const stallLimit = 30 * time.Second
 // openChannel opens the virtio-serial port named protocol.ChannelPortName,
 // or returns nil when the VM has none (an older engine, or tests on a host).
 func openChannel() *channel {
+	f := openPort(protocol.ChannelPortName)
+	if f == nil {
+		return nil
+	}
+	ch := &channel{f: f, windows: map[uint64]*window{}}
+	go ch.readGrants()
+	return ch
+}
+
+// openPort opens the virtio-serial port of that name, or returns nil when
+// the VM has none. The guest has no udev to make /dev/virtio-ports/<name>,
+// so the name is looked up in sysfs.
+func openPort(name string) *os.File {
 	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 	for _, n := range names {
 		raw, err := os.ReadFile(n)
-		if err != nil || strings.TrimSpace(string(raw)) != protocol.ChannelPortName {
+		if err != nil || strings.TrimSpace(string(raw)) != name {
 			continue
 		}
 		dev := "/dev/" + filepath.Base(filepath.Dir(n))
 		// Opened through the runtime's poller, so writes can time out.
 		f, err := os.OpenFile(dev, os.O_RDWR, 0)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "quicksand-agent: output channel %s: %v\n", dev, err)
+			fmt.Fprintf(os.Stderr, "quicksand-agent: virtio-serial port %s (%s): %v\n", name, dev, err)
 			return nil
 		}
-		ch := &channel{f: f, windows: map[uint64]*window{}}
-		go ch.readGrants()
-		return ch
+		return f
 	}
 	return nil
 }

@@ -48,10 +48,22 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "quicksand-agent: listening: %v\n", err)
 		return 1
 	}
+	handler := newServer(s, guest)
+	switch {
+	case s.serialSocket != "":
+		sln, err := net.Listen("unix", s.serialSocket)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "quicksand-agent: listening on %s: %v\n", s.serialSocket, err)
+			return 1
+		}
+		go handler.serveFramesOn(sln)
+	case guest:
+		go handler.serveSerialPort()
+	}
 	// The host watches the console for this exact line.
 	fmt.Printf("\n%s port=%d\n", protocol.ReadyLine, s.port)
 	srv := &http.Server{
-		Handler: newServer(s, guest),
+		Handler: handler,
 		// Every local user on the host can open connections to the port
 		// forward: one that never finishes its headers, or sits idle, must
 		// not hold a connection for ever. Idle ones last longer than the

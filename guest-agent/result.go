@@ -53,14 +53,19 @@ func (c *collector) add(p []byte) {
 }
 
 // writeResult writes the JSON body of /execute, escaping the collected
-// output straight into w.
-func writeResult(w *bufio.Writer, out, errs *collector, res outcome, counts *protocol.ChannelCounts) {
+// output straight into w. Quicksand's dialect (ext false) has only stdout,
+// stderr and exit_code.
+func writeResult(w *bufio.Writer, out, errs *collector, res outcome, counts *protocol.ChannelCounts, ext bool) {
 	w.WriteString(`{"stdout":`)
 	writeJSONText(w, out.chunks)
 	w.WriteString(`,"stderr":`)
 	writeJSONText(w, errs.chunks)
 	w.WriteString(`,"exit_code":`)
 	w.WriteString(strconv.Itoa(res.exitCode))
+	if !ext {
+		w.WriteString("}\n")
+		return
+	}
 	w.WriteString(`,"timed_out":`)
 	w.WriteString(strconv.FormatBool(res.timedOut))
 	for _, f := range []struct {

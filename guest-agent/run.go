@@ -57,9 +57,15 @@ type outcome struct {
 	timedOut bool
 }
 
-// startError is a request the guest cannot start (missing cwd or shell):
-// the client's fault, answered with 400 before any output.
-type startError struct{ msg string }
+// startError is a request the guest cannot start (missing cwd or shell,
+// unknown user): the client's fault, answered in our dialect with 400
+// before any output. Quicksand's agent reports a failed start as a result
+// (exit code -1, the error on stderr) unless it refused the request before
+// trying (refused: an unknown user), and so does ours in its dialect.
+type startError struct {
+	msg     string
+	refused bool
+}
 
 func (e *startError) Error() string { return e.msg }
 
@@ -68,6 +74,9 @@ type command struct {
 	req     protocol.ExecRequest
 	timeout time.Duration
 	stdin   []byte
+	// stdinPipe, if set, is the command's stdin instead (streaming stdin,
+	// stdin.go); run closes it once the command has it.
+	stdinPipe *os.File
 	// as is the account to run as; nil runs as the agent (root).
 	as *runAs
 	// cgroups makes the command's own cgroup (nil: none).
@@ -99,14 +108,14 @@ func (c *command) checkStart() error {
 	if c.req.Cwd != "" {
 		fi, err := os.Stat(c.req.Cwd)
 		if err != nil {
-			return &startError{fmt.Sprintf("cwd %q: %v", c.req.Cwd, unwrapPathError(err))}
+			return &startError{msg: fmt.Sprintf("cwd %q: %v", c.req.Cwd, unwrapPathError(err))}
 		}
 		if !fi.IsDir() {
-			return &startError{fmt.Sprintf("cwd %q is not a directory", c.req.Cwd)}
+			return &startError{msg: fmt.Sprintf("cwd %q is not a directory", c.req.Cwd)}
 		}
 	}
 	if _, err := exec.LookPath(c.req.Shell); err != nil {
-		return &startError{fmt.Sprintf("shell %q: %v", c.req.Shell, unwrapPathError(err))}
+		return &startError{msg: fmt.Sprintf("shell %q: %v", c.req.Shell, unwrapPathError(err))}
 	}
 	if c.req.User != "" {
 		as, err := lookupUser(c.req.User)
@@ -116,6 +125,17 @@ func (c *command) checkStart() error {
 		c.as = as
 	}
 	return nil
+}
+
+// dir is where the command starts: the request's cwd, else the home of
+// the user it runs as (if there is one), else the agent's own.
+func (c *command) dir() string {
+	if c.req.Cwd == "" && c.as != nil {
+		if fi, err := os.Stat(c.as.home); err == nil && fi.IsDir() {
+			return c.as.home
+		}
+	}
+	return c.req.Cwd
 }
 
 func unwrapPathError(err error) error {
@@ -133,6 +153,9 @@ func unwrapPathError(err error) error {
 // client went away) or the timeout passes, the whole process group and
 // cgroup are killed.
 func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (outcome, error) {
+	if c.stdinPipe != nil {
+		defer c.stdinPipe.Close() // the child has its own copy once started
+	}
 	if err := c.checkStart(); err != nil {
 		return outcome{}, err
 	}
@@ -156,10 +179,13 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 	cg := c.cgroups.create()
 	build := func(argv ...string) *exec.Cmd {
 		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Dir, cmd.Env = c.req.Cwd, env
-		if len(c.stdin) > 0 {
+		cmd.Dir, cmd.Env = c.dir(), env
+		switch {
+		case c.stdinPipe != nil:
+			cmd.Stdin = c.stdinPipe
+		case len(c.stdin) > 0:
 			cmd.Stdin = bytes.NewReader(c.stdin)
-		} else if devNull != nil {
+		case devNull != nil:
 			cmd.Stdin = devNull // else os/exec opens /dev/null anew
 		}
 		cmd.Stdout, cmd.Stderr = writers[0], writers[1]
@@ -183,7 +209,7 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		cmd = build(c.req.Shell, "-c", c.req.Command)
 		if err := cmd.Start(); err != nil {
 			cg.release()
-			return outcome{}, &startError{fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
+			return outcome{}, &startError{msg: fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
 		}
 	}
 	// Only the child keeps the write ends now, so EOF means it closed them.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -13,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
@@ -33,9 +32,13 @@ type server struct {
 	ch *channel
 	// cgroups holds each command in a cgroup of its own (nil on a host).
 	cgroups *cgroups
+	// live are the streaming commands whose stdin /stdin feeds.
+	live liveCalls
+	// exclusive is set while a command that asked to run alone runs.
+	exclusive atomic.Bool
 }
 
-func newServer(s settings, ownsGuest bool) http.Handler {
+func newServer(s settings, ownsGuest bool) *server {
 	srv := &server{settings: s, ownsGuest: ownsGuest}
 	if ownsGuest {
 		srv.ch = openChannel()
@@ -58,6 +61,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathPing:          {http.MethodGet, true, s.ping},
 		protocol.PathExecute:       {http.MethodPost, true, s.execute},
 		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream},
+		protocol.PathStdin:         {http.MethodPost, true, s.stdin},
+		protocol.PathCancel:        {http.MethodPost, true, s.cancel},
+		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser},
+		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser},
 		protocol.PathResume:        {http.MethodPost, true, s.resume},
 	}
 	rt, ok := routes[r.URL.Path]
@@ -104,8 +111,11 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "wrong token")
 		return
 	}
-	writeJSON(w, http.StatusOK, protocol.AuthResult{Authenticated: true})
+	writeJSON(w, http.StatusOK, authenticated)
 }
+
+// authenticated is the answer to a right token, on either transport.
+var authenticated = protocol.AuthResult{Authenticated: true, Capabilities: []string{protocol.CapabilityStdinStreaming}}
 
 func (s *server) ping(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, protocol.PingResult{Pong: true, Pid: os.Getpid()})
@@ -136,14 +146,30 @@ func (s *server) decodeCommand(w http.ResponseWriter, r *http.Request) (*command
 		req.MaxOutput = s.settings.maxOutput
 	}
 	c, err := newCommand(req)
-	if c != nil {
-		c.cgroups = s.cgroups
-	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
+	c.cgroups = s.cgroups
 	return c, true
+}
+
+// claim refuses a command while one that asked to run alone runs, and
+// takes that place for a command that asks for it; release gives it back.
+// On refusal it has answered 503, as Quicksand's agent does.
+func (s *server) claim(w http.ResponseWriter, c *command) (release func(), ok bool) {
+	busy := s.exclusive.Load()
+	if !busy && c.req.Exclusive {
+		busy = !s.exclusive.CompareAndSwap(false, true)
+	}
+	if busy {
+		writeError(w, http.StatusServiceUnavailable, "Exclusive command in progress")
+		return nil, false
+	}
+	if c.req.Exclusive {
+		return func() { s.exclusive.Store(false) }, true
+	}
+	return func() {}, true
 }
 
 func describeJSONError(err error) string {
@@ -176,17 +202,31 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	outs := [2]*collector{newCollector(c.req.MaxOutput), newCollector(c.req.MaxOutput)}
-	res, counts, err := s.runCommand(r, c, func(st stream, p []byte) { outs[st].add(p) })
-	if err != nil {
-		answerRunError(w, err)
+	release, ok := s.claim(w, c)
+	if !ok {
 		return
+	}
+	defer release()
+	ext := extended(r)
+	outs := [2]*collector{newCollector(c.req.MaxOutput), newCollector(c.req.MaxOutput)}
+	res, counts, err := s.runCommand(r.Context(), c, func(st stream, p []byte) { outs[st].add(p) })
+	if err != nil {
+		msg, asResult := failedStart(err, ext)
+		if !asResult {
+			answerRunError(w, err)
+			return
+		}
+		outs[stderrStream].add([]byte(msg))
+		res = outcome{exitCode: -1}
+	}
+	if res.timedOut && !ext {
+		outs[stderrStream].add([]byte(timeoutMessage(c)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := resultWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
-	writeResult(bw, outs[stdoutStream], outs[stderrStream], res, counts)
+	writeResult(bw, outs[stdoutStream], outs[stderrStream], res, counts, ext)
 	_ = bw.Flush()
 	bw.Reset(nil)
 	resultWriters.Put(bw)
@@ -207,6 +247,17 @@ var resultWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 
 // its freed heap to the guest at once.
 const bigOutput = 16 << 20
 
+// failedStart says whether err is a start that Quicksand's agent reports
+// as a result (exit code -1, msg on stderr): in its dialect, a start it
+// tried and failed. Everything else is an error answer.
+func failedStart(err error, ext bool) (msg string, asResult bool) {
+	var se *startError
+	if ext || !errors.As(err, &se) || se.refused {
+		return "", false
+	}
+	return se.msg, true
+}
+
 func answerRunError(w http.ResponseWriter, err error) {
 	var se *startError
 	if errors.As(err, &se) {
@@ -216,14 +267,32 @@ func answerRunError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, err.Error())
 }
 
-// executeStream runs a command and sends each chunk of output as a
-// Server-Sent Event as soon as it is read, then an exit event.
+// executeStream runs a command and sends each chunk of output as an event
+// (a Server-Sent Event, or a frame on the serial transport) as soon as it
+// is read, then an exit event.
 func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.decodeCommand(w, r)
 	if !ok {
 		return
 	}
-	sess, err := sse.Upgrade(w, r)
+	release, ok := s.claim(w, c)
+	if !ok {
+		return
+	}
+	defer release()
+	ext := extended(r)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if id := c.req.StdinID; id != "" {
+		lc, stdin, err := s.live.open(id, cancel)
+		if err != nil {
+			answerRunError(w, err)
+			return
+		}
+		defer s.live.end(id, lc)
+		c.stdinPipe = stdin
+	}
+	sink, err := openEvents(w, r)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "cannot stream: "+err.Error())
 		return
@@ -237,25 +306,32 @@ func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 		if sendErr != nil {
 			return // the client is gone; the request context kills the command
 		}
-		raw, _ := json.Marshal(ev) // plain strings and ints cannot fail
-		msg := &sse.Message{}
-		msg.AppendData(string(raw))
 		sent = true
-		if sendErr = sess.Send(msg); sendErr == nil {
-			sendErr = sess.Flush()
-		}
+		sendErr = sink.sendEvent(encodeEvent(ev, ext))
 	}
-	res, counts, err := s.runCommand(r, c, func(st stream, p []byte) {
+	if c.stdinPipe != nil {
+		send(protocol.Event{Type: protocol.EventReady})
+	}
+	res, counts, err := s.runCommand(ctx, c, func(st stream, p []byte) {
 		text, b64 := protocol.EncodeChunk(p)
 		send(protocol.Event{Type: st.eventType(), Data: text, DataB64: b64})
 	})
 	if err != nil {
-		if !sent {
+		msg, asResult := failedStart(err, ext)
+		switch {
+		case asResult:
+			send(protocol.Event{Type: protocol.EventStderr, Data: msg})
+			res = outcome{exitCode: -1}
+		case !sent:
 			answerRunError(w, err)
 			return
+		default:
+			send(protocol.Event{Type: protocol.EventError, Detail: err.Error()})
+			return
 		}
-		send(protocol.Event{Type: protocol.EventError, Detail: err.Error()})
-		return
+	}
+	if res.timedOut && !ext {
+		send(protocol.Event{Type: protocol.EventStderr, Data: timeoutMessage(c) + "\n"})
 	}
 	code := res.exitCode
 	send(protocol.Event{Type: protocol.EventExit, ExitCode: &code, TimedOut: res.timedOut, ChannelBytes: counts})
@@ -264,13 +340,13 @@ func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 // runCommand runs c, sending its output over the output channel when the
 // host asked for that and the channel works (counts then says how much went
 // there), or else to inBand, for the answer itself.
-func (s *server) runCommand(r *http.Request, c *command, inBand func(stream, []byte)) (outcome, *protocol.ChannelCounts, error) {
+func (s *server) runCommand(ctx context.Context, c *command, inBand func(stream, []byte)) (outcome, *protocol.ChannelCounts, error) {
 	if c.req.OutputChannel == 0 || !s.ch.usable() {
-		res, err := c.run(r.Context(), inBand)
+		res, err := c.run(ctx, inBand)
 		return res, nil, err
 	}
-	cc := s.ch.begin(r.Context(), c.req.OutputChannel)
-	res, err := c.run(r.Context(), cc.send)
+	cc := s.ch.begin(ctx, c.req.OutputChannel)
+	res, err := c.run(ctx, cc.send)
 	counts, cerr := cc.end()
 	if err == nil {
 		err = cerr

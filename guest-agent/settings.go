@@ -44,6 +44,10 @@ type settings struct {
 	// headerTimeout bounds reading a request's headers, and the body of a
 	// request that needs no token (/authenticate).
 	headerTimeout time.Duration
+	// serialSocket, if set, is a unix socket on which the agent serves
+	// Quicksand's framed transport (serial.go) to each connection, as it
+	// does on the VM's virtio-serial port: for tests on the host.
+	serialSocket string
 }
 
 // loadSettings reads the token and port (see the order above) and lets
@@ -63,10 +67,11 @@ func loadSettings(args []string, inGuest bool) (settings, error) {
 	listen := fs.String("listen", "", "address to listen on (default: all addresses)")
 	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "time allowed for a request's headers (and an unauthenticated body)")
 	maxOutput := fs.Int64("max-output", protocol.DefaultMaxOutput, "default cap in bytes on what /execute keeps per stream")
+	serialSocket := fs.String("serial-socket", "", "unix socket to serve the framed transport on (tests; in a VM it is the "+protocol.AgentPortName+" port)")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath, headerTimeout: *headerTimeout}
+	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath, headerTimeout: *headerTimeout, serialSocket: *serialSocket}
 
 	var kv map[string]string
 	if raw, err := os.ReadFile(*cmdlinePath); err == nil {

@@ -13,6 +13,9 @@ type runAs struct {
 	// env is HOME, USER and LOGNAME for the account, overriding the
 	// agent's own (root's) and overridden by the request's env.
 	env []string
+	// home is where the command starts when the request names no cwd (as
+	// a login would, and as Quicksand's agent does).
+	home string
 }
 
 // lookupUser finds a guest user by name or numeric uid in the guest's
@@ -27,12 +30,12 @@ func lookupUser(name string) (*runAs, error) {
 		}
 	}
 	if err != nil {
-		return nil, &startError{fmt.Sprintf("user %q: no such user in the guest", name)}
+		return nil, &startError{msg: fmt.Sprintf("user %q: no such user in the guest", name), refused: true}
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
 	if err1 != nil || err2 != nil {
-		return nil, &startError{fmt.Sprintf("user %q: unusable uid %q or gid %q", name, u.Uid, u.Gid)}
+		return nil, &startError{msg: fmt.Sprintf("user %q: unusable uid %q or gid %q", name, u.Uid, u.Gid), refused: true}
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	if ids, err := u.GroupIds(); err == nil {
@@ -49,5 +52,5 @@ func lookupUser(name string) (*runAs, error) {
 	if home == "" {
 		home = "/"
 	}
-	return &runAs{cred: cred, env: []string{"HOME=" + home, "USER=" + u.Username, "LOGNAME=" + u.Username}}, nil
+	return &runAs{cred: cred, home: home, env: []string{"HOME=" + home, "USER=" + u.Username, "LOGNAME=" + u.Username}}, nil
 }

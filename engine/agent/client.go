@@ -133,6 +133,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 		return nil, errors.Wrap(err, "making the request")
 	}
 	req.Header.Set("Authorization", "Bearer "+*c.token.Load())
+	req.Header.Set(protocol.ExtensionsHeader, "1")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

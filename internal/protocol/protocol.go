@@ -1,7 +1,15 @@
 // Package protocol holds the wire format shared by the guest agent (server)
-// and the engine (client). It is compatible with Quicksand's agent: the same
-// endpoints, field names and event shapes, plus optional fields that keep
-// non-UTF-8 output recoverable.
+// and the engine (client). The agent speaks two dialects of it:
+//
+//   - Quicksand's, to any client that does not send ExtensionsHeader:
+//     exactly the fields and events Quicksand's own agent sends (its
+//     published clients reject anything more), its stdin streaming, its user
+//     endpoints, over HTTP or over its virtio-serial port (serial.go).
+//   - Ours, to clients that send ExtensionsHeader (our engine): the same
+//     plus timed_out, exact bytes for output that is not UTF-8, truncation
+//     flags, the output channel, and 400s for requests that cannot start.
+//
+// docs/protocol.md lists what differs between the two on purpose.
 package protocol
 
 // Endpoints served by the guest agent.
@@ -10,10 +18,30 @@ const (
 	PathPing          = "/ping"
 	PathExecute       = "/execute"
 	PathExecuteStream = "/execute_stream"
+	// PathStdin feeds a streaming command's stdin (StdinRequest).
+	PathStdin = "/stdin"
+	// PathCancel kills a streaming command by its stdin id (CancelRequest).
+	PathCancel = "/cancel"
+	// PathCreateUser and PathDeleteUser manage guest accounts (UserRequest).
+	PathCreateUser = "/create_user"
+	PathDeleteUser = "/delete_user"
 	// PathResume is this project's extension: the host tells an agent that
 	// its VM was resumed from a snapshot (see ResumeRequest).
 	PathResume = "/resume"
 )
+
+// ExtensionsHeader, sent with value "1", asks the agent for our dialect
+// (see the package comment). Clients that do not send it get answers shaped
+// exactly as Quicksand's agent shapes them.
+const ExtensionsHeader = "X-Quicksand-Go"
+
+// CapabilityStdinStreaming is announced by /authenticate: the agent takes
+// stdin_id on /execute_stream and serves /stdin and /cancel.
+const CapabilityStdinStreaming = "stdin_streaming"
+
+// AgentPortName is the virtio-serial port on which the agent also serves
+// Quicksand's framed transport (4-byte big-endian length, then JSON).
+const AgentPortName = "quicksand.agent.0"
 
 // Kernel command line keys the agent reads its settings from. Our engine
 // puts only the port there: the command line of QEMU is readable by every
@@ -70,6 +98,13 @@ type ExecRequest struct {
 	// output channel (frame.go) under this call id, if it can. The answer
 	// says whether it did (ChannelBytes).
 	OutputChannel uint64 `json:"output_channel,omitempty"`
+	// StdinID, on /execute_stream, keeps the command's stdin open to
+	// /stdin calls that name this id; the stream starts with a ready event
+	// once they may begin (Quicksand's stdin streaming).
+	StdinID string `json:"stdin_id,omitempty"`
+	// Exclusive refuses every other command (503) while this one runs, as
+	// Quicksand's agent does for the sync before a save.
+	Exclusive bool `json:"exclusive,omitempty"`
 }
 
 // ExecResult is the body /execute answers with.
@@ -99,12 +134,15 @@ const (
 	// EventError ends a stream that failed after it began (for example the
 	// agent could not read the command's output). Its Detail says why.
 	EventError = "error"
+	// EventReady opens a stream that has a stdin id: /stdin may start.
+	EventReady = "ready"
 )
 
 // Event is the JSON data of one Server-Sent Event on /execute_stream.
 //
 // The seed protocol names the discriminator "type"; Quicksand's own agent
-// writes "stream". The agent writes "type"; readers accept either.
+// writes "stream". The agent writes "type" in our dialect and "stream" in
+// Quicksand's; readers accept either.
 type Event struct {
 	Type   string `json:"type,omitempty"`
 	Stream string `json:"stream,omitempty"`
@@ -166,5 +204,49 @@ type AuthRequest struct {
 
 // AuthResult is the body /authenticate answers with on success.
 type AuthResult struct {
-	Authenticated bool `json:"authenticated"`
+	Authenticated bool     `json:"authenticated"`
+	Capabilities  []string `json:"capabilities,omitempty"`
+}
+
+// StdinRequest is the body of /stdin: a piece of input (Data, base64) or
+// the end of it (EOF).
+type StdinRequest struct {
+	StdinID string `json:"stdin_id"`
+	Data    string `json:"data,omitempty"`
+	EOF     bool   `json:"eof,omitempty"`
+}
+
+// StdinResult says whether the command's stdin is now closed: after EOF,
+// or because the command ended or closed it (further input is dropped).
+type StdinResult struct {
+	Closed bool `json:"closed"`
+}
+
+// CancelRequest is the body of /cancel.
+type CancelRequest struct {
+	StdinID string `json:"stdin_id"`
+}
+
+// CancelResult says whether a running command was found and killed.
+type CancelResult struct {
+	Cancelled bool `json:"cancelled"`
+}
+
+// UserRequest is the body of /create_user and /delete_user.
+type UserRequest struct {
+	Name string `json:"name"`
+	// RemoveHome, on delete, also removes the user's home folder.
+	RemoveHome bool `json:"remove_home,omitempty"`
+}
+
+// UserCreated is the body /create_user answers with.
+type UserCreated struct {
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+	Home string `json:"home"`
+}
+
+// UserDeleted is the body /delete_user answers with.
+type UserDeleted struct {
+	Removed bool `json:"removed"`
 }
