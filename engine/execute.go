@@ -11,6 +11,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/quicksand-go/quicksand/engine/agent"
+	"github.com/quicksand-go/quicksand/engine/image"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
@@ -88,6 +89,13 @@ func (sb *Sandbox) ExecuteStreamFunc(ctx context.Context, req ExecRequest, onChu
 }
 
 func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(Stream, []byte) error) (*ExecResult, error) {
+	quicksandAgent := sb.img.Manifest.Agent == image.AgentQuicksand
+	if quicksandAgent {
+		var err error
+		if req, err = forQuicksandAgent(req, sb.img.Manifest.Name); err != nil {
+			return nil, err
+		}
+	}
 	wire, timeout, err := req.toWire()
 	if err != nil {
 		return nil, err
@@ -128,6 +136,9 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 	}
 	if err != nil {
 		return nil, sb.callError(ctx, callCtx, epoch, err, req.Command)
+	}
+	if quicksandAgent {
+		res.TimedOut = res.TimedOut || quicksandTimedOut(res.ExitCode, res.Stderr)
 	}
 	return &ExecResult{
 		Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode, TimedOut: res.TimedOut,

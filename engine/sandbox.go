@@ -116,6 +116,11 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if err := ensurePrivateDir(cfg.WorkDir); err != nil {
 		return nil, newError(KindBootFailed, err, "the work folder")
 	}
+	if img.Manifest.Agent == image.AgentQuicksand {
+		// A template's clones are rekeyed on resume, which Quicksand's
+		// agent cannot be: every start of its images is a boot.
+		cfg.ColdBoot = true
+	}
 	plan := launchPlan{cfg: cfg, img: img, binary: binary, limit: cfg.BootTimeout, began: began}
 	if img.Manifest.Save != nil {
 		return startFromSave(ctx, plan)

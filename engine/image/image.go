@@ -8,6 +8,7 @@ package image
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +29,9 @@ type Manifest struct {
 	KernelArgs       string `json:"kernel_args"`
 	KernelVersion    string `json:"kernel_version,omitempty"`
 	BuildID          string `json:"build_id,omitempty"`
+	// Agent says whose agent the image runs: "" for ours, AgentQuicksand
+	// for Quicksand's (an imported Quicksand image, import.go).
+	Agent string `json:"agent,omitempty"`
 	// Save is set when the folder is a saved sandbox rather than an image.
 	Save *SaveInfo `json:"save,omitempty"`
 }
@@ -47,6 +51,16 @@ type SaveInfo struct {
 	QEMUVersion string `json:"qemu_version"`
 	Created     string `json:"created"`
 }
+
+// AgentQuicksand marks an image whose guest runs Quicksand's own agent. It
+// reads its token only from the kernel command line (which every local
+// user can read: see docs/security.md), prints no ready line, and cannot be
+// rekeyed, so such an image boots cold every time and cannot be saved.
+const AgentQuicksand = "quicksand"
+
+// archAliases are the other names manifests give the architectures
+// (Quicksand's packages say amd64).
+var archAliases = map[string]string{"x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
 
 // Image is a resolved image: its folder and manifest, with file paths made
 // absolute.
@@ -157,10 +171,15 @@ func Load(dir string) (*Image, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("image %s: manifest.json: %w", abs, err)
 	}
-	im := &Image{Dir: abs, Manifest: m}
-	if m.Arch != "x86_64" && m.Arch != "arm64" {
+	arch, ok := archAliases[m.Arch]
+	if !ok {
 		return nil, fmt.Errorf("image %s: unknown arch %q (x86_64 or arm64)", abs, m.Arch)
 	}
+	m.Arch = arch
+	if m.Agent != "" && m.Agent != AgentQuicksand {
+		return nil, fmt.Errorf("image %s: unknown agent %q (none for ours, or %q)", abs, m.Agent, AgentQuicksand)
+	}
+	im := &Image{Dir: abs, Manifest: m}
 	for field, name := range map[string]string{"kernel": m.Kernel, "initrd": m.Initrd, "rootfs": m.RootFS} {
 		if name == "" {
 			return nil, fmt.Errorf("image %s: manifest.json names no %s", abs, field)
@@ -170,6 +189,22 @@ func Load(dir string) (*Image, error) {
 		}
 	}
 	return im, nil
+}
+
+// RootFSFormat is the root disk's format as QEMU names it: qcow2 when the
+// file starts as one does, else raw. (The overlay over it must name its
+// backing file's format: QEMU refuses to guess it for a raw file.)
+func (im *Image) RootFSFormat() string {
+	f, err := os.Open(im.RootFSPath())
+	if err != nil {
+		return "raw"
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "QFI\xfb" {
+		return "qcow2"
+	}
+	return "raw"
 }
 
 // errorsNoNotExist keeps a missing file named in a manifest from looking
