@@ -191,7 +191,9 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	}
 	if err != nil {
 		sb.kill()
-		if ctx.Err() == nil && bootCtx.Err() != nil && KindOf(err) != KindBootFailed {
+		// An error that is already a boot error carries the console's
+		// tail: wrapping it again would print the tail twice.
+		if ctx.Err() == nil && bootCtx.Err() != nil && KindOf(err) != KindBootFailed && KindOf(err) != KindBootTimeout {
 			return nil, sb.bootError(KindBootTimeout, err, "the agent was not ready within %v", plan.limit)
 		}
 		return nil, err
