@@ -112,7 +112,9 @@ test-leaks:
 		echo "FAIL: the QEMU processes above outlived the tests"; exit 1; \
 	else echo "ok  no QEMU process outlived the tests"; fi
 
+# go.mod says what the code imports, exactly: `go mod tidy` has nothing to do.
 test-go:
+	$(GO) mod tidy -diff
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
 # The C and C++ programs build against an installed copy (through

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -114,7 +115,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		spec.Disk = plan.overlayPath
 	}
 	guestPort := port
-	backing, backingFormat := img.RootFSPath(), img.RootFSFormat()
+	var backing, backingFormat string
 	if src := plan.from; src != nil {
 		guestPort = src.guestPort
 		backing, backingFormat = src.diskPath, "qcow2"
@@ -125,6 +126,10 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 			return nil, newError(KindBootFailed, err, "making a VM generation id")
 		}
 	} else {
+		backing = img.RootFSPath()
+		if backingFormat, err = diskFormat(ctx, plan.binary, backing); err != nil {
+			return nil, newError(KindBootFailed, err, "reading the image's root disk")
+		}
 		kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
 		if img.Manifest.Agent == image.AgentQuicksand {
 			// Quicksand's agent reads its token from nowhere else. Any
@@ -386,6 +391,27 @@ func createOverlay(ctx context.Context, qemuBinary, backing, backingFormat, over
 		return errors.Wrapf(err, "qemu-img: %s", strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// diskFormat is the format QEMU detects for a disk file (qcow2 for
+// Quicksand's images, raw for ours): an overlay must name its backing
+// file's format, and QEMU refuses to guess it for a raw file at run time.
+func diskFormat(ctx context.Context, qemuBinary, path string) (string, error) {
+	out, err := exec.CommandContext(ctx, qemuImg(qemuBinary), "info", "--output=json", path).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", errors.Errorf("qemu-img info %s: %s", path, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", errors.Wrapf(err, "qemu-img info %s", path)
+	}
+	var info struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil || info.Format == "" {
+		return "", errors.Errorf("qemu-img info %s: no format in %q", path, out)
+	}
+	return info.Format, nil
 }
 
 // qemuImg finds qemu-img beside the QEMU binary, else on PATH.

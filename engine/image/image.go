@@ -8,7 +8,6 @@ package image
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -189,22 +188,6 @@ func Load(dir string) (*Image, error) {
 		}
 	}
 	return im, nil
-}
-
-// RootFSFormat is the root disk's format as QEMU names it: qcow2 when the
-// file starts as one does, else raw. (The overlay over it must name its
-// backing file's format: QEMU refuses to guess it for a raw file.)
-func (im *Image) RootFSFormat() string {
-	f, err := os.Open(im.RootFSPath())
-	if err != nil {
-		return "raw"
-	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err == nil && string(magic) == "QFI\xfb" {
-		return "qcow2"
-	}
-	return "raw"
 }
 
 // errorsNoNotExist keeps a missing file named in a manifest from looking
