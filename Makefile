@@ -166,7 +166,7 @@ test-node: $(LIB)
 # (go.dev/issue/75804; seen in our CI). `make fuzz` (FUZZ_TIME=10m by
 # default) is the long run.
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
-	./engine/agent:FuzzEventStream ./engine/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
+	./engine/internal/agent:FuzzEventStream ./engine/internal/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
 	./engine/internal/netguard:FuzzAllow
 FUZZ_TIME ?= 200000x
 test-fuzz:

@@ -7,8 +7,8 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/quicksand-go/quicksand/engine/agent"
-	"github.com/quicksand-go/quicksand/engine/qemu"
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/qemu"
 )
 
 // connectChannel connects the output channel, through which commands'

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 )
 
 // Accel names a QEMU accelerator.
@@ -83,6 +83,14 @@ type Config struct {
 	// TemplateDir is where templates are kept. Default:
 	// $XDG_CACHE_HOME/quicksand/templates, else ~/.cache/quicksand/templates.
 	TemplateDir string
+}
+
+// Validate checks every field as Start will, naming the field at fault
+// (an *Error of KindInvalidConfig), without starting anything. Zero fields
+// are valid: they mean their defaults.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
 }
 
 // withDefaults fills zero fields and checks every field, naming the field

@@ -34,7 +34,7 @@ func TestConfigRejectsBadValuesNamingTheField(t *testing.T) {
 		{Config{ExtraKernelArgs: []string{"quicksand_token=x"}}, "extra_kernel_args[0]"},
 	}
 	for _, c := range cases {
-		_, err := c.cfg.withDefaults()
+		err := c.cfg.Validate()
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%+v: error %v, want invalid config naming %s", c.cfg, err, c.field)
 		}

@@ -10,21 +10,23 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/quicksand-go/quicksand/engine/agent"
-	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
 // Stream tells stdout (1) from stderr (2).
-type Stream = agent.Stream
+type Stream int
 
 const (
-	Stdout = agent.Stdout
-	Stderr = agent.Stderr
+	Stdout Stream = 1
+	Stderr Stream = 2
 )
 
+func (s Stream) String() string { return agent.Stream(s).String() }
+
 // DefaultTimeout is a command's timeout when the request gives none.
-const DefaultTimeout = protocol.DefaultTimeoutSeconds * time.Second
+const DefaultTimeout = 30 * time.Second // the agent's own default too (a test checks)
 
 // transportMargin is added to a command's own timeout (which the agent
 // enforces) to bound the HTTP call, so that a call to a frozen guest still
@@ -124,10 +126,10 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 		res, err = sb.client.Execute(callCtx, wire)
 	} else {
 		var cbErr error
-		res, err = sb.client.ExecuteStream(callCtx, wire, func(s Stream, p []byte) error {
+		res, err = sb.client.ExecuteStream(callCtx, wire, func(s agent.Stream, p []byte) error {
 			budget.pause()
 			defer budget.resume()
-			cbErr = onChunk(s, p)
+			cbErr = onChunk(Stream(s), p)
 			return cbErr
 		})
 		if cbErr != nil {

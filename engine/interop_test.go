@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 )
 
 // interopPython is the venv's interpreter; a test that needs it fails

@@ -18,9 +18,9 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/quicksand-go/quicksand/engine/agent"
-	"github.com/quicksand-go/quicksand/engine/image"
-	"github.com/quicksand-go/quicksand/engine/qemu"
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
+	"github.com/quicksand-go/quicksand/engine/internal/qemu"
 )
 
 const (

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
 )
 
 var shared struct {

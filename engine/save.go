@@ -16,8 +16,8 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/quicksand-go/quicksand/engine/image"
-	"github.com/quicksand-go/quicksand/engine/qemu"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
+	"github.com/quicksand-go/quicksand/engine/internal/qemu"
 )
 
 const (
@@ -29,7 +29,7 @@ const (
 	savingSuffix = ".saving-"
 )
 
-// SaveDir is where Save(name) writes: a name (image.CheckName) goes to the
+// SaveDir is where Save(name) writes: a name (1 to 128 of A-Z a-z 0-9 . _ -) goes to the
 // default image folder, so that Start finds it by name; a path (absolute,
 // or starting with "./") is used as is, and its parent folder must exist.
 func SaveDir(name string) (string, error) {
@@ -169,7 +169,7 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 // ValidateSave checks a save (a name or a folder) without starting it: its
 // manifest, its state's checksum, its disk and the image files it needs,
 // and that this QEMU can load it.
-func ValidateSave(nameOrPath string) (*image.SaveInfo, error) {
+func ValidateSave(nameOrPath string) (*SaveInfo, error) {
 	img, err := image.Resolve(nameOrPath, image.SearchDirs(nil))
 	if err != nil {
 		return nil, newError(KindImageNotFound, err, "validating save %q", nameOrPath)
@@ -180,7 +180,7 @@ func ValidateSave(nameOrPath string) (*image.SaveInfo, error) {
 	if _, err := checkSave(img); err != nil {
 		return nil, err
 	}
-	return img.Manifest.Save, nil
+	return newSaveInfo(img), nil
 }
 
 // checkSave validates a resolved save and returns its token.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
 )
 
 // Another local user looks for the token of every kind of sandbox (a

@@ -16,7 +16,6 @@ import (
 
 	"github.com/quicksand-go/quicksand/capi/wire"
 	"github.com/quicksand-go/quicksand/engine"
-	"github.com/quicksand-go/quicksand/engine/image"
 )
 
 func fill(f figure, s *sample) figure {
@@ -337,11 +336,11 @@ func procMemory(pid int) (rss, pss float64, err error) {
 // compressedKernelImage makes a copy of the default image's folder (by
 // links) whose manifest boots the compressed kernel.
 func compressedKernelImage() (string, func(), error) {
-	im, err := image.Resolve(engine.DefaultImage, image.SearchDirs(nil))
+	im, err := engine.FindImage(engine.DefaultImage)
 	if err != nil {
 		return "", nil, err
 	}
-	if im.Manifest.KernelCompressed == "" {
+	if im.KernelCompressed == "" {
 		return "", nil, fmt.Errorf("the image has no compressed kernel")
 	}
 	tmp, err := os.MkdirTemp("", "qsbench-image")
@@ -351,15 +350,20 @@ func compressedKernelImage() (string, func(), error) {
 	cleanup := func() { os.RemoveAll(tmp) }
 	dir := filepath.Join(tmp, "debian-vmlinuz")
 	os.Mkdir(dir, 0o755)
-	for _, name := range []string{im.Manifest.KernelCompressed, im.Manifest.Initrd, im.Manifest.RootFS} {
-		if err := os.Symlink(filepath.Join(im.Dir, name), filepath.Join(dir, name)); err != nil {
-			cleanup()
-			return "", nil, err
-		}
+	// The manifest as it is, but booting the compressed kernel (paths
+	// made absolute, so nothing needs linking).
+	raw, err := os.ReadFile(filepath.Join(im.Dir, "manifest.json"))
+	if err != nil {
+		cleanup()
+		return "", nil, err
 	}
-	m := im.Manifest
-	m.Kernel = m.KernelCompressed
-	raw, _ := json.Marshal(m)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	m["kernel"], m["initrd"], m["rootfs"] = im.KernelCompressed, im.Initrd, im.RootFS
+	raw, _ = json.Marshal(m)
 	return dir, cleanup, os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644)
 }
 
@@ -378,7 +382,7 @@ func cpuModel() string {
 // folder (downloads, debootstrap, initrd, disk), installed into a scratch
 // image folder so the real one is not touched.
 func imageBuild(quick bool) []figure {
-	arch := image.HostArch()
+	arch := engine.HostArch()
 	agent := filepath.Join("out", "agent", "quicksand-agent-"+arch)
 	timeBuild := func(name, out, images string) figure {
 		f := figure{Name: name, Via: "shell", Unit: "s", Runs: 1, Command: fmt.Sprintf("bash build/image.sh %s %s %s %s", arch, agent, out, images)}
@@ -391,7 +395,7 @@ func imageBuild(quick bool) []figure {
 		f.Median, f.Min, f.Max = d, d, d
 		return f
 	}
-	figs := []figure{timeBuild("image build, cached (nothing changed)", filepath.Join("out", "image"), image.DefaultDir())}
+	figs := []figure{timeBuild("image build, cached (nothing changed)", filepath.Join("out", "image"), engine.DefaultImageDir())}
 	if quick {
 		return figs
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine"
-	"github.com/quicksand-go/quicksand/engine/image"
 )
 
 func main() {
@@ -89,7 +88,7 @@ func run(args []string) int {
 func importImage(args []string) int {
 	fs := flag.NewFlagSet("quicksand image import", flag.ContinueOnError)
 	name := fs.String("name", "", "image name (default: the distribution's, such as alpine)")
-	dir := fs.String("dir", image.DefaultDir(), "image folder to import into")
+	dir := fs.String("dir", engine.DefaultImageDir(), "image folder to import into")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,7 +96,7 @@ func importImage(args []string) int {
 		fmt.Fprintln(os.Stderr, usage)
 		return 2
 	}
-	made, err := image.ImportQuicksand(fs.Arg(0), *dir, *name)
+	made, err := engine.ImportQuicksandImage(fs.Arg(0), *dir, *name)
 	for _, d := range made {
 		fmt.Println(d)
 	}

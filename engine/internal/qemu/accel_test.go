@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 )
 
 // TestProbeDiesWithItsProcess kills a process in the middle of the

@@ -72,8 +72,11 @@ type Image struct {
 // (a manifest may name them relative to its folder, or absolute: a save
 // names its image's kernel).
 func (im *Image) KernelPath() string { return im.path(im.Manifest.Kernel) }
-func (im *Image) InitrdPath() string { return im.path(im.Manifest.Initrd) }
-func (im *Image) RootFSPath() string { return im.path(im.Manifest.RootFS) }
+
+// File is the absolute path of a file the manifest names.
+func (im *Image) File(name string) string { return im.path(name) }
+func (im *Image) InitrdPath() string      { return im.path(im.Manifest.Initrd) }
+func (im *Image) RootFSPath() string      { return im.path(im.Manifest.RootFS) }
 
 func (im *Image) path(name string) string {
 	if filepath.IsAbs(name) {

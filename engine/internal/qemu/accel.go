@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/image"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 	"github.com/quicksand-go/quicksand/engine/internal/proc"
 )
 
