@@ -17,6 +17,10 @@ static inline void qs_call_chunk(qs_chunk_fn fn, void *ud, int stream, const uin
 	fn(ud, stream, data, len);
 }
 
+static inline void qs_call_log(qs_log_fn fn, void *ud, int level, const char *message) {
+	fn(ud, level, message);
+}
+
 static inline void qs_call_done(qs_done_fn fn, void *ud, int status, const uint8_t *result, size_t len,
                                 const qs_error *err) {
 	fn(ud, status, result, len, err);

@@ -46,6 +46,7 @@ func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox,
 		if err != nil {
 			return err
 		}
+		cfg.Logger = currentLogger()
 		sb, err := engine.Start(context.Background(), cfg)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,11 @@ type Config struct {
 	// TemplateDir is where templates are kept. Default:
 	// $XDG_CACHE_HOME/quicksand/templates, else ~/.cache/quicksand/templates.
 	TemplateDir string
+	// Logger is told the decisions the engine takes on its own: the
+	// accelerator and any fallback from it, templates built and rebuilt
+	// and why, the output channel not used and why, retries, stale folders
+	// swept. Default: none.
+	Logger *slog.Logger
 }
 
 // Validate checks every field as Start will, naming the field at fault
@@ -119,6 +125,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TemplateDir == "" {
 		c.TemplateDir = defaultTemplateDir()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	bad := func(field, format string, args ...any) (Config, error) {
 		return c, newError(KindInvalidConfig, nil, "config field %s: %s", field, fmt.Sprintf(format, args...))

@@ -67,13 +67,14 @@ func launch(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 		if !strings.Contains(err.Error(), "host forwarding rule") {
 			break
 		}
+		plan.cfg.Logger.Info("the host port was taken before QEMU bound it: trying another", "attempt", attempt+1)
 	}
 	return nil, err
 }
 
 func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	cfg, img := plan.cfg, plan.img
-	wd, err := newWorkdir(cfg.WorkDir)
+	wd, err := newWorkdir(cfg.Logger, cfg.WorkDir)
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "preparing the sandbox")
 	}
@@ -291,6 +292,9 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 		err := sb.client.Resume(rctx, req)
 		cancel()
 		wait = min(2*wait, 8*time.Second)
+		if err != nil {
+			sb.cfg.Logger.Debug("the resumed agent did not take its new token yet: retrying", "err", err)
+		}
 		if err == nil {
 			sb.client.SetToken(sb.token)
 			return nil

@@ -120,6 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		// A template's clones are rekeyed on resume, which Quicksand's
 		// agent cannot be: every start of its images is a boot.
 		cfg.ColdBoot = true
+		cfg.Logger.Warn("the image runs Quicksand's agent: its token goes on the kernel command line, which every local user can read; it boots cold", "image", img.Dir)
 	}
 	plan := launchPlan{cfg: cfg, img: img, binary: binary, limit: cfg.BootTimeout, began: began}
 	if img.Manifest.Save != nil {
@@ -130,6 +131,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	auto := accel == AccelAuto
 	if auto {
 		accel = Accel(qemu.ChooseAuto(ctx, binary, img.Manifest.Arch, img.KernelPath(), cfg.WorkDir))
+		cfg.Logger.Info("accelerator chosen", "accel", accel, "image", img.Manifest.Name, "arch", img.Manifest.Arch)
 	}
 	plan.accel = accel
 	if auto && accel != AccelTCG {
@@ -138,6 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	sb, err := startPlan(ctx, plan)
 	if err != nil && auto && accel != AccelTCG && ctx.Err() == nil {
 		// The probe passed but the real boot did not: do without.
+		cfg.Logger.Warn("the accelerator's boot failed: booting again under TCG", "accel", accel, "err", err)
 		plan.accel, plan.limit = AccelTCG, cfg.BootTimeout
 		sb, err = startPlan(ctx, plan)
 	}
@@ -159,6 +162,7 @@ func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	if err != nil && ctx.Err() == nil && KindOf(err) != KindCancelled {
 		// A template that does not resume is not to be trusted: rebuild it
 		// once, then give up.
+		plan.cfg.Logger.Warn("the template did not resume: rebuilding it", "template", tpl.dir, "err", err)
 		store.discard(tpl)
 		if tpl, err = store.get(ctx, plan); err != nil {
 			return nil, err

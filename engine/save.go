@@ -67,7 +67,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 		}
 	}
 	// Saves that killed processes left half-written beside this one go.
-	sweepStale(filepath.Dir(dir), "*"+savingSuffix+"*")
+	sweepStale(sb.cfg.Logger, filepath.Dir(dir), "*"+savingSuffix+"*")
 	saving, err := makeLockedDir(filepath.Dir(dir), filepath.Base(dir)+savingSuffix+"*")
 	if err != nil {
 		return "", newError(KindSnapshotFailed, err, "save %s", image.Quote(name))

@@ -86,7 +86,8 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 		return nil, newError(KindBootFailed, err, "identifying the template")
 	}
 	dir := filepath.Join(s.dir, key[:32])
-	if t, err := loadTemplate(dir, key); err == nil {
+	t, why := loadTemplate(dir, key)
+	if why == nil {
 		return t, nil
 	}
 	if err := ensurePrivateDir(s.dir); err != nil {
@@ -100,9 +101,16 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 	if t, err := loadTemplate(dir, key); err == nil {
 		return t, nil // built by whoever held the lock
 	}
-	sweepStale(s.dir, "*"+buildSuffix+"*") // builds of killed processes
-	os.RemoveAll(dir)                      // stale or broken
-	return s.build(ctx, plan, dir, key, parts)
+	log := plan.cfg.Logger
+	sweepStale(log, s.dir, "*"+buildSuffix+"*") // builds of killed processes
+	os.RemoveAll(dir)                           // stale or broken
+	log.Info("building a template (a cold boot, once per image and settings)", "template", dir, "why", why)
+	began := time.Now()
+	t, err = s.build(ctx, plan, dir, key, parts)
+	if err == nil {
+		log.Info("template built", "template", dir, "took", time.Since(began).Round(time.Millisecond))
+	}
+	return t, err
 }
 
 // discard removes a template that failed to resume.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -32,8 +33,8 @@ type lockedDir struct {
 // newWorkdir makes a sandbox's folder in base, first removing those that
 // killed processes left. Start has checked base (ensurePrivateDir) before
 // anything, the accelerator probe's cache included, was put there.
-func newWorkdir(base string) (*lockedDir, error) {
-	sweepStale(base, workdirPattern)
+func newWorkdir(log *slog.Logger, base string) (*lockedDir, error) {
+	sweepStale(log, base, workdirPattern)
 	return makeLockedDir(base, workdirPattern)
 }
 
@@ -78,7 +79,7 @@ func (w *lockedDir) renameTo(final string) error {
 // sweepStale removes the folders in base matching pattern whose owner is
 // gone: their lock is free, or they have none and are older than
 // unlockedGrace.
-func sweepStale(base, pattern string) {
+func sweepStale(log *slog.Logger, base, pattern string) {
 	dirs, _ := filepath.Glob(filepath.Join(base, pattern))
 	for _, dir := range dirs {
 		info, err := os.Lstat(dir)
@@ -87,10 +88,12 @@ func sweepStale(base, pattern string) {
 		}
 		f, err := os.Open(filepath.Join(dir, lockName))
 		if err != nil {
-			os.RemoveAll(dir) // old and never locked
+			log.Info("removing a stale folder (old, never locked)", "folder", dir)
+			os.RemoveAll(dir)
 			continue
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			log.Info("removing a stale folder (its process is gone)", "folder", dir)
 			os.RemoveAll(dir)
 		}
 		f.Close()

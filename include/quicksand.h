@@ -89,6 +89,21 @@ typedef void (*qs_chunk_fn)(void *user_data, int stream, const uint8_t *data, si
 typedef void (*qs_done_fn)(void *user_data, int status, const uint8_t *result, size_t result_len,
                            const qs_error *err);
 
+/* Log levels (the numbers of Go's log/slog). */
+#define QS_LOG_DEBUG (-4)
+#define QS_LOG_INFO    0
+#define QS_LOG_WARN    4
+#define QS_LOG_ERROR   8
+
+/*
+ * Called with each log record at or above the level given to
+ * qs_set_log_handler: `message` is one line, "msg key=value ...", valid only
+ * during the call. It may be called on any thread, at the same time as
+ * others, and from inside other calls of the library: it must be quick and
+ * must not call into the library.
+ */
+typedef void (*qs_log_fn)(void *user_data, int level, const char *message);
+
 #ifndef QS_BUILDING_LIBRARY /* the library's own build declares these itself */
 
 /* The library version, e.g. "0.1.0". Static storage: do not free. */
@@ -230,6 +245,16 @@ int qs_sandbox_save(qs_sandbox *sb, const char *name, qs_buffer *path, qs_error 
  * QEMU can load it.
  */
 int qs_validate_save(const char *name_or_path, qs_error **err);
+
+/*
+ * Sends the engine's log (the decisions it takes on its own: accelerator and
+ * fallback, templates built and why, the output channel not used, retries,
+ * stale folders swept) to fn, from sandboxes started after this call, at
+ * `min_level` and above. NULL turns it off. Without a handler, the
+ * environment variable QUICKSAND_LOG=debug|info|warn|error writes it to
+ * standard error.
+ */
+void qs_set_log_handler(qs_log_fn fn, void *user_data, int min_level);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

@@ -147,7 +147,19 @@ static void wait_done(struct async_state *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The log handler: counts the records that tell the accelerator chosen. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int accel_lines, bad_levels;
+
+static void on_log(void *ud, int level, const char *message) {
+    pthread_mutex_lock(&log_mu);
+    if (ud != &log_mu || level < QS_LOG_DEBUG || level > QS_LOG_ERROR) bad_levels++;
+    if (strstr(message, "accelerator chosen") != NULL && strstr(message, "accel=") != NULL) accel_lines++;
+    pthread_mutex_unlock(&log_mu);
+}
+
 static void test_with_vm(void) {
+    qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
     qs_error *err = NULL;
     mp_writer cfg = {0};
@@ -162,6 +174,10 @@ static void test_with_vm(void) {
         qs_error_free(err);
         return;
     }
+    qs_set_log_handler(NULL, NULL, 0);
+    pthread_mutex_lock(&log_mu);
+    CHECK(accel_lines == 1 && bad_levels == 0, "log handler: %d accelerator lines, %d bad calls", accel_lines, bad_levels);
+    pthread_mutex_unlock(&log_mu);
 
     /* Without streaming. */
     qs_buffer res = {0};

@@ -217,3 +217,13 @@ test('maxOutput caps the result, callbacks get everything', async () => {
   assert.equal(r.stdout.length, 300000);
   assert.equal(r.stdoutTruncated, false);
 });
+
+test('QUICKSAND_LOG turns the engine log on (to stderr)', () => {
+  const script = `
+    const { Sandbox } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    Sandbox.start().then((sb) => sb.stop());`;
+  const on = spawnSync(process.execPath, ['-e', script], { timeout: 120000, env: { ...process.env, QUICKSAND_LOG: 'info' } });
+  assert.match(String(on.stderr), /level=INFO msg="accelerator chosen" accel=/, `stderr: ${on.stderr}`);
+  const off = spawnSync(process.execPath, ['-e', script], { timeout: 120000, env: { ...process.env, QUICKSAND_LOG: '' } });
+  assert.doesNotMatch(String(off.stderr), /accelerator chosen/);
+});

@@ -26,6 +26,7 @@ ChunkFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(c
 DoneFn = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_void_p
 )
+LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 
 
 def candidates() -> List[Path]:
@@ -78,6 +79,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "qs_error_code": (c.c_int, [c.c_void_p]),
         "qs_error_message": (c.c_char_p, [c.c_void_p]),
         "qs_error_free": (None, [c.c_void_p]),
+        "qs_set_log_handler": (None, [LogFn, c.c_void_p, c.c_int]),
     }
     for name, (restype, argtypes) in sig.items():
         fn = getattr(lib, name)
@@ -94,6 +96,9 @@ def lib() -> ctypes.CDLL:
         loaded = _load()
         _declare(loaded)
         _lib = loaded
+        from . import _log
+
+        _log.install(loaded)
     return _lib
 
 

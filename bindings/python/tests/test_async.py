@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import time
 
 import pytest
@@ -213,3 +214,11 @@ async def test_max_output(sb):
     assert len(r.stdout) == 1000 and r.stdout_truncated and sum(map(len, got)) == 300000
     r = await sb.execute(cmd)
     assert len(r.stdout) == 300000 and not r.stdout_truncated
+
+
+async def test_engine_log_reaches_the_logging_module(caplog):
+    caplog.set_level(logging.INFO, logger="quicksand")
+    async with Sandbox() as sb:
+        await sb.execute("true")
+    told = [r for r in caplog.records if r.name == "quicksand" and "accelerator chosen" in r.getMessage()]
+    assert told and told[0].levelno == logging.INFO, [r.getMessage() for r in caplog.records]
