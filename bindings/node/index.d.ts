@@ -13,6 +13,8 @@ export interface SandboxOptions {
   networkMode?: 'restricted' | 'full';
   /** With networkMode "full": the guest may reach the host's 127.0.0.1 as 10.0.2.2. Default false. */
   allowHostLoopback?: boolean;
+  /** Where templates are kept (default $XDG_CACHE_HOME/quicksand/templates). */
+  templateDir?: string;
   /** Forwards 127.0.0.1:host on the host to guest in the guest. */
   portForwards?: Array<{ host: number; guest: number }>;
   /** Seconds to wait for the boot. Default 60. */
@@ -57,6 +59,9 @@ export interface ExecuteResult {
   /** The exact bytes (stdout is them decoded as UTF-8). */
   stdoutBuffer: Buffer;
   stderrBuffer: Buffer;
+  /** Seconds, as `timeout` (and as in Python). */
+  duration: number;
+  /** The same in milliseconds. */
   durationMs: number;
 }
 

@@ -72,6 +72,16 @@ func (f *fields) get(key string) (any, bool) {
 	return v, ok && v != nil
 }
 
+// read lists the keys something asked for, sorted.
+func (f *fields) read() []string {
+	keys := make([]string, 0, len(f.used))
+	for k := range f.used {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // unknown fails on the first key (alphabetically) that nothing read.
 func (f *fields) unknown() error {
 	var extra []string

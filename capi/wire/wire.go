@@ -39,11 +39,29 @@ func byteCount(f *fields, key string, dst *int64) error {
 // DecodeConfig reads a sandbox config map (keys in include/quicksand.h).
 // Values are checked further by engine.Start.
 func DecodeConfig(b []byte) (engine.Config, error) {
-	var c engine.Config
 	f, err := decodeMap(b, "config", engine.KindInvalidConfig)
 	if err != nil {
-		return c, err
+		return engine.Config{}, err
 	}
+	return configFrom(f)
+}
+
+// ConfigKeys are the keys DecodeConfig reads: the contract's, which
+// internal/contract checks against the header and the bindings.
+func ConfigKeys() []string {
+	f, _ := decodeMap(nil, "config", engine.KindInvalidConfig)
+	_, _ = configFrom(f)
+	return f.read()
+}
+
+// RequestKeys are the keys DecodeRequest reads.
+func RequestKeys() []string {
+	f, _ := decodeMap(nil, "request", engine.KindBadRequest)
+	_, _ = requestFrom(f)
+	return f.read()
+}
+
+func configFrom(f *fields) (c engine.Config, err error) {
 	if v, ok := f.get("memory"); ok {
 		switch m := v.(type) {
 		case string:
@@ -105,11 +123,14 @@ func DecodeConfig(b []byte) (engine.Config, error) {
 
 // DecodeRequest reads an execute request map.
 func DecodeRequest(b []byte) (engine.ExecRequest, error) {
-	var r engine.ExecRequest
 	f, err := decodeMap(b, "request", engine.KindBadRequest)
 	if err != nil {
-		return r, err
+		return engine.ExecRequest{}, err
 	}
+	return requestFrom(f)
+}
+
+func requestFrom(f *fields) (r engine.ExecRequest, err error) {
 	steps := []error{
 		f.str("command", &r.Command),
 		seconds(f, "timeout", &r.Timeout),

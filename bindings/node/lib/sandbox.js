@@ -23,6 +23,7 @@ const CONFIG_KEYS = {
   workdir: 'workdir',
   coldBoot: 'cold_boot',
   allowHostLoopback: 'allow_host_loopback',
+  templateDir: 'template_dir',
 };
 
 const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'maxOutput', 'onStdout', 'onStderr', 'signal'];
@@ -111,6 +112,7 @@ function toResult(m) {
     stderrTruncated: Boolean(m.stderr_truncated),
     stdoutBuffer,
     stderrBuffer,
+    duration: m.duration_ms / 1000, // seconds, as timeout and as in Python
     durationMs: m.duration_ms,
   };
 }
@@ -333,4 +335,4 @@ class Sandbox {
   }
 }
 
-module.exports = { Sandbox, encodeConfig, encodeRequest };
+module.exports = { Sandbox, encodeConfig, encodeRequest, CONFIG_KEYS, EXECUTE_KEYS };

@@ -38,6 +38,7 @@ def encode_config(
     workdir: Optional[str],
     cold_boot: Optional[bool] = None,
     allow_host_loopback: Optional[bool] = None,
+    template_dir: Optional[str] = None,
 ) -> bytes:
     """The msgpack config of qs_sandbox_start. Values are checked by the
     library, whose errors name the option."""
@@ -58,6 +59,7 @@ def encode_config(
         "workdir": workdir,
         "cold_boot": cold_boot,
         "allow_host_loopback": allow_host_loopback,
+        "template_dir": template_dir,
     }
     return msgpack.packb({k: v for k, v in cfg.items() if v is not None})
 
@@ -270,10 +272,10 @@ class SandboxBase:
         self,
         image: str = "debian",
         *,
-        memory: Union[str, int, None] = "512M",
+        memory: Union[str, int, None] = None,
         cpus: Optional[int] = None,
-        accel: Optional[str] = "auto",
-        network_mode: Union[NetworkMode, str, None] = NetworkMode.RESTRICTED,
+        accel: Optional[str] = None,
+        network_mode: Union[NetworkMode, str, None] = None,
         port_forwards: Iterable[Union[PortForward, tuple]] = (),
         boot_timeout: Optional[float] = None,
         extra_qemu_args: Iterable[str] = (),
@@ -281,17 +283,20 @@ class SandboxBase:
         workdir: Optional[str] = None,
         cold_boot: bool = False,
         allow_host_loopback: bool = False,
+        template_dir: Optional[str] = None,
     ) -> None:
         """``image`` is an image name, an image folder, or a save (see
         ``save``). ``cold_boot=True`` boots the kernel even when a template of
         the image could be resumed (the default resumes one in a fraction of
         a second; the first start of an image makes it).
         ``network_mode="full"`` reaches the outside but not the host's
-        loopback services, unless ``allow_host_loopback=True``."""
+        loopback services, unless ``allow_host_loopback=True``. Options left
+        at None take the library's defaults (memory 512 MiB, 1 CPU, accel
+        "auto", network "restricted", boot timeout 60 s: include/quicksand.h)."""
         self._config = encode_config(
             image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
             extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
-            allow_host_loopback or None,
+            allow_host_loopback or None, template_dir,
         )
         self.image = image
         self._handle: Optional[Handle] = None

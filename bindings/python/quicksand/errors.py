@@ -2,100 +2,116 @@
 
 from __future__ import annotations
 
-from typing import Dict, Type
+from typing import Dict, Optional, Type
 
 
 class QuicksandError(Exception):
-    """Base of every error the library raises. ``code`` is the C ABI's code."""
+    """Base of every error the library raises. ``code`` is a stable string
+    (``"QS_ERR_IMAGE_NOT_FOUND"``, as in Node and the C header), ``status``
+    the C ABI's number."""
 
-    code: int = 1
+    code: str = "QS_ERR_UNKNOWN"
+    status: int = 1
 
-    def __init__(self, message: str, code: int | None = None) -> None:
+    def __init__(self, message: str, status: Optional[int] = None) -> None:
         super().__init__(message)
-        if code is not None:
-            self.code = code
+        if status is not None:
+            self.status = status
 
 
 class InvalidConfigError(QuicksandError, ValueError):
     """A sandbox option is wrong; the message names it."""
 
-    code = 2
+    code = "QS_ERR_INVALID_CONFIG"
+    status = 2
 
 
 class ImageNotFoundError(QuicksandError):
     """The image name or folder does not resolve; the message says where it looked."""
 
-    code = 3
+    code = "QS_ERR_IMAGE_NOT_FOUND"
+    status = 3
 
 
 class BootError(QuicksandError):
     """QEMU or the guest failed before the agent was ready."""
 
-    code = 4
+    code = "QS_ERR_BOOT_FAILED"
+    status = 4
 
 
 class BootTimeoutError(BootError, TimeoutError):
     """The agent was not ready within ``boot_timeout``."""
 
-    code = 5
+    code = "QS_ERR_BOOT_TIMEOUT"
+    status = 5
 
 
 class SandboxNotRunningError(QuicksandError):
     """The sandbox was stopped, or its VM died; the message says which."""
 
-    code = 6
+    code = "QS_ERR_NOT_RUNNING"
+    status = 6
 
 
 class AuthError(QuicksandError):
     """The guest agent refused the sandbox's token."""
 
-    code = 7
+    code = "QS_ERR_AUTH"
+    status = 7
 
 
 class TransportError(QuicksandError):
     """Talking to the guest agent failed."""
 
-    code = 8
+    code = "QS_ERR_TRANSPORT"
+    status = 8
 
 
 class BadRequestError(QuicksandError, ValueError):
     """The execute request was refused (bad argument, missing cwd, ...)."""
 
-    code = 9
+    code = "QS_ERR_BAD_REQUEST"
+    status = 9
 
 
 class CallCancelledError(QuicksandError):
     """The library cancelled the call."""
 
-    code = 10
+    code = "QS_ERR_CANCELLED"
+    status = 10
 
 
 class InvalidHandleError(QuicksandError):
     """The sandbox handle is unknown or was freed."""
 
-    code = 11
+    code = "QS_ERR_INVALID_HANDLE"
+    status = 11
 
 
 class InternalError(QuicksandError):
     """A bug in libquicksand."""
 
-    code = 12
+    code = "QS_ERR_INTERNAL"
+    status = 12
 
 
 class SnapshotError(QuicksandError):
     """A checkpoint, revert or save failed."""
 
-    code = 13
+    code = "QS_ERR_SNAPSHOT"
+    status = 13
 
 
 class LibraryNotFoundError(QuicksandError, ImportError):
     """libquicksand.so could not be found or loaded."""
 
-    code = 0
+    code = "QS_ERR_LIBRARY_NOT_FOUND"
+    status = 0
 
 
-_BY_CODE: Dict[int, Type[QuicksandError]] = {
-    cls.code: cls
+_BY_STATUS: Dict[int, Type[QuicksandError]] = {
+    cls.status: cls
     for cls in (
         InvalidConfigError,
         ImageNotFoundError,
@@ -113,6 +129,6 @@ _BY_CODE: Dict[int, Type[QuicksandError]] = {
 }
 
 
-def error_for(code: int, message: str) -> QuicksandError:
-    """The exception for a C ABI error code."""
-    return _BY_CODE.get(code, QuicksandError)(message, code)
+def error_for(status: int, message: str) -> QuicksandError:
+    """The exception for a C ABI status."""
+    return _BY_STATUS.get(status, QuicksandError)(message, status)

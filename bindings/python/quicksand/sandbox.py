@@ -69,9 +69,9 @@ class Sandbox(SandboxBase):
     async def execute(
         self,
         command: str,
-        timeout: Optional[float] = 30,
+        timeout: Optional[float] = None,
         cwd: Optional[str] = None,
-        shell: str = "/bin/sh",
+        shell: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
         stdin: Union[str, bytes, None] = None,
         on_stdout: Optional[Callable[[str], Any]] = None,
@@ -81,8 +81,9 @@ class Sandbox(SandboxBase):
     ) -> ExecuteResult:
         """Runs ``command`` with ``shell -c`` and returns how it ended.
 
-        ``timeout`` is in seconds; on timeout the command's whole process
-        group is killed and the result says ``timed_out``. ``on_stdout`` and
+        ``timeout`` is in seconds (None: the library's default, 30 s); on
+        timeout the command's whole process group is killed and the result
+        says ``timed_out``. ``shell`` None is ``/bin/sh``. ``on_stdout`` and
         ``on_stderr`` get the output as text as it arrives. Cancelling the
         task cancels the command. ``user`` runs it as that guest user (a
         name or uid) instead of root; an unknown user raises BadRequestError.

@@ -51,9 +51,9 @@ class SyncSandbox(SandboxBase):
     def execute(
         self,
         command: str,
-        timeout: Optional[float] = 30,
+        timeout: Optional[float] = None,
         cwd: Optional[str] = None,
-        shell: str = "/bin/sh",
+        shell: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
         stdin: Union[str, bytes, None] = None,
         on_stdout: Optional[Callable[[str], Any]] = None,
