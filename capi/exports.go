@@ -6,6 +6,8 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/quicksand-go/quicksand/capi/wire"
@@ -19,6 +21,19 @@ var versionCString = C.CString(Version)
 
 //export qs_version
 func qs_version() *C.char { return versionCString }
+
+//export qs_version_number
+func qs_version_number() C.int { return C.int(versionNumber(Version)) }
+
+// versionNumber is "major.minor.patch" as major*10000 + minor*100 + patch.
+func versionNumber(v string) int {
+	n := 0
+	for _, part := range strings.SplitN(v, ".", 3) {
+		d, _ := strconv.Atoi(part)
+		n = n*100 + d
+	}
+	return n
+}
 
 // goBytes views C input as a Go slice for the duration of a call, without
 // copying. Decoders copy what they keep.

@@ -24,9 +24,20 @@
  * - Every function is safe to call from any thread, and several threads may
  *   use one sandbox at once. No Go panic crosses this boundary: it becomes
  *   QS_ERR_INTERNAL.
- * - A VM never outlives the process that started it: the kernel kills QEMU
- *   when the process dies, and the work folders of killed processes are
+ * - A VM never outlives the process that started it (on Linux: QEMU gets
+ *   the kernel's parent-death signal; elsewhere only a process that exits
+ *   normally stops its VMs), and the work folders of killed processes are
  *   removed by a later qs_sandbox_start.
+ * - Callbacks (qs_chunk_fn, qs_done_fn, qs_log_fn) may read the error they
+ *   are given (qs_error_code, qs_error_message). Other calls into the
+ *   library from a callback are not supported: one that waits for the call
+ *   the callback belongs to (qs_sandbox_stop, qs_sandbox_revert) would wait
+ *   for itself.
+ * - The library embeds a Go runtime. It must not be unloaded (dlclose) once
+ *   loaded. The runtime installs handlers for the synchronous signals
+ *   (SIGSEGV, SIGBUS, SIGFPE) and for SIGPIPE with SA_ONSTACK, and chains
+ *   to handlers the program installed before loading it; a program that
+ *   installs its own afterwards must use SA_ONSTACK.
  */
 #ifndef QUICKSAND_H
 #define QUICKSAND_H
@@ -53,23 +64,26 @@ typedef struct {
 #define QS_STDERR 2
 
 /*
- * Status codes. 1-10 are the engine's error kinds; the rest belong to the
- * ABI itself. Codes never change meaning.
+ * Status codes (qs_status; functions return them as int). 1-10 and 13 are
+ * the engine's error kinds, 11 and 12 the ABI's own. Codes never change
+ * meaning; new ones may be added.
  */
-#define QS_OK                    0
-#define QS_ERR_UNKNOWN           1  /* a failure with no better code */
-#define QS_ERR_INVALID_CONFIG    2  /* bad config msgpack, key or value */
-#define QS_ERR_IMAGE_NOT_FOUND   3  /* the message names the image and the folders searched */
-#define QS_ERR_BOOT_FAILED       4  /* QEMU or the guest failed before the agent was ready */
-#define QS_ERR_BOOT_TIMEOUT      5  /* the agent was not ready within boot_timeout */
-#define QS_ERR_NOT_RUNNING       6  /* the sandbox was stopped or its VM died; the message says which */
-#define QS_ERR_AUTH              7  /* the guest agent refused the token */
-#define QS_ERR_TRANSPORT         8  /* talking to the guest agent failed */
-#define QS_ERR_BAD_REQUEST       9  /* bad request msgpack, key or value, or the agent rejected it (e.g. missing cwd) */
-#define QS_ERR_CANCELLED        10  /* qs_call_cancel ended the call */
-#define QS_ERR_INVALID_HANDLE   11  /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
-#define QS_ERR_INTERNAL         12  /* a bug in the library (a recovered panic) */
-#define QS_ERR_SNAPSHOT         13  /* checkpoint, revert or save failed */
+typedef enum {
+    QS_OK                  = 0,
+    QS_ERR_UNKNOWN         = 1, /* a failure with no better code */
+    QS_ERR_INVALID_CONFIG  = 2, /* bad config msgpack, key or value */
+    QS_ERR_IMAGE_NOT_FOUND = 3, /* the message names the image and the folders searched */
+    QS_ERR_BOOT_FAILED     = 4, /* QEMU or the guest failed before the agent was ready */
+    QS_ERR_BOOT_TIMEOUT    = 5, /* the agent was not ready within boot_timeout */
+    QS_ERR_NOT_RUNNING     = 6, /* the sandbox was stopped or its VM died; the message says which */
+    QS_ERR_AUTH            = 7, /* the guest agent refused the token */
+    QS_ERR_TRANSPORT       = 8, /* talking to the guest agent failed */
+    QS_ERR_BAD_REQUEST     = 9, /* bad request msgpack, key or value, or the agent rejected it (e.g. missing cwd) */
+    QS_ERR_CANCELLED       = 10, /* the call was cancelled: qs_call_cancel, or a revert of the sandbox (the message says which) */
+    QS_ERR_INVALID_HANDLE  = 11, /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
+    QS_ERR_INTERNAL        = 12, /* a bug in the library (a recovered panic) */
+    QS_ERR_SNAPSHOT        = 13, /* checkpoint, revert or save failed */
+} qs_status;
 
 /*
  * Called with each chunk of a command's output as it arrives, in order.
@@ -108,6 +122,10 @@ typedef void (*qs_log_fn)(void *user_data, int level, const char *message);
 
 /* The library version, e.g. "0.1.0". Static storage: do not free. */
 const char *qs_version(void);
+
+/* The same as a number, major * 10000 + minor * 100 + patch (0.1.0: 100),
+ * for comparisons. */
+int qs_version_number(void);
 
 /*
  * Boots a sandbox and waits until its guest agent answers.
@@ -188,7 +206,8 @@ int qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t requ
 int qs_call_cancel(uint64_t call_id);
 
 /*
- * Stops the VM (gracefully, then by force), waits for QEMU and removes the
+ * Stops the VM (QEMU gets SIGTERM, then SIGKILL after a few seconds: the
+ * guest is not shut down, its unsaved state is lost), waits for QEMU and removes the
  * sandbox's folder. Calls in flight fail with QS_ERR_NOT_RUNNING. Calling it
  * again is a no-op that returns QS_OK. The handle stays valid until
  * qs_sandbox_free: later calls on it fail with QS_ERR_NOT_RUNNING.

@@ -88,6 +88,12 @@ static void test_errors_without_vm(void) {
     qs_sandbox_free(NULL);
     CHECK(qs_call_cancel(987654321) == QS_ERR_INVALID_HANDLE, "cancel of an unknown call");
     CHECK(strlen(qs_version()) > 0, "version");
+    int major = -1, minor = -1, patch = -1;
+    CHECK(sscanf(qs_version(), "%d.%d.%d", &major, &minor, &patch) == 3 &&
+              qs_version_number() == major * 10000 + minor * 100 + patch,
+          "version number %d for %s", qs_version_number(), qs_version());
+    qs_status st = QS_ERR_SNAPSHOT; /* the codes are a type */
+    CHECK(st == 13, "qs_status");
 }
 
 struct chunks {

@@ -10,6 +10,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -50,15 +51,17 @@ type header struct {
 func parseHeader(t *testing.T) header {
 	h := header{codes: map[string]int{}, streams: map[string]int{}, logs: map[string]int{}}
 	src := read(t, "include/quicksand.h")
-	for _, m := range regexp.MustCompile(`(?m)^#define (QS_\w+)\s+\(?(-?\d+)\)?`).FindAllStringSubmatch(src, -1) {
-		n, _ := strconv.Atoi(m[2])
+	// Codes are enumerators ("  QS_X = N,"), the rest #defines.
+	for _, m := range regexp.MustCompile(`(?m)^(?:#define (QS_\w+)\s+\(?|\s+(QS_\w+)\s+=\s*)(-?\d+)`).FindAllStringSubmatch(src, -1) {
+		n, _ := strconv.Atoi(m[3])
+		name := m[1] + m[2]
 		switch {
-		case m[1] == "QS_OK" || strings.HasPrefix(m[1], "QS_ERR_"):
-			h.codes[m[1]] = n
-		case strings.HasPrefix(m[1], "QS_LOG_"):
-			h.logs[m[1]] = n
-		case m[1] == "QS_STDOUT" || m[1] == "QS_STDERR":
-			h.streams[m[1]] = n
+		case name == "QS_OK" || strings.HasPrefix(name, "QS_ERR_"):
+			h.codes[name] = n
+		case strings.HasPrefix(name, "QS_LOG_"):
+			h.logs[name] = n
+		case name == "QS_STDOUT" || name == "QS_STDERR":
+			h.streams[name] = n
 		}
 	}
 	// The documented keys: " *   key   type ..." lines inside a block.
@@ -193,6 +196,15 @@ func TestOneContract(t *testing.T) {
 	}
 	if len(errCodes) == 0 || len(h.configKeys) == 0 || len(h.requestKeys) == 0 || len(h.resultKeys) == 0 {
 		t.Fatalf("the header parsed to nothing: %+v", h)
+	}
+
+	if h.streams["QS_STDOUT"] != int(engine.Stdout) || h.streams["QS_STDERR"] != int(engine.Stderr) {
+		t.Errorf("streams: header %v, engine %d/%d", h.streams, engine.Stdout, engine.Stderr)
+	}
+	for name, want := range map[string]slog.Level{"QS_LOG_DEBUG": slog.LevelDebug, "QS_LOG_INFO": slog.LevelInfo, "QS_LOG_WARN": slog.LevelWarn, "QS_LOG_ERROR": slog.LevelError} {
+		if n, ok := h.logs[name]; !ok || n != int(want) {
+			t.Errorf("header %s = %d, slog's level is %d", name, n, want)
+		}
 	}
 
 	// The engine's kinds are the header's codes, but for the C ABI's own.
