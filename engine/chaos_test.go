@@ -26,8 +26,8 @@ func gone(t *testing.T, sb *Sandbox) {
 	if syscall.Kill(sb.PID(), 0) == nil {
 		t.Errorf("QEMU %d still running", sb.PID())
 	}
-	if _, err := os.Stat(sb.wd.path); !os.IsNotExist(err) {
-		t.Errorf("work folder %s left: %v", sb.wd.path, err)
+	if _, err := os.Stat(sb.workdir.path); !os.IsNotExist(err) {
+		t.Errorf("work folder %s left: %v", sb.workdir.path, err)
 	}
 }
 

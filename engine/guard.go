@@ -14,11 +14,11 @@ import (
 // when the sandbox needs none: in full network mode the guest's frames pass
 // the engine, which keeps them from the host's loopback services (see
 // netguard); restricted mode reaches nothing anyway.
-func guardSocket(cfg Config, wd *lockedDir, side string) string {
+func guardSocket(cfg Config, workdir *lockedDir, side string) string {
 	if cfg.Network != NetworkFull || cfg.AllowHostLoopback {
 		return ""
 	}
-	return wd.file("guard-" + side + ".sock")
+	return workdir.file("guard-" + side + ".sock")
 }
 
 // startGuard connects to both guard sockets (QEMU waits for that before it

@@ -74,13 +74,13 @@ func launch(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 
 func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	cfg, img := plan.cfg, plan.img
-	wd, err := newWorkdir(cfg.Logger, cfg.WorkDir)
+	workdir, err := newWorkdir(cfg.Logger, cfg.WorkDir)
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "preparing the sandbox")
 	}
 	defer func() {
 		if err != nil {
-			wd.remove()
+			workdir.remove()
 		}
 	}()
 	token, err := newToken()
@@ -96,14 +96,14 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		Arch: img.Manifest.Arch, Accel: string(plan.accel),
 		MemoryMiB: cfg.MemoryMiB, CPUs: cfg.CPUs,
 		Kernel: img.KernelPath(), Initrd: img.InitrdPath(),
-		Disk:          wd.file("overlay.qcow2"),
+		Disk:          workdir.file("overlay.qcow2"),
 		Restricted:    cfg.Network == NetworkRestricted,
-		QMPSocket:     wd.file("qmp.sock"),
-		ChannelSocket: wd.file("channel.sock"),
+		QMPSocket:     workdir.file("qmp.sock"),
+		ChannelSocket: workdir.file("channel.sock"),
 		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
-		TokenFile: wd.file("token"),
-		GuardOut:  guardSocket(cfg, wd, "out"),
-		GuardIn:   guardSocket(cfg, wd, "in"),
+		TokenFile: workdir.file("token"),
+		GuardOut:  guardSocket(cfg, workdir, "out"),
+		GuardIn:   guardSocket(cfg, workdir, "in"),
 		Extra:     cfg.ExtraQEMUArgs,
 	}
 	// The token reaches the guest through fw_cfg from this owner-only file
@@ -151,13 +151,13 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	if plan.from != nil && plan.from.console != "" {
 		bootLog, _ = os.ReadFile(plan.from.console) // only for reading; its absence is harmless
 	}
-	cons, err := newConsole(wd.file("console.log"), bootLog)
+	serial, err := newConsole(workdir.file("console.log"), bootLog)
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "opening the console log")
 	}
 	sb := &Sandbox{
 		cfg: cfg, img: img, accel: plan.accel, token: token, port: port, guestPort: guestPort,
-		spec: spec, wd: wd, cons: cons, qerr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
+		spec: spec, workdir: workdir, console: serial, qemuStderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
 		tags: map[string]bool{},
 	}
 	sb.alive, sb.markDead = context.WithCancelCause(context.Background())
@@ -169,8 +169,8 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	sb.client = agent.New(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), agentToken)
 
 	sb.cmd = exec.Command(plan.binary, spec.Args()...)
-	sb.cmd.Dir = wd.path
-	sb.cmd.Stderr = sb.qerr
+	sb.cmd.Dir = workdir.path
+	sb.cmd.Stderr = sb.qemuStderr
 	stdout, err := sb.cmd.StdoutPipe()
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "connecting to the console")
@@ -179,7 +179,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		return nil, newError(KindBootFailed, err, "starting %s", plan.binary)
 	}
 	sb.timing.QEMUStarted = time.Since(plan.began)
-	go cons.run(stdout)
+	go serial.run(stdout)
 	go sb.supervise()
 	if spec.GuardOut != "" {
 		if err := sb.startGuard(ctx, plan.began.Add(plan.limit)); err != nil {
@@ -223,13 +223,13 @@ func (sb *Sandbox) waitReady(ctx context.Context, began time.Time) error {
 		return sb.connectQMP(ctx)
 	}
 	select {
-	case <-sb.cons.ready:
+	case <-sb.console.ready:
 	case <-sb.exited:
 		return sb.bootError(KindBootFailed, nil, "QEMU exited before the agent was ready")
 	case <-ctx.Done():
 		return sb.ctxError(ctx)
 	}
-	initAt, readyAt := sb.cons.times()
+	initAt, readyAt := sb.console.times()
 	if !initAt.IsZero() {
 		sb.timing.KernelBooted = initAt.Sub(began)
 	}

@@ -26,10 +26,10 @@ import (
 const (
 	// stopGrace is how long QEMU gets to exit on SIGTERM before SIGKILL.
 	stopGrace = 3 * time.Second
-	// kvmBootLimit bounds a boot under an automatically chosen hardware
+	// hwAccelBootLimit bounds a boot under an automatically chosen hardware
 	// accelerator before auto falls back to TCG: such boots take well under
 	// a second when the accelerator works.
-	kvmBootLimit = 10 * time.Second
+	hwAccelBootLimit = 10 * time.Second
 	// portAttempts covers the race between choosing a free port and QEMU
 	// binding it.
 	portAttempts = 3
@@ -50,19 +50,19 @@ type BootTiming struct {
 // Sandbox is one running VM. Its methods are safe to call from many
 // goroutines at once.
 type Sandbox struct {
-	cfg       Config
-	img       *image.Image
-	accel     Accel
-	token     string
-	port      int // host side of the agent's port forward
-	guestPort int // the agent's port in the guest
-	spec      qemu.Spec
-	wd        *lockedDir
-	cmd       *exec.Cmd
-	qmp       *qemu.QMP
-	cons      *console
-	qerr      *tailBuffer
-	client    *agent.Client
+	cfg        Config
+	img        *image.Image
+	accel      Accel
+	token      string
+	port       int // host side of the agent's port forward
+	guestPort  int // the agent's port in the guest
+	spec       qemu.Spec
+	workdir    *lockedDir
+	cmd        *exec.Cmd
+	qmp        *qemu.QMP
+	console    *console
+	qemuStderr *tailBuffer
+	client     *agent.Client
 	// channel carries commands' output (nil if it could not be connected,
 	// channelErr says why).
 	channel    *agent.Channel
@@ -135,7 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	plan.accel = accel
 	if auto && accel != AccelTCG {
-		plan.limit = min(plan.limit, kvmBootLimit)
+		plan.limit = min(plan.limit, hwAccelBootLimit)
 	}
 	sb, err := startPlan(ctx, plan)
 	if err != nil && auto && accel != AccelTCG && ctx.Err() == nil {
@@ -175,7 +175,7 @@ func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 
 // supervise waits for QEMU and marks the sandbox dead when it exits.
 func (sb *Sandbox) supervise() {
-	<-sb.cons.finished // Wait closes the pipe; read it to the end first
+	<-sb.console.finished // Wait closes the pipe; read it to the end first
 	werr := sb.cmd.Wait()
 	reason := "QEMU exited"
 	if werr != nil {
@@ -188,10 +188,10 @@ func (sb *Sandbox) supervise() {
 // bootError adds the console's and QEMU's last words to a boot failure.
 func (sb *Sandbox) bootError(kind Kind, cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if t := sb.cons.Tail(); t != "" {
+	if t := sb.console.Tail(); t != "" {
 		msg += "\n--- last console lines ---\n" + t
 	}
-	if t := sb.qerr.String(); t != "" {
+	if t := sb.qemuStderr.String(); t != "" {
 		msg += "\n--- QEMU stderr ---\n" + t
 	}
 	return &Error{Kind: kind, Msg: msg, Err: cause}
@@ -238,7 +238,7 @@ func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
 	if sb.qmp != nil {
 		sb.qmp.Close()
 	}
-	if err := sb.wd.remove(); err != nil {
+	if err := sb.workdir.remove(); err != nil {
 		return newError(KindUnknown, err, "cleaning up after the sandbox")
 	}
 	return nil
@@ -265,7 +265,7 @@ func (sb *Sandbox) BootTiming() BootTiming { return sb.timing }
 
 // ConsoleLog returns the guest's serial console output so far (up to 16 MiB).
 func (sb *Sandbox) ConsoleLog() ([]byte, error) {
-	b, err := os.ReadFile(sb.wd.file("console.log"))
+	b, err := os.ReadFile(sb.workdir.file("console.log"))
 	if err != nil && !sb.IsRunning() {
 		return nil, newError(KindNotRunning, err, "reading the console log")
 	}

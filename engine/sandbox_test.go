@@ -298,7 +298,7 @@ func TestStopDuringExecuteAndAfter(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(500 * time.Millisecond)
-	workdir := sb.wd.path
+	workdir := sb.workdir.path
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ { // Stop twice at once
 		wg.Add(1)
@@ -538,7 +538,7 @@ func TestStartRemovesFoldersOfKilledProcesses(t *testing.T) {
 	}
 	// The live sandbox's own folder is not swept by another start.
 	other := startSandbox(t, Config{WorkDir: base})
-	if _, err := os.Stat(sb.wd.path); err != nil || other.wd.path == sb.wd.path {
+	if _, err := os.Stat(sb.workdir.path); err != nil || other.workdir.path == sb.workdir.path {
 		t.Fatalf("a live folder was swept: %v", err)
 	}
 }

@@ -75,7 +75,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	defer saving.remove() // nothing left once it was renamed
 	tmp := saving.path
 
-	frozen, err := sb.freezeDisk(ctx, filepath.Join(tmp, saveState))
+	frozen, err := sb.snapshotForSave(ctx, filepath.Join(tmp, saveState))
 	if err != nil {
 		return "", sb.opError(ctx, err, "save %q", name)
 	}
@@ -99,18 +99,18 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	return dir, nil
 }
 
-// freezeDisk pauses the VM, moves its writes to a new overlay (the old one
+// snapshotForSave pauses the VM, moves its writes to a new overlay (the old one
 // becomes a read-only backing file that matches the RAM), writes the VM's
 // state to statePath, and lets the VM run again. It returns the frozen
 // overlay's path.
-func (sb *Sandbox) freezeDisk(ctx context.Context, statePath string) (_ string, err error) {
+func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ string, err error) {
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.notRunning("saving"); err != nil {
+	if err := sb.checkRunning("saving"); err != nil {
 		return "", err
 	}
 	frozen := sb.spec.Disk
-	next := sb.wd.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
+	next := sb.workdir.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
 		return "", err
 	}

@@ -30,7 +30,7 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.notRunning("checkpointing"); err != nil {
+	if err := sb.checkRunning("checkpointing"); err != nil {
 		return err
 	}
 	if err := sb.hmp(ctx, "savevm "+tag); err != nil {
@@ -49,7 +49,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.notRunning("reverting"); err != nil {
+	if err := sb.checkRunning("reverting"); err != nil {
 		return err
 	}
 	revertable, known := sb.tags[tag]
@@ -91,8 +91,8 @@ func (sb *Sandbox) hmp(ctx context.Context, command string) error {
 	return nil
 }
 
-// notRunning is the error for a snapshot operation on a stopped sandbox.
-func (sb *Sandbox) notRunning(what string) error {
+// checkRunning is the error for a snapshot operation on a stopped sandbox, or nil.
+func (sb *Sandbox) checkRunning(what string) error {
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, "%s", what)
 	}

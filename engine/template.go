@@ -19,13 +19,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pkg/errors"
@@ -136,7 +131,7 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 		return nil, err
 	}
 	defer sb.Stop(context.Background())
-	if err := sb.freeze(ctx, filepath.Join(tmp, templateState)); err != nil {
+	if err := sb.stopForTemplate(ctx, filepath.Join(tmp, templateState)); err != nil {
 		return nil, newError(KindBootFailed, err, "saving the template")
 	}
 	bootLog, _ := sb.ConsoleLog()
@@ -199,79 +194,6 @@ func sameSettings(a, b map[string]any) bool {
 	return true
 }
 
-// freeze quiesces the guest's disk, pauses the VM and writes its state to
-// path. The agent's connections are closed first, and their end awaited,
-// so that no TCP connection is frozen into the state that every clone
-// would inherit half-open. The port forward goes first: any local user
-// can connect to it, and a connection opened meanwhile would hold the
-// freeze up (clones get port forwards of their own).
-func (sb *Sandbox) freeze(ctx context.Context, path string) error {
-	if _, err := sb.Execute(ctx, ExecRequest{Command: "sync"}); err != nil {
-		return err
-	}
-	out, err := sb.qmp.HMP(ctx, fmt.Sprintf("hostfwd_remove net0 tcp:127.0.0.1:%d", sb.port))
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(out, "removed") {
-		return errors.Errorf("removing the agent's port forward: %s", strings.TrimSpace(out))
-	}
-	// Longer than the agent gives a connection to send its request (10 s):
-	// a stranger's connection is closed by then.
-	if err := sb.quiesceNetwork(ctx, 15*time.Second); err != nil {
-		return err
-	}
-	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
-		return err
-	}
-	return sb.writeState(ctx, path)
-}
-
-// quiesceNetwork closes the client's idle connections and waits (up to
-// limit) until QEMU's user-mode network holds no connection but the port
-// forwards themselves.
-func (sb *Sandbox) quiesceNetwork(ctx context.Context, limit time.Duration) error {
-	sb.client.Close()
-	deadline := time.Now().Add(limit)
-	for {
-		out, err := sb.qmp.HMP(ctx, "info usernet")
-		if err != nil {
-			return err
-		}
-		if !hasOpenConnections(out) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.Errorf("connections to the guest stayed open:\n%s", out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// guestClosed are the states (slirp's side of a connection with the guest)
-// in which the guest has closed its end: nothing of it is left open in the
-// guest to freeze. The other end may be a stranger's connection to the port
-// forward, which the engine cannot close and need not wait for.
-var guestClosed = map[string]bool{
-	"TCP[HOST_FORWARD]": true, // a listener, not a connection
-	"TCP[TIME_WAIT]":    true,
-	"TCP[CLOSE_WAIT]":   true,
-	"TCP[LAST_ACK]":     true,
-	"TCP[CLOSING]":      true,
-}
-
-// hasOpenConnections reads `info usernet`: a TCP connection the guest has
-// not closed is open.
-func hasOpenConnections(usernet string) bool {
-	for _, line := range strings.Split(usernet, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && strings.HasPrefix(f[0], "TCP[") && !guestClosed[f[0]] {
-			return true
-		}
-	}
-	return false
-}
-
 func loadTemplate(dir, key string) (*template, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, templateMeta))
 	if err != nil {
@@ -320,71 +242,4 @@ func templateKey(plan launchPlan) (string, map[string]any, error) {
 	raw, _ := json.Marshal(parts) // map keys are sorted: the same parts hash the same
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:]), parts, nil
-}
-
-var qemuVersions sync.Map // binary path -> version line
-
-func qemuVersion(binary string) (string, error) {
-	if v, ok := qemuVersions.Load(binary); ok {
-		return v.(string), nil
-	}
-	out, err := exec.Command(binary, "--version").Output()
-	if err != nil {
-		return "", errors.Wrapf(err, "asking %s its version", binary)
-	}
-	v := string(out)
-	qemuVersions.Store(binary, v)
-	return v, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// lockFile takes an exclusive flock on path, waiting until ctx ends.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-			return func() { f.Close() }, nil
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// fileStamp tells a file from a changed one without reading it: a write
-// changes the modification time, a replacement the inode.
-type fileStamp struct {
-	Size      int64  `json:"size"`
-	ModTimeNs int64  `json:"mtime_ns"`
-	Inode     uint64 `json:"inode"`
-}
-
-func stampOf(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	st := fileStamp{Size: fi.Size(), ModTimeNs: fi.ModTime().UnixNano()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.Inode = sys.Ino
-	}
-	return st, nil
 }
