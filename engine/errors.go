@@ -23,6 +23,7 @@ const (
 	KindCancelled     Kind = 10 // the caller's context ended the call
 	// 11 and 12 are the C ABI's own (invalid handle, internal error).
 	KindSnapshotFailed Kind = 13 // checkpoint, revert or save failed
+	KindResource       Kind = 14 // the guest ran out of processes or memory to start the command
 )
 
 var kindNames = map[Kind]string{
@@ -37,6 +38,7 @@ var kindNames = map[Kind]string{
 	KindBadRequest:     "bad request",
 	KindCancelled:      "cancelled",
 	KindSnapshotFailed: "snapshot failed",
+	KindResource:       "out of resources",
 }
 
 func (k Kind) String() string {
@@ -85,6 +87,7 @@ var (
 	ErrBadRequest    = &Error{Kind: KindBadRequest}
 	ErrCancelled     = &Error{Kind: KindCancelled}
 	ErrSnapshot      = &Error{Kind: KindSnapshotFailed}
+	ErrResource      = &Error{Kind: KindResource}
 )
 
 func newError(kind Kind, cause error, format string, args ...any) *Error {

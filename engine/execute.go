@@ -177,6 +177,8 @@ func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, com
 			return newError(KindAuth, err, "%s", what)
 		case http.StatusBadRequest:
 			return newError(KindBadRequest, err, "%s", what)
+		case http.StatusServiceUnavailable:
+			return newError(KindResource, err, "%s", what)
 		}
 	}
 	return newError(KindTransport, err, "%s", what)

@@ -72,6 +72,10 @@ func launch(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	return nil, err
 }
 
+// launchOnce starts one QEMU per plan and waits until its agent answers:
+// a boot of the kernel (coldBootSettings), which makes a template when
+// plan.ramFile is set, or a resume of a snapshot (plan.from,
+// resumeSettings). Everything else is the same for both.
 func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	cfg, img := plan.cfg, plan.img
 	workdir, err := newWorkdir(cfg.Logger, cfg.WorkDir)
@@ -115,35 +119,21 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	if plan.overlayPath != "" {
 		spec.Disk = plan.overlayPath
 	}
-	guestPort := port
-	var backing, backingFormat string
-	if src := plan.from; src != nil {
-		guestPort = src.guestPort
-		backing, backingFormat = src.diskPath, "qcow2"
-		spec.Append, spec.MemoryMiB, spec.CPUs = withoutCmdlineToken(src.append), src.memoryMiB, src.cpus
-		spec.RAMFile, spec.RAMShared = src.ramFile, false
-		spec.Incoming = true
-		if spec.VMGenID, err = newUUID(); err != nil {
-			return nil, newError(KindBootFailed, err, "making a VM generation id")
-		}
+	var disk diskBase
+	var guestPort int
+	if plan.from != nil {
+		disk, guestPort, err = resumeSettings(&spec, plan.from)
 	} else {
-		backing = img.RootFSPath()
-		if backingFormat, err = diskFormat(ctx, plan.binary, backing); err != nil {
-			return nil, newError(KindBootFailed, err, "reading the image's root disk")
-		}
-		kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
-		if img.Manifest.Agent == image.AgentQuicksand {
-			// Quicksand's agent reads its token from nowhere else. Any
-			// local user can read it there: docs/security.md.
-			kargs = append(kargs, protocol.CmdlineToken+"="+token)
-		}
-		spec.Append = strings.Join(append(kargs, cfg.ExtraKernelArgs...), " ")
+		disk, guestPort, err = coldBootSettings(ctx, &spec, plan, token, port)
+	}
+	if err != nil {
+		return nil, err
 	}
 	spec.Forwards = []qemu.Forward{{Host: port, Guest: guestPort}}
 	for _, pf := range cfg.PortForwards {
 		spec.Forwards = append(spec.Forwards, qemu.Forward{Host: pf.Host, Guest: pf.Guest})
 	}
-	if err := createOverlay(ctx, plan.binary, backing, backingFormat, spec.Disk); err != nil {
+	if err := createOverlay(ctx, plan.binary, disk.path, disk.format, spec.Disk); err != nil {
 		return nil, newError(KindBootFailed, err, "creating the disk overlay")
 	}
 
@@ -207,6 +197,43 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	os.Remove(spec.TokenFile)
 	sb.connectChannel()
 	return sb, nil
+}
+
+// diskBase is the file a sandbox's disk overlay is made over.
+type diskBase struct{ path, format string }
+
+// coldBootSettings are what a boot of the kernel adds to spec: the kernel
+// command line (the agent's port; the token too for Quicksand's agent,
+// which reads it nowhere else: docs/security.md), over the image's root
+// disk. The agent listens on the same port in the guest as on the host.
+func coldBootSettings(ctx context.Context, spec *qemu.Spec, plan launchPlan, token string, port int) (diskBase, int, error) {
+	img := plan.img
+	disk := diskBase{path: img.RootFSPath()}
+	var err error
+	if disk.format, err = diskFormat(ctx, plan.binary, disk.path); err != nil {
+		return disk, 0, newError(KindBootFailed, err, "reading the image's root disk")
+	}
+	kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
+	if img.Manifest.Agent == image.AgentQuicksand {
+		kargs = append(kargs, protocol.CmdlineToken+"="+token)
+	}
+	spec.Append = strings.Join(append(kargs, plan.cfg.ExtraKernelArgs...), " ")
+	return disk, port, nil
+}
+
+// resumeSettings are what resuming a snapshot adds to spec: the machine as
+// it was booted (command line, memory, CPUs, RAM file) waiting for its
+// state, a new VM generation id, over the snapshot's disk. The agent
+// listens on the port it listened on then.
+func resumeSettings(spec *qemu.Spec, src *snapshotSource) (diskBase, int, error) {
+	spec.Append, spec.MemoryMiB, spec.CPUs = withoutCmdlineToken(src.append), src.memoryMiB, src.cpus
+	spec.RAMFile, spec.RAMShared = src.ramFile, false
+	spec.Incoming = true
+	var err error
+	if spec.VMGenID, err = newUUID(); err != nil {
+		return diskBase{}, 0, newError(KindBootFailed, err, "making a VM generation id")
+	}
+	return diskBase{path: src.diskPath, format: "qcow2"}, src.guestPort, nil
 }
 
 // waitReady waits for the agent's ready line, then for an authenticated

@@ -65,6 +65,9 @@ type outcome struct {
 type startError struct {
 	msg     string
 	refused bool
+	// resource: the guest lacks what starting takes (processes, memory),
+	// not the request anything: our dialect answers 503, not 400.
+	resource bool
 }
 
 func (e *startError) Error() string { return e.msg }
@@ -138,6 +141,16 @@ func (c *command) dir() string {
 	return c.req.Cwd
 }
 
+// startFailure says why a process could not start: the guest out of
+// processes or memory (the command's cgroup at pids.max, say) is a
+// resource failure, anything else the request's.
+func startFailure(what string, err error) *startError {
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM) {
+		return &startError{msg: fmt.Sprintf("starting %s: the guest is out of processes or memory (%v)", what, err), resource: true}
+	}
+	return &startError{msg: fmt.Sprintf("starting %s: %v", what, err)}
+}
+
 func unwrapPathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
@@ -209,7 +222,7 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		cmd = build(c.req.Shell, "-c", c.req.Command)
 		if err := cmd.Start(); err != nil {
 			cg.release()
-			return outcome{}, &startError{msg: fmt.Sprintf("starting %s: %v", c.req.Shell, err)}
+			return outcome{}, startFailure(c.req.Shell, err)
 		}
 	}
 	// Only the child keeps the write ends now, so EOF means it closed them.

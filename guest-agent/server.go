@@ -261,7 +261,11 @@ func failedStart(err error, ext bool) (msg string, asResult bool) {
 func answerRunError(w http.ResponseWriter, err error) {
 	var se *startError
 	if errors.As(err, &se) {
-		writeError(w, http.StatusBadRequest, se.msg)
+		status := http.StatusBadRequest
+		if se.resource {
+			status = http.StatusServiceUnavailable
+		}
+		writeError(w, status, se.msg)
 		return
 	}
 	writeError(w, http.StatusInternalServerError, err.Error())

@@ -64,8 +64,8 @@ typedef struct {
 #define QS_STDERR 2
 
 /*
- * Status codes (qs_status; functions return them as int). 1-10 and 13 are
- * the engine's error kinds, 11 and 12 the ABI's own. Codes never change
+ * Status codes (qs_status; functions return them as int). 1-10, 13 and 14
+ * are the engine's error kinds, 11 and 12 the ABI's own. Codes never change
  * meaning; new ones may be added.
  */
 typedef enum {
@@ -83,6 +83,7 @@ typedef enum {
     QS_ERR_INVALID_HANDLE  = 11, /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
     QS_ERR_INTERNAL        = 12, /* a bug in the library (a recovered panic) */
     QS_ERR_SNAPSHOT        = 13, /* checkpoint, revert or save failed */
+    QS_ERR_RESOURCE        = 14, /* the guest ran out of processes or memory to start the command */
 } qs_status;
 
 /*
@@ -132,6 +133,9 @@ int qs_version_number(void);
  *
  * config: msgpack map, every key optional:
  *   image             str    image name ("debian") or path to an image folder
+ *   image_dirs        array of str  folders to look the name up in first
+ *                            (then $QUICKSAND_IMAGE_PATH, then the default)
+ *   qemu_path         str    the QEMU binary (default qemu-system-<arch> on PATH)
  *   memory            int|str  MiB as an integer, or "512M", "2G"
  *   cpus              int
  *   accel             str    "auto" (default), "kvm", "hvf", "tcg"

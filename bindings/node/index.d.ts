@@ -15,6 +15,10 @@ export interface SandboxOptions {
   allowHostLoopback?: boolean;
   /** Where templates are kept (default $XDG_CACHE_HOME/quicksand/templates). */
   templateDir?: string;
+  /** Folders to look the image name up in first (then $QUICKSAND_IMAGE_PATH, then the default). */
+  imageDirs?: string[];
+  /** The QEMU binary (default qemu-system-<arch> on PATH). */
+  qemuPath?: string;
   /** Forwards 127.0.0.1:host on the host to guest in the guest. */
   portForwards?: Array<{ host: number; guest: number }>;
   /** Seconds to wait for the boot. Default 60. */
@@ -115,4 +119,6 @@ export class CallCancelledError extends QuicksandError {}
 export class InvalidHandleError extends QuicksandError {}
 export class InternalError extends QuicksandError {}
 export class SnapshotError extends QuicksandError {}
+/** The guest ran out of processes or memory to start the command. */
+export class ResourceError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}

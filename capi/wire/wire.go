@@ -77,6 +77,8 @@ func configFrom(f *fields) (c engine.Config, err error) {
 	var accel, network string
 	steps := []error{
 		f.str("image", &c.Image),
+		f.strList("image_dirs", &c.ImageDirs),
+		f.str("qemu_path", &c.QEMUPath),
 		f.integer("cpus", &c.CPUs),
 		f.str("accel", &accel),
 		f.str("network_mode", &network),

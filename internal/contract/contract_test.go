@@ -159,7 +159,7 @@ func python(t *testing.T) string {
 const pythonSays = `
 import inspect, json, sys, msgpack
 sys.path.insert(0, "bindings/python")
-from quicksand import errors, _core
+from quicksand import errors, _wire as _core
 codes = {c.code: c.status for c in vars(errors).values()
          if isinstance(c, type) and issubclass(c, errors.QuicksandError) and c.status > 0}
 def every(fn, **special):
@@ -173,7 +173,7 @@ print(json.dumps({"codes": codes, "config_keys": list(cfg), "request_keys": list
 // nodeSays asks the Node binding the same.
 const nodeSays = `
 const errors = require("./bindings/node/lib/errors.js");
-const { encodeConfig, encodeRequest, CONFIG_KEYS, EXECUTE_KEYS } = require("./bindings/node/lib/sandbox.js");
+const { encodeConfig, encodeRequest, CONFIG_KEYS, EXECUTE_KEYS } = require("./bindings/node/lib/options.js");
 const { decode } = require("./bindings/node/node_modules/@msgpack/msgpack");
 const codes = {};
 for (const cls of Object.values(errors)) {

@@ -36,11 +36,13 @@ const CallCancelledError = kind('CallCancelledError', 10, 'QS_ERR_CANCELLED');
 const InvalidHandleError = kind('InvalidHandleError', 11, 'QS_ERR_INVALID_HANDLE');
 const InternalError = kind('InternalError', 12, 'QS_ERR_INTERNAL');
 const SnapshotError = kind('SnapshotError', 13, 'QS_ERR_SNAPSHOT');
+const ResourceError = kind('ResourceError', 14, 'QS_ERR_RESOURCE');
 const LibraryNotFoundError = kind('LibraryNotFoundError', 0, 'QS_ERR_LIBRARY_NOT_FOUND');
 
 const byStatus = new Map(
   [InvalidConfigError, ImageNotFoundError, BootError, BootTimeoutError, SandboxNotRunningError, AuthError,
-    TransportError, BadRequestError, CallCancelledError, InvalidHandleError, InternalError, SnapshotError].map((c) => [c.status, c]),
+    TransportError, BadRequestError, CallCancelledError, InvalidHandleError, InternalError, SnapshotError,
+    ResourceError].map((c) => [c.status, c]),
 );
 
 /** The error for a C ABI status. */
@@ -52,5 +54,5 @@ function errorFor(status, message) {
 module.exports = {
   QuicksandError, InvalidConfigError, ImageNotFoundError, BootError, BootTimeoutError, SandboxNotRunningError,
   AuthError, TransportError, BadRequestError, CallCancelledError, InvalidHandleError, InternalError,
-  SnapshotError, LibraryNotFoundError, errorFor,
+  SnapshotError, ResourceError, LibraryNotFoundError, errorFor,
 };

@@ -1,121 +1,14 @@
 'use strict';
 
 const { promisify } = require('util');
-const { encode, decode } = require('@msgpack/msgpack');
+const { decode } = require('@msgpack/msgpack');
 const native = require('./native');
-const { InvalidConfigError, BadRequestError, SandboxNotRunningError } = require('./errors');
+const calls = require('./calls');
+const { encodeConfig, encodeRequest } = require('./options');
+const { SandboxNotRunningError } = require('./errors');
 
 const STDOUT = 1;
 const STDERR = 2;
-
-// --- options -------------------------------------------------------------------
-
-const CONFIG_KEYS = {
-  image: 'image',
-  memory: 'memory',
-  cpus: 'cpus',
-  accel: 'accel',
-  networkMode: 'network_mode',
-  portForwards: 'port_forwards',
-  bootTimeout: 'boot_timeout',
-  extraQemuArgs: 'extra_qemu_args',
-  extraKernelArgs: 'extra_kernel_args',
-  workdir: 'workdir',
-  coldBoot: 'cold_boot',
-  allowHostLoopback: 'allow_host_loopback',
-  templateDir: 'template_dir',
-};
-
-const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'maxOutput', 'onStdout', 'onStderr', 'signal'];
-
-function checkKeys(obj, allowed, what, ErrorClass) {
-  if (obj === null || typeof obj !== 'object') throw new ErrorClass(`${what} must be an object`);
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new ErrorClass(`unknown ${what} "${k}" (known: ${allowed.join(', ')})`);
-  }
-}
-
-/** The msgpack config of qs_sandbox_start; values are checked by the library. */
-function encodeConfig(options) {
-  checkKeys(options, Object.keys(CONFIG_KEYS), 'option', InvalidConfigError);
-  const cfg = {};
-  for (const [js, wire] of Object.entries(CONFIG_KEYS)) {
-    if (options[js] !== undefined && options[js] !== null) cfg[wire] = options[js];
-  }
-  return Buffer.from(encode(cfg));
-}
-
-function encodeRequest(command, opts) {
-  checkKeys(opts, EXECUTE_KEYS, 'execute option', BadRequestError);
-  if (typeof command !== 'string') throw new BadRequestError('command must be a string');
-  for (const cb of ['onStdout', 'onStderr']) {
-    if (opts[cb] !== undefined && typeof opts[cb] !== 'function') throw new BadRequestError(`${cb} must be a function`);
-  }
-  const req = { command };
-  for (const k of ['timeout', 'cwd', 'shell', 'env', 'user']) if (opts[k] !== undefined && opts[k] !== null) req[k] = opts[k];
-  if (opts.maxOutput !== undefined && opts.maxOutput !== null) req.max_output = opts.maxOutput;
-  if (opts.stdin !== undefined && opts.stdin !== null) {
-    req.stdin = typeof opts.stdin === 'string' ? opts.stdin : Uint8Array.from(opts.stdin);
-  }
-  return Buffer.from(encode(req));
-}
-
-// --- calls in flight ------------------------------------------------------------
-// The library calls back on its own threads; ffi-napi carries each call to the
-// main thread and holds the library thread until JavaScript has run it, so
-// chunks arrive in order and a slow callback slows the command, not memory.
-
-const calls = new Map();
-let nextKey = 1;
-// Pending Promises alone do not keep Node alive: a timer does, while calls run.
-let keepAlive = null;
-
-function trackCalls() {
-  if (calls.size > 0 && !keepAlive) keepAlive = setInterval(() => {}, 1 << 30);
-  if (calls.size === 0 && keepAlive) {
-    clearInterval(keepAlive);
-    keepAlive = null;
-  }
-}
-
-const onChunk = native.ffi.Callback(...native.chunkFnType, (key, stream, data, len) => {
-  try {
-    const call = calls.get(Number(key));
-    if (call) call.chunk(stream, native.copyBytes(data, len));
-  } catch (e) {
-    // Nothing may throw into C; call.chunk records callback errors itself.
-  }
-});
-
-const onDone = native.ffi.Callback(...native.doneFnType, (key, status, result, len, err) => {
-  try {
-    const call = calls.get(Number(key));
-    if (!call) return;
-    calls.delete(Number(key));
-    trackCalls();
-    if (status === 0) call.done(null, decode(native.copyBytes(result, len)));
-    else call.done(native.borrowedError(status, err));
-  } catch (e) {
-    // see onChunk
-  }
-});
-
-function toResult(m) {
-  const stdoutBuffer = Buffer.from(m.stdout);
-  const stderrBuffer = Buffer.from(m.stderr);
-  return {
-    stdout: stdoutBuffer.toString('utf8'),
-    stderr: stderrBuffer.toString('utf8'),
-    exitCode: m.exit_code,
-    timedOut: m.timed_out,
-    stdoutTruncated: Boolean(m.stdout_truncated),
-    stderrTruncated: Boolean(m.stderr_truncated),
-    stdoutBuffer,
-    stderrBuffer,
-    duration: m.duration_ms / 1000, // seconds, as timeout and as in Python
-    durationMs: m.duration_ms,
-  };
-}
 
 // --- lifetime ---------------------------------------------------------------------
 // No VM outlives the process: QEMU dies with it (the library's parent-death
@@ -191,7 +84,6 @@ class Sandbox {
         return;
       }
       const ptr = this.#live();
-      const key = nextKey++;
       const decoders = { [STDOUT]: new TextDecoder('utf-8'), [STDERR]: new TextDecoder('utf-8') };
       const callbacks = { [STDOUT]: opts.onStdout, [STDERR]: opts.onStderr };
       let callId = null;
@@ -212,7 +104,7 @@ class Sandbox {
           cancel();
         }
       };
-      calls.set(key, {
+      const key = calls.register({
         chunk(stream, bytes) {
           if (callbacks[stream]) deliver(stream, decoders[stream].decode(bytes, { stream: true }));
         },
@@ -221,20 +113,18 @@ class Sandbox {
           for (const s of [STDOUT, STDERR]) if (callbacks[s]) deliver(s, decoders[s].decode());
           if (failure) reject(failure);
           else if (err) reject(err);
-          else resolve(toResult(result));
+          else resolve(calls.toResult(result));
         },
       });
-      trackCalls();
       const idOut = Buffer.alloc(8);
       const errOut = native.outPointer();
       // Without callbacks the library collects the output itself (capped
       // at maxOutput) instead of handing every chunk to JavaScript.
       const streaming = Boolean(opts.onStdout || opts.onStderr);
       const status = native.lib().qs_sandbox_execute_async(
-        ptr, request, request.length, streaming ? onChunk : null, onDone, key, idOut, errOut);
+        ptr, request, request.length, streaming ? calls.onChunk : null, calls.onDone, key, idOut, errOut);
       if (status !== 0) {
-        calls.delete(key);
-        trackCalls();
+        calls.forget(key);
         reject(native.takeError(status, errOut));
         return;
       }
@@ -335,4 +225,4 @@ class Sandbox {
   }
 }
 
-module.exports = { Sandbox, encodeConfig, encodeRequest, CONFIG_KEYS, EXECUTE_KEYS };
+module.exports = { Sandbox };

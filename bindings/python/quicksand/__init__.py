@@ -17,6 +17,7 @@ from .errors import (
     LibraryNotFoundError,
     QuicksandError,
     SandboxNotRunningError,
+    ResourceError,
     SnapshotError,
     TransportError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidHandleError",
     "InternalError",
     "LibraryNotFoundError",
+    "ResourceError",
     "SnapshotError",
     "validate_save",
 ]

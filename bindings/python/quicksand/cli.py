@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ._core import encode_request
+from ._wire import encode_request
 from .errors import QuicksandError
 from .sync import SyncSandbox
 

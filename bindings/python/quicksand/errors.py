@@ -103,6 +103,14 @@ class SnapshotError(QuicksandError):
     status = 13
 
 
+class ResourceError(QuicksandError):
+    """The guest ran out of processes or memory to start the command (a
+    fork bomb left running, say); the sandbox itself still answers."""
+
+    code = "QS_ERR_RESOURCE"
+    status = 14
+
+
 class LibraryNotFoundError(QuicksandError, ImportError):
     """libquicksand.so could not be found or loaded."""
 
@@ -125,6 +133,7 @@ _BY_STATUS: Dict[int, Type[QuicksandError]] = {
         InvalidHandleError,
         InternalError,
         SnapshotError,
+        ResourceError,
     )
 }
 

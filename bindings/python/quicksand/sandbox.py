@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Mapping, Optional, Union
 
-from ._core import Execution, Handle, SandboxBase
+from ._calls import Execution
+from ._core import Handle, SandboxBase
 from .types import ExecuteResult
 
 

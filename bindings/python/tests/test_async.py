@@ -6,6 +6,7 @@ import pytest
 
 from quicksand import (
     BadRequestError,
+    BootError,
     BootTiming,
     ExecuteResult,
     ImageNotFoundError,
@@ -222,3 +223,10 @@ async def test_engine_log_reaches_the_logging_module(caplog):
         await sb.execute("true")
     told = [r for r in caplog.records if r.name == "quicksand" and "accelerator chosen" in r.getMessage()]
     assert told and told[0].levelno == logging.INFO, [r.getMessage() for r in caplog.records]
+
+
+async def test_image_dirs_and_qemu_path_reach_the_engine(tmp_path):
+    with pytest.raises(ImageNotFoundError, match=str(tmp_path)):
+        await Sandbox(image="no-such-image", image_dirs=[str(tmp_path)]).start()
+    with pytest.raises(BootError, match="no-such-qemu"):
+        await Sandbox(qemu_path=str(tmp_path / "no-such-qemu")).start()

@@ -1,0 +1,148 @@
+"""Calls in flight: the bridge that carries the library's callbacks (which
+arrive on library threads) to the caller, and cancels what is left at exit."""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import ctypes
+import itertools
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+import msgpack
+
+from . import _lib
+from .types import ExecuteResult
+
+STDOUT, STDERR = 1, 2
+
+# --- calls in flight ------------------------------------------------------------
+
+# Events a call delivers to its owner, in order: ("chunk", stream, bytes) any
+# number of times, then ("done", ExecuteResult | None, Exception | None).
+Deliver = Callable[[tuple], None]
+
+_calls: Dict[int, Deliver] = {}
+_call_ids: Dict[int, int] = {}  # key -> the library's call id, for cancel
+_ids = itertools.count(1)
+_calls_lock = threading.Lock()
+
+
+@atexit.register
+def _end_calls_at_exit(timeout: float = 5.0) -> None:
+    """The library calls back from its own threads; a callback that runs
+    once the interpreter is being torn down crashes the process. So calls
+    still in flight at exit are cancelled, and their last callbacks awaited
+    (for a bounded time), while the interpreter can still take them."""
+    with _calls_lock:
+        ids = list(_call_ids.values())
+    for call_id in ids:
+        _lib.lib().qs_call_cancel(call_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _calls_lock:
+            if not _calls:
+                return
+        time.sleep(0.01)
+
+
+@_lib.ChunkFn
+def _on_chunk(user_data: Optional[int], stream: int, data: Any, n: int) -> None:
+    # Runs on a library thread; must never raise into C.
+    try:
+        deliver = _calls.get(user_data or 0)
+        if deliver is not None:
+            deliver(("chunk", stream, ctypes.string_at(data, n)))
+    except BaseException:  # noqa: BLE001 - nothing may cross into C
+        pass
+
+
+@_lib.DoneFn
+def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Optional[int]) -> None:
+    try:
+        with _calls_lock:
+            deliver = _calls.pop(user_data or 0, None)
+            _call_ids.pop(user_data or 0, None)
+        if deliver is None:
+            return
+        if status == 0:
+            res = ExecuteResult._from_wire(msgpack.unpackb(ctypes.string_at(result, n), raw=False))
+            deliver(("done", res, None))
+        else:
+            deliver(("done", None, _lib.error_from_borrowed(status, err)))
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+class Execution:
+    """Turns a call's events into callbacks on the owner's thread, then a
+    result. A callback that raises cancels the call; its exception is what
+    the caller gets."""
+
+    def __init__(
+        self,
+        on_stdout: Optional[Callable[[bytes], Any]],
+        on_stderr: Optional[Callable[[bytes], Any]],
+        cancel: Callable[[], None],
+    ) -> None:
+        self._callbacks = {STDOUT: on_stdout, STDERR: on_stderr}
+        self._cancel = cancel
+        self.error: Optional[BaseException] = None
+
+    def handle(self, event: tuple) -> bool:
+        """Processes one event; True once the call is over."""
+        if event[0] == "chunk":
+            cb = self._callbacks.get(event[1])
+            if cb is not None and self.error is None:
+                try:
+                    cb(event[2])
+                except BaseException as e:  # noqa: BLE001 - handed to the caller
+                    self.error = e
+                    self._cancel()
+            return False
+        _, self.result, self.failure = event
+        return True
+
+    def outcome(self) -> ExecuteResult:
+        if self.error is not None:
+            raise self.error
+        if self.failure is not None:
+            raise self.failure
+        return self.result
+
+
+def text_callback(cb: Optional[Callable[[str], Any]]) -> Optional[Callable[[bytes], Any]]:
+    """Wraps a str callback for byte chunks, decoding UTF-8 across chunk
+    boundaries (invalid bytes become U+FFFD)."""
+    if cb is None:
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def on_bytes(chunk: bytes) -> None:
+        text = decoder.decode(chunk)
+        if text:
+            cb(text)
+
+    return on_bytes
+
+
+def start(ptr: Any, request: bytes, deliver: Deliver, streaming: bool) -> int:
+    """Starts an asynchronous execute on the sandbox ptr whose events go to
+    deliver; returns the library's call id."""
+    with _calls_lock:
+        key = next(_ids)
+        _calls[key] = deliver
+    call_id, err = ctypes.c_uint64(), ctypes.c_void_p()
+    status = _lib.lib().qs_sandbox_execute_async(
+        ptr, request, len(request), _on_chunk if streaming else _lib.ChunkFn(), _on_done, key,
+        ctypes.byref(call_id), ctypes.byref(err),
+    )
+    with _calls_lock:
+        if status != 0:
+            _calls.pop(key, None)
+        elif key in _calls:  # else it is over already
+            _call_ids[key] = call_id.value
+    _lib.check(status, err)
+    return call_id.value
