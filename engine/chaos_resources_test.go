@@ -141,3 +141,32 @@ func TestQEMUFaultsDuringBoot(t *testing.T) {
 		})
 	}
 }
+
+// QEMU frozen during a checkpoint: the checkpoint fails when the caller's
+// deadline passes, and once QEMU goes on, the sandbox works and its
+// monitor is in step (the late answer to the given-up checkpoint is not
+// taken for the next command's).
+func TestQEMUFrozenDuringCheckpoint(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	syscall.Kill(sb.PID(), syscall.SIGSTOP)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	start := time.Now()
+	err := sb.Checkpoint(ctx, "c1")
+	cancel()
+	syscall.Kill(sb.PID(), syscall.SIGCONT)
+	if !errors.Is(err, ErrCancelled) || time.Since(start) > 10*time.Second {
+		t.Fatalf("a checkpoint of a frozen QEMU: %v after %v", err, time.Since(start))
+	}
+	run(t, sb, ExecRequest{Command: "echo before > /root/mark"})
+	if err := sb.Checkpoint(context.Background(), "c2"); err != nil {
+		t.Fatalf("a checkpoint after SIGCONT: %v", err)
+	}
+	run(t, sb, ExecRequest{Command: "echo after > /root/mark"})
+	if err := sb.Revert(context.Background(), "c2"); err != nil {
+		t.Fatalf("a revert after SIGCONT: %v", err)
+	}
+	if r := run(t, sb, ExecRequest{Command: "cat /root/mark"}); string(r.Stdout) != "before\n" {
+		t.Fatalf("after the revert: %q", r.Stdout)
+	}
+	gone(t, sb)
+}

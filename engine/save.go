@@ -75,7 +75,9 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	defer saving.remove() // nothing left once it was renamed
 	tmp := saving.path
 
-	frozen, err := sb.snapshotForSave(ctx, filepath.Join(tmp, saveState))
+	opCtx, cancel := sb.boundSnapshot(ctx)
+	defer cancel()
+	frozen, err := sb.snapshotForSave(opCtx, filepath.Join(tmp, saveState))
 	if err != nil {
 		return "", sb.opError(ctx, err, "save %q", name)
 	}
@@ -85,7 +87,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", newError(KindSnapshotFailed, err, "save %q", name)
 	}
-	out, err := exec.CommandContext(ctx, qemuImg(sb.cmd.Path), "convert", "-O", "qcow2",
+	out, err := exec.CommandContext(opCtx, qemuImg(sb.cmd.Path), "convert", "-O", "qcow2",
 		"-B", sb.img.RootFSPath(), "-F", rootFormat, frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
 	if err != nil {
 		return "", sb.opError(ctx, errors.Errorf("%v: %s", err, out), "save %q: copying the disk", name)
@@ -116,7 +118,9 @@ func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ str
 	}
 	defer func() {
 		// Whatever happened, the VM must run on; if it cannot, say so.
-		if _, cerr := sb.qmp.Execute(context.Background(), "cont", nil); cerr != nil && err == nil {
+		contCtx, cancel := context.WithTimeout(context.Background(), contLimit)
+		defer cancel()
+		if _, cerr := sb.qmp.Execute(contCtx, "cont", nil); cerr != nil && err == nil {
 			err = errors.Wrap(cerr, "letting the VM run again")
 		}
 	}()

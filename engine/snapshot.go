@@ -6,8 +6,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pkg/errors"
 )
@@ -33,7 +35,9 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 	if err := sb.checkRunning("checkpointing"); err != nil {
 		return err
 	}
-	if err := sb.hmp(ctx, "savevm "+tag); err != nil {
+	opCtx, cancel := sb.boundSnapshot(ctx)
+	defer cancel()
+	if err := sb.hmp(opCtx, "savevm "+tag); err != nil {
 		return sb.opError(ctx, err, "checkpoint %q", tag)
 	}
 	sb.tags[tag] = true
@@ -59,11 +63,15 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	case !revertable:
 		return newError(KindBadRequest, nil, "checkpoint %q was taken before a save, which moved the disk on to a new overlay without it: take it again to revert to it", tag)
 	}
-	if err := sb.hmp(ctx, "loadvm "+tag); err != nil {
+	opCtx, cancel := sb.boundSnapshot(ctx)
+	defer cancel()
+	if err := sb.hmp(opCtx, "loadvm "+tag); err != nil {
 		// QEMU leaves the VM paused when loadvm fails; it checks every
 		// disk for the tag before it loads anything, so the VM can go on
 		// as it was.
-		if _, cerr := sb.qmp.Execute(context.Background(), "cont", nil); cerr != nil {
+		contCtx, cancelCont := context.WithTimeout(context.Background(), contLimit)
+		defer cancelCont()
+		if _, cerr := sb.qmp.Execute(contCtx, "cont", nil); cerr != nil {
 			err = errors.Wrapf(err, "and letting the VM run again failed too (%v)", cerr)
 		}
 		return sb.opError(ctx, err, "revert to %q", tag)
@@ -73,10 +81,26 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
 	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
 	sb.client.Close()
-	if err := sb.rekey(ctx); err != nil {
+	if err := sb.rekey(opCtx); err != nil {
 		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
 	}
 	return nil
+}
+
+// contLimit bounds the "cont" that lets a VM run again after a snapshot
+// operation, whatever the caller's context.
+const contLimit = 10 * time.Second
+
+// boundSnapshot gives a checkpoint, revert or save whose caller set no
+// deadline one of its own: QEMU reads or writes the guest's RAM at tens of
+// MB/s at least, even under TCG, so a QEMU that takes longer than this is
+// frozen or lost, and the caller must hear so rather than wait for ever.
+func (sb *Sandbox) boundSnapshot(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	limit := 2*time.Minute + time.Duration(sb.spec.MemoryMiB)*time.Second/64
+	return context.WithTimeoutCause(ctx, limit, fmt.Errorf("QEMU did not finish within %v: frozen or lost", limit))
 }
 
 // hmp runs a monitor command that prints nothing when it succeeds.
@@ -104,8 +128,10 @@ func (sb *Sandbox) opError(ctx context.Context, err error, format string, args .
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, format, args...)
 	}
-	if ctx.Err() != nil {
-		return newError(KindCancelled, ctx.Err(), format, args...)
+	// The monitor's read deadline is ctx's: it can fire a moment before
+	// ctx itself reports that it ended.
+	if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
+		return newError(KindCancelled, context.Cause(ctx), format, args...)
 	}
 	return newError(KindSnapshotFailed, err, format, args...)
 }

@@ -124,3 +124,21 @@ func TestStreamingCallOverrunFails(t *testing.T) {
 		t.Fatalf("kept %d bytes, want the window's %d", len(out), protocol.ChannelWindow)
 	}
 }
+
+// Chunks of one stream that queued up are handed out joined, in order, and
+// never by writing into the memory they came in.
+func TestCoalesce(t *testing.T) {
+	kept := []byte("abcdef")
+	in := []Chunk{{Stdout, kept[0:2:2]}, {Stdout, kept[2:4:4]}, {Stderr, []byte("x")}, {Stdout, kept[4:6:6]}}
+	out := coalesce(in)
+	if len(out) != 3 || string(out[0].Data) != "abcd" || out[1].Stream != Stderr || string(out[2].Data) != "ef" {
+		t.Fatalf("coalesce: %q", out)
+	}
+	if string(kept) != "abcdef" {
+		t.Fatalf("the kept output was written into: %q", kept)
+	}
+	big := make([]byte, coalesceMax)
+	if out := coalesce([]Chunk{{Stdout, big}, {Stdout, []byte("y")}}); len(out) != 2 {
+		t.Fatalf("a join past coalesceMax: %d chunks", len(out))
+	}
+}

@@ -389,7 +389,7 @@ func (st *stream) deliver(last bool) error {
 	if err != nil {
 		return err
 	}
-	for _, ch := range chunks {
+	for _, ch := range coalesce(chunks) {
 		used += int64(len(ch.Data))
 		p := ch.Data
 		if held := st.pending[ch.Stream]; len(held) > 0 {
@@ -478,4 +478,30 @@ func readEvents(body io.Reader, emit func(eventOrError) bool) {
 			return
 		}
 	}
+}
+
+// coalesceMax bounds a chunk made of several.
+const coalesceMax = 1 << 20
+
+// coalesce joins runs of chunks of the same stream that arrived while the
+// caller was busy with the previous ones, up to coalesceMax each: every
+// chunk handed to a caller costs a call into its code (into Python or
+// JavaScript through the C ABI, tens of microseconds each), so a slow
+// consumer gets fewer, bigger chunks instead of falling further behind.
+// Output that the caller keeps up with arrives as it came. Appending never
+// writes into the result's memory: a chunk that is a slice of it has no
+// room past its end (receive), so append copies.
+func coalesce(chunks []Chunk) []Chunk {
+	if len(chunks) < 2 {
+		return chunks
+	}
+	out := make([]Chunk, 0, len(chunks))
+	for _, c := range chunks {
+		if n := len(out); n > 0 && out[n-1].Stream == c.Stream && len(out[n-1].Data)+len(c.Data) <= coalesceMax {
+			out[n-1].Data = append(out[n-1].Data, c.Data...)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -12,11 +12,15 @@ import (
 )
 
 // QMP is a client of QEMU's machine protocol over a unix socket. Commands
-// are serialised: QMP answers in order, one command at a time.
+// are serialised: QMP answers in order, one command at a time. Each carries
+// an id that QEMU echoes, so that the answer to a command given up on (its
+// context ended; a frozen QEMU answers later, if ever) is never taken for
+// the answer to a later one.
 type QMP struct {
 	mu   sync.Mutex
 	conn net.Conn
 	rd   *bufio.Reader
+	last uint64 // the id of the last command sent
 }
 
 // QMPError is an error answer from QEMU.
@@ -59,6 +63,7 @@ func DialQMP(ctx context.Context, path string) (*QMP, error) {
 func (q *QMP) Close() error { return q.conn.Close() }
 
 type qmpMessage struct {
+	ID     *uint64         `json:"id"`
 	Return json.RawMessage `json:"return"`
 	Error  *QMPError       `json:"error"`
 	Event  string          `json:"event"`
@@ -74,15 +79,19 @@ func deadline(ctx context.Context) time.Time {
 
 func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
 	q.conn.SetReadDeadline(deadline(ctx))
-	line, err := q.rd.ReadBytes('\n')
-	if err != nil {
-		return nil, errors.Wrap(err, "reading from QMP")
+	for {
+		line, err := q.rd.ReadBytes('\n')
+		if err != nil {
+			return nil, errors.Wrap(err, "reading from QMP")
+		}
+		var m qmpMessage
+		if err := json.Unmarshal(line, &m); err != nil {
+			// The rest of a line whose start a read given up on took:
+			// QEMU itself sends only JSON.
+			continue
+		}
+		return &m, nil
 	}
-	var m qmpMessage
-	if err := json.Unmarshal(line, &m); err != nil {
-		return nil, errors.Wrapf(err, "decoding QMP message %.200q", line)
-	}
-	return &m, nil
 }
 
 // Execute runs one command and returns its "return" value. Events that
@@ -90,7 +99,9 @@ func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
 func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	msg := map[string]any{"execute": command}
+	q.last++
+	id := q.last
+	msg := map[string]any{"execute": command, "id": id}
 	if args != nil {
 		msg["arguments"] = args
 	}
@@ -103,6 +114,9 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 		m, err := q.read(ctx)
 		if err != nil {
 			return nil, errors.Wrapf(err, "waiting for QMP %s", command)
+		}
+		if m.Event != "" || m.ID == nil || *m.ID != id {
+			continue // an event, or the answer to a command given up on
 		}
 		switch {
 		case m.Error != nil:

@@ -30,17 +30,27 @@ func fakeQMP(t *testing.T) string {
 		sc := bufio.NewScanner(conn)
 		for sc.Scan() {
 			var cmd struct {
-				Execute string `json:"execute"`
+				Execute string          `json:"execute"`
+				ID      json.RawMessage `json:"id"`
 			}
 			json.Unmarshal(sc.Bytes(), &cmd)
 			conn.Write([]byte(`{"event": "RESUME", "data": {}}` + "\n"))
+			id := string(cmd.ID)
+			if id == "" {
+				id = "null"
+			}
 			switch cmd.Execute {
 			case "fail":
-				conn.Write([]byte(`{"error": {"class": "GenericError", "desc": "it failed"}}` + "\n"))
+				conn.Write([]byte(`{"error": {"class": "GenericError", "desc": "it failed"}, "id": ` + id + "}\n"))
 			case "query-status":
-				conn.Write([]byte(`{"return": {"status": "running"}}` + "\n"))
+				conn.Write([]byte(`{"return": {"status": "running"}, "id": ` + id + "}\n"))
+			case "slow": // as a frozen QEMU would: late, and in two pieces
+				time.Sleep(150 * time.Millisecond)
+				conn.Write([]byte(`{"return": {"st`))
+				time.Sleep(50 * time.Millisecond)
+				conn.Write([]byte(`atus": "slow"}, "id": ` + id + "}\n"))
 			default:
-				conn.Write([]byte(`{"return": {}}` + "\n"))
+				conn.Write([]byte(`{"return": {}, "id": ` + id + "}\n"))
 			}
 		}
 	}()
@@ -78,5 +88,23 @@ func TestQMPDeadlineDoesNotOutliveItsCall(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if _, err := q.Execute(context.Background(), "cont", nil); err != nil {
 		t.Fatalf("a call after an expired deadline: %v", err)
+	}
+}
+
+// The answer to a command given up on (a frozen QEMU answers late) is never
+// taken for the answer to the next one, even when the wait ended mid-line.
+func TestQMPLateAnswerIsNotTheNextOnes(t *testing.T) {
+	q, err := DialQMP(context.Background(), fakeQMP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	short, cancel := context.WithTimeout(context.Background(), 170*time.Millisecond)
+	defer cancel()
+	if _, err := q.Execute(short, "slow", nil); err == nil {
+		t.Fatal("a command past its deadline succeeded")
+	}
+	if st, err := q.Status(context.Background()); err != nil || st != "running" {
+		t.Fatalf("the next command got %q, %v", st, err)
 	}
 }
