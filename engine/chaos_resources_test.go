@@ -91,6 +91,7 @@ func TestQEMUFaultsDuringBoot(t *testing.T) {
 		{"killed during a cold boot", syscall.SIGKILL, true, ErrBootFailed},
 		{"killed while making a template", syscall.SIGKILL, false, ErrBootFailed},
 		{"frozen during a cold boot", syscall.SIGSTOP, true, ErrBootTimeout},
+		{"frozen while making a template", syscall.SIGSTOP, false, ErrBootTimeout},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			work, templates := t.TempDir(), t.TempDir()
@@ -148,14 +149,25 @@ func TestQEMUFaultsDuringBoot(t *testing.T) {
 // taken for the next command's).
 func TestQEMUFrozenDuringCheckpoint(t *testing.T) {
 	sb := startSandbox(t, Config{})
-	syscall.Kill(sb.PID(), syscall.SIGSTOP)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	start := time.Now()
-	err := sb.Checkpoint(ctx, "c1")
-	cancel()
-	syscall.Kill(sb.PID(), syscall.SIGCONT)
-	if !errors.Is(err, ErrCancelled) || time.Since(start) > 10*time.Second {
-		t.Fatalf("a checkpoint of a frozen QEMU: %v after %v", err, time.Since(start))
+	saves := t.TempDir()
+	for _, op := range []string{"checkpoint", "save"} {
+		syscall.Kill(sb.PID(), syscall.SIGSTOP)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		start := time.Now()
+		var err error
+		if op == "checkpoint" {
+			err = sb.Checkpoint(ctx, "c1")
+		} else {
+			_, err = sb.Save(ctx, filepath.Join(saves, "s"))
+		}
+		cancel()
+		syscall.Kill(sb.PID(), syscall.SIGCONT)
+		if !errors.Is(err, ErrCancelled) || time.Since(start) > 10*time.Second {
+			t.Fatalf("a %s of a frozen QEMU: %v after %v", op, err, time.Since(start))
+		}
+	}
+	if left, _ := os.ReadDir(saves); len(left) > 0 {
+		t.Errorf("the given-up save left %v", left)
 	}
 	run(t, sb, ExecRequest{Command: "echo before > /root/mark"})
 	if err := sb.Checkpoint(context.Background(), "c2"); err != nil {

@@ -113,17 +113,17 @@ func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ str
 	}
 	frozen := sb.spec.Disk
 	next := sb.workdir.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
-	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
-		return "", err
-	}
 	defer func() {
 		// Whatever happened, the VM must run on; if it cannot, say so.
-		contCtx, cancel := context.WithTimeout(context.Background(), contLimit)
-		defer cancel()
-		if _, cerr := sb.qmp.Execute(contCtx, "cont", nil); cerr != nil && err == nil {
+		// Also when the stop itself was given up on: a frozen QEMU carries
+		// it out when it goes on.
+		if cerr := sb.resumeVM(ctx); cerr != nil && err == nil {
 			err = errors.Wrap(cerr, "letting the VM run again")
 		}
 	}()
+	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
+		return "", err
+	}
 	if _, err := sb.qmp.Execute(ctx, "blockdev-snapshot-sync", map[string]string{
 		"device": "disk0", "snapshot-file": next, "format": "qcow2",
 	}); err != nil {

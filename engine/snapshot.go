@@ -69,9 +69,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 		// QEMU leaves the VM paused when loadvm fails; it checks every
 		// disk for the tag before it loads anything, so the VM can go on
 		// as it was.
-		contCtx, cancelCont := context.WithTimeout(context.Background(), contLimit)
-		defer cancelCont()
-		if _, cerr := sb.qmp.Execute(contCtx, "cont", nil); cerr != nil {
+		if cerr := sb.resumeVM(opCtx); cerr != nil {
 			err = errors.Wrapf(err, "and letting the VM run again failed too (%v)", cerr)
 		}
 		return sb.opError(ctx, err, "revert to %q", tag)
@@ -87,9 +85,44 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	return nil
 }
 
-// contLimit bounds the "cont" that lets a VM run again after a snapshot
-// operation, whatever the caller's context.
+// contLimit bounds the wait for the "cont" that lets a VM run again after a
+// snapshot operation, whatever the caller's context.
 const contLimit = 10 * time.Second
+
+// resumeVM lets the VM run again after a snapshot operation that paused it.
+// If QEMU does not answer in time (frozen), the "cont" goes on being sent in
+// the background until QEMU takes it or dies: QEMU carries out the commands
+// it was sent when it goes on, the pause that was given up on included, and
+// the VM must not stay paused behind it. A caller whose context already
+// ended (opCtx) is kept waiting only briefly.
+func (sb *Sandbox) resumeVM(opCtx context.Context) error {
+	wait := contLimit
+	if opCtx.Err() != nil {
+		wait = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := sb.qmp.Execute(ctx, "cont", nil)
+	if err == nil || context.Cause(sb.alive) != nil || ctx.Err() == nil {
+		return err
+	}
+	sb.cfg.Logger.Warn("QEMU did not let the VM run again in time: retrying in the background", "err", err)
+	go func() {
+		for context.Cause(sb.alive) == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), contLimit)
+			_, err := sb.qmp.Execute(ctx, "cont", nil)
+			cancel()
+			if err == nil {
+				return
+			}
+			select {
+			case <-sb.alive.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return err
+}
 
 // boundSnapshot gives a checkpoint, revert or save whose caller set no
 // deadline one of its own: QEMU reads or writes the guest's RAM at tens of
@@ -131,7 +164,7 @@ func (sb *Sandbox) opError(ctx context.Context, err error, format string, args .
 	// The monitor's read deadline is ctx's: it can fire a moment before
 	// ctx itself reports that it ended.
 	if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
-		return newError(KindCancelled, context.Cause(ctx), format, args...)
+		return newError(KindCancelled, err, format, args...)
 	}
 	return newError(KindSnapshotFailed, err, format, args...)
 }
