@@ -23,7 +23,9 @@ const (
 	KindCancelled     Kind = 10 // the caller's context ended the call
 	// 11 and 12 are the C ABI's own (invalid handle, internal error).
 	KindSnapshotFailed Kind = 13 // checkpoint, revert or save failed
-	KindResource       Kind = 14 // the guest ran out of processes or memory to start the command
+	KindResource       Kind = 14 // the guest ran out of processes, memory or disk space
+	KindNotFound       Kind = 15 // a path in the guest (or on the host) does not exist
+	KindPermission     Kind = 16 // the guest user of the call may not do that to the path
 )
 
 var kindNames = map[Kind]string{
@@ -39,6 +41,8 @@ var kindNames = map[Kind]string{
 	KindCancelled:      "cancelled",
 	KindSnapshotFailed: "snapshot failed",
 	KindResource:       "out of resources",
+	KindNotFound:       "not found",
+	KindPermission:     "permission denied",
 }
 
 func (k Kind) String() string {
@@ -88,6 +92,8 @@ var (
 	ErrCancelled     = &Error{Kind: KindCancelled}
 	ErrSnapshot      = &Error{Kind: KindSnapshotFailed}
 	ErrResource      = &Error{Kind: KindResource}
+	ErrNotFound      = &Error{Kind: KindNotFound}
+	ErrPermission    = &Error{Kind: KindPermission}
 )
 
 func newError(kind Kind, cause error, format string, args ...any) *Error {

@@ -137,7 +137,7 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 		}
 	}
 	if err != nil {
-		return nil, sb.callError(ctx, callCtx, epoch, err, req.Command)
+		return nil, sb.callError(ctx, callCtx, epoch, err, "executing "+quote(short(req.Command)))
 	}
 	if quicksandAgent {
 		res.TimedOut = res.TimedOut || quicksandTimedOut(res.ExitCode, res.Stderr)
@@ -149,9 +149,9 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 	}, nil
 }
 
-// callError says why a call to the agent failed, most telling reason first.
-func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, command string) error {
-	what := "executing " + quote(short(command))
+// callError says why a call to the agent (what it was doing) failed, most
+// telling reason first.
+func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, what string) error {
 	// A dying QEMU drops its connections a moment before it can be waited
 	// for: give the supervisor that moment so the error says why.
 	select {

@@ -55,17 +55,24 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method string
 		auth   bool
 		handle func(http.ResponseWriter, *http.Request)
+		// unbounded: the body is a file or a tree, of any size, streamed.
+		unbounded bool
 	}
 	routes := map[string]route{
-		protocol.PathAuthenticate:  {http.MethodPost, false, s.authenticate},
-		protocol.PathPing:          {http.MethodGet, true, s.ping},
-		protocol.PathExecute:       {http.MethodPost, true, s.execute},
-		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream},
-		protocol.PathStdin:         {http.MethodPost, true, s.stdin},
-		protocol.PathCancel:        {http.MethodPost, true, s.cancel},
-		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser},
-		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser},
-		protocol.PathResume:        {http.MethodPost, true, s.resume},
+		protocol.PathAuthenticate:  {http.MethodPost, false, s.authenticate, false},
+		protocol.PathPing:          {http.MethodGet, true, s.ping, false},
+		protocol.PathExecute:       {http.MethodPost, true, s.execute, false},
+		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream, false},
+		protocol.PathStdin:         {http.MethodPost, true, s.stdin, false},
+		protocol.PathCancel:        {http.MethodPost, true, s.cancel, false},
+		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser, false},
+		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser, false},
+		protocol.PathResume:        {http.MethodPost, true, s.resume, false},
+		protocol.PathFileWrite:     {http.MethodPost, true, s.writeFile, true},
+		protocol.PathFileRead:      {http.MethodGet, true, s.readFile, false},
+		protocol.PathTreeWrite:     {http.MethodPost, true, s.writeTree, true},
+		protocol.PathTreeRead:      {http.MethodGet, true, s.readTree, false},
+		protocol.PathFileOp:        {http.MethodPost, true, s.fileOp, false},
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {
@@ -87,7 +94,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Anyone may call it, so nobody may take for ever to send it.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.settings.headerTimeout))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	if !rt.unbounded {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	}
 	rt.handle(w, r)
 }
 

@@ -64,7 +64,7 @@ typedef struct {
 #define QS_STDERR 2
 
 /*
- * Status codes (qs_status; functions return them as int). 1-10, 13 and 14
+ * Status codes (qs_status; functions return them as int). 1-10 and 13-16
  * are the engine's error kinds, 11 and 12 the ABI's own. Codes never change
  * meaning; new ones may be added.
  */
@@ -83,7 +83,9 @@ typedef enum {
     QS_ERR_INVALID_HANDLE  = 11, /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
     QS_ERR_INTERNAL        = 12, /* a bug in the library (a recovered panic) */
     QS_ERR_SNAPSHOT        = 13, /* checkpoint, revert or save failed */
-    QS_ERR_RESOURCE        = 14, /* the guest ran out of processes or memory to start the command */
+    QS_ERR_RESOURCE        = 14, /* the guest ran out of processes, memory or disk space */
+    QS_ERR_NOT_FOUND       = 15, /* a path in the guest (or on the host) does not exist */
+    QS_ERR_PERMISSION      = 16, /* the guest user of the call may not do that to the path */
 } qs_status;
 
 /*
@@ -278,6 +280,43 @@ int qs_validate_save(const char *name_or_path, qs_error **err);
  * standard error.
  */
 void qs_set_log_handler(qs_log_fn fn, void *user_data, int min_level);
+
+/*
+ * Files. Guest paths are absolute. What is written goes to a temporary name
+ * and is renamed into place once complete: a write that fails leaves
+ * nothing under the final name. Errors name the path: QS_ERR_NOT_FOUND,
+ * QS_ERR_PERMISSION, QS_ERR_RESOURCE (the guest disk is full),
+ * QS_ERR_BAD_REQUEST (not absolute, a NUL byte, a folder where a file was
+ * expected, ...).
+ *
+ * options / request: msgpack map, every key optional but op and path:
+ *   op         str   qs_sandbox_file_op: "stat", "list", "mkdir", "remove", "rename"
+ *   path       str   qs_sandbox_file_op: the guest path
+ *   dest       str   rename: the new path
+ *   parents    bool  mkdir: make missing parents too (an existing folder is fine)
+ *   recursive  bool  remove: a folder with everything in it
+ *   mode       int   permission bits (default 0644 for a file, 0755 for a folder)
+ *   user       str   do it as this guest user (default root): its permissions
+ *                    apply, and what it makes belongs to it
+ * qs_sandbox_file_op's result (may be NULL): for "stat" a map {exists bool,
+ * info}, for "list" {entries: [info]}, each info {name str, type str
+ * ("file", "dir", "symlink", "other"), size int, mode int, mtime float
+ * seconds, target str (symlinks)}; nothing for the others.
+ */
+int qs_sandbox_write_file(qs_sandbox *sb, const char *path, const uint8_t *data, size_t len,
+                          const uint8_t *options, size_t options_len, qs_error **err);
+int qs_sandbox_read_file(qs_sandbox *sb, const char *path, const uint8_t *options, size_t options_len,
+                         qs_buffer *data, qs_error **err);
+int qs_sandbox_file_op(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *result,
+                       qs_error **err);
+
+/*
+ * Copies a file or a folder with everything in it (modes, symlinks as
+ * symlinks, empty folders, modification times), streamed: host to guest,
+ * or guest to host. The destination must not exist yet.
+ */
+int qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, qs_error **err);
+int qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, qs_error **err);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

@@ -121,4 +121,8 @@ export class InternalError extends QuicksandError {}
 export class SnapshotError extends QuicksandError {}
 /** The guest ran out of processes or memory to start the command. */
 export class ResourceError extends QuicksandError {}
+/** A path in the guest (or the host path of an upload) does not exist. */
+export class NotFoundError extends QuicksandError {}
+/** The guest user of the call may not do that to the path. */
+export class PermissionError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}

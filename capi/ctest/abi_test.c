@@ -164,6 +164,68 @@ static void on_log(void *ud, int level, const char *message) {
     pthread_mutex_unlock(&log_mu);
 }
 
+/* Files: write, read, stat, list, remove, upload, download, and errors. */
+static void test_files(qs_sandbox *sb) {
+    qs_error *err = NULL;
+    mp_writer opts = {0};
+    mp_map(&opts, 1);
+    mp_str(&opts, "mode");
+    mp_uint(&opts, 0600);
+    const char *data = "file\0bytes";
+    int st = qs_sandbox_write_file(sb, "/tmp/c-file", (const uint8_t *)data, 10, opts.buf, opts.len, &err);
+    CHECK(st == QS_OK, "write_file: %s", qs_error_message(err));
+    qs_buffer back = {0};
+    st = qs_sandbox_read_file(sb, "/tmp/c-file", NULL, 0, &back, &err);
+    CHECK(st == QS_OK && back.len == 10 && memcmp(back.data, data, 10) == 0, "read_file: %s", qs_error_message(err));
+    qs_buffer_free(&back);
+
+    mp_writer stat = {0};
+    mp_map(&stat, 2);
+    mp_str(&stat, "op");
+    mp_str(&stat, "stat");
+    mp_str(&stat, "path");
+    mp_str(&stat, "/tmp/c-file");
+    qs_buffer res = {0};
+    st = qs_sandbox_file_op(sb, stat.buf, stat.len, &res, &err);
+    CHECK(st == QS_OK && mp_get(res.data, res.len, "exists").i == 1, "stat: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+
+    mp_writer rm = {0};
+    mp_map(&rm, 2);
+    mp_str(&rm, "op");
+    mp_str(&rm, "remove");
+    mp_str(&rm, "path");
+    mp_str(&rm, "/tmp/c-file");
+    CHECK(qs_sandbox_file_op(sb, rm.buf, rm.len, NULL, &err) == QS_OK, "remove: %s", qs_error_message(err));
+    st = qs_sandbox_file_op(sb, stat.buf, stat.len, &res, &err);
+    CHECK(st == QS_OK && mp_get(res.data, res.len, "exists").found && mp_get(res.data, res.len, "exists").i == 0,
+          "stat after remove");
+    qs_buffer_free(&res);
+
+    expect_error(qs_sandbox_read_file(sb, "/tmp/c-file", NULL, 0, &back, &err), &err, QS_ERR_NOT_FOUND, "/tmp/c-file",
+                 "read of a removed file");
+    expect_error(qs_sandbox_write_file(sb, "relative", (const uint8_t *)"x", 1, NULL, 0, &err), &err,
+                 QS_ERR_BAD_REQUEST, "not absolute", "a relative path");
+
+    char host[] = "/tmp/qs-c-test-XXXXXX";
+    CHECK(mkdtemp(host) != NULL, "mkdtemp");
+    char src[64], dst[64];
+    snprintf(src, sizeof src, "%s/up", host);
+    snprintf(dst, sizeof dst, "%s/down", host);
+    FILE *f = fopen(src, "w");
+    fputs("uploaded\n", f);
+    fclose(f);
+    CHECK(qs_sandbox_upload(sb, src, "/tmp/c-up", &err) == QS_OK, "upload: %s", qs_error_message(err));
+    CHECK(qs_sandbox_download(sb, "/tmp/c-up", dst, &err) == QS_OK, "download: %s", qs_error_message(err));
+    char line[32] = {0};
+    f = fopen(dst, "r");
+    CHECK(f != NULL && fgets(line, sizeof line, f) != NULL && strcmp(line, "uploaded\n") == 0, "downloaded %s", line);
+    if (f) fclose(f);
+    unlink(src);
+    unlink(dst);
+    rmdir(host);
+}
+
 static void test_with_vm(void) {
     qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -315,6 +377,8 @@ static void test_with_vm(void) {
     st = qs_sandbox_console_log(sb, &log, &err);
     CHECK(st == QS_OK && log.len > 0 && memmem(log.data, log.len, "QUICKSAND_AGENT_READY", 21) != NULL, "console log");
     qs_buffer_free(&log);
+
+    test_files(sb);
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));

@@ -28,6 +28,15 @@ const (
 	// PathResume is this project's extension: the host tells an agent that
 	// its VM was resumed from a snapshot (see ResumeRequest).
 	PathResume = "/resume"
+	// File operations, this project's extension (docs/protocol.md, "Files"):
+	// a file's bytes go as the raw body of PathFileWrite and PathFileRead, a
+	// tree's as a tar stream in PathTreeWrite and PathTreeRead, the rest as
+	// a FileOp.
+	PathFileWrite = "/files/write"
+	PathFileRead  = "/files/read"
+	PathTreeWrite = "/files/untar"
+	PathTreeRead  = "/files/tar"
+	PathFileOp    = "/files/op"
 )
 
 // ExtensionsHeader, sent with value "1", asks the agent for our dialect
@@ -249,4 +258,47 @@ type UserCreated struct {
 // UserDeleted is the body /delete_user answers with.
 type UserDeleted struct {
 	Removed bool `json:"removed"`
+}
+
+// FileOp is the body of PathFileOp.
+type FileOp struct {
+	// Op is one of "stat", "list", "mkdir", "remove", "rename".
+	Op   string `json:"op"`
+	Path string `json:"path"`
+	// Dest is rename's new path.
+	Dest string `json:"dest,omitempty"`
+	// Parents: mkdir makes missing parents too (and an existing folder is
+	// no error).
+	Parents bool `json:"parents,omitempty"`
+	// Recursive: remove takes a folder with everything in it.
+	Recursive bool `json:"recursive,omitempty"`
+	// Mode is mkdir's permission bits (default 0755).
+	Mode uint32 `json:"mode,omitempty"`
+	// User, if set, does the operation as this guest user: its permissions
+	// apply, and what it makes belongs to it.
+	User string `json:"user,omitempty"`
+}
+
+// FileInfo describes one file ("stat", and each entry of "list").
+type FileInfo struct {
+	Name string `json:"name"`
+	// Type is "file", "dir", "symlink" or "other".
+	Type    string `json:"type"`
+	Size    int64  `json:"size"`
+	Mode    uint32 `json:"mode"` // permission bits (and setuid, setgid, sticky)
+	MtimeNs int64  `json:"mtime_ns"`
+	// Target is a symlink's target.
+	Target string `json:"target,omitempty"`
+}
+
+// FileOpResult answers PathFileOp: Info for "stat" (nil when the path does
+// not exist), Entries for "list".
+type FileOpResult struct {
+	Info    *FileInfo  `json:"info,omitempty"`
+	Entries []FileInfo `json:"entries,omitempty"`
+}
+
+// FileWritten answers PathFileWrite and PathTreeWrite.
+type FileWritten struct {
+	Bytes int64 `json:"bytes"`
 }

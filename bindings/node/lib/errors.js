@@ -37,12 +37,14 @@ const InvalidHandleError = kind('InvalidHandleError', 11, 'QS_ERR_INVALID_HANDLE
 const InternalError = kind('InternalError', 12, 'QS_ERR_INTERNAL');
 const SnapshotError = kind('SnapshotError', 13, 'QS_ERR_SNAPSHOT');
 const ResourceError = kind('ResourceError', 14, 'QS_ERR_RESOURCE');
+const NotFoundError = kind('NotFoundError', 15, 'QS_ERR_NOT_FOUND');
+const PermissionError = kind('PermissionError', 16, 'QS_ERR_PERMISSION');
 const LibraryNotFoundError = kind('LibraryNotFoundError', 0, 'QS_ERR_LIBRARY_NOT_FOUND');
 
 const byStatus = new Map(
   [InvalidConfigError, ImageNotFoundError, BootError, BootTimeoutError, SandboxNotRunningError, AuthError,
     TransportError, BadRequestError, CallCancelledError, InvalidHandleError, InternalError, SnapshotError,
-    ResourceError].map((c) => [c.status, c]),
+    ResourceError, NotFoundError, PermissionError].map((c) => [c.status, c]),
 );
 
 /** The error for a C ABI status. */
@@ -54,5 +56,5 @@ function errorFor(status, message) {
 module.exports = {
   QuicksandError, InvalidConfigError, ImageNotFoundError, BootError, BootTimeoutError, SandboxNotRunningError,
   AuthError, TransportError, BadRequestError, CallCancelledError, InvalidHandleError, InternalError,
-  SnapshotError, ResourceError, LibraryNotFoundError, errorFor,
+  SnapshotError, ResourceError, NotFoundError, PermissionError, LibraryNotFoundError, errorFor,
 };

@@ -111,6 +111,20 @@ class ResourceError(QuicksandError):
     status = 14
 
 
+class GuestFileNotFoundError(QuicksandError, FileNotFoundError):
+    """A path in the guest (or the host path of an upload) does not exist."""
+
+    code = "QS_ERR_NOT_FOUND"
+    status = 15
+
+
+class GuestPermissionError(QuicksandError, PermissionError):
+    """The guest user of the call may not do that to the path."""
+
+    code = "QS_ERR_PERMISSION"
+    status = 16
+
+
 class LibraryNotFoundError(QuicksandError, ImportError):
     """libquicksand.so could not be found or loaded."""
 
@@ -134,6 +148,8 @@ _BY_STATUS: Dict[int, Type[QuicksandError]] = {
         InternalError,
         SnapshotError,
         ResourceError,
+        GuestFileNotFoundError,
+        GuestPermissionError,
     )
 }
 

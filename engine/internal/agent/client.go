@@ -120,22 +120,28 @@ func (c *Client) openCall(req *protocol.ExecRequest, streaming bool) *ChannelCal
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return nil, errors.Wrap(err, "encoding the request")
-		}
-		rd = bytes.NewReader(raw)
+	if body == nil {
+		return c.doRaw(ctx, method, path, nil, "")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, errors.Wrap(err, "encoding the request")
+	}
+	return c.doRaw(ctx, method, path, bytes.NewReader(raw), "application/json")
+}
+
+// doRaw makes a request with body as it is (streamed, when it is not a
+// bytes.Reader) and returns the answer, or a *StatusError for one that is
+// not 200.
+func (c *Client) doRaw(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, errors.Wrap(err, "making the request")
 	}
 	req.Header.Set("Authorization", "Bearer "+*c.token.Load())
 	req.Header.Set(protocol.ExtensionsHeader, "1")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
