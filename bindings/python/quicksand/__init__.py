@@ -26,7 +26,7 @@ from .errors import (
 from ._core import validate_save
 from .sandbox import Sandbox
 from .sync import SyncSandbox
-from .types import BootTiming, ExecuteResult, NetworkMode, PortForward
+from .types import BootTiming, ExecuteResult, FileInfo, NetworkMode, PortForward
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "Sandbox",
     "SyncSandbox",
     "ExecuteResult",
+    "FileInfo",
     "BootTiming",
     "NetworkMode",
     "PortForward",

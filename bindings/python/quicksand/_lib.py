@@ -80,6 +80,15 @@ def _declare(lib: ctypes.CDLL) -> None:
         "qs_error_message": (c.c_char_p, [c.c_void_p]),
         "qs_error_free": (None, [c.c_void_p]),
         "qs_set_log_handler": (None, [LogFn, c.c_void_p, c.c_int]),
+        "qs_sandbox_write_file": (
+            c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)],
+        ),
+        "qs_sandbox_read_file": (
+            c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)],
+        ),
+        "qs_sandbox_file_op": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_upload": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_download": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
     }
     for name, (restype, argtypes) in sig.items():
         fn = getattr(lib, name)

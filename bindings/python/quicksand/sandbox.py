@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, List, Mapping, Optional, Union
 
+from . import _files
 from ._calls import Execution
 from ._core import Handle, SandboxBase
-from .types import ExecuteResult
+from .errors import GuestFileNotFoundError
+from .types import ExecuteResult, FileInfo
 
 
 class Sandbox(SandboxBase):
@@ -62,6 +64,51 @@ class Sandbox(SandboxBase):
         folder, so ``Sandbox(image=name)`` resumes it) and returns its path.
         The VM pauses while its RAM is written, then runs on."""
         return await self._blocking(self._require().save, name)
+
+    # --- files (guest paths are absolute; errors name the path) ---
+
+    async def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644, user: Optional[str] = None) -> None:
+        """Writes ``data`` (bytes, or str as UTF-8) as the file ``path``, whole
+        or not at all, with ``mode``, belonging to ``user`` (default root).
+        For big files, ``upload`` streams from the host's disk."""
+        await self._blocking(_files.write_file, self._require()._ptr, path, data, mode, user)
+
+    async def read_file(self, path: str, user: Optional[str] = None) -> bytes:
+        """The bytes of the file ``path`` (``download`` streams to disk)."""
+        return await self._blocking(_files.read_file, self._require()._ptr, path, user)
+
+    async def upload(self, host_path: str, guest_path: str) -> None:
+        """Copies a host file or folder tree (modes, symlinks, empty folders,
+        mtimes) to ``guest_path``, which must not exist yet. Streamed."""
+        await self._blocking(_files.upload, self._require()._ptr, host_path, guest_path)
+
+    async def download(self, guest_path: str, host_path: str) -> None:
+        """Copies a guest file or folder tree to ``host_path``, which must not
+        exist yet; a failure leaves nothing there. Streamed."""
+        await self._blocking(_files.download, self._require()._ptr, guest_path, host_path)
+
+    async def list_dir(self, path: str) -> List[FileInfo]:
+        """The entries of the folder ``path``."""
+        return await self._blocking(_files.list_dir, self._require()._ptr, path)
+
+    async def stat(self, path: str) -> FileInfo:
+        """Describes ``path`` (a symlink itself); GuestFileNotFoundError if absent."""
+        info = await self._blocking(_files.stat, self._require()._ptr, path)
+        if info is None:
+            raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
+        return info
+
+    async def exists(self, path: str) -> bool:
+        return await self._blocking(_files.stat, self._require()._ptr, path) is not None
+
+    async def make_dir(self, path: str, parents: bool = True, mode: Optional[int] = None, user: Optional[str] = None) -> None:
+        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user))
+
+    async def remove(self, path: str, recursive: bool = False) -> None:
+        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive))
+
+    async def rename(self, src: str, dst: str) -> None:
+        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst))
 
     @staticmethod
     async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import queue
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, List, Mapping, Optional, Union
 
+from . import _files
 from ._calls import Execution
 from ._core import Handle, SandboxBase
-from .types import ExecuteResult
+from .errors import GuestFileNotFoundError
+from .types import ExecuteResult, FileInfo
 
 
 class SyncSandbox(SandboxBase):
@@ -48,6 +50,41 @@ class SyncSandbox(SandboxBase):
     def save(self, name: str) -> str:
         """Writes the sandbox's state to a folder and returns its path."""
         return self._require().save(name)
+
+    # --- files: as Sandbox's, blocking ---
+
+    def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644, user: Optional[str] = None) -> None:
+        _files.write_file(self._require()._ptr, path, data, mode, user)
+
+    def read_file(self, path: str, user: Optional[str] = None) -> bytes:
+        return _files.read_file(self._require()._ptr, path, user)
+
+    def upload(self, host_path: str, guest_path: str) -> None:
+        _files.upload(self._require()._ptr, host_path, guest_path)
+
+    def download(self, guest_path: str, host_path: str) -> None:
+        _files.download(self._require()._ptr, guest_path, host_path)
+
+    def list_dir(self, path: str) -> List[FileInfo]:
+        return _files.list_dir(self._require()._ptr, path)
+
+    def stat(self, path: str) -> FileInfo:
+        info = _files.stat(self._require()._ptr, path)
+        if info is None:
+            raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
+        return info
+
+    def exists(self, path: str) -> bool:
+        return _files.stat(self._require()._ptr, path) is not None
+
+    def make_dir(self, path: str, parents: bool = True, mode: Optional[int] = None, user: Optional[str] = None) -> None:
+        _files.file_op(self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user)
+
+    def remove(self, path: str, recursive: bool = False) -> None:
+        _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive)
+
+    def rename(self, src: str, dst: str) -> None:
+        _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst)
 
     def execute(
         self,

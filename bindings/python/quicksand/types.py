@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 class NetworkMode(str, enum.Enum):
@@ -77,4 +77,27 @@ class ExecuteResult:
             duration=float(m["duration_ms"]) / 1000,
             stdout_truncated=bool(m.get("stdout_truncated")),
             stderr_truncated=bool(m.get("stderr_truncated")),
+        )
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file in the guest, as ``stat`` and ``list_dir`` describe it."""
+
+    name: str
+    type: str
+    """"file", "dir", "symlink" or "other"."""
+    size: int
+    mode: int
+    """Permission bits (0o7777)."""
+    mtime: float
+    """Modification time, seconds since the epoch."""
+    target: Optional[str] = None
+    """A symlink's target."""
+
+    @staticmethod
+    def _from_wire(m: Dict[str, Any]) -> "FileInfo":
+        return FileInfo(
+            name=m["name"], type=m["type"], size=int(m["size"]), mode=int(m["mode"]),
+            mtime=float(m["mtime"]), target=m.get("target"),
         )

@@ -1,4 +1,5 @@
 import asyncio
+import random
 import logging
 import time
 
@@ -8,6 +9,8 @@ from quicksand import (
     BadRequestError,
     BootError,
     BootTiming,
+    GuestFileNotFoundError,
+    GuestPermissionError,
     ExecuteResult,
     ImageNotFoundError,
     InvalidConfigError,
@@ -230,3 +233,39 @@ async def test_image_dirs_and_qemu_path_reach_the_engine(tmp_path):
         await Sandbox(image="no-such-image", image_dirs=[str(tmp_path)]).start()
     with pytest.raises(BootError, match="no-such-qemu"):
         await Sandbox(qemu_path=str(tmp_path / "no-such-qemu")).start()
+
+
+async def test_files(sb, tmp_path):
+    for size in (0, 1, 65535, 65536, 65537):
+        data = bytes(random.getrandbits(8) for _ in range(size))
+        await sb.write_file("/tmp/py-file", data, mode=0o600)
+        assert await sb.read_file("/tmp/py-file") == data
+    info = await sb.stat("/tmp/py-file")
+    assert (info.type, info.size, info.mode) == ("file", 65537, 0o600)
+    await sb.write_file("/tmp/py-text", "héllo\n")
+    assert (await sb.execute("cat /tmp/py-text")).stdout == "héllo\n"
+    await sb.make_dir("/tmp/py-dir/a/b")
+    assert [e.name for e in await sb.list_dir("/tmp/py-dir")] == ["a"]
+    await sb.rename("/tmp/py-text", "/tmp/py-dir/t")
+    assert await sb.exists("/tmp/py-dir/t") and not await sb.exists("/tmp/py-text")
+    with pytest.raises(BadRequestError, match="py-dir"):
+        await sb.remove("/tmp/py-dir")
+    await sb.remove("/tmp/py-dir", recursive=True)
+    with pytest.raises(GuestFileNotFoundError, match="/tmp/py-dir"):
+        await sb.stat("/tmp/py-dir")
+    with pytest.raises(GuestPermissionError):
+        await sb.write_file("/root/x", b"x", user="nobody")
+    with pytest.raises(BadRequestError, match="not absolute"):
+        await sb.read_file("relative")
+
+    tree = tmp_path / "tree"
+    (tree / "sub" / "empty").mkdir(parents=True)
+    (tree / "sub" / "f").write_bytes(b"\x00\x01data")
+    (tree / "link").symlink_to("sub/f")
+    await sb.upload(str(tree), "/tmp/py-tree")
+    assert (await sb.execute("readlink /tmp/py-tree/link; ls /tmp/py-tree/sub")).stdout == "sub/f\nempty\nf\n"
+    await sb.download("/tmp/py-tree", str(tmp_path / "back"))
+    assert (tmp_path / "back" / "sub" / "f").read_bytes() == b"\x00\x01data"
+    assert (tmp_path / "back" / "sub" / "empty").is_dir()
+    await sb.remove("/tmp/py-tree", recursive=True)
+    await sb.remove("/tmp/py-file")

@@ -93,3 +93,13 @@ def _is_zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_sync_files(ssb, tmp_path):
+    ssb.write_file("/tmp/sync-file", b"sync\x00bytes", mode=0o640)
+    assert ssb.read_file("/tmp/sync-file") == b"sync\x00bytes"
+    assert ssb.stat("/tmp/sync-file").mode == 0o640
+    ssb.download("/tmp/sync-file", str(tmp_path / "f"))
+    assert (tmp_path / "f").read_bytes() == b"sync\x00bytes"
+    ssb.remove("/tmp/sync-file")
+    assert not ssb.exists("/tmp/sync-file")
