@@ -84,6 +84,21 @@ export class Sandbox {
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
   stop(): Promise<void>;
   /** Captures RAM and disk as checkpoint `tag`. */
+  /** Writes data (a string is UTF-8) as the file `path`, whole or not at all. */
+  writeFile(path: string, data: Buffer | Uint8Array | string, opts?: { mode?: number; user?: string }): Promise<void>;
+  /** The bytes of the file `path`. */
+  readFile(path: string, opts?: { user?: string }): Promise<Buffer>;
+  /** Copies a host file or folder tree to `guestPath`, which must not exist. */
+  upload(hostPath: string, guestPath: string): Promise<void>;
+  /** Copies a guest file or folder tree to `hostPath`, which must not exist. */
+  download(guestPath: string, hostPath: string): Promise<void>;
+  listDir(path: string): Promise<FileInfo[]>;
+  /** Rejects with NotFoundError when `path` does not exist. */
+  stat(path: string): Promise<FileInfo>;
+  exists(path: string): Promise<boolean>;
+  makeDir(path: string, opts?: { parents?: boolean; mode?: number; user?: string }): Promise<void>;
+  remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
+  rename(src: string, dst: string): Promise<void>;
   checkpoint(tag: string): Promise<void>;
   /** Returns to checkpoint `tag`, running processes included. */
   revert(tag: string): Promise<void>;
@@ -126,3 +141,17 @@ export class NotFoundError extends QuicksandError {}
 /** The guest user of the call may not do that to the path. */
 export class PermissionError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}
+
+/** A file in the guest. */
+export interface FileInfo {
+  name: string;
+  /** "file", "dir", "symlink" or "other". */
+  type: string;
+  size: number;
+  /** Permission bits (0o7777). */
+  mode: number;
+  /** Modification time, seconds since the epoch. */
+  mtime: number;
+  /** A symlink's target, else null. */
+  target: string | null;
+}

@@ -4,6 +4,7 @@ const { promisify } = require('util');
 const { decode } = require('@msgpack/msgpack');
 const native = require('./native');
 const calls = require('./calls');
+const { files } = require('./files');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
@@ -138,6 +139,34 @@ class Sandbox {
     const err = native.outPointer();
     await check(await checkpointAsync(this.#live(), String(tag), err), err);
   }
+
+  // --- files: guest paths are absolute; errors name the path -------------------
+
+  /** Writes data (Buffer, Uint8Array or string as UTF-8) as the file `path`, whole or not at all. */
+  async writeFile(path, data, opts) { return files.writeFile(this.#live(), path, data, opts); }
+
+  /** The bytes of the file `path`, as a Buffer. */
+  async readFile(path, opts) { return files.readFile(this.#live(), path, opts); }
+
+  /** Copies a host file or folder tree (modes, symlinks, empty folders, mtimes) to `guestPath`, which must not exist. */
+  async upload(hostPath, guestPath) { return files.upload(this.#live(), hostPath, guestPath); }
+
+  /** Copies a guest file or folder tree to `hostPath`, which must not exist; a failure leaves nothing there. */
+  async download(guestPath, hostPath) { return files.download(this.#live(), guestPath, hostPath); }
+
+  /** The entries of a folder: { name, type, size, mode, mtime, target }. */
+  async listDir(path) { return files.listDir(this.#live(), path); }
+
+  /** Describes `path` (a symlink itself); rejects with NotFoundError when absent. */
+  async stat(path) { return files.stat(this.#live(), path); }
+
+  async exists(path) { return files.exists(this.#live(), path); }
+
+  async makeDir(path, opts) { return files.makeDir(this.#live(), path, opts); }
+
+  async remove(path, opts) { return files.remove(this.#live(), path, opts); }
+
+  async rename(src, dst) { return files.rename(this.#live(), src, dst); }
 
   /** Returns to checkpoint `tag`, running processes included; executes in flight reject with CallCancelledError. */
   async revert(tag) {

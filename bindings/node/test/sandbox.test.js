@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {
   Sandbox, QuicksandError, ImageNotFoundError, InvalidConfigError, BadRequestError, SandboxNotRunningError,
+  NotFoundError, PermissionError,
 } = require('..');
 
 let sb;
@@ -226,4 +227,30 @@ test('QUICKSAND_LOG turns the engine log on (to stderr)', () => {
   assert.match(String(on.stderr), /level=INFO msg="accelerator chosen" accel=/, `stderr: ${on.stderr}`);
   const off = spawnSync(process.execPath, ['-e', script], { timeout: 120000, env: { ...process.env, QUICKSAND_LOG: '' } });
   assert.doesNotMatch(String(off.stderr), /accelerator chosen/);
+});
+
+test('files', async () => {
+  const os = require('node:os');
+  const data = Buffer.from([0, 1, 2, 255, 10]);
+  await sb.writeFile('/tmp/node-file', data, { mode: 0o600 });
+  assert.deepEqual(await sb.readFile('/tmp/node-file'), data);
+  const info = await sb.stat('/tmp/node-file');
+  assert.equal(info.size, 5);
+  assert.equal(info.mode, 0o600);
+  await sb.makeDir('/tmp/node-dir/a');
+  assert.deepEqual((await sb.listDir('/tmp/node-dir')).map((e) => e.name), ['a']);
+  await sb.rename('/tmp/node-file', '/tmp/node-dir/f');
+  assert.equal(await sb.exists('/tmp/node-file'), false);
+  await assert.rejects(sb.stat('/tmp/nope'), (e) => e instanceof NotFoundError && e.code === 'QS_ERR_NOT_FOUND');
+  await assert.rejects(sb.writeFile('/root/x', 'x', { user: 'nobody' }), (e) => e instanceof PermissionError);
+  const host = fs.mkdtempSync(path.join(os.tmpdir(), 'qs-node-'));
+  fs.mkdirSync(path.join(host, 'tree/empty'), { recursive: true });
+  fs.writeFileSync(path.join(host, 'tree/t.txt'), 'tree\n');
+  await sb.upload(path.join(host, 'tree'), '/tmp/node-tree');
+  await sb.download('/tmp/node-tree', path.join(host, 'back'));
+  assert.equal(fs.readFileSync(path.join(host, 'back/t.txt'), 'utf8'), 'tree\n');
+  assert.ok(fs.statSync(path.join(host, 'back/empty')).isDirectory());
+  await sb.remove('/tmp/node-tree', { recursive: true });
+  await sb.remove('/tmp/node-dir', { recursive: true });
+  fs.rmSync(host, { recursive: true });
 });
