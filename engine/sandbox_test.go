@@ -602,7 +602,8 @@ func TestSlowCallbackDoesNotFailAFinishedCommand(t *testing.T) {
 			calls++
 			time.Sleep(transportMargin/3 + time.Second)
 		})
-	if err != nil || string(r.Stdout) != "a\nb\nc\n" || r.ExitCode != 0 || calls != 3 {
+	// b and c may come as one chunk: they queued while the callback slept.
+	if err != nil || string(r.Stdout) != "a\nb\nc\n" || r.ExitCode != 0 || calls < 2 || calls > 3 {
 		t.Fatalf("%v %+v (%d calls)", err, r, calls)
 	}
 }

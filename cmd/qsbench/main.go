@@ -110,6 +110,8 @@ func main() {
 	add(guardCost(ctx, n)...)
 	section("streaming")
 	add(throughput(ctx, sb, true, n.streams, n.streamBytes), throughput(ctx, sb, false, n.streams, n.streamBytes))
+	section("files")
+	add(fileFigures(ctx, sb, n.streams, 256<<20, 1000)...)
 	section("checkpoint and revert")
 	add(checkpointRevert(ctx, sb, n.snapshots)...)
 	sb.Stop(ctx)
