@@ -231,6 +231,10 @@ test('QUICKSAND_LOG turns the engine log on (to stderr)', () => {
 
 test('files', async () => {
   const os = require('node:os');
+  const big = require('node:crypto').randomBytes(100 << 20);
+  await sb.writeFile('/tmp/node-big', big);
+  assert.ok((await sb.readFile('/tmp/node-big')).equals(big), '100 MiB round trip');
+  await sb.remove('/tmp/node-big');
   const data = Buffer.from([0, 1, 2, 255, 10]);
   await sb.writeFile('/tmp/node-file', data, { mode: 0o600 });
   assert.deepEqual(await sb.readFile('/tmp/node-file'), data);

@@ -236,12 +236,12 @@ async def test_image_dirs_and_qemu_path_reach_the_engine(tmp_path):
 
 
 async def test_files(sb, tmp_path):
-    for size in (0, 1, 65535, 65536, 65537):
-        data = bytes(random.getrandbits(8) for _ in range(size))
+    for size in (0, 1, 65535, 65536, 65537, 100 << 20):
+        data = random.randbytes(size)
         await sb.write_file("/tmp/py-file", data, mode=0o600)
         assert await sb.read_file("/tmp/py-file") == data
     info = await sb.stat("/tmp/py-file")
-    assert (info.type, info.size, info.mode) == ("file", 65537, 0o600)
+    assert (info.type, info.size, info.mode) == ("file", 100 << 20, 0o600)
     await sb.write_file("/tmp/py-text", "héllo\n")
     assert (await sb.execute("cat /tmp/py-text")).stdout == "héllo\n"
     await sb.make_dir("/tmp/py-dir/a/b")
