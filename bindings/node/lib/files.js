@@ -4,12 +4,11 @@
 // libuv's pool, so nothing blocks the event loop. Guest paths are absolute;
 // errors name the path.
 
-const { promisify } = require('util');
 const { encode, decode } = require('@msgpack/msgpack');
 const native = require('./native');
 const { NotFoundError } = require('./errors');
 
-const onPool = (name) => (...a) => promisify(native.lib()[name].async)(...a);
+const { onPool, check } = native;
 const writeAsync = onPool('qs_sandbox_write_file');
 const readAsync = onPool('qs_sandbox_read_file');
 const opAsync = onPool('qs_sandbox_file_op');
@@ -20,10 +19,6 @@ function options(kv) {
   const m = {};
   for (const [k, v] of Object.entries(kv)) if (v !== undefined && v !== null) m[k] = v;
   return Buffer.from(encode(m));
-}
-
-async function check(status, err) {
-  if (status !== 0) throw native.takeError(status, err);
 }
 
 function toInfo(m) {

@@ -4,6 +4,7 @@
 // ABI (include/quicksand.h). Nothing here knows about sandboxes.
 
 const fs = require('fs');
+const { promisify } = require('util');
 const path = require('path');
 const ffi = require('@2060.io/ffi-napi');
 const ref = require('@2060.io/ref-napi');
@@ -117,7 +118,18 @@ function copyBytes(ptr, len) {
   return len ? Buffer.from(ref.reinterpret(ptr, Number(len), 0)) : Buffer.alloc(0);
 }
 
+// onPool runs a library call that waits on the VM on libuv's pool, off the
+// main thread, as a Promise of its status.
+const onPool = (name) => (...a) => promisify(lib()[name].async)(...a);
+
+/** Throws the error of a failed call (status not 0). */
+function check(status, err) {
+  if (status !== 0) throw takeError(status, err);
+}
+
 module.exports = {
+  onPool,
+  check,
   ffi, ref, lib, candidates, outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes,
   chunkFnType, doneFnType, voidPtr,
 };

@@ -1,6 +1,5 @@
 'use strict';
 
-const { promisify } = require('util');
 const { decode } = require('@msgpack/msgpack');
 const native = require('./native');
 const calls = require('./calls');
@@ -25,18 +24,13 @@ process.on('exit', () => {
   for (const ptr of [...live]) freeHandle(ptr);
 });
 
-// Calls that wait on the VM run on libuv's pool, off the main thread.
-const onPool = (name) => (...a) => promisify(native.lib()[name].async)(...a);
+const { onPool, check } = native;
 const startAsync = onPool('qs_sandbox_start');
 const stopAsync = onPool('qs_sandbox_stop');
 const checkpointAsync = onPool('qs_sandbox_checkpoint');
 const revertAsync = onPool('qs_sandbox_revert');
 const saveAsync = onPool('qs_sandbox_save');
 const validateAsync = onPool('qs_validate_save');
-
-async function check(status, err) {
-  if (status !== 0) throw native.takeError(status, err);
-}
 
 /**
  * A Linux VM of your own.
