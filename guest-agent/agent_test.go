@@ -702,3 +702,40 @@ func TestUserField(t *testing.T) {
 		t.Fatalf("without user: %q", r.Stdout)
 	}
 }
+
+// Without the right token nothing touches a file: no write, no tree, no
+// operation, no read of a file the agent's user can read.
+func TestFileEndpointsNeedTheToken(t *testing.T) {
+	a := startAgent(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "written")
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("s3cret"), 0o600)
+	q := "?path=" + target
+	for _, tok := range []string{"", "wrong"} {
+		for _, c := range []struct{ method, path, body string }{
+			{http.MethodPost, protocol.PathFileWrite + q, "data"},
+			{http.MethodPost, protocol.PathTreeWrite + q, ""},
+			{http.MethodPost, protocol.PathFileOp, `{"op":"mkdir","path":"` + target + `"}`},
+			{http.MethodGet, protocol.PathFileRead + "?path=" + secret, ""},
+			{http.MethodGet, protocol.PathTreeRead + "?path=" + dir, ""},
+		} {
+			req, _ := http.NewRequest(c.method, a.base+c.path, strings.NewReader(c.body))
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), "s3cret") {
+				t.Errorf("token %q on %s %s: status %d body %q", tok, c.method, c.path, resp.StatusCode, body)
+			}
+		}
+	}
+	if _, err := os.Stat(target); err == nil {
+		t.Fatal("a file was made without the right token")
+	}
+}
