@@ -75,6 +75,10 @@ type Sandbox struct {
 	// tags are the checkpoints taken: true while they can be reverted to,
 	// false once a save moved the disk on to a new overlay without them.
 	tags map[string]bool
+	// stopContRetry calls off the background "cont" retries that a
+	// snapshot operation left behind (resumeVM), nil when there are none:
+	// a later operation's pause must not be undone by them.
+	stopContRetry context.CancelFunc
 	// epoch ends (with the reason) when a revert throws away the guest
 	// state that calls in flight belong to.
 	epoch    context.Context

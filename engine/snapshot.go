@@ -94,10 +94,10 @@ const contLimit = 10 * time.Second
 // the background until QEMU takes it or dies: QEMU carries out the commands
 // it was sent when it goes on, the pause that was given up on included, and
 // the VM must not stay paused behind it. A caller whose context already
-// ended (opCtx) is kept waiting only briefly.
+// ended (opCtx) is kept waiting only briefly. Called with sb.snapshots held.
 func (sb *Sandbox) resumeVM(opCtx context.Context) error {
 	wait := contLimit
-	if opCtx.Err() != nil {
+	if ended(opCtx) {
 		wait = 500 * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -107,16 +107,19 @@ func (sb *Sandbox) resumeVM(opCtx context.Context) error {
 		return err
 	}
 	sb.cfg.Logger.Warn("QEMU did not let the VM run again in time: retrying in the background", "err", err)
+	retry, stop := context.WithCancel(sb.alive)
+	sb.stopContRetry = stop
 	go func() {
-		for context.Cause(sb.alive) == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), contLimit)
+		defer stop()
+		for retry.Err() == nil {
+			ctx, cancel := context.WithTimeout(retry, contLimit)
 			_, err := sb.qmp.Execute(ctx, "cont", nil)
 			cancel()
 			if err == nil {
 				return
 			}
 			select {
-			case <-sb.alive.Done():
+			case <-retry.Done():
 			case <-time.After(time.Second):
 			}
 		}
@@ -148,12 +151,27 @@ func (sb *Sandbox) hmp(ctx context.Context, command string) error {
 	return nil
 }
 
-// checkRunning is the error for a snapshot operation on a stopped sandbox, or nil.
+// checkRunning is the error for a snapshot operation on a stopped sandbox,
+// or nil. Called first by every snapshot operation (sb.snapshots held), it
+// also calls off an earlier operation's "cont" retries: the operation
+// starting now ends by letting the VM run again itself.
 func (sb *Sandbox) checkRunning(what string) error {
+	if sb.stopContRetry != nil {
+		sb.stopContRetry()
+		sb.stopContRetry = nil
+	}
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, "%s", what)
 	}
 	return nil
+}
+
+// ended tells whether ctx has ended or reached its deadline. The monitor's
+// read deadline is ctx's, and it can fire a moment before ctx itself
+// reports that it ended.
+func ended(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }
 
 // opError words the failure of a snapshot operation.
@@ -161,9 +179,7 @@ func (sb *Sandbox) opError(ctx context.Context, err error, format string, args .
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, format, args...)
 	}
-	// The monitor's read deadline is ctx's: it can fire a moment before
-	// ctx itself reports that it ended.
-	if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(dl) {
+	if ended(ctx) {
 		return newError(KindCancelled, err, format, args...)
 	}
 	return newError(KindSnapshotFailed, err, format, args...)

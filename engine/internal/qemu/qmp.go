@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/pkg/errors"
@@ -15,9 +14,11 @@ import (
 // are serialised: QMP answers in order, one command at a time. Each carries
 // an id that QEMU echoes, so that the answer to a command given up on (its
 // context ended; a frozen QEMU answers later, if ever) is never taken for
-// the answer to a later one.
+// the answer to a later one. The turn to send is taken with the caller's
+// context too: a command still waiting for a frozen QEMU must not hold a
+// later caller past its own deadline.
 type QMP struct {
-	mu   sync.Mutex
+	turn chan struct{} // holds one token while a command is in flight
 	conn net.Conn
 	rd   *bufio.Reader
 	last uint64 // the id of the last command sent
@@ -47,7 +48,7 @@ func DialQMP(ctx context.Context, path string) (*QMP, error) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	q := &QMP{conn: conn, rd: bufio.NewReaderSize(conn, 64<<10)}
+	q := &QMP{turn: make(chan struct{}, 1), conn: conn, rd: bufio.NewReaderSize(conn, 64<<10)}
 	if _, err := q.read(ctx); err != nil { // the greeting
 		conn.Close()
 		return nil, errors.Wrap(err, "reading the QMP greeting")
@@ -97,8 +98,17 @@ func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
 // Execute runs one command and returns its "return" value. Events that
 // arrive meanwhile are dropped: callers poll state with query commands.
 func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	select {
+	case q.turn <- struct{}{}:
+		defer func() { <-q.turn }()
+	case <-ctx.Done():
+	}
+	// Checked again once the turn is taken: a caller that gave up (or was
+	// called off) while waiting must not send (select picks at random
+	// when both are ready).
+	if ctx.Err() != nil {
+		return nil, errors.Wrapf(context.Cause(ctx), "waiting to send QMP %s behind an unanswered command", command)
+	}
 	q.last++
 	id := q.last
 	msg := map[string]any{"execute": command, "id": id}

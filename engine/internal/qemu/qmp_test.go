@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,6 +15,14 @@ import (
 // fakeQMP answers like QEMU's monitor: a greeting, then one reply a
 // command, with an event thrown in that the client must skip.
 func fakeQMP(t *testing.T) string {
+	sock, _ := fakeQMPWithLog(t)
+	return sock
+}
+
+// fakeQMPWithLog is fakeQMP, also telling which commands it received.
+func fakeQMPWithLog(t *testing.T) (string, func() []string) {
+	var mu sync.Mutex
+	var received []string
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -34,6 +43,9 @@ func fakeQMP(t *testing.T) string {
 				ID      json.RawMessage `json:"id"`
 			}
 			json.Unmarshal(sc.Bytes(), &cmd)
+			mu.Lock()
+			received = append(received, cmd.Execute)
+			mu.Unlock()
 			conn.Write([]byte(`{"event": "RESUME", "data": {}}` + "\n"))
 			id := string(cmd.ID)
 			if id == "" {
@@ -54,7 +66,11 @@ func fakeQMP(t *testing.T) string {
 			}
 		}
 	}()
-	return sock
+	return sock, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), received...)
+	}
 }
 
 func TestQMPCommandsEventsAndErrors(t *testing.T) {
@@ -106,5 +122,44 @@ func TestQMPLateAnswerIsNotTheNextOnes(t *testing.T) {
 	}
 	if st, err := q.Status(context.Background()); err != nil || st != "running" {
 		t.Fatalf("the next command got %q, %v", st, err)
+	}
+}
+
+// A caller waiting behind a command QEMU has not answered (frozen) gives
+// up at its own deadline, and a caller that gave up sends nothing: a
+// "cont" sent after a later "stop" would undo it (found by CI: a save
+// waited 12 s behind a given-up checkpoint's retries).
+func TestQMPWaitForTheTurnEndsWithTheCaller(t *testing.T) {
+	sock, received := fakeQMPWithLog(t)
+	q, err := DialQMP(context.Background(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	done := make(chan error)
+	go func() {
+		_, err := q.Execute(context.Background(), "slow", nil)
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond) // "slow" has the turn
+	short, cancel := context.WithTimeout(context.Background(), 40*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := q.Execute(short, "cont", nil); err == nil {
+		t.Fatal("a call behind an unanswered one succeeded past its deadline")
+	}
+	if waited := time.Since(start); waited > 120*time.Millisecond {
+		t.Errorf("the call waited %v behind the unanswered one; its deadline was 40ms", waited)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st, err := q.Status(context.Background()); err != nil || st != "running" {
+		t.Fatalf("the next command got %q, %v", st, err)
+	}
+	for _, cmd := range received() {
+		if cmd == "cont" {
+			t.Fatalf("the call that gave up was sent anyway: %v", received())
+		}
 	}
 }
