@@ -45,7 +45,11 @@ type cgroups struct {
 	next    atomic.Uint64
 	mu      sync.Mutex
 	free    []*commandCgroup // empty, ready for a command
-	ended   int              // commands since the last sweep
+	// busy are the folders of the cgroups handed to commands and not yet
+	// released: empty until the command is cloned into it, and a sweep
+	// must not take one away then (the clone failed with ENOENT).
+	busy  map[string]bool
+	ended int // commands since the last sweep
 }
 
 // sweepEvery is how many commands pass between sweeps of the cgroups left
@@ -78,7 +82,7 @@ func setupCgroups() *cgroups {
 		}
 	}
 	pids := int(memTotal() >> 19) // one per 512 KiB of guest memory
-	return &cgroups{pidsMax: min(max(pids, minCommandPids), maxCommandPids)}
+	return &cgroups{pidsMax: min(max(pids, minCommandPids), maxCommandPids), busy: map[string]bool{}}
 }
 
 // commandCgroup is one command's cgroup.
@@ -105,11 +109,25 @@ func (cg *cgroups) create() *commandCgroup {
 	if n := len(cg.free); n > 0 {
 		kept := cg.free[n-1]
 		cg.free = cg.free[:n-1]
+		cg.busy[kept.dir] = true
 		cg.mu.Unlock()
 		return &commandCgroup{owner: cg, dir: kept.dir, fd: kept.fd, events: kept.events}
 	}
-	cg.mu.Unlock()
+	// Busy before it exists: a sweep that lists it must already skip it.
 	dir := filepath.Join(commandsCgroup, "c"+strconv.FormatUint(cg.next.Add(1), 10))
+	cg.busy[dir] = true
+	cg.mu.Unlock()
+	if c := cg.make(dir); c != nil {
+		return c
+	}
+	cg.mu.Lock()
+	delete(cg.busy, dir)
+	cg.mu.Unlock()
+	return nil
+}
+
+// make makes the cgroup folder dir for a command, or returns nil.
+func (cg *cgroups) make(dir string) *commandCgroup {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil
 	}
@@ -130,21 +148,21 @@ func (cg *cgroups) create() *commandCgroup {
 
 // sweep removes the cgroups that commands left holding background
 // processes, once those ended (one that still has some cannot be removed
-// and stays). Kept cgroups are not touched.
+// and stays). Kept cgroups and those of running commands are not touched.
 func (cg *cgroups) sweep() {
 	entries, err := os.ReadDir(commandsCgroup)
 	if err != nil {
 		return
 	}
 	cg.mu.Lock()
+	defer cg.mu.Unlock() // held throughout: no cgroup is handed out meanwhile
 	kept := map[string]bool{}
 	for _, c := range cg.free {
 		kept[c.dir] = true
 	}
-	cg.mu.Unlock()
 	for _, e := range entries {
 		dir := filepath.Join(commandsCgroup, e.Name())
-		if e.IsDir() && strings.HasPrefix(e.Name(), "c") && !kept[dir] {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "c") && !kept[dir] && !cg.busy[dir] {
 			_ = syscall.Rmdir(dir)
 		}
 	}
@@ -186,6 +204,9 @@ func (c *commandCgroup) releaseLocked() {
 	}
 	c.released = true
 	cg := c.owner
+	cg.mu.Lock()
+	delete(cg.busy, c.dir)
+	cg.mu.Unlock()
 	if c.populated() {
 		syscall.Close(c.fd)
 		c.events.Close()

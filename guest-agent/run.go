@@ -293,14 +293,22 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 }
 
 // pump reads r until EOF or its deadline and hands on each chunk, holding back
-// a split UTF-8 character until the rest of it arrives.
-func pump(r io.Reader, s stream, onChunk func(stream, []byte)) {
+// a split UTF-8 character until the rest of it arrives. At the deadline it
+// still takes what the pipe holds: the command wrote it before it exited,
+// and a reader that a busy guest had not yet scheduled must not lose it
+// (128 commands at once lost the output of one or two).
+func pump(r *os.File, s stream, onChunk func(stream, []byte)) {
 	bp := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(bp)
 	buf := *bp
 	pending := 0 // bytes of an incomplete character kept at buf[0:pending]
+	read := r.Read
 	for {
-		n, err := r.Read(buf[pending:])
+		n, err := read(buf[pending:])
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			read, err = buffered(r), nil
+			continue
+		}
 		if n > 0 {
 			head, tail := protocol.SplitUTF8(buf[:pending+n])
 			if len(head) > 0 {
@@ -314,5 +322,33 @@ func pump(r io.Reader, s stream, onChunk func(stream, []byte)) {
 			}
 			return
 		}
+	}
+}
+
+// maxDrain bounds what is taken from a pipe after its deadline: what the
+// command wrote before it exited is in the pipe's buffer (64 KiB unless
+// grown, 1 MiB at most for a user), and a background process that goes on
+// writing must not keep the call open.
+const maxDrain = 1 << 20
+
+// buffered returns a read function that takes only what the pipe already
+// holds, without waiting (past the file's deadline, its own reads fail at
+// once), and reports io.EOF once the pipe is empty or maxDrain was taken.
+func buffered(r *os.File) func([]byte) (int, error) {
+	rc, err := r.SyscallConn()
+	left := maxDrain
+	return func(p []byte) (int, error) {
+		if err != nil || left <= 0 {
+			return 0, io.EOF
+		}
+		n := 0
+		var rerr error
+		if cerr := rc.Control(func(fd uintptr) {
+			n, rerr = syscall.Read(int(fd), p[:min(len(p), left)]) // the pipe is non-blocking
+		}); cerr != nil || rerr != nil || n <= 0 {
+			return 0, io.EOF
+		}
+		left -= n
+		return n, nil
 	}
 }

@@ -99,13 +99,10 @@ type ChannelCall struct {
 	id        uint64
 	streaming bool // hand chunks out through take; else grant on arrival
 
-	limit int64 // bytes kept per stream (not streaming; 0: no limit)
-
 	mu        sync.Mutex
-	got       [3]int64  // bytes received, by Stream
-	out       [3][]byte // all output, by Stream, for the result
-	truncated [3]bool   // output beyond limit was dropped
-	queue     []Chunk   // streaming: received, not yet taken
+	got       [3]int64      // bytes received, by Stream
+	out       [3]keptOutput // what the result keeps, by Stream
+	queue     []Chunk       // streaming: received, not yet taken
 	ungranted int64
 	granted   int64 // bytes granted back so far (streaming)
 	// overrun is set when a streaming call's guest sent more than its
@@ -131,7 +128,8 @@ func (ch *Channel) Open(streaming bool, limit int64) (*ChannelCall, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, errors.Wrap(err, "making a call id")
 	}
-	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, limit: limit, ready: make(chan struct{}, 1)}
+	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, ready: make(chan struct{}, 1)}
+	c.out[Stdout].limit, c.out[Stderr].limit = limit, limit
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.err != nil {
@@ -159,14 +157,13 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 		c.overrun = errors.Errorf("the guest sent more output than the channel's window allowed (%d bytes granted)", c.granted+protocol.ChannelWindow)
 	}
 	if c.overrun == nil {
-		start := len(c.out[s])
-		c.out[s] = appendLimited(c.out[s], p, c.limit, &c.truncated[s])
+		kept := c.out[s].add(p)
 		if c.streaming {
 			// The caller sees every byte, also past the limit; the queue
 			// holds at most the window (the guest waits for grants). What
-			// the result kept is handed out as a slice of it (later
-			// appends may move out, never these bytes); the rest as a copy.
-			chunk := c.out[s][start:len(c.out[s]):len(c.out[s])]
+			// the result kept is handed out as a slice of it (later adds
+			// never move or overwrite it); the rest as a copy.
+			chunk := kept
 			if len(chunk) != len(p) {
 				chunk = append([]byte(nil), p...)
 			}
@@ -228,7 +225,7 @@ func (c *ChannelCall) Complete(counts protocol.ChannelCounts) bool {
 func (c *ChannelCall) Output() (stdout, stderr []byte, stdoutCut, stderrCut bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out[Stdout], c.out[Stderr], c.truncated[Stdout], c.truncated[Stderr]
+	return c.out[Stdout].bytes(), c.out[Stderr].bytes(), c.out[Stdout].cut, c.out[Stderr].cut
 }
 
 // Wait waits until everything counts announces has arrived (for a call that
@@ -262,19 +259,4 @@ func (c *ChannelCall) missing(counts protocol.ChannelCounts) error {
 	defer c.mu.Unlock()
 	return errors.Errorf("output lost: the agent sent %d+%d bytes over the output channel, %d+%d arrived",
 		counts.Stdout, counts.Stderr, c.got[Stdout], c.got[Stderr])
-}
-
-// appendLimited appends p to kept as long as kept stays within limit bytes
-// (0: no limit). Past it, it keeps what fits (never half a character, as
-// the agent does when it holds the output), sets *cut, and keeps nothing
-// more, or the output would have a hole.
-func appendLimited(kept, p []byte, limit int64, cut *bool) []byte {
-	if *cut {
-		return kept
-	}
-	if room := limit - int64(len(kept)); limit > 0 && int64(len(p)) > room {
-		*cut = true
-		p, _ = protocol.SplitUTF8(p[:max(room, 0)])
-	}
-	return append(kept, p...)
 }

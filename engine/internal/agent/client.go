@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -68,7 +67,7 @@ type Client struct {
 func New(addr, token string) *Client {
 	tr := &http.Transport{
 		Proxy:               nil, // never send the sandbox's traffic through a proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DialContext:         newDialGate(5 * time.Second).DialContext,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
@@ -267,7 +266,8 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 	events, stop := c.streamEvents(ctx, req)
 	defer stop()
 
-	st := &stream{cc: cc, onChunk: onChunk, limit: outputLimit(&req)}
+	st := &stream{cc: cc, onChunk: onChunk}
+	st.out[Stdout].limit, st.out[Stderr].limit = outputLimit(&req), outputLimit(&req)
 	var ready, dead <-chan struct{}
 	if cc != nil {
 		ready, dead = cc.Ready(), cc.Dead()
@@ -352,9 +352,7 @@ type stream struct {
 	cc      *ChannelCall
 	onChunk func(Stream, []byte) error
 	// in-band output, at most limit bytes of each stream for the result
-	stdout, stderr []byte
-	limit          int64
-	truncated      [3]bool
+	out [3]keptOutput
 	// channel output held back because it ends inside a UTF-8 character
 	pending [3][]byte
 }
@@ -367,11 +365,11 @@ func (st *stream) event(e *protocol.Event) error {
 		if err != nil {
 			return err
 		}
-		s, kept := Stdout, &st.stdout
+		s := Stdout
 		if e.Kind() == protocol.EventStderr {
-			s, kept = Stderr, &st.stderr
+			s = Stderr
 		}
-		*kept = appendLimited(*kept, p, st.limit, &st.truncated[s])
+		st.out[s].add(p)
 		if st.onChunk != nil {
 			return st.onChunk(s, p)
 		}
@@ -427,8 +425,8 @@ func (st *stream) send(s Stream, p []byte) error {
 }
 
 func (st *stream) result(exit *protocol.Event) *Result {
-	res := &Result{Stdout: st.stdout, Stderr: st.stderr, ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut,
-		StdoutTruncated: st.truncated[Stdout], StderrTruncated: st.truncated[Stderr]}
+	res := &Result{Stdout: st.out[Stdout].bytes(), Stderr: st.out[Stderr].bytes(), ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut,
+		StdoutTruncated: st.out[Stdout].cut, StderrTruncated: st.out[Stderr].cut}
 	if exit.ChannelBytes != nil {
 		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = st.cc.Output()
 	}
