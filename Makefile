@@ -185,12 +185,13 @@ run: deps agent image lib
 	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) $(PY) -m quicksand run '$(CMD)'
 
 # --- benchmarks -------------------------------------------------------------------
-# A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs.
+# A table on stdout, progress on stderr, JSON in $(OUT)/bench. QUICK=1: fewer runs;
+# BINDINGS=1: only the bindings beside Go.
 bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
 	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) PATH=$(dir $(PY)):$$PATH \
-		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) $(if $(BINDINGS),-bindings-only) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
 
 # The host's peak memory for 1 GiB of output, through Go, C, Python and
 # Node, with and without a callback: a table on stdout.

@@ -55,13 +55,18 @@ func main() {
 	quick := flag.Bool("quick", false, "fewer runs (make bench QUICK=1)")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	cBench := flag.String("c-bench", "", "the C benchmark program to run")
+	bindingsOnly := flag.Bool("bindings-only", false, "measure only the bindings beside Go (round trips, streaming, warm starts)")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
+	streamChild := flag.Int("stream-child", 0, "internal: the Go run of the paired streaming figure, this many bytes")
 	flag.Parse()
 	n := fullSizes
 	switch {
 	case *outputChildMode != "":
 		outputChild(*outputChildMode)
+		return
+	case *streamChild > 0:
+		streamOnce(*streamChild)
 		return
 	case *outputRSS != "":
 		outputMemory(*outputRSS)
@@ -84,6 +89,11 @@ func main() {
 	}
 	section := func(s string) { fmt.Fprintf(os.Stderr, "== %s\n", s) }
 
+	if *bindingsOnly {
+		bindingFigures(ctx, n, *cBench, add, section)
+		finish(r, *jsonOut)
+		return
+	}
 	section("start")
 	add(coldStart(ctx, "cold start to ready, uncompressed kernel", engine.Config{ColdBoot: true}, n.boots))
 	if dir, cleanup, err := compressedKernelImage(); err == nil {
@@ -122,15 +132,25 @@ func main() {
 	}
 	section("image build")
 	add(imageBuild(*quick)...)
-	section("bindings")
-	add(pairedRoundTrips(ctx, n, *cBench)...)
-	add(external("Python", []string{"python3", "bindings/python/bench.py", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
-	add(external("Node", []string{"node", "bindings/node/bench.js", fmt.Sprint(n.execs), fmt.Sprint(n.streamBytes)})...)
+	bindingFigures(ctx, n, *cBench, add, section)
+	finish(r, *jsonOut)
+}
 
+// bindingFigures measures C, Python and Node beside Go.
+func bindingFigures(ctx context.Context, n sizes, cBench string, add func(...figure), section func(string)) {
+	section("bindings")
+	add(pairedRoundTrips(ctx, n, cBench)...)
+	add(pairedStreaming(n, cBench)...)
+	add(external("Python", []string{"python3", "bindings/python/bench.py"})...)
+	add(external("Node", []string{"node", "bindings/node/bench.js"})...)
+}
+
+// finish prints the table, and writes the JSON report when asked to.
+func finish(r *report, jsonOut string) {
 	printTable(r)
-	if *jsonOut != "" {
+	if jsonOut != "" {
 		raw, _ := json.MarshalIndent(r, "", "  ")
-		if err := os.WriteFile(*jsonOut, raw, 0o644); err != nil {
+		if err := os.WriteFile(jsonOut, raw, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "qsbench:", err)
 		}
 	}

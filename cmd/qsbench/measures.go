@@ -91,11 +91,66 @@ func roundTrip(ctx context.Context, sb *engine.Sandbox, n int) figure {
 	return fill(f, &s)
 }
 
+// alternate compares each binding with Go under the same conditions:
+// rounds alternate a Go run (goRound, on a fresh sandbox) and a binding run
+// (argv, in its own process, on its own fresh sandbox), and each figure is
+// the median of its rounds' figures. The machine's load drifts over
+// minutes; alternating keeps the drift out of the comparison. Each figure
+// is the one named in proto, or, from a program, the one it prints whose
+// name starts with prefix.
+func alternate(proto figure, rounds int, goRound func() (float64, error), bindings [][]string, prefix string) []figure {
+	var figs []figure
+	for _, b := range bindings {
+		goFig := proto
+		goFig.Name = fmt.Sprintf("%s, alternating with Go (%s beside Go)", proto.Name, b[0])
+		goFig.Via = "Go"
+		bFig := goFig
+		bFig.Via = b[0]
+		var gs, bs sample
+		for r := 0; r < rounds; r++ {
+			g, err := goRound()
+			if err != nil {
+				return append(figs, failed(goFig, err))
+			}
+			gs.add(g)
+			v, err := externalFigure(b[0], b[1:], prefix)
+			if err != nil {
+				return append(figs, fill(goFig, &gs), failed(bFig, err))
+			}
+			bs.add(v)
+		}
+		figs = append(figs, fill(goFig, &gs), fill(bFig, &bs))
+	}
+	return figs
+}
+
+// externalFigure runs a benchmark program and returns the median of the
+// figure it prints whose name starts with prefix.
+func externalFigure(via string, argv []string, prefix string) (float64, error) {
+	for _, f := range external(via, argv) {
+		if strings.HasPrefix(f.Name, prefix) && f.Failed == "" {
+			return f.Median, nil
+		}
+	}
+	return 0, fmt.Errorf("no %q figure from %s", prefix, strings.Join(argv, " "))
+}
+
+// onFreshSandbox runs measure on a sandbox of its own, started for it.
+func onFreshSandbox(ctx context.Context, measure func(*engine.Sandbox) figure) (float64, error) {
+	sb, err := engine.Start(ctx, engine.Config{})
+	if err != nil {
+		return 0, err
+	}
+	defer sb.Stop(ctx)
+	f := measure(sb)
+	if f.Failed != "" {
+		return 0, fmt.Errorf("%s", f.Failed)
+	}
+	return f.Median, nil
+}
+
 // pairedRoundTrips compares each binding's execute round trip with Go's
-// under the same conditions: rounds alternate a Go run and a binding run
-// (each on a fresh sandbox, in its own process for the bindings), and each
-// figure is the median of its rounds' medians. The machine's load drifts
-// over minutes; alternating keeps the drift out of the comparison.
+// (see alternate), then the cost of the C boundary itself.
 func pairedRoundTrips(ctx context.Context, n sizes, cBench string) []figure {
 	bindings := [][]string{
 		{"Python", "python3", "bindings/python/bench.py", "rtt", fmt.Sprint(n.pairExecs)},
@@ -104,37 +159,11 @@ func pairedRoundTrips(ctx context.Context, n sizes, cBench string) []figure {
 	if cBench != "" {
 		bindings = append([][]string{{"C", cBench, fmt.Sprint(n.pairExecs)}}, bindings...)
 	}
-	var figs []figure
-	for _, b := range bindings {
-		name := "execute `true`, round trip, alternating with Go (" + b[0] + " beside Go)"
-		goFig := figure{Name: name, Via: "Go", Unit: "ms", Warmup: 20, Command: fmt.Sprintf("%d rounds of %d executes; median of the rounds' medians", n.pairRounds, n.pairExecs)}
-		bFig := goFig
-		bFig.Via = b[0]
-		var gs, bs sample
-		for r := 0; r < n.pairRounds; r++ {
-			sb, err := engine.Start(ctx, engine.Config{})
-			if err != nil {
-				return append(figs, failed(goFig, err))
-			}
-			g := roundTrip(ctx, sb, n.pairExecs)
-			sb.Stop(ctx)
-			if g.Failed != "" {
-				return append(figs, failed(goFig, fmt.Errorf("%s", g.Failed)))
-			}
-			gs.add(g.Median)
-			var got *figure
-			for _, f := range external(b[0], b[1:]) {
-				if strings.HasPrefix(f.Name, "execute `true`") && f.Failed == "" {
-					got = &f
-				}
-			}
-			if got == nil {
-				return append(figs, fill(goFig, &gs), failed(bFig, fmt.Errorf("no round-trip figure from %s", strings.Join(b[1:], " "))))
-			}
-			bs.add(got.Median)
-		}
-		figs = append(figs, fill(goFig, &gs), fill(bFig, &bs))
-	}
+	proto := figure{Name: "execute `true`, round trip", Unit: "ms", Warmup: 20,
+		Command: fmt.Sprintf("%d rounds of %d executes; median of the rounds' medians", n.pairRounds, n.pairExecs)}
+	figs := alternate(proto, n.pairRounds, func() (float64, error) {
+		return onFreshSandbox(ctx, func(sb *engine.Sandbox) figure { return roundTrip(ctx, sb, n.pairExecs) })
+	}, bindings, "execute `true`")
 	// The cost of the boundary itself, beside the same work in Go.
 	figs = append(figs, boundaryGo())
 	if cBench != "" {
@@ -145,6 +174,52 @@ func pairedRoundTrips(ctx context.Context, n sizes, cBench string) []figure {
 		}
 	}
 	return figs
+}
+
+// pairedStreaming compares each binding's streaming throughput (a chunk
+// callback that counts) with Go's: in each round, one command on a fresh
+// sandbox that has run one command before, each in a process of its own
+// (a process's first large output costs more than its later ones: its
+// heap grows and its pages are touched for the first time), see
+// alternate.
+func pairedStreaming(n sizes, cBench string) []figure {
+	size := fmt.Sprint(n.streamBytes)
+	bindings := [][]string{
+		{"Python", "python3", "bindings/python/bench.py", "stream", size},
+		{"Node", "node", "bindings/node/bench.js", "stream", size},
+	}
+	if cBench != "" {
+		bindings = append([][]string{{"C", cBench, "stream", size}}, bindings...)
+	}
+	const prefix = "text stdout throughput"
+	proto := figure{Name: fmt.Sprintf("%s, %d MiB, with a chunk callback", prefix, n.streamBytes>>20), Unit: "MB/s",
+		Command: fmt.Sprintf("%d rounds of `yes abcdefgh | head -c N` in a new process, on a fresh sandbox after one `true`; median of the rounds", n.pairRounds)}
+	self, err := os.Executable()
+	if err != nil {
+		return []figure{failed(proto, err)}
+	}
+	return alternate(proto, n.pairRounds, func() (float64, error) {
+		return externalFigure("Go", []string{self, "-stream-child", size}, prefix)
+	}, bindings, prefix)
+}
+
+// streamOnce is the Go run of pairedStreaming: it prints one figure.
+func streamOnce(size int) {
+	ctx := context.Background()
+	f := figure{Name: "text stdout throughput"}
+	v, err := onFreshSandbox(ctx, func(sb *engine.Sandbox) figure {
+		if _, err := sb.Execute(ctx, engine.ExecRequest{Command: "true"}); err != nil {
+			return failed(f, err)
+		}
+		return throughput(ctx, sb, true, 1, size)
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qsbench -stream-child:", err)
+		os.Exit(1)
+	}
+	f.Median, f.Min, f.Max, f.Runs = v, v, v, 1
+	raw, _ := json.Marshal(f)
+	fmt.Println(string(raw))
 }
 
 // boundaryGo is the Go half of the C boundary comparison: the work a C

@@ -40,19 +40,45 @@ const onDone = native.ffi.Callback(...native.doneFnType, (key, status, result, l
     if (!call) return;
     calls.delete(Number(key));
     trackCalls();
-    if (status === 0) call.done(null, decode(native.copyBytes(result, len)));
-    else call.done(native.borrowedError(status, err));
+    let outcome;
+    try {
+      // Decoded straight from the library's memory (lent for this call
+      // only); toResult copies the output out of it.
+      outcome = status === 0 ? [null, toResult(decode(native.borrowedBytes(result, len)))]
+        : [native.borrowedError(status, err)];
+    } catch (e) {
+      outcome = [e]; // the caller must hear of it, not wait for ever
+    }
+    call.done(...outcome);
   } catch (e) {
     // see onChunk
   }
 });
 
+/** A lazily decoded UTF-8 view of buffer, as an enumerable property. */
+function textOf(target, name, buffer) {
+  let text = null;
+  Object.defineProperty(target, name, {
+    enumerable: true,
+    get() {
+      if (text === null) text = buffer.toString('utf8');
+      return text;
+    },
+  });
+}
+
+/**
+ * The caller's result from the library's. stdout and stderr are decoded
+ * when first read: a caller that streamed hundreds of MiB through callbacks
+ * does not pay for text it never looks at.
+ */
 function toResult(m) {
-  const stdoutBuffer = Buffer.from(m.stdout);
+  const stdoutBuffer = Buffer.from(m.stdout); // a copy: m may view borrowed memory
   const stderrBuffer = Buffer.from(m.stderr);
-  return {
-    stdout: stdoutBuffer.toString('utf8'),
-    stderr: stderrBuffer.toString('utf8'),
+  const r = {};
+  textOf(r, 'stdout', stdoutBuffer);
+  textOf(r, 'stderr', stderrBuffer);
+  return Object.assign(r, {
     exitCode: m.exit_code,
     timedOut: m.timed_out,
     stdoutTruncated: Boolean(m.stdout_truncated),
@@ -61,7 +87,7 @@ function toResult(m) {
     stderrBuffer,
     duration: m.duration_ms / 1000, // seconds, as timeout and as in Python
     durationMs: m.duration_ms,
-  };
+  });
 }
 
 /** Registers a call's handlers ({chunk, done}); returns its key for the library. */
@@ -78,4 +104,4 @@ function forget(key) {
   trackCalls();
 }
 
-module.exports = { register, forget, onChunk, onDone, toResult };
+module.exports = { register, forget, onChunk, onDone };

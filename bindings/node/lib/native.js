@@ -113,6 +113,11 @@ function takeBuffer(buf) {
   return out;
 }
 
+/** A view of len bytes at ptr, without copying them: valid only while the library lends them (during a callback). */
+function borrowedBytes(ptr, len) {
+  return len ? ref.reinterpret(ptr, Number(len), 0) : Buffer.alloc(0);
+}
+
 /** Copies len bytes at ptr (valid only during a callback). */
 function copyBytes(ptr, len) {
   return len ? Buffer.from(ref.reinterpret(ptr, Number(len), 0)) : Buffer.alloc(0);
@@ -130,6 +135,6 @@ function check(status, err) {
 module.exports = {
   onPool,
   check,
-  ffi, ref, lib, candidates, outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes,
+  ffi, ref, lib, candidates, outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
   chunkFnType, doneFnType, voidPtr,
 };

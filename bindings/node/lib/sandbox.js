@@ -108,7 +108,7 @@ class Sandbox {
           for (const s of [STDOUT, STDERR]) if (callbacks[s]) deliver(s, decoders[s].decode());
           if (failure) reject(failure);
           else if (err) reject(err);
-          else resolve(calls.toResult(result));
+          else resolve(result);
         },
       });
       const idOut = Buffer.alloc(8);

@@ -67,12 +67,18 @@ def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Op
             _call_ids.pop(user_data or 0, None)
         if deliver is None:
             return
-        if status == 0:
-            res = ExecuteResult._from_wire(msgpack.unpackb(ctypes.string_at(result, n), raw=False))
-            deliver(("done", res, None))
-        else:
-            deliver(("done", None, _lib.error_from_borrowed(status, err)))
-    except BaseException:  # noqa: BLE001
+        try:
+            if status == 0:
+                # Unpacked straight from the library's memory (valid during
+                # this call): one copy of the output fewer than string_at.
+                res = ExecuteResult._from_wire(msgpack.unpackb(_lib.borrowed_view(result, n), raw=False))
+                event: tuple = ("done", res, None)
+            else:
+                event = ("done", None, _lib.error_from_borrowed(status, err))
+        except BaseException as e:  # noqa: BLE001 - the caller must hear of it, not wait for ever
+            event = ("done", None, e)
+        deliver(event)
+    except BaseException:  # noqa: BLE001 - nothing may cross into C
         pass
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from .errors import LibraryNotFoundError, error_for
 
@@ -142,3 +142,12 @@ def take_buffer(buf: Buffer) -> bytes:
         return ctypes.string_at(buf.data, buf.len) if buf.len else b""
     finally:
         lib().qs_buffer_free(ctypes.byref(buf))
+
+
+def borrowed_view(data: Any, n: int) -> memoryview:
+    """A view of n bytes of the library's memory at data (a pointer),
+    without copying them: valid only while the library lends it (during a
+    callback)."""
+    if not n:
+        return memoryview(b"")
+    return memoryview((ctypes.c_char * n).from_address(ctypes.cast(data, ctypes.c_void_p).value))

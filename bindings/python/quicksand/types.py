@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 
@@ -41,39 +41,100 @@ class BootTiming:
         return cls(m["qemu_started"], m["kernel_booted"], m["agent_listening"], m["ready"], bool(m.get("warm")))
 
 
-@dataclass(frozen=True)
 class ExecuteResult:
-    """How a command ended. A failing command is a result, not an exception."""
+    """How a command ended. A failing command is a result, not an exception.
 
-    stdout: str
-    stderr: str
+    ``stdout`` and ``stderr`` are the output decoded as UTF-8 (errors
+    replaced), decoded when first read: a caller that streamed hundreds of
+    MiB through callbacks does not pay for text it never looks at.
+    ``stdout_bytes`` and ``stderr_bytes`` are the exact bytes. Immutable.
+    """
+
+    __slots__ = ("stdout_bytes", "stderr_bytes", "exit_code", "timed_out", "duration",
+                 "stdout_truncated", "stderr_truncated", "_text")
+
+    stdout_bytes: bytes
+    stderr_bytes: bytes
     exit_code: int
     """The command's exit code; -1 when it timed out, 128+N when killed by signal N."""
-    timed_out: bool = False
-    stdout_bytes: bytes = field(default=b"", repr=False)
-    """The exact bytes of stdout (``stdout`` is them decoded as UTF-8, errors replaced)."""
-    stderr_bytes: bytes = field(default=b"", repr=False)
-    duration: float = 0.0
+    timed_out: bool
+    duration: float
     """Seconds the command took, as the library measured it."""
-    stdout_truncated: bool = False
+    stdout_truncated: bool
     """``max_output`` cut the result's copy of stdout (callbacks got all of it)."""
-    stderr_truncated: bool = False
+    stderr_truncated: bool
+
+    def __init__(
+        self,
+        stdout: Optional[str] = None,
+        stderr: Optional[str] = None,
+        exit_code: int = 0,
+        timed_out: bool = False,
+        stdout_bytes: Optional[bytes] = None,
+        stderr_bytes: Optional[bytes] = None,
+        duration: float = 0.0,
+        stdout_truncated: bool = False,
+        stderr_truncated: bool = False,
+    ) -> None:
+        # Text given without bytes is the bytes' source; both given are kept.
+        if stdout_bytes is None:
+            stdout_bytes = (stdout or "").encode()
+        if stderr_bytes is None:
+            stderr_bytes = (stderr or "").encode()
+        values = dict(stdout_bytes=stdout_bytes, stderr_bytes=stderr_bytes, exit_code=exit_code,
+                      timed_out=timed_out, duration=duration, stdout_truncated=stdout_truncated,
+                      stderr_truncated=stderr_truncated, _text=[stdout, stderr])
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"ExecuteResult is immutable: cannot set {name!r}")
+
+    __delattr__ = __setattr__
+
+    def _decoded(self, i: int, raw: bytes) -> str:
+        text = self._text[i]
+        if text is None:
+            text = self._text[i] = raw.decode("utf-8", "replace")
+        return text
+
+    @property
+    def stdout(self) -> str:
+        return self._decoded(0, self.stdout_bytes)
+
+    @property
+    def stderr(self) -> str:
+        return self._decoded(1, self.stderr_bytes)
 
     @property
     def ok(self) -> bool:
         """True when the command exited with code 0."""
         return self.exit_code == 0
 
+    def _fields(self) -> tuple:
+        return (self.stdout_bytes, self.stderr_bytes, self.exit_code, self.timed_out, self.duration,
+                self.stdout_truncated, self.stderr_truncated)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecuteResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"ExecuteResult(stdout={self.stdout!r}, stderr={self.stderr!r}, exit_code={self.exit_code!r}, "
+                f"timed_out={self.timed_out!r}, duration={self.duration!r}, "
+                f"stdout_truncated={self.stdout_truncated!r}, stderr_truncated={self.stderr_truncated!r})")
+
     @classmethod
     def _from_wire(cls, m: Dict[str, Any]) -> "ExecuteResult":
-        out, err = bytes(m["stdout"]), bytes(m["stderr"])
         return cls(
-            stdout=out.decode("utf-8", "replace"),
-            stderr=err.decode("utf-8", "replace"),
             exit_code=int(m["exit_code"]),
             timed_out=bool(m["timed_out"]),
-            stdout_bytes=out,
-            stderr_bytes=err,
+            stdout_bytes=bytes(m["stdout"]),
+            stderr_bytes=bytes(m["stderr"]),
             duration=float(m["duration_ms"]) / 1000,
             stdout_truncated=bool(m.get("stdout_truncated")),
             stderr_truncated=bool(m.get("stderr_truncated")),

@@ -121,6 +121,30 @@ async def test_callback_that_raises(sb):
     assert (await sb.execute("echo still fine")).stdout == "still fine\n"
 
 
+async def test_a_result_that_cannot_be_read_is_an_error_not_a_hang(sb, monkeypatch):
+    # The result is read on a library thread; whatever fails there must
+    # reach the caller (it was swallowed, and the caller waited for ever).
+    def broken(_):
+        raise ValueError("unreadable result")
+
+    monkeypatch.setattr(ExecuteResult, "_from_wire", broken)
+    with pytest.raises(ValueError, match="unreadable result"):
+        await asyncio.wait_for(sb.execute("echo x"), 60)
+    monkeypatch.undo()
+    assert (await sb.execute("echo still fine")).stdout == "still fine\n"
+
+
+async def test_result_text_and_bytes():
+    r = ExecuteResult(stdout="é", stderr="", exit_code=0)
+    assert (r.stdout, r.stdout_bytes, r.ok) == ("é", "é".encode(), True)
+    lazy = ExecuteResult(exit_code=1, stdout_bytes=b"a\xffb", stderr_bytes=b"")
+    assert (lazy.stdout, lazy.stderr, lazy.ok) == ("a\ufffdb", "", False)
+    assert ExecuteResult(stdout="x", exit_code=0) == ExecuteResult(stdout_bytes=b"x", exit_code=0)
+    with pytest.raises(AttributeError):
+        lazy.exit_code = 0
+    assert "a\ufffdb" in repr(lazy)
+
+
 async def test_bad_requests(sb):
     with pytest.raises(BadRequestError, match="/no/such/dir"):
         await sb.execute("true", cwd="/no/such/dir")
