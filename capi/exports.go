@@ -71,38 +71,21 @@ func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox,
 	})
 }
 
-// cBuffer is C memory reused across callbacks of one call: callbacks get
-// bytes the C side may treat as any malloc'd memory, never Go's heap.
-type cBuffer struct {
-	p   unsafe.Pointer
-	cap int
-}
-
-// fill copies b into the buffer, growing it as needed.
-func (c *cBuffer) fill(b []byte) *C.uint8_t {
-	if len(b) > c.cap {
-		C.free(c.p)
-		c.p, c.cap = C.malloc(C.size_t(len(b))), len(b)
-	}
-	copy(unsafe.Slice((*byte)(c.p), len(b)), b)
-	return (*C.uint8_t)(c.p)
-}
-
-func (c *cBuffer) free() { C.free(c.p); c.p, c.cap = nil, 0 }
-
 // chunkCaller adapts a C chunk callback to the engine's (nil for a NULL
-// one). release frees its buffer once the call is over.
-func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) (call func(engine.Stream, []byte) error, release func()) {
+// one). The callback reads the chunk where the engine holds it, without a
+// copy: cgo lets C read Go memory that holds no Go pointers for the length
+// of a call, which is all the header promises (the data is valid during
+// the callback only).
+func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) func(engine.Stream, []byte) error {
 	if fn == nil {
-		return nil, func() {}
+		return nil
 	}
-	buf := &cBuffer{}
 	return func(s engine.Stream, p []byte) error {
 		if len(p) > 0 {
-			C.qs_call_chunk(fn, userData, C.int(s), buf.fill(p), C.size_t(len(p)))
+			C.qs_call_chunk(fn, userData, C.int(s), (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(p))), C.size_t(len(p)))
 		}
 		return nil
-	}, buf.free
+	}
 }
 
 // decodeExecute finds the sandbox and decodes the request of an execute.
@@ -150,9 +133,7 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		if err != nil {
 			return err
 		}
-		cb, release := chunkCaller(onChunk, userData)
-		defer release()
-		b, err := execute(context.Background(), sb, req, cb)
+		b, err := execute(context.Background(), sb, req, chunkCaller(onChunk, userData))
 		if err != nil {
 			return err
 		}
@@ -172,16 +153,13 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 		if err != nil {
 			return err
 		}
-		cb, release := chunkCaller(onChunk, userData)
+		cb := chunkCaller(onChunk, userData)
 		ctx, cancel := context.WithCancel(context.Background())
 		id := registerCall(cancel)
 		if callID != nil {
 			*callID = C.uint64_t(id)
 		}
-		go func() {
-			defer release()
-			runAsync(ctx, id, sb, req, cb, onDone, userData)
-		}()
+		go runAsync(ctx, id, sb, req, cb, onDone, userData)
 		return nil
 	})
 }

@@ -9,7 +9,7 @@ import ctypes
 import itertools
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import msgpack
 
@@ -20,11 +20,15 @@ STDOUT, STDERR = 1, 2
 
 # --- calls in flight ------------------------------------------------------------
 
-# Events a call delivers to its owner, in order: ("chunk", stream, bytes) any
+# Events a call delivers to its owner, in order: ("chunk", stream, str) any
 # number of times, then ("done", ExecuteResult | None, Exception | None).
 Deliver = Callable[[tuple], None]
+# Turns a chunk the library lends (a memoryview, valid during its callback
+# only) into what is delivered (str, or bytes for raw callbacks), on the
+# library thread; None: nothing.
+Prepare = Callable[[int, memoryview], Union[str, bytes, None]]
 
-_calls: Dict[int, Deliver] = {}
+_calls: Dict[int, Tuple[Deliver, Optional[Prepare]]] = {}
 _call_ids: Dict[int, int] = {}  # key -> the library's call id, for cancel
 _ids = itertools.count(1)
 _calls_lock = threading.Lock()
@@ -50,11 +54,14 @@ def _end_calls_at_exit(timeout: float = 5.0) -> None:
 
 @_lib.ChunkFn
 def _on_chunk(user_data: Optional[int], stream: int, data: Any, n: int) -> None:
-    # Runs on a library thread; must never raise into C.
+    # Runs on a library thread; must never raise into C. The chunk is
+    # decoded where the library lends it: no copy of the bytes first.
     try:
-        deliver = _calls.get(user_data or 0)
-        if deliver is not None:
-            deliver(("chunk", stream, ctypes.string_at(data, n)))
+        deliver, prepare = _calls.get(user_data or 0, (None, None))
+        if deliver is not None and prepare is not None:
+            text = prepare(stream, _lib.borrowed_view(data, n))
+            if text:
+                deliver(("chunk", stream, text))
     except BaseException:  # noqa: BLE001 - nothing may cross into C
         pass
 
@@ -63,7 +70,7 @@ def _on_chunk(user_data: Optional[int], stream: int, data: Any, n: int) -> None:
 def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Optional[int]) -> None:
     try:
         with _calls_lock:
-            deliver = _calls.pop(user_data or 0, None)
+            deliver, _ = _calls.pop(user_data or 0, (None, None))
             _call_ids.pop(user_data or 0, None)
         if deliver is None:
             return
@@ -84,30 +91,53 @@ def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Op
 
 class Execution:
     """Turns a call's events into callbacks on the owner's thread, then a
-    result. A callback that raises cancels the call; its exception is what
-    the caller gets."""
+    result. The callbacks get text: each stream is decoded as UTF-8 across
+    chunk boundaries (invalid bytes become U+FFFD), on the library thread
+    (prepare); raw callbacks get the bytes. A callback that raises cancels
+    the call; its exception is what the caller gets."""
 
     def __init__(
         self,
-        on_stdout: Optional[Callable[[bytes], Any]],
-        on_stderr: Optional[Callable[[bytes], Any]],
+        on_stdout: Optional[Callable[[Any], Any]],
+        on_stderr: Optional[Callable[[Any], Any]],
         cancel: Callable[[], None],
+        raw: bool = False,
     ) -> None:
-        self._callbacks = {STDOUT: on_stdout, STDERR: on_stderr}
+        self._callbacks = {s: cb for s, cb in ((STDOUT, on_stdout), (STDERR, on_stderr)) if cb is not None}
+        self._decoders = {} if raw else {s: codecs.getincrementaldecoder("utf-8")("replace") for s in self._callbacks}
+        self._raw = raw
         self._cancel = cancel
         self.error: Optional[BaseException] = None
+
+    @property
+    def prepare(self) -> Optional[Prepare]:
+        """What the library thread does with each chunk; None when no
+        stream has a callback (the library then sends no chunks)."""
+        return self._prepare if self._callbacks else None
+
+    def _prepare(self, stream: int, chunk: memoryview) -> Union[str, bytes, None]:
+        if stream not in self._callbacks:
+            return None
+        return bytes(chunk) if self._raw else self._decoders[stream].decode(chunk)
+
+    def _call(self, stream: int, data: Union[str, bytes]) -> None:
+        cb = self._callbacks.get(stream)
+        if cb is not None and data and self.error is None:
+            try:
+                cb(data)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                self.error = e
+                self._cancel()
 
     def handle(self, event: tuple) -> bool:
         """Processes one event; True once the call is over."""
         if event[0] == "chunk":
-            cb = self._callbacks.get(event[1])
-            if cb is not None and self.error is None:
-                try:
-                    cb(event[2])
-                except BaseException as e:  # noqa: BLE001 - handed to the caller
-                    self.error = e
-                    self._cancel()
+            self._call(event[1], event[2])
             return False
+        # The library thread is done with the decoders: what they hold back
+        # (an incomplete character at the very end) goes out now.
+        for stream, decoder in self._decoders.items():
+            self._call(stream, decoder.decode(b"", final=True))
         _, self.result, self.failure = event
         return True
 
@@ -119,27 +149,15 @@ class Execution:
         return self.result
 
 
-def text_callback(cb: Optional[Callable[[str], Any]]) -> Optional[Callable[[bytes], Any]]:
-    """Wraps a str callback for byte chunks, decoding UTF-8 across chunk
-    boundaries (invalid bytes become U+FFFD)."""
-    if cb is None:
-        return None
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-    def on_bytes(chunk: bytes) -> None:
-        text = decoder.decode(chunk)
-        if text:
-            cb(text)
-
-    return on_bytes
-
-
-def start(ptr: Any, request: bytes, deliver: Deliver, streaming: bool) -> int:
+def start(ptr: Any, request: bytes, deliver: Deliver, prepare: Optional[Prepare]) -> int:
     """Starts an asynchronous execute on the sandbox ptr whose events go to
-    deliver; returns the library's call id."""
+    deliver, its chunks made ready by prepare (None: the library collects
+    the output itself, capped at max_output, and sends no chunks); returns
+    the library's call id."""
+    streaming = prepare is not None
     with _calls_lock:
         key = next(_ids)
-        _calls[key] = deliver
+        _calls[key] = (deliver, prepare)
     call_id, err = ctypes.c_uint64(), ctypes.c_void_p()
     status = _lib.lib().qs_sandbox_execute_async(
         ptr, request, len(request), _on_chunk if streaming else _lib.ChunkFn(), _on_done, key,

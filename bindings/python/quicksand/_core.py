@@ -13,7 +13,6 @@ import msgpack
 
 from . import _lib
 from . import _calls
-from ._calls import text_callback
 from ._wire import encode_config, encode_request
 from .errors import SandboxNotRunningError
 from .types import BootTiming, NetworkMode, PortForward
@@ -60,11 +59,12 @@ class Handle:
         _lib.check(_lib.lib().qs_sandbox_save(self._ptr, name.encode(), ctypes.byref(buf), ctypes.byref(err)), err)
         return _lib.take_buffer(buf).decode()
 
-    def start_call(self, request: bytes, deliver: _calls.Deliver, streaming: bool) -> int:
-        """Starts an asynchronous execute whose events go to deliver; returns
-        the call id for cancel. Without streaming the library collects the
-        output itself (capped at max_output) and sends no chunk events."""
-        return _calls.start(self._ptr, request, deliver, streaming)
+    def start_call(self, request: bytes, deliver: _calls.Deliver, run: _calls.Execution) -> int:
+        """Starts an asynchronous execute whose events go to deliver, for
+        run; returns the call id for cancel. Without callbacks the library
+        collects the output itself (capped at max_output) and sends no
+        chunk events."""
+        return _calls.start(self._ptr, request, deliver, run.prepare)
 
     @staticmethod
     def cancel(call_id: int) -> None:
@@ -124,10 +124,9 @@ class SandboxBase:
         on_stderr: Optional[Callable[[str], Any]],
         user: Optional[str] = None,
         max_output: Optional[int] = None,
-    ) -> "tuple[bytes, Optional[Callable[[bytes], Any]], Optional[Callable[[bytes], Any]]]":
-        """The request and byte callbacks of an execute (both APIs take the same arguments)."""
-        request = encode_request(command, timeout, cwd, shell, env, stdin, user, max_output)
-        return request, text_callback(on_stdout), text_callback(on_stderr)
+    ) -> "tuple[bytes, Optional[Callable[[str], Any]], Optional[Callable[[str], Any]]]":
+        """The request and callbacks of an execute (both APIs take the same arguments)."""
+        return encode_request(command, timeout, cwd, shell, env, stdin, user, max_output), on_stdout, on_stderr
 
     def _require(self) -> Handle:
         if self._handle is None:

@@ -39,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 t = sb.boot_timing
                 print(f"quicksand: {sb.arch} guest on {sb.accelerator}, ready in {t.ready:.2f} s", file=sys.stderr)
             request = encode_request(" ".join(args.command), args.timeout, None, None, None, None)
-            res = sb._execute(request, _write(sys.stdout.buffer), _write(sys.stderr.buffer))
+            res = sb._execute(request, _write(sys.stdout.buffer), _write(sys.stderr.buffer), raw=True)
     except QuicksandError as e:
         print(f"quicksand: {e}", file=sys.stderr)
         return 1

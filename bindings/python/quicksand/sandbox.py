@@ -142,7 +142,7 @@ class Sandbox(SandboxBase):
         return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user, max_output))
 
     async def _execute(
-        self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
+        self, request: bytes, on_stdout: Optional[Callable[[str], Any]], on_stderr: Optional[Callable[[str], Any]]
     ) -> ExecuteResult:
         handle = self._require()
         loop = asyncio.get_running_loop()
@@ -160,7 +160,7 @@ class Sandbox(SandboxBase):
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
 
-        call_id = handle.start_call(request, deliver, streaming=on_stdout is not None or on_stderr is not None)
+        call_id = handle.start_call(request, deliver, run)
         try:
             await finished
         except asyncio.CancelledError:

@@ -103,12 +103,18 @@ class SyncSandbox(SandboxBase):
         return self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user, max_output))
 
     def _execute(
-        self, request: bytes, on_stdout: Optional[Callable[[bytes], Any]], on_stderr: Optional[Callable[[bytes], Any]]
+        self,
+        request: bytes,
+        on_stdout: Optional[Callable[[Any], Any]],
+        on_stderr: Optional[Callable[[Any], Any]],
+        raw: bool = False,
     ) -> ExecuteResult:
+        """Runs an encoded request; raw callbacks get bytes, not text."""
         handle = self._require()
         events: "queue.Queue[tuple]" = queue.Queue()
-        call_id = handle.start_call(request, events.put, streaming=on_stdout is not None or on_stderr is not None)
-        run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id))
+        call_id = 0
+        run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id), raw)
+        call_id = handle.start_call(request, events.put, run)
         try:
             while True:
                 try:
