@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 		binary = qemu.Binary(img.Manifest.Arch)
 	}
 	if binary, err = exec.LookPath(binary); err != nil {
-		return nil, newError(KindBootFailed, err, "finding QEMU for %s guests (run `make deps`, or install the qemu-system package)", img.Manifest.Arch)
+		return nil, newError(KindBootFailed, err, "finding QEMU for %s guests: %s", img.Manifest.Arch, qemu.InstallHint(img.Manifest.Arch))
 	}
 	if err := ensurePrivateDir(cfg.WorkDir); err != nil {
 		return nil, newError(KindBootFailed, err, "the work folder")
@@ -134,7 +134,11 @@ func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	accel := cfg.Accel
 	auto := accel == AccelAuto
 	if auto {
-		accel = Accel(qemu.ChooseAuto(ctx, binary, img.Manifest.Arch, img.KernelPath(), cfg.WorkDir))
+		chosen, denied := qemu.ChooseAuto(ctx, binary, img.Manifest.Arch, img.KernelPath(), cfg.WorkDir)
+		accel = Accel(chosen)
+		if denied != nil {
+			cfg.Logger.Warn("software emulation (TCG): "+denied.Error(), "image", img.Manifest.Name)
+		}
 		cfg.Logger.Info("accelerator chosen", "accel", accel, "image", img.Manifest.Name, "arch", img.Manifest.Arch)
 	}
 	plan.accel = accel

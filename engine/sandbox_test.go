@@ -283,6 +283,19 @@ func TestMissingImage(t *testing.T) {
 	}
 }
 
+// A missing QEMU is a boot error that says what to install, and where.
+func TestMissingQEMUSaysWhatToInstall(t *testing.T) {
+	_, err := Start(context.Background(), Config{QEMUPath: "qemu-system-that-is-not-installed"})
+	if !errors.Is(err, ErrBootFailed) {
+		t.Fatalf("error %v, want a boot error", err)
+	}
+	for _, want := range []string{"apt install qemu-system-", "dnf install qemu-system-", "brew install qemu"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+}
+
 func TestBadConfigFailsBeforeQEMU(t *testing.T) {
 	_, err := Start(context.Background(), Config{CPUs: 1000})
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "cpus") {

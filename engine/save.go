@@ -218,7 +218,7 @@ func checkSave(img *image.Image) (string, error) {
 	}
 	binary, err := exec.LookPath(qemu.Binary(img.Manifest.Arch))
 	if err != nil {
-		return bad(err, "finding QEMU")
+		return bad(err, "finding QEMU: %s", qemu.InstallHint(img.Manifest.Arch))
 	}
 	version, err := qemuVersion(binary)
 	if err != nil {

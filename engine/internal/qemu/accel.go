@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,15 +45,20 @@ func hardwareAccel() string {
 // when it can run a guest of arch here, else "tcg". It boots kernel briefly
 // to find out, at most once per process (and once per host boot when
 // cacheDir is set, where the answer is kept keyed by the host's boot id).
-func ChooseAuto(ctx context.Context, binary, arch, kernel, cacheDir string) string {
+// denied is set when the host has KVM but this user may not use it: the
+// user can fix that, and must hear so.
+func ChooseAuto(ctx context.Context, binary, arch, kernel, cacheDir string) (accel string, denied error) {
 	hw := hardwareAccel()
 	if hw == "" || arch != image.HostArch() {
-		return "tcg"
+		return "tcg", nil
 	}
 	if hw == "kvm" {
 		f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 		if err != nil {
-			return "tcg"
+			if os.IsNotExist(err) {
+				return "tcg", nil
+			}
+			return "tcg", fmt.Errorf("/dev/kvm exists but this user cannot open it (%v): add the user to the group that owns it (usually kvm) to run guests at native speed", err)
 		}
 		f.Close()
 	}
@@ -60,7 +66,7 @@ func ChooseAuto(ctx context.Context, binary, arch, kernel, cacheDir string) stri
 	accelMemo.Lock()
 	defer accelMemo.Unlock()
 	if a, ok := accelMemo.answers[key]; ok {
-		return a
+		return a, nil
 	}
 	cache := diskCache{dir: cacheDir}
 	answer, ok := cache.load(key)
@@ -75,7 +81,7 @@ func ChooseAuto(ctx context.Context, binary, arch, kernel, cacheDir string) stri
 		accelMemo.answers = map[string]string{}
 	}
 	accelMemo.answers[key] = answer
-	return answer
+	return answer, nil
 }
 
 // probe boots kernel with accel and reports whether it printed its banner in

@@ -75,6 +75,16 @@ func Binary(arch string) string {
 	return "qemu-system-" + arch
 }
 
+// InstallHint says how to install QEMU for guests of arch, on the systems
+// people use.
+func InstallHint(arch string) string {
+	deb, rpm := "qemu-system-x86", "qemu-system-x86-core"
+	if arch == "arm64" {
+		deb, rpm = "qemu-system-arm", "qemu-system-aarch64-core"
+	}
+	return fmt.Sprintf("install QEMU: `sudo apt install %s` on Debian/Ubuntu, `sudo dnf install %s` on Fedora, `brew install qemu` on macOS", deb, rpm)
+}
+
 // Args returns QEMU's arguments (without the binary).
 //
 // The serial console goes to QEMU's stdout; QEMU's own messages go to its
