@@ -12,18 +12,24 @@ struct qs_error {
 	char *message;
 };
 
-/* cgo cannot call C function pointers; these do. */
-static inline void qs_call_chunk(qs_chunk_fn fn, void *ud, int stream, const uint8_t *data, size_t len) {
-	fn(ud, stream, data, len);
+/* cgo cannot call C function pointers; these do. The callers' user_data
+ * crosses into Go as an integer (uintptr_t), never as a pointer: callers
+ * pass small integers as user_data (the bindings pass keys 1, 2, 3...),
+ * and Go's runtime aborts the process when it finds such a value in a
+ * pointer slot of a goroutine's stack ("invalid pointer found on stack").
+ * The exported functions take user_data as uintptr_t too: the same calling
+ * convention as the header's void *. */
+static inline void qs_call_chunk(qs_chunk_fn fn, uintptr_t ud, int stream, const uint8_t *data, size_t len) {
+	fn((void *)ud, stream, data, len);
 }
 
-static inline void qs_call_log(qs_log_fn fn, void *ud, int level, const char *message) {
-	fn(ud, level, message);
+static inline void qs_call_log(qs_log_fn fn, uintptr_t ud, int level, const char *message) {
+	fn((void *)ud, level, message);
 }
 
-static inline void qs_call_done(qs_done_fn fn, void *ud, int status, const uint8_t *result, size_t len,
+static inline void qs_call_done(qs_done_fn fn, uintptr_t ud, int status, const uint8_t *result, size_t len,
                                 const qs_error *err) {
-	fn(ud, status, result, len, err);
+	fn((void *)ud, status, result, len, err);
 }
 
 #endif

@@ -71,21 +71,40 @@ func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox,
 	})
 }
 
-// chunkCaller adapts a C chunk callback to the engine's (nil for a NULL
-// one). The callback reads the chunk where the engine holds it, without a
-// copy: cgo lets C read Go memory that holds no Go pointers for the length
-// of a call, which is all the header promises (the data is valid during
-// the callback only).
-func chunkCaller(fn C.qs_chunk_fn, userData unsafe.Pointer) func(engine.Stream, []byte) error {
-	if fn == nil {
-		return nil
+// cBuffer is C memory reused across callbacks of one call: callbacks get
+// bytes the C side may treat as any malloc'd memory, never Go's heap
+// (handing C the engine's own slices was tried: valgrind then saw C's
+// reads of them as invalid now and then, so the copy stays).
+type cBuffer struct {
+	p   unsafe.Pointer
+	cap int
+}
+
+// fill copies b into the buffer, growing it as needed.
+func (c *cBuffer) fill(b []byte) *C.uint8_t {
+	if len(b) > c.cap {
+		C.free(c.p)
+		c.p, c.cap = C.malloc(C.size_t(len(b))), len(b)
 	}
+	copy(unsafe.Slice((*byte)(c.p), len(b)), b)
+	return (*C.uint8_t)(c.p)
+}
+
+func (c *cBuffer) free() { C.free(c.p); c.p, c.cap = nil, 0 }
+
+// chunkCaller adapts a C chunk callback to the engine's (nil for a NULL
+// one). release frees its buffer once the call is over.
+func chunkCaller(fn C.qs_chunk_fn, userData C.uintptr_t) (call func(engine.Stream, []byte) error, release func()) {
+	if fn == nil {
+		return nil, func() {}
+	}
+	buf := &cBuffer{}
 	return func(s engine.Stream, p []byte) error {
 		if len(p) > 0 {
-			C.qs_call_chunk(fn, userData, C.int(s), (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(p))), C.size_t(len(p)))
+			C.qs_call_chunk(fn, userData, C.int(s), buf.fill(p), C.size_t(len(p)))
 		}
 		return nil
-	}
+	}, buf.free
 }
 
 // decodeExecute finds the sandbox and decodes the request of an execute.
@@ -123,7 +142,7 @@ func cPtr(b []byte) *C.uint8_t { return (*C.uint8_t)(unsafe.Pointer(unsafe.Slice
 
 //export qs_sandbox_execute
 func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
-	onChunk C.qs_chunk_fn, userData unsafe.Pointer, result *C.qs_buffer, errOut **C.qs_error) C.int {
+	onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.int {
 	return guard(errOut, func() error {
 		if result == nil {
 			return invalidHandle("qs_sandbox_execute: result is NULL")
@@ -133,7 +152,9 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		if err != nil {
 			return err
 		}
-		b, err := execute(context.Background(), sb, req, chunkCaller(onChunk, userData))
+		cb, release := chunkCaller(onChunk, userData)
+		defer release()
+		b, err := execute(context.Background(), sb, req, cb)
 		if err != nil {
 			return err
 		}
@@ -144,7 +165,7 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 
 //export qs_sandbox_execute_async
 func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
-	onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData unsafe.Pointer, callID *C.uint64_t, errOut **C.qs_error) C.int {
+	onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t, errOut **C.qs_error) C.int {
 	return guard(errOut, func() error {
 		if onDone == nil {
 			return invalidHandle("qs_sandbox_execute_async: on_done is NULL")
@@ -153,13 +174,16 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 		if err != nil {
 			return err
 		}
-		cb := chunkCaller(onChunk, userData)
+		cb, release := chunkCaller(onChunk, userData)
 		ctx, cancel := context.WithCancel(context.Background())
 		id := registerCall(cancel)
 		if callID != nil {
 			*callID = C.uint64_t(id)
 		}
-		go runAsync(ctx, id, sb, req, cb, onDone, userData)
+		go func() {
+			defer release()
+			runAsync(ctx, id, sb, req, cb, onDone, userData)
+		}()
 		return nil
 	})
 }
@@ -167,7 +191,7 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 // runAsync runs an asynchronous execute and reports it through on_done
 // exactly once, whatever happens (a panic included).
 func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.ExecRequest,
-	cb func(engine.Stream, []byte) error, onDone C.qs_done_fn, userData unsafe.Pointer) {
+	cb func(engine.Stream, []byte) error, onDone C.qs_done_fn, userData C.uintptr_t) {
 	var b []byte
 	var err error
 	func() {

@@ -22,12 +22,12 @@ import (
 var logHandler struct {
 	mu       sync.Mutex
 	fn       C.qs_log_fn
-	userData unsafe.Pointer
+	userData C.uintptr_t
 	level    slog.Level
 }
 
 //export qs_set_log_handler
-func qs_set_log_handler(fn C.qs_log_fn, userData unsafe.Pointer, minLevel C.int) {
+func qs_set_log_handler(fn C.qs_log_fn, userData C.uintptr_t, minLevel C.int) {
 	logHandler.mu.Lock()
 	defer logHandler.mu.Unlock()
 	logHandler.fn, logHandler.userData, logHandler.level = fn, userData, slog.Level(minLevel)
@@ -61,7 +61,7 @@ func envLogLevel() (slog.Level, bool) {
 // hands it to the C function.
 type cLogHandler struct {
 	fn       C.qs_log_fn
-	userData unsafe.Pointer
+	userData C.uintptr_t
 	level    slog.Level
 	attrs    []slog.Attr
 	group    string
