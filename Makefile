@@ -18,12 +18,12 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib install image image-all test test-go test-c test-python test-node test-fuzz test-leaks interop-image fuzz run bench bench-output bench-quicksand clean clean-user
+.PHONY: help deps agent lib install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
 	@echo "make test     build what is missing and run every test"
-	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | image [ARCH=arm64] | bench | fuzz | clean | clean-user"
+	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | dist | image [ARCH=arm64] | bench | fuzz | clean | clean-user"
 
 # --- dependencies -------------------------------------------------------------
 # build/deps.sh checks each (Debian packages, Go, Python, Node), installs what
@@ -57,6 +57,18 @@ $(LIB): $(LIB_SOURCES)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -o $@ ./capi
 
 PREFIX ?= /usr/local
+# What a user installs without building, for this machine's architecture:
+# a C tarball (with the CLI), a Python wheel and sdist, an npm tarball, and
+# the default image as an archive (build/dist.sh).
+dist: deps lib image
+	bash build/dist.sh $(LIB) $(OUT) $(PY) $(IMAGES_DIR) $(GO)
+
+# The artifacts used as a user gets them: a fresh non-root user installs
+# each and runs a command in a guest (build/dist-test.sh; needs root).
+test-dist:
+	$(MAKE) dist IMAGES_DIR=$(TEST_IMAGES)
+	bash build/dist-test.sh $(OUT) $(GO)
+
 install: $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libquicksand.so
@@ -96,7 +108,7 @@ test: deps agent lib
 	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) interop-image IMAGES_DIR=$(TEST_IMAGES)
 	rm -rf $(TEST_HOME)
-	$(MAKE) test-go test-c test-python test-node test-fuzz test-leaks
+	$(MAKE) test-go test-c test-python test-node test-dist test-fuzz test-leaks
 
 # Our debian image packaged as Quicksand packages its images, installed
 # beside Quicksand's client for the interoperability tests

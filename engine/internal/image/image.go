@@ -31,6 +31,9 @@ type Manifest struct {
 	// Agent says whose agent the image runs: "" for ours, AgentQuicksand
 	// for Quicksand's (an imported Quicksand image, import.go).
 	Agent string `json:"agent,omitempty"`
+	// Source says where an installed image came from ("archive FILE" for
+	// one installed from an archive); empty for one built here.
+	Source string `json:"source,omitempty"`
 	// Save is set when the folder is a saved sandbox rather than an image.
 	Save *SaveInfo `json:"save,omitempty"`
 }

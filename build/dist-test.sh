@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# make test-dist: the artifacts of `make dist` used as a user gets them. As a
+# fresh user who is not root (created here), with nothing of the repository
+# on its paths: a new venv and `pip install` of the wheel, a new folder and
+# `npm install` of the tarball, a C program built against the unpacked C
+# tarball with pkg-config, and a Go program in a module of its own outside
+# the repository. The guest image comes from the image archive, installed
+# with the CLI from the C tarball. Each runs `uname -m` in a guest and
+# checks the answer. Run as root (it creates the user).
+# Usage: build/dist-test.sh OUT GO
+set -euo pipefail
+
+out=$(realpath "$1")
+go_bin=$(realpath "$(command -v "$2")")
+root=$(cd "$(dirname "$0")/.." && pwd)
+user=qs-dist-test
+[ "$(id -u)" = 0 ] || { echo "dist-test: run as root (it creates the user $user)" >&2; exit 1; }
+id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh "$user"
+
+arch=$(uname -m)
+guest_arch=$arch
+[ "$arch" = aarch64 ] && guest_arch=arm64
+
+work=$(mktemp -d /tmp/qs-dist-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
+mkdir -p "$work/home" "$work/images" "$work/dist" "$work/src"
+# The user reads nothing of the repository: the artifacts and the Go
+# module's source are copied to where it can.
+cp "$out"/dist/* "$work/dist/"
+tar -C "$root" --exclude=./out --exclude=node_modules --exclude=.git -cf - . | tar -C "$work/src" -xf -
+chown -R "$user": "$work"
+
+# What the user's session has: a plain PATH (none of root's own tools), and
+# the machine's registry and certificate settings.
+passthrough=()
+while IFS= read -r line; do passthrough+=("$line"); done < <(env | grep -E '^(PIP_[A-Z_]*|npm_config_[a-z_]*|NODE_EXTRA_CA_CERTS|SSL_CERT_[A-Z]*|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|GOPROXY|GONOSUMDB|GOSUMDB|GOPRIVATE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' || true)
+node_prefix=$(dirname "$(dirname "$(realpath "$(command -v node)")")")
+
+as_user() {
+	runuser -u "$user" -- env -i HOME="$work/home" LANG=C.UTF-8 \
+		PATH="$(dirname "$go_bin"):/usr/local/bin:/usr/bin:/bin" \
+		GOPATH="$work/home/go" GOCACHE="$work/home/go-cache" GOFLAGS=-buildvcs=false \
+		npm_config_nodedir="$node_prefix" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
+		QUICKSAND_IMAGE_PATH="$work/images" "${passthrough[@]}" \
+		bash -euo pipefail -c "cd '$work' && $1"
+}
+
+check() { # check LANGUAGE OUTPUT
+	local got
+	got=$(printf '%s\n' "$2" | tail -1)
+	if [ "$got" != "$guest_arch" ] && [ "$got" != "$arch" ]; then
+		echo "FAIL dist-test: $1 printed '$got', want the guest's architecture ($arch)" >&2
+		exit 1
+	fi
+	echo "ok   dist-test: $1 (as $user): the guest said $got"
+}
+
+echo "==> the C tarball unpacked anywhere; its CLI installs the image archive"
+as_user "mkdir c && tar -C c -xzf dist/quicksand-go-*-linux-$arch.tar.gz && (cd dist && sha256sum -c --quiet debian-*.qsimage.sha256) && c/*/bin/quicksand image install -dir images dist/debian-$guest_arch-*.qsimage >/dev/null && c/*/bin/quicksand image list" | tee "$work/list.txt"
+grep -q "^debian-$guest_arch .*archive debian-$guest_arch-" "$work/list.txt" || { echo "FAIL dist-test: the installed image is not listed as from the archive" >&2; exit 1; }
+echo "ok   dist-test: the image archive installed (as $user)"
+
+echo "==> Python: a new venv, pip install of the wheel"
+as_user "python3 -m venv venv"
+began=$(date +%s.%N) # the figure: from pip install to the first command's output, nothing cached
+as_user "venv/bin/pip install -q --disable-pip-version-check dist/*.whl"
+py_out=$(as_user "venv/bin/python -c 'from quicksand import SyncSandbox
+with SyncSandbox() as sb:
+    print(sb.execute(\"uname -m\").stdout.strip())' 2>py.err")
+check Python "$py_out"
+echo "     from pip install to the first command's output (a template built on the way): $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $began }") s"
+# This user may not open /dev/kvm (root's, mode 0600 here): it must hear so.
+if [ -e /dev/kvm ] && ! runuser -u "$user" -- test -r /dev/kvm -a -w /dev/kvm; then
+	grep -q "/dev/kvm exists but this user cannot open it" "$work/py.err" || {
+		echo "FAIL dist-test: no warning that /dev/kvm cannot be opened; stderr was:" >&2
+		cat "$work/py.err" >&2
+		exit 1
+	}
+	echo "ok   dist-test: Python (as $user): warned that /dev/kvm exists but cannot be opened"
+fi
+
+echo "==> Node: npm install of the tarball in a new folder"
+as_user "mkdir node && cd node && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error ../dist/quicksand-*.tgz >/dev/null"
+node_out=$(as_user "cd node && node -e '
+const { Sandbox } = require(\"quicksand\");
+(async () => {
+  const sb = await Sandbox.start();
+  try { console.log((await sb.execute(\"uname -m\")).stdout.trim()); } finally { await sb.stop(); }
+})().catch((e) => { console.error(e); process.exit(1); });'")
+check Node "$node_out"
+
+echo "==> C: a program built with pkg-config against the unpacked tarball"
+cat > "$work/main.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include "quicksand.h"
+/* Prints the guest's `uname -m`: the result is msgpack; find "stdout". */
+int main(void) {
+    qs_sandbox *sb;
+    qs_error *err;
+    if (qs_sandbox_start(NULL, 0, &sb, &err) != QS_OK) { fprintf(stderr, "%s\n", qs_error_message(err)); return 1; }
+    static const unsigned char req[] = {0x81, 0xa7, 'c', 'o', 'm', 'm', 'a', 'n', 'd', 0xa8, 'u', 'n', 'a', 'm', 'e', ' ', '-', 'm'};
+    qs_buffer res;
+    if (qs_sandbox_execute(sb, req, sizeof req, NULL, NULL, &res, &err) != QS_OK) { fprintf(stderr, "%s\n", qs_error_message(err)); return 1; }
+    for (size_t i = 0; i + 8 < res.len; i++) {
+        if (memcmp(res.data + i, "\xa6stdout", 7) == 0) {
+            const unsigned char *v = res.data + i + 7; /* bin 8 (0xc4) or str: a short value */
+            size_t n = v[0] == 0xc4 || v[0] == 0xd9 ? v[1] : (size_t)(v[0] & 0x1f);
+            const unsigned char *p = v[0] == 0xc4 || v[0] == 0xd9 ? v + 2 : v + 1;
+            printf("%.*s", (int)n, (const char *)p);
+        }
+    }
+    qs_buffer_free(&res);
+    qs_sandbox_free(sb);
+    return 0;
+}
+EOF
+chown "$user": "$work/main.c"
+c_out=$(as_user "export PKG_CONFIG_PATH=\$(echo \$PWD/c/*/lib/pkgconfig) && cc main.c -o main \$(pkg-config --cflags --libs quicksand) && ./main")
+check C "$c_out"
+
+echo "==> Go: a program in a module of its own, the engine by go get (replaced by the checkout's copy)"
+mkdir -p "$work/goprog"
+cat > "$work/goprog/main.go" <<'EOF'
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+func main() {
+	ctx := context.Background()
+	sb, err := engine.Start(ctx, engine.Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer sb.Stop(ctx)
+	res, err := sb.Execute(ctx, engine.ExecRequest{Command: "uname -m"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(strings.TrimSpace(string(res.Stdout)))
+}
+EOF
+cat > "$work/go.sh" <<EOF
+cd goprog
+go mod init example.com/goprog 2>/dev/null
+go mod edit -replace github.com/quicksand-go/quicksand=$work/src
+go get github.com/quicksand-go/quicksand@v0.0.0 2>go-get.log && go mod tidy 2>>go-get.log || { cat go-get.log >&2; exit 1; }
+go run .
+EOF
+chown -R "$user": "$work/goprog" "$work/go.sh"
+go_out=$(as_user "bash -euo pipefail go.sh")
+check Go "$go_out"

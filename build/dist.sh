@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make dist: the artifacts a user installs without building anything, for
+# this machine's architecture, into OUT/dist:
+#   quicksand-go-VERSION-linux-ARCH.tar.gz   C/C++: lib/, include/, lib/pkgconfig/;
+#                                             bin/quicksand, the CLI (run, image install...)
+#   debian-ARCH-VERSION.qsimage (+ .sha256)   the default image, for `quicksand image install`
+#   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
+#   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
+#   quicksand-VERSION.tgz                     npm, library under prebuilds/linux-ARCH/
+# Usage: build/dist.sh LIB OUT PYTHON IMAGES_DIR GO
+set -euo pipefail
+
+lib=$(realpath "$1")
+out=$(realpath -m "$2")
+images=$(realpath "$4")
+go=$5
+py=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")   # absolute, not resolved: a venv's python is a symlink
+root=$(cd "$(dirname "$0")/.." && pwd)
+version=$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$root/capi/exports.go")
+arch=$(uname -m)                       # x86_64, aarch64: as manylinux and tarballs name it
+case $arch in x86_64) node_arch=x64 ;; aarch64) node_arch=arm64 ;; *) echo "dist: unsupported architecture $arch" >&2; exit 1 ;; esac
+
+dist=$out/dist
+stage=$(mktemp -d "$out/dist-stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+rm -rf "$dist"   # only this run's artifacts, none of an earlier version's
+mkdir -p "$dist"
+
+# The binding versions must be the library's: one release, one number.
+for f in "$root/bindings/python/pyproject.toml" "$root/bindings/node/package.json"; do
+	grep -q "\"\?version\"\? *[=:] *\"$version\"" "$f" || { echo "dist: $f does not say version $version" >&2; exit 1; }
+done
+
+# The manylinux tag is read off the library: the newest glibc symbol
+# version it needs (Go's c-shared runtime needs only a few).
+glibc=$(objdump -T "$lib" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+platform=manylinux_${glibc/./_}_$arch
+echo "==> dist $version for $arch (needs glibc $glibc: $platform)"
+
+# --- C/C++: a relocatable prefix -------------------------------------------------
+name=quicksand-go-$version-linux-$arch
+c=$stage/$name
+install -d "$c/lib/pkgconfig" "$c/include" "$c/bin"
+install -m 0755 "$lib" "$c/lib/libquicksand.so"
+# The CLI, static: it needs no library.
+(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags='-s -w' -o "$c/bin/quicksand" ./cmd/quicksand)
+install -m 0644 "$root/include/quicksand.h" "$c/include/quicksand.h"
+# ${pcfiledir}: pkg-config puts the .pc file's own folder there, so the
+# prefix works wherever the tarball is unpacked.
+cat > "$c/lib/pkgconfig/quicksand.pc" <<EOF
+prefix=\${pcfiledir}/../..
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: quicksand
+Description: Run commands in a Linux VM of your own
+Version: $version
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lquicksand
+Cflags: -I\${includedir}
+EOF
+tar -C "$stage" -czf "$dist/$name.tar.gz" "$name"
+
+# --- Python: a wheel with the library inside, and an sdist without ---------------
+pystage=$stage/python
+mkdir -p "$pystage"
+cp -r "$root/bindings/python/quicksand" "$root/bindings/python/pyproject.toml" "$root/bindings/python/README.md" "$pystage/"
+find "$pystage" -name __pycache__ -prune -exec rm -rf {} +
+(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_sdist("sdist")' >/dev/null)
+cp "$pystage"/sdist/*.tar.gz "$dist/"
+install -m 0755 "$lib" "$pystage/quicksand/libquicksand.so"
+(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
+# setuptools sees no extension module, so it tags the wheel for any
+# platform; the library inside makes it this one.
+"$py" "$root/build/retag_wheel.py" "$pystage"/wheel/*.whl "$platform" "$dist"
+
+# --- Node: an npm tarball with the library for this platform ---------------------
+nstage=$stage/node
+mkdir -p "$nstage/prebuilds/linux-$node_arch"
+cp -r "$root/bindings/node/index.js" "$root/bindings/node/index.d.ts" "$root/bindings/node/lib" "$root/bindings/node/package.json" "$nstage/"
+[ -f "$root/bindings/node/README.md" ] && cp "$root/bindings/node/README.md" "$nstage/"
+install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
+(cd "$nstage" && npm pack --silent --pack-destination "$dist" >/dev/null)
+
+# --- the default image, as an archive `quicksand image install` takes -----------
+guest_arch=$arch
+[ "$arch" = aarch64 ] && guest_arch=arm64
+"$c/bin/quicksand" image pack "$images/debian-$guest_arch" "$dist/debian-$guest_arch-$version.qsimage" >/dev/null
+
+echo "==> out/dist:"
+ls -l "$dist"

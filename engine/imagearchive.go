@@ -1,0 +1,345 @@
+package engine
+
+// Image archives: one file that carries an image to another machine, made
+// by PackImage and installed by InstallImage (`quicksand image pack` and
+// `quicksand image install`, `make dist`).
+//
+// The file is a gzip-compressed tar holding, in order: archiveMarker (the
+// format's version), manifest.json, the kernel (and the compressed kernel,
+// when the image has one), the initrd, the root disk as a compressed qcow2
+// (a raw root disk is mostly empty space), and last SHA256SUMS, the
+// checksum of each of them. Beside it, FILE.sha256 holds the checksum of the
+// whole file, for whoever moves it. An install checks every file against
+// SHA256SUMS (and gzip its own CRC), and unpacks into a locked folder that
+// is renamed into place only once everything checked out: a corrupt or
+// truncated archive leaves nothing behind.
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/quicksand-go/quicksand/engine/internal/image"
+	"github.com/quicksand-go/quicksand/engine/internal/qemu"
+)
+
+const (
+	archiveMarker  = "quicksand-image"
+	archiveVersion = "1"
+	archiveSums    = "SHA256SUMS"
+	archiveRootFS  = "rootfs.qcow2"
+	// ArchiveSuffix is how image archive files end.
+	ArchiveSuffix = ".qsimage"
+	// installingSuffix marks the folders installs unpack into.
+	installingSuffix = ".installing-"
+)
+
+// archiveEntryName is what a file in an archive may be called: a plain
+// name, nothing that points elsewhere.
+var archiveEntryName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// PackImage writes the image nameOrPath (found as Start finds it, dirs
+// first) as an archive at out, and out+".sha256" beside it. It returns the
+// archive's SHA-256. Saves and imported Quicksand images are not packed.
+func PackImage(ctx context.Context, nameOrPath, out string, dirs ...string) (string, error) {
+	img, err := image.Resolve(nameOrPath, image.SearchDirs(dirs))
+	if err != nil {
+		return "", newError(KindImageNotFound, err, "packing image %q", nameOrPath)
+	}
+	m := img.Manifest
+	switch {
+	case m.Save != nil:
+		return "", newError(KindBadRequest, nil, "%s is a save, not an image: saves are not packed", img.Dir)
+	case m.Agent == image.AgentQuicksand:
+		return "", newError(KindBadRequest, nil, "%s is an imported Quicksand image: pack the package it came from", img.Dir)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".packing-*")
+	if err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	defer os.RemoveAll(tmp)
+
+	// The root disk as a compressed qcow2: the engine boots it as it is.
+	disk := filepath.Join(tmp, archiveRootFS)
+	if out, err := exec.CommandContext(ctx, qemuImg(qemu.Binary(m.Arch)), "convert", "-c", "-O", "qcow2", img.RootFSPath(), disk).CombinedOutput(); err != nil {
+		return "", errors.Errorf("compressing the root disk: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	files := []struct{ name, path string }{
+		{filepath.Base(m.Kernel), img.KernelPath()},
+		{filepath.Base(m.Initrd), img.InitrdPath()},
+		{archiveRootFS, disk},
+	}
+	if m.KernelCompressed != "" {
+		files = append(files, struct{ name, path string }{filepath.Base(m.KernelCompressed), img.File(m.KernelCompressed)})
+	}
+	packed := m
+	packed.Kernel, packed.Initrd, packed.RootFS = files[0].name, files[1].name, archiveRootFS
+	if m.KernelCompressed != "" {
+		packed.KernelCompressed = filepath.Base(m.KernelCompressed)
+	}
+	packed.Source = ""
+	manifest, _ := json.MarshalIndent(packed, "", "  ")
+
+	partial := filepath.Join(tmp, "archive")
+	f, err := os.Create(partial)
+	if err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	defer f.Close()
+	whole := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, whole), 1<<20)
+	zw := gzip.NewWriter(bw)
+	tw := tar.NewWriter(zw)
+	var sums strings.Builder
+	add := func(name string, r io.Reader, size int64) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		h := sha256.New()
+		if _, err := io.Copy(tw, io.TeeReader(r, h)); err != nil {
+			return err
+		}
+		fmt.Fprintf(&sums, "%x  %s\n", h.Sum(nil), name)
+		return nil
+	}
+	addBytes := func(name string, b []byte) error { return add(name, strings.NewReader(string(b)), int64(len(b))) }
+	if err := addBytes(archiveMarker, []byte(archiveVersion+"\n")); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	if err := addBytes("manifest.json", append(manifest, '\n')); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	for _, file := range files {
+		if err := addFile(add, file.name, file.path); err != nil {
+			return "", errors.Wrapf(err, "packing %s", file.path)
+		}
+	}
+	if err := addBytesUnsummed(tw, archiveSums, []byte(sums.String())); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	for _, c := range []io.Closer{tw, zw} {
+		if err := c.Close(); err != nil {
+			return "", errors.Wrap(err, "packing")
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	if err := f.Close(); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	sum := hex.EncodeToString(whole.Sum(nil))
+	if err := os.Rename(partial, out); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	if err := os.WriteFile(out+".sha256", []byte(sum+"  "+filepath.Base(out)+"\n"), 0o644); err != nil {
+		return "", errors.Wrap(err, "packing")
+	}
+	return sum, nil
+}
+
+func addFile(add func(string, io.Reader, int64) error, name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return add(name, f, fi.Size())
+}
+
+func addBytesUnsummed(tw *tar.Writer, name string, b []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
+}
+
+// InstallImage installs the image archive at path into destDir (""
+// means DefaultImageDir()) as <name>-<arch>, and returns its folder.
+// progress, if not nil, is called as the archive is read (bytes read of
+// total). An image of that name and architecture already there is an error:
+// remove it first. A corrupt or truncated archive is refused, and nothing
+// of it is left.
+func InstallImage(ctx context.Context, path, destDir string, progress func(done, total int64)) (string, error) {
+	if destDir == "" {
+		destDir = DefaultImageDir()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", newError(KindImageNotFound, err, "installing the image archive %s", path)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", newError(KindImageNotFound, err, "installing the image archive %s", path)
+	}
+	if err := os.MkdirAll(destDir, 0o755); err != nil {
+		return "", errors.Wrap(err, "installing an image")
+	}
+	sweepStale(slog.New(slog.DiscardHandler), destDir, "*"+installingSuffix+"*")
+	staging, err := makeLockedDir(destDir, "."+filepath.Base(path)+installingSuffix+"*")
+	if err != nil {
+		return "", errors.Wrap(err, "installing an image")
+	}
+	defer staging.remove() // nothing left once renamed into place
+
+	bad := func(err error, format string, args ...any) (string, error) {
+		return "", newError(KindBadRequest, err, "the image archive %s %s: refused, nothing installed", path, fmt.Sprintf(format, args...))
+	}
+	r := &progressReader{r: f, total: fi.Size(), report: progress, ctx: ctx}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 1<<20))
+	if err != nil {
+		return bad(err, "is not an image archive (not gzip)")
+	}
+	got := map[string]string{} // name -> sha256
+	var sums []byte
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return bad(err, "is corrupt or truncated")
+		}
+		switch {
+		case h.Typeflag != tar.TypeReg || !archiveEntryName.MatchString(h.Name) || h.Name == lockName:
+			return bad(nil, "holds %s, which no image archive has", image.Quote(h.Name))
+		case got[h.Name] != "" || len(got) > 16:
+			return bad(nil, "holds %s twice, or too many files", image.Quote(h.Name))
+		case h.Name == archiveSums:
+			if sums, err = io.ReadAll(io.LimitReader(tr, 1<<16)); err != nil {
+				return bad(err, "is corrupt or truncated")
+			}
+			continue
+		}
+		sum, err := writeEntry(staging.file(h.Name), tr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", newError(KindCancelled, err, "installing the image archive %s", path)
+			}
+			return bad(err, "is corrupt or truncated (at %s)", h.Name)
+		}
+		got[h.Name] = sum
+	}
+	// The gzip trailer (CRC and size) is checked once the stream is read to its end.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return bad(err, "is corrupt or truncated")
+	}
+	if err := checkSums(sums, got); err != nil {
+		return bad(err, "does not match its checksums")
+	}
+	if marker, _ := os.ReadFile(staging.file(archiveMarker)); strings.TrimSpace(string(marker)) != archiveVersion {
+		return bad(nil, "is of a format this library does not know (%q)", strings.TrimSpace(string(marker)))
+	}
+	os.Remove(staging.file(archiveMarker))
+	img, err := image.Load(staging.path)
+	if err != nil {
+		return bad(err, "holds no usable image")
+	}
+	m := img.Manifest
+	if err := image.CheckName(m.Name); err != nil || m.Save != nil || m.Agent != "" {
+		return bad(err, "holds no image of ours (name %s)", image.Quote(m.Name))
+	}
+	m.Source = "archive " + filepath.Base(path)
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.WriteFile(staging.file("manifest.json"), append(raw, '\n'), 0o644); err != nil {
+		return "", errors.Wrap(err, "installing an image")
+	}
+	final := filepath.Join(destDir, m.Name+"-"+m.Arch)
+	if _, err := os.Stat(final); err == nil {
+		return "", newError(KindBadRequest, nil, "installing %s: %s is already installed at %s: remove it first (quicksand image remove %s)", path, m.Name+"-"+m.Arch, final, m.Name+"-"+m.Arch)
+	}
+	if err := os.Chmod(staging.path, 0o755); err != nil {
+		return "", errors.Wrap(err, "installing an image")
+	}
+	if err := staging.renameTo(final); err != nil {
+		return "", errors.Wrap(err, "installing an image")
+	}
+	return final, nil
+}
+
+// writeEntry writes r to a new file at path and returns its SHA-256.
+func writeEntry(path string, r io.Reader) (string, error) {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), r)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// checkSums checks that SHA256SUMS lists exactly the files got holds, each
+// with its checksum.
+func checkSums(sums []byte, got map[string]string) error {
+	if len(sums) == 0 {
+		return errors.New("it has no " + archiveSums)
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			return errors.Errorf("a malformed line in %s: %q", archiveSums, line)
+		}
+		if got[name] == "" {
+			return errors.Errorf("%s is listed but missing", image.Quote(name))
+		}
+		if got[name] != sum {
+			return errors.Errorf("%s: checksum %s, listed %s", image.Quote(name), got[name], sum)
+		}
+		listed[name] = true
+	}
+	for name := range got {
+		if !listed[name] {
+			return errors.Errorf("%s is not listed", image.Quote(name))
+		}
+	}
+	return nil
+}
+
+// progressReader reports how much of the archive was read, at most once
+// per percent, and stops reading once ctx ends.
+type progressReader struct {
+	r           io.Reader
+	ctx         context.Context
+	done, total int64
+	reported    int64
+	report      func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if p.report != nil && (p.done-p.reported >= p.total/100 || err == io.EOF) {
+		p.reported = p.done
+		p.report(p.done, p.total)
+	}
+	return n, err
+}
