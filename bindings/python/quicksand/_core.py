@@ -13,6 +13,7 @@ import msgpack
 
 from . import _lib
 from . import _calls
+from ._images import package_image_dirs
 from ._wire import encode_config, encode_request
 from .errors import SandboxNotRunningError
 from .types import BootTiming, NetworkMode, PortForward
@@ -99,7 +100,10 @@ class SandboxBase:
         """``image`` is an image name, an image folder, or a save (see
         ``save``). ``cold_boot=True`` boots the kernel even when a template of
         the image could be resumed (the default resumes one in a fraction of
-        a second; the first start of an image makes it).
+        a second; the first start of an image makes it). Images are looked
+        for in ``image_dirs``, then in installed image packages (``pip
+        install quicksand-go-debian``), then ``QUICKSAND_IMAGE_PATH``, then
+        the default image folder.
         ``network_mode="full"`` reaches the outside but not the host's
         loopback services, unless ``allow_host_loopback=True``. Options left
         at None take the library's defaults (memory 512 MiB, 1 CPU, accel
@@ -107,7 +111,7 @@ class SandboxBase:
         self._config = encode_config(
             image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
             extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
-            allow_host_loopback or None, template_dir, image_dirs, qemu_path,
+            allow_host_loopback or None, template_dir, [*image_dirs, *package_image_dirs()], qemu_path,
         )
         self.image = image
         self._handle: Optional[Handle] = None
