@@ -64,7 +64,7 @@ echo "ok   dist-test: the image archive installed (as $user)"
 echo "==> Python: a new venv, pip install of the two wheels (the binding, the image)"
 as_user "python3 -m venv venv"
 began=$(date +%s.%N) # the figure: from pip install to the first command's output, nothing cached
-as_user "venv/bin/pip install -q --disable-pip-version-check dist/quicksand_go-*.whl dist/quicksand_go_debian-*.whl"
+as_user "venv/bin/pip install -q --disable-pip-version-check dist/quicksand_go-*.whl dist/quicksand_go_debian-*_$arch.whl"
 # Without QUICKSAND_IMAGE_PATH: the image must come from its package.
 py_out=$(as_user "env -u QUICKSAND_IMAGE_PATH venv/bin/python -c 'from quicksand import SyncSandbox
 with SyncSandbox() as sb:

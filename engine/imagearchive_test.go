@@ -11,7 +11,8 @@ import (
 )
 
 // fakeImage makes a small image folder (not bootable: its kernel is text)
-// that packs and installs like a real one.
+// that packs and installs like a real one; its compressed kernel is the
+// kernel itself, as in arm64 images.
 func fakeImage(t *testing.T, dir, name string) string {
 	img := filepath.Join(dir, name+"-"+HostArch())
 	os.MkdirAll(img, 0o755)
@@ -21,7 +22,7 @@ func fakeImage(t *testing.T, dir, name string) string {
 		t.Fatalf("qemu-img: %v: %s", err, out)
 	}
 	os.WriteFile(filepath.Join(img, "manifest.json"), []byte(`{"name": "`+name+`", "arch": "`+HostArch()+`", "kernel": "vmlinux",
-		"initrd": "initrd.img", "rootfs": "rootfs.ext4", "kernel_args": "console=ttyS0"}`), 0o644)
+		"kernel_compressed": "vmlinux", "initrd": "initrd.img", "rootfs": "rootfs.ext4", "kernel_args": "console=ttyS0"}`), 0o644)
 	return img
 }
 
