@@ -17,12 +17,14 @@ package engine
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -103,59 +105,73 @@ func PackImage(ctx context.Context, nameOrPath, out string, dirs ...string) (str
 		return "", errors.Wrap(err, "packing")
 	}
 	defer f.Close()
-	whole := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(f, whole), 1<<20)
-	zw := gzip.NewWriter(bw)
-	tw := tar.NewWriter(zw)
-	var sums strings.Builder
-	add := func(name string, r io.Reader, size int64) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		h := sha256.New()
-		if _, err := io.Copy(tw, io.TeeReader(r, h)); err != nil {
-			return err
-		}
-		fmt.Fprintf(&sums, "%x  %s\n", h.Sum(nil), name)
-		return nil
-	}
-	addBytes := func(name string, b []byte) error { return add(name, strings.NewReader(string(b)), int64(len(b))) }
-	if err := addBytes(archiveMarker, []byte(archiveVersion+"\n")); err != nil {
-		return "", errors.Wrap(err, "packing")
-	}
-	if err := addBytes("manifest.json", append(manifest, '\n')); err != nil {
-		return "", errors.Wrap(err, "packing")
+	aw := newArchiveWriter(f)
+	err = aw.bytes(archiveMarker, []byte(archiveVersion+"\n"))
+	if err == nil {
+		err = aw.bytes("manifest.json", append(manifest, '\n'))
 	}
 	for _, file := range files {
-		if err := addFile(add, file.name, file.path); err != nil {
-			return "", errors.Wrapf(err, "packing %s", file.path)
+		if err == nil {
+			err = errors.Wrapf(aw.file(file.name, file.path), "%s", file.path)
 		}
 	}
-	if err := addBytesUnsummed(tw, archiveSums, []byte(sums.String())); err != nil {
-		return "", errors.Wrap(err, "packing")
+	var sum string
+	if err == nil {
+		sum, err = aw.finish()
 	}
-	for _, c := range []io.Closer{tw, zw} {
-		if err := c.Close(); err != nil {
-			return "", errors.Wrap(err, "packing")
-		}
+	if err == nil {
+		err = f.Close()
 	}
-	if err := bw.Flush(); err != nil {
-		return "", errors.Wrap(err, "packing")
+	if err == nil {
+		err = os.Rename(partial, out)
 	}
-	if err := f.Close(); err != nil {
-		return "", errors.Wrap(err, "packing")
+	if err == nil {
+		err = os.WriteFile(out+".sha256", []byte(sum+"  "+filepath.Base(out)+"\n"), 0o644)
 	}
-	sum := hex.EncodeToString(whole.Sum(nil))
-	if err := os.Rename(partial, out); err != nil {
-		return "", errors.Wrap(err, "packing")
-	}
-	if err := os.WriteFile(out+".sha256", []byte(sum+"  "+filepath.Base(out)+"\n"), 0o644); err != nil {
+	if err != nil {
 		return "", errors.Wrap(err, "packing")
 	}
 	return sum, nil
 }
 
-func addFile(add func(string, io.Reader, int64) error, name, path string) error {
+// archiveWriter writes an image archive: a gzip'd tar whose entries are
+// summed as they go in, SHA256SUMS last, and the whole file summed too.
+type archiveWriter struct {
+	bw    *bufio.Writer
+	zw    *gzip.Writer
+	tw    *tar.Writer
+	whole hash.Hash
+	sums  strings.Builder
+}
+
+func newArchiveWriter(w io.Writer) *archiveWriter {
+	a := &archiveWriter{whole: sha256.New()}
+	a.bw = bufio.NewWriterSize(io.MultiWriter(w, a.whole), 1<<20)
+	a.zw = gzip.NewWriter(a.bw)
+	a.tw = tar.NewWriter(a.zw)
+	return a
+}
+
+// entry adds a file of size bytes read from r, listed in SHA256SUMS when summed.
+func (a *archiveWriter) entry(name string, r io.Reader, size int64, summed bool) error {
+	if err := a.tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(a.tw, io.TeeReader(r, h)); err != nil {
+		return err
+	}
+	if summed {
+		fmt.Fprintf(&a.sums, "%x  %s\n", h.Sum(nil), name)
+	}
+	return nil
+}
+
+func (a *archiveWriter) bytes(name string, b []byte) error {
+	return a.entry(name, bytes.NewReader(b), int64(len(b)), true)
+}
+
+func (a *archiveWriter) file(name, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -165,15 +181,25 @@ func addFile(add func(string, io.Reader, int64) error, name, path string) error 
 	if err != nil {
 		return err
 	}
-	return add(name, f, fi.Size())
+	return a.entry(name, f, fi.Size(), true)
 }
 
-func addBytesUnsummed(tw *tar.Writer, name string, b []byte) error {
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
-		return err
+// finish adds SHA256SUMS, ends the tar and gzip streams and returns the
+// whole archive's SHA-256.
+func (a *archiveWriter) finish() (string, error) {
+	sums := a.sums.String()
+	if err := a.entry(archiveSums, strings.NewReader(sums), int64(len(sums)), false); err != nil {
+		return "", err
 	}
-	_, err := tw.Write(b)
-	return err
+	for _, c := range []io.Closer{a.tw, a.zw} {
+		if err := c.Close(); err != nil {
+			return "", err
+		}
+	}
+	if err := a.bw.Flush(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(a.whole.Sum(nil)), nil
 }
 
 // InstallImage installs the image archive at path into destDir (""

@@ -108,7 +108,7 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ string, err error) {
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.checkRunning("saving"); err != nil {
+	if err := sb.beginSnapshotOp("saving"); err != nil {
 		return "", err
 	}
 	frozen := sb.spec.Disk

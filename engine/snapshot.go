@@ -32,7 +32,7 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.checkRunning("checkpointing"); err != nil {
+	if err := sb.beginSnapshotOp("checkpointing"); err != nil {
 		return err
 	}
 	opCtx, cancel := sb.boundSnapshot(ctx)
@@ -53,7 +53,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
-	if err := sb.checkRunning("reverting"); err != nil {
+	if err := sb.beginSnapshotOp("reverting"); err != nil {
 		return err
 	}
 	revertable, known := sb.tags[tag]
@@ -151,11 +151,12 @@ func (sb *Sandbox) hmp(ctx context.Context, command string) error {
 	return nil
 }
 
-// checkRunning is the error for a snapshot operation on a stopped sandbox,
-// or nil. Called first by every snapshot operation (sb.snapshots held), it
-// also calls off an earlier operation's "cont" retries: the operation
-// starting now ends by letting the VM run again itself.
-func (sb *Sandbox) checkRunning(what string) error {
+// beginSnapshotOp is called first by every snapshot operation, with
+// sb.snapshots held. It calls off an earlier operation's "cont" retries (the
+// operation starting now ends by letting the VM run again itself, and a
+// late "cont" must not undo its pause), and returns the error for a stopped
+// sandbox, or nil.
+func (sb *Sandbox) beginSnapshotOp(what string) error {
 	if sb.stopContRetry != nil {
 		sb.stopContRetry()
 		sb.stopContRetry = nil

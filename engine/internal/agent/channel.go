@@ -128,8 +128,7 @@ func (ch *Channel) Open(streaming bool, limit int64) (*ChannelCall, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, errors.Wrap(err, "making a call id")
 	}
-	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, ready: make(chan struct{}, 1)}
-	c.out[Stdout].limit, c.out[Stderr].limit = limit, limit
+	c := &ChannelCall{ch: ch, id: binary.LittleEndian.Uint64(b[:]) | 1, streaming: streaming, out: keptOutputs(limit), ready: make(chan struct{}, 1)}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.err != nil {

@@ -266,8 +266,7 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 	events, stop := c.streamEvents(ctx, req)
 	defer stop()
 
-	st := &stream{cc: cc, onChunk: onChunk}
-	st.out[Stdout].limit, st.out[Stderr].limit = outputLimit(&req), outputLimit(&req)
+	st := &stream{cc: cc, onChunk: onChunk, out: keptOutputs(outputLimit(&req))}
 	var ready, dead <-chan struct{}
 	if cc != nil {
 		ready, dead = cc.Ready(), cc.Dead()

@@ -23,6 +23,12 @@ type keptOutput struct {
 	cut    bool // the limit dropped output
 }
 
+// keptOutputs is a call's store by Stream, each held to limit.
+func keptOutputs(limit int64) (out [3]keptOutput) {
+	out[Stdout].limit, out[Stderr].limit = limit, limit
+	return out
+}
+
 // add keeps what fits of p and returns the bytes kept, as a slice of the
 // store that later adds never move or overwrite.
 func (k *keptOutput) add(p []byte) []byte {
