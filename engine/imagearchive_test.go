@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"errors"
 	"os"
@@ -140,5 +142,45 @@ func TestSavesAreNotPackedOrRemovedAsImages(t *testing.T) {
 	}
 	if _, err := os.Stat(img); err != nil {
 		t.Fatalf("the save is gone: %v", err)
+	}
+}
+
+// A hostile archive cannot write outside the folder it is unpacked in:
+// entries with a path, a parent reference, a link or a device are refused,
+// and nothing is written anywhere.
+func TestArchiveEntriesCannotLeaveTheirFolder(t *testing.T) {
+	for name, hdr := range map[string]tar.Header{
+		"parent":   {Name: "../escaped", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644},
+		"absolute": {Name: "/tmp/escaped", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644},
+		"subdir":   {Name: "a/b", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644},
+		"symlink":  {Name: "link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"},
+		"hardlink": {Name: "link", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"},
+		"device":   {Name: "dev", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3},
+		"lock":     {Name: lockName, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644},
+	} {
+		t.Run(name, func(t *testing.T) {
+			parent := t.TempDir()
+			dst := filepath.Join(parent, "images")
+			archive := filepath.Join(t.TempDir(), "hostile"+ArchiveSuffix)
+			f, _ := os.Create(archive)
+			zw := gzip.NewWriter(f)
+			tw := tar.NewWriter(zw)
+			tw.WriteHeader(&tar.Header{Name: archiveMarker, Typeflag: tar.TypeReg, Size: 2, Mode: 0o644})
+			tw.Write([]byte("1\n"))
+			tw.WriteHeader(&hdr)
+			if hdr.Size > 0 {
+				tw.Write([]byte("x"))
+			}
+			tw.Close()
+			zw.Close()
+			f.Close()
+			if dir, err := InstallImage(context.Background(), archive, dst, nil); err == nil || !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("installed at %q, error %v", dir, err)
+			}
+			assertNothingLeft(t, dst)
+			if _, err := os.Stat(filepath.Join(parent, "escaped")); !os.IsNotExist(err) {
+				t.Fatalf("the archive wrote outside its folder")
+			}
+		})
 	}
 }
