@@ -33,8 +33,9 @@ suite=bookworm
 packages=procps,iproute2,curl,ca-certificates,python3
 # Drivers the guest needs, loaded by the initrd in dependency order.
 # qemu_fw_cfg: the agent's token arrives as a firmware config file, not on
-# the kernel command line.
-modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_rng virtio_console crc32c_generic ext4 qemu_fw_cfg"
+# the kernel command line. 9p and 9pnet_fd: shared folders (the host serves
+# them over 9P on a connection to the agent).
+modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_rng virtio_console crc32c_generic ext4 qemu_fw_cfg 9p 9pnet_fd"
 # Zero pages as the guest frees them: snapshots (templates, checkpoints,
 # saves) skip zero pages, so memory a guest used and gave back costs nothing
 # to checkpoint (measured: 0.8 s -> 0.15 s for an idle guest's checkpoint).

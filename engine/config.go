@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,9 @@ type Config struct {
 	AllowHostLoopback bool
 	// PortForwards are bound on 127.0.0.1 only.
 	PortForwards []PortForward
+	// Mounts are host folders shared into the guest once it is up (see
+	// Sandbox.Mount).
+	Mounts []Mount
 	// BootTimeout bounds the time from QEMU's start to a ready agent.
 	BootTimeout time.Duration
 	// ExtraQEMUArgs are appended to QEMU's command line.
@@ -167,6 +171,19 @@ func (c Config) withDefaults() (Config, error) {
 			return bad(fmt.Sprintf("port_forwards[%d]", i), "host port %d is forwarded twice", pf.Host)
 		}
 		seen[pf.Host] = true
+	}
+	guestPaths := map[string]bool{}
+	c.Mounts = slices.Clone(c.Mounts)
+	for i, m := range c.Mounts {
+		checked, err := checkMount(m)
+		if err != nil {
+			return bad(fmt.Sprintf("mounts[%d]", i), "%v", err)
+		}
+		if guestPaths[checked.GuestPath] {
+			return bad(fmt.Sprintf("mounts[%d]", i), "%s is mounted twice", checked.GuestPath)
+		}
+		guestPaths[checked.GuestPath] = true
+		c.Mounts[i] = checked
 	}
 	for i, a := range c.ExtraKernelArgs {
 		if a == "" || strings.ContainsAny(a, " \t\n") {

@@ -173,6 +173,12 @@ func (sb *Sandbox) fileOp(ctx context.Context, op protocol.FileOp, what string) 
 // VM goes away or a revert throws the call's state away, and turns what
 // went wrong into the error kind that says so.
 func (sb *Sandbox) fileCall(ctx context.Context, what string, fn func(context.Context) error) error {
+	return sb.fileCallIn(ctx, sb.currentEpoch(), what, fn)
+}
+
+// fileCallIn is fileCall in a given epoch (for callers that hold
+// sb.snapshots, which currentEpoch takes).
+func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what string, fn func(context.Context) error) error {
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, "%s", what)
 	}
@@ -180,7 +186,6 @@ func (sb *Sandbox) fileCall(ctx context.Context, what string, fn func(context.Co
 	defer cancel()
 	stop := context.AfterFunc(sb.alive, cancel)
 	defer stop()
-	epoch := sb.currentEpoch()
 	stopEpoch := context.AfterFunc(epoch, cancel)
 	defer stopEpoch()
 	err := fn(callCtx)

@@ -79,6 +79,8 @@ type Sandbox struct {
 	// snapshot operation left behind (resumeVM), nil when there are none:
 	// a later operation's pause must not be undone by them.
 	stopContRetry context.CancelFunc
+	// mounts are the shared folders (mounts.go).
+	mounts mounts
 	// epoch ends (with the reason) when a revert throws away the guest
 	// state that calls in flight belong to.
 	epoch    context.Context
@@ -101,6 +103,19 @@ type Sandbox struct {
 // costs a fraction of a second instead of a boot. An image that is a save
 // (Sandbox.Save) is always resumed.
 func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
+	sb, err := start(ctx, cfg)
+	if err != nil || len(cfg.Mounts) == 0 {
+		return sb, err
+	}
+	if err := sb.mountAll(ctx, sb.cfg.Mounts); err != nil {
+		sb.kill()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// start starts the VM; Start then adds the mounts.
+func start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	began := time.Now()
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -240,6 +255,7 @@ func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
 	_ = sb.cmd.Process.Kill()
 	<-sb.exited
 	sb.client.Close()
+	sb.closeMounts()
 	if sb.channel != nil {
 		sb.channel.Close()
 	}

@@ -57,6 +57,9 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", newError(KindBadRequest, err, "save")
 	}
+	if err := sb.refuseSaveWithMounts(image.Quote(name)); err != nil {
+		return "", err
+	}
 	if _, err := os.Stat(dir); err == nil {
 		return "", newError(KindBadRequest, nil, "save %s: %s already exists", image.Quote(name), dir)
 	}

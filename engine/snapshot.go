@@ -41,6 +41,7 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 		return sb.opError(ctx, err, "checkpoint %q", tag)
 	}
 	sb.tags[tag] = true
+	sb.rememberMounts(tag)
 	return nil
 }
 
@@ -82,7 +83,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	if err := sb.rekey(opCtx); err != nil {
 		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
 	}
-	return nil
+	return sb.restoreMounts(opCtx, tag)
 }
 
 // contLimit bounds the wait for the "cont" that lets a VM run again after a

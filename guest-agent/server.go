@@ -36,6 +36,8 @@ type server struct {
 	live liveCalls
 	// exclusive is set while a command that asked to run alone runs.
 	exclusive atomic.Bool
+	// pending are mount connections waiting to be mounted.
+	pending pendingMounts
 }
 
 func newServer(s settings, ownsGuest bool) *server {
@@ -73,6 +75,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathTreeWrite:     {http.MethodPost, true, s.writeTree, true},
 		protocol.PathTreeRead:      {http.MethodGet, true, s.readTree, false},
 		protocol.PathFileOp:        {http.MethodPost, true, s.fileOp, false},
+		protocol.PathMountConnect:  {http.MethodPost, true, s.mountConnect, false},
+		protocol.PathMount:         {http.MethodPost, true, s.mount, false},
+		protocol.PathUnmount:       {http.MethodPost, true, s.unmount, false},
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {

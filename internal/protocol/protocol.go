@@ -37,7 +37,41 @@ const (
 	PathTreeWrite = "/files/untar"
 	PathTreeRead  = "/files/tar"
 	PathFileOp    = "/files/op"
+
+	// PathMountConnect turns its connection into a mount's 9P transport
+	// (101 Switching Protocols, Upgrade: MountUpgrade), held under ?id until
+	// PathMount names it; the host serves the folder on its end.
+	PathMountConnect = "/mounts/connect"
+	// PathMount mounts a connection made by PathMountConnect (MountRequest).
+	PathMount = "/mounts/add"
+	// PathUnmount unmounts a guest path (UnmountRequest).
+	PathUnmount = "/mounts/remove"
 )
+
+// MountUpgrade is the protocol a mount's connection switches to.
+const MountUpgrade = "9p2000.L"
+
+// MountMessageSize is the 9P msize a mount uses: the largest message the
+// host's side takes.
+const MountMessageSize = 512 << 10
+
+// MountRequest is the body of PathMount.
+type MountRequest struct {
+	// ID names the connection PathMountConnect holds.
+	ID   string `json:"id"`
+	Path string `json:"path"`
+	// ReadOnly mounts read-only in the guest too (the host enforces it
+	// whatever the guest does).
+	ReadOnly bool `json:"readonly,omitempty"`
+}
+
+// UnmountRequest is the body of PathUnmount.
+type UnmountRequest struct {
+	Path string `json:"path"`
+	// Force cuts the mount off without a word to the host: after a revert
+	// its connection belongs to a state that is gone.
+	Force bool `json:"force,omitempty"`
+}
 
 // ExtensionsHeader, sent with value "1", asks the agent for our dialect
 // (see the package comment). Clients that do not send it get answers shaped

@@ -149,13 +149,18 @@ func (c *Client) doRaw(ctx context.Context, method, path string, body io.Reader,
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var eb protocol.ErrorBody
-		if json.Unmarshal(raw, &eb) != nil || eb.Detail == "" {
-			eb.Detail = string(raw)
-		}
-		return nil, &StatusError{Status: resp.StatusCode, Detail: eb.Detail}
+		return nil, &StatusError{Status: resp.StatusCode, Detail: detailOf(raw)}
 	}
 	return resp, nil
+}
+
+// detailOf is what an error answer says: its JSON "detail", or its text.
+func detailOf(raw []byte) string {
+	var eb protocol.ErrorBody
+	if json.Unmarshal(raw, &eb) != nil || eb.Detail == "" {
+		return string(raw)
+	}
+	return eb.Detail
 }
 
 // smallAnswer bounds the answers that carry no output (ping, resume).
