@@ -166,16 +166,22 @@ func closerOf(c io.ReadWriteCloser) io.Closer {
 	return c
 }
 
-// Unmount unmounts a mount and stops serving its folder: once it returns,
-// the guest reaches nothing of the folder, even through files it had open.
+// Unmount unmounts a mount (the one with h.ID) and stops serving its
+// folder: once it returns, the guest reaches nothing of the folder, even
+// through files it had open.
 func (sb *Sandbox) Unmount(ctx context.Context, h MountHandle) error {
 	sb.mounts.ops.Lock()
 	defer sb.mounts.ops.Unlock()
 	sb.mounts.mu.Lock()
-	am := sb.mounts.active[path.Clean(h.GuestPath)]
-	if am == nil || am.handle.ID != h.ID {
+	var am *activeMount
+	for _, m := range sb.mounts.active {
+		if m.handle.ID == h.ID {
+			am = m
+		}
+	}
+	if am == nil {
 		sb.mounts.mu.Unlock()
-		return newError(KindBadRequest, nil, "unmounting %s: it is not mounted (a revert to a checkpoint taken before it was mounted unmounts it)", h.GuestPath)
+		return newError(KindBadRequest, nil, "unmounting mount %s %s: it is not mounted (a revert to a checkpoint taken before it was mounted unmounts it)", h.ID, h.GuestPath)
 	}
 	delete(sb.mounts.active, am.handle.GuestPath)
 	sb.mounts.mu.Unlock()

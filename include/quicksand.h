@@ -156,6 +156,9 @@ int qs_version_number(void);
  *                            of an image keeps a booted template, later starts
  *                            resume it in a fraction of a second)
  *   template_dir      str    where templates are kept
+ *   mounts            array of {host: str, guest: str, readonly: bool}:
+ *                            host folders shared into the guest once it is
+ *                            up (see qs_sandbox_mount)
  * image may also name a save (qs_sandbox_save): it is then resumed with the
  * memory and CPUs it was saved with.
  * config may be NULL with config_len 0 for all defaults.
@@ -317,6 +320,27 @@ int qs_sandbox_file_op(qs_sandbox *sb, const uint8_t *request, size_t request_le
  */
 int qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, qs_error **err);
 int qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, qs_error **err);
+
+/*
+ * Shared folders. A host folder mounted at a guest path (made when missing)
+ * while the sandbox runs; the guest sees changes either side makes at once.
+ * The host serves the folder itself: the guest reaches nothing outside it
+ * (symlinks are resolved in the guest, devices are never opened), and
+ * readonly is enforced by the host whatever the guest does. A revert brings
+ * back the mounts its checkpoint had; a save with mounts is refused
+ * (QS_ERR_BAD_REQUEST). Files the guest makes belong to the host's user.
+ *
+ * mount: msgpack map {host str, guest str, readonly bool (default false)};
+ * a missing host folder is QS_ERR_NOT_FOUND, a relative guest path
+ * QS_ERR_INVALID_CONFIG, a guest path already mounted QS_ERR_BAD_REQUEST.
+ * handle (may be NULL): msgpack map {id str, host str (absolute), guest str,
+ * readonly bool}. qs_sandbox_unmount takes the id: once it returns the
+ * guest reaches nothing of the folder, even through files it held open.
+ * qs_sandbox_mounts: an array of those maps, by guest path.
+ */
+int qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_buffer *handle, qs_error **err);
+int qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
+int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

@@ -21,6 +21,8 @@ export interface SandboxOptions {
   qemuPath?: string;
   /** Forwards 127.0.0.1:host on the host to guest in the guest. */
   portForwards?: Array<{ host: number; guest: number }>;
+  /** Host folders shared into the guest once it is up (see Sandbox.mount). */
+  mounts?: Array<{ host: string; guest: string; readonly?: boolean }>;
   /** Seconds to wait for the boot. Default 60. */
   bootTimeout?: number;
   extraQemuArgs?: string[];
@@ -99,6 +101,12 @@ export class Sandbox {
   makeDir(path: string, opts?: { parents?: boolean; mode?: number; user?: string }): Promise<void>;
   remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
   rename(src: string, dst: string): Promise<void>;
+  /** Shares a host folder at a guest path; readonly is enforced by the host. */
+  mount(host: string, guest: string, opts?: { readonly?: boolean }): Promise<MountHandle>;
+  /** Once it resolves the guest reaches nothing of the folder. */
+  unmount(handle: MountHandle): Promise<void>;
+  /** The shared folders mounted now, by guest path. */
+  readonly activeMounts: MountHandle[];
   checkpoint(tag: string): Promise<void>;
   /** Returns to checkpoint `tag`, running processes included. */
   revert(tag: string): Promise<void>;
@@ -143,6 +151,14 @@ export class PermissionError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}
 
 /** A file in the guest. */
+export interface MountHandle {
+  readonly id: string;
+  /** Absolute, symlinks resolved. */
+  readonly host: string;
+  readonly guest: string;
+  readonly readonly: boolean;
+}
+
 export interface FileInfo {
   name: string;
   /** "file", "dir", "symlink" or "other". */

@@ -226,6 +226,73 @@ static void test_files(qs_sandbox *sb) {
     rmdir(host);
 }
 
+/* Shared folders: a host folder mounted read-only, seen in the guest, the
+ * host refusing a write; listed; unmounted by id; bad input. */
+static void test_mounts(qs_sandbox *sb) {
+    qs_error *err = NULL;
+    char host[] = "/tmp/qs-c-mount-XXXXXX";
+    CHECK(mkdtemp(host) != NULL, "mkdtemp");
+    char file[64];
+    snprintf(file, sizeof file, "%s/shared", host);
+    FILE *f = fopen(file, "w");
+    fputs("from the host", f);
+    fclose(f);
+
+    mp_writer m = {0};
+    mp_map(&m, 3);
+    mp_str(&m, "host");
+    mp_str(&m, host);
+    mp_str(&m, "guest");
+    mp_str(&m, "/mnt/c");
+    mp_str(&m, "readonly");
+    mp_byte(&m, 0xc3);
+    qs_buffer handle = {0};
+    int st = qs_sandbox_mount(sb, m.buf, m.len, &handle, &err);
+    CHECK(st == QS_OK, "mount: %s", qs_error_message(err));
+    mp_value id = mp_get(handle.data, handle.len, "id");
+    CHECK(id.found && id.is_bin && id.len > 0 && mp_get(handle.data, handle.len, "readonly").i == 1, "mount handle");
+    char mount_id[64] = {0};
+    if (id.found && id.len < sizeof mount_id) memcpy(mount_id, id.data, id.len);
+    qs_buffer_free(&handle);
+
+    qs_buffer res = {0};
+    mp_writer r = request("cat /mnt/c/shared; echo x > /mnt/c/new");
+    st = qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK && has_bytes(mp_get(res.data, res.len, "stdout"), "from the host") &&
+              mp_get(res.data, res.len, "exit_code").i != 0,
+          "read through the mount, write refused: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+    snprintf(file, sizeof file, "%s/new", host);
+    CHECK(access(file, F_OK) != 0, "a read-only mount let the guest write");
+
+    qs_buffer list = {0};
+    st = qs_sandbox_mounts(sb, &list, &err);
+    CHECK(st == QS_OK && list.len > 0 && list.data[0] == 0x91, "mounts: one, got %zu bytes: %s", list.len,
+          qs_error_message(err));
+    qs_buffer_free(&list);
+    CHECK(qs_sandbox_unmount(sb, mount_id, &err) == QS_OK, "unmount: %s", qs_error_message(err));
+    expect_error(qs_sandbox_unmount(sb, mount_id, &err), &err, QS_ERR_BAD_REQUEST, "not mounted", "a second unmount");
+    expect_error(qs_sandbox_unmount(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL id");
+
+    mp_writer missing = {0};
+    mp_map(&missing, 2);
+    mp_str(&missing, "host");
+    mp_str(&missing, "/no/such/folder");
+    mp_str(&missing, "guest");
+    mp_str(&missing, "/mnt/c");
+    expect_error(qs_sandbox_mount(sb, missing.buf, missing.len, NULL, &err), &err, QS_ERR_NOT_FOUND, "/no/such/folder",
+                 "a missing host folder");
+    mp_writer unknown = {0};
+    mp_map(&unknown, 1);
+    mp_str(&unknown, "hots");
+    mp_str(&unknown, host);
+    expect_error(qs_sandbox_mount(sb, unknown.buf, unknown.len, NULL, &err), &err, QS_ERR_INVALID_CONFIG, "hots",
+                 "an unknown key");
+    snprintf(file, sizeof file, "%s/shared", host);
+    unlink(file);
+    rmdir(host);
+}
+
 static void test_with_vm(void) {
     qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -379,6 +446,7 @@ static void test_with_vm(void) {
     qs_buffer_free(&log);
 
     test_files(sb);
+    test_mounts(sb);
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));

@@ -1,10 +1,7 @@
 package wire
 
 import (
-	"bytes"
 	"io/fs"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/quicksand-go/quicksand/engine"
 )
@@ -83,9 +80,5 @@ func EncodeFileResult(info *engine.FileInfo, entries []engine.FileInfo, isList b
 	default:
 		m["exists"] = false
 	}
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetSortMapKeys(true)
-	_ = enc.Encode(m) // maps of strings and numbers cannot fail
-	return buf.Bytes()
+	return encodeSorted(m)
 }

@@ -120,6 +120,23 @@ func configFrom(f *fields) (c engine.Config, err error) {
 			c.PortForwards = append(c.PortForwards, fw)
 		}
 	}
+	if v, ok := f.get("mounts"); ok {
+		list, isList := v.([]any)
+		if !isList {
+			return c, f.fail("mounts", "must be an array of {host, guest, readonly} maps, not %s", typeName(v))
+		}
+		for i, item := range list {
+			mf, err := f.sub(fmt.Sprintf("mounts[%d]", i), item)
+			if err != nil {
+				return c, err
+			}
+			m, err := mountFrom(mf)
+			if err != nil {
+				return c, err
+			}
+			c.Mounts = append(c.Mounts, m)
+		}
+	}
 	return c, f.unknown()
 }
 

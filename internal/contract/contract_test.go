@@ -165,7 +165,7 @@ codes = {c.code: c.status for c in vars(errors).values()
 def every(fn, **special):
     return {p: special.get(p, "x") for p in inspect.signature(fn).parameters}
 cfg = msgpack.unpackb(_core.encode_config(**every(_core.encode_config,
-    port_forwards=[(1, 2)], extra_qemu_args=["a"], extra_kernel_args=["a"])))
+    port_forwards=[(1, 2)], extra_qemu_args=["a"], extra_kernel_args=["a"], mounts=[("/h", "/g")])))
 req = msgpack.unpackb(_core.encode_request(**every(_core.encode_request, env={"A": "b"})), raw=False)
 print(json.dumps({"codes": codes, "config_keys": list(cfg), "request_keys": list(req)}))
 `

@@ -23,6 +23,7 @@ const CONFIG_KEYS = {
   templateDir: 'template_dir',
   imageDirs: 'image_dirs',
   qemuPath: 'qemu_path',
+  mounts: 'mounts', // [{ host, guest, readonly }]
 };
 
 const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'maxOutput', 'onStdout', 'onStderr', 'signal'];

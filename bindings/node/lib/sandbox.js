@@ -4,6 +4,7 @@ const { decode } = require('@msgpack/msgpack');
 const native = require('./native');
 const calls = require('./calls');
 const { files } = require('./files');
+const { mounts } = require('./mounts');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
@@ -161,6 +162,22 @@ class Sandbox {
   async remove(path, opts) { return files.remove(this.#live(), path, opts); }
 
   async rename(src, dst) { return files.rename(this.#live(), src, dst); }
+
+  // --- shared folders --------------------------------------------------------
+
+  /**
+   * Shares the host folder `host` at `guest` (made when missing) and resolves
+   * with its handle { id, host, guest, readonly }. The guest reaches nothing
+   * outside the folder; with `{ readonly: true }` it changes nothing in it
+   * (the host refuses). Files the guest makes belong to the host's user.
+   */
+  async mount(host, guest, opts) { return mounts.mount(this.#live(), host, guest, opts); }
+
+  /** Unmounts: once it resolves the guest reaches nothing of the folder, even through files it held open. */
+  async unmount(handle) { return mounts.unmount(this.#live(), handle); }
+
+  /** The shared folders mounted now, by guest path. */
+  get activeMounts() { return mounts.active(this.#live()); }
 
   /** Returns to checkpoint `tag`, running processes included; executes in flight reject with CallCancelledError. */
   async revert(tag) {

@@ -258,3 +258,32 @@ test('files', async () => {
   await sb.remove('/tmp/node-dir', { recursive: true });
   fs.rmSync(host, { recursive: true });
 });
+
+test('shared folders', async () => {
+  const host = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'qs-node-mount-'));
+  fs.writeFileSync(path.join(host, 'f'), 'from node');
+  try {
+    const s = await Sandbox.start({ mounts: [{ host, guest: '/mnt/start', readonly: true }] });
+    try {
+      assert.deepEqual(s.activeMounts.map((m) => [m.guest, m.readonly]), [['/mnt/start', true]]);
+      let r = await s.execute('cat /mnt/start/f; touch /mnt/start/new');
+      assert.equal(r.stdout, 'from node');
+      assert.notEqual(r.exitCode, 0);
+      assert.ok(!fs.existsSync(path.join(host, 'new')));
+
+      const h = await s.mount(host, '/mnt/rw');
+      r = await s.execute('echo back > /mnt/rw/out');
+      assert.equal(r.exitCode, 0);
+      assert.equal(fs.readFileSync(path.join(host, 'out'), 'utf8'), 'back\n');
+      await s.unmount(h);
+      assert.equal(s.activeMounts.length, 1);
+      await assert.rejects(s.unmount(h), BadRequestError);
+      await assert.rejects(s.mount('/no/such/folder', '/mnt/x'), (e) => e instanceof NotFoundError && /\/no\/such\/folder/.test(e.message));
+      await assert.rejects(s.mount(host, 'relative'), InvalidConfigError);
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    fs.rmSync(host, { recursive: true, force: true });
+  }
+});

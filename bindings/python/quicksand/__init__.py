@@ -26,7 +26,7 @@ from .errors import (
 from ._core import validate_save
 from .sandbox import Sandbox
 from .sync import SyncSandbox
-from .types import BootTiming, ExecuteResult, FileInfo, NetworkMode, PortForward
+from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward
 
 __version__ = "0.1.0"
 
@@ -38,6 +38,8 @@ __all__ = [
     "BootTiming",
     "NetworkMode",
     "PortForward",
+    "Mount",
+    "MountHandle",
     "QuicksandError",
     "InvalidConfigError",
     "ImageNotFoundError",

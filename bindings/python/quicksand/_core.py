@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import ctypes
 import weakref
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 import msgpack
 
-from . import _lib
-from . import _calls
+from . import _calls, _lib, _mounts
 from ._images import package_image_dirs
 from ._wire import encode_config, encode_request
 from .errors import SandboxNotRunningError
-from .types import BootTiming, NetworkMode, PortForward
+from .types import BootTiming, Mount, MountHandle, NetworkMode, PortForward
 
 # --- the handle -------------------------------------------------------------------
 
@@ -96,6 +95,7 @@ class SandboxBase:
         template_dir: Optional[str] = None,
         image_dirs: Iterable[str] = (),
         qemu_path: Optional[str] = None,
+        mounts: Iterable[Union[Mount, tuple]] = (),
     ) -> None:
         """``image`` is an image name, an image folder, or a save (see
         ``save``). ``cold_boot=True`` boots the kernel even when a template of
@@ -107,11 +107,14 @@ class SandboxBase:
         ``network_mode="full"`` reaches the outside but not the host's
         loopback services, unless ``allow_host_loopback=True``. Options left
         at None take the library's defaults (memory 512 MiB, 1 CPU, accel
-        "auto", network "restricted", boot timeout 60 s: include/quicksand.h)."""
+        "auto", network "restricted", boot timeout 60 s: include/quicksand.h).
+        ``mounts`` are host folders shared into the guest once it is up
+        (``Mount(host, guest, readonly=False)``, or a tuple of those)."""
         self._config = encode_config(
             image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
             extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
             allow_host_loopback or None, template_dir, [*image_dirs, *package_image_dirs()], qemu_path,
+            mounts,
         )
         self.image = image
         self._handle: Optional[Handle] = None
@@ -161,6 +164,11 @@ class SandboxBase:
     def boot_timing(self) -> BootTiming:
         """How long each phase of the start took."""
         return BootTiming._from_info(self._require().info()["boot_timing"])
+
+    @property
+    def active_mounts(self) -> List[MountHandle]:
+        """The shared folders mounted now, by guest path."""
+        return _mounts.active(self._require()._ptr)
 
     def console_log(self) -> str:
         """The guest's serial console output so far."""

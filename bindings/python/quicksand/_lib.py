@@ -89,6 +89,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         "qs_sandbox_file_op": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_upload": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_download": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mount": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_unmount": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mounts": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
     for name, (restype, argtypes) in sig.items():
         fn = getattr(lib, name)

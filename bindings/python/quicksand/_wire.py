@@ -4,11 +4,12 @@ library's defaults apply."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import msgpack
 
-from .types import NetworkMode, PortForward
+from .types import Mount, NetworkMode, PortForward
 
 # --- config and requests ------------------------------------------------------
 
@@ -29,6 +30,7 @@ def encode_config(
     template_dir: Optional[str] = None,
     image_dirs: Iterable[str] = (),
     qemu_path: Optional[str] = None,
+    mounts: Iterable[Union[Mount, tuple]] = (),
 ) -> bytes:
     """The msgpack config of qs_sandbox_start. Values are checked by the
     library, whose errors name the option."""
@@ -52,8 +54,16 @@ def encode_config(
         "template_dir": template_dir,
         "image_dirs": list(image_dirs) or None,
         "qemu_path": qemu_path,
+        "mounts": [mount_map(m) for m in mounts] or None,
     }
     return msgpack.packb({k: v for k, v in cfg.items() if v is not None})
+
+
+def mount_map(m: Union[Mount, tuple]) -> Dict[str, Any]:
+    """A mount as the library takes it; a tuple is (host, guest[, readonly])."""
+    if not isinstance(m, Mount):
+        m = Mount(*m)
+    return {"host": os.fspath(m.host), "guest": m.guest, "readonly": bool(m.readonly)}
 
 
 def encode_request(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Mapping, Optional, Union
 
-from . import _files
+from . import _files, _mounts
 from ._calls import Execution
 from ._core import Handle, SandboxBase
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo
+from .types import ExecuteResult, FileInfo, MountHandle
 
 
 class Sandbox(SandboxBase):
@@ -109,6 +109,21 @@ class Sandbox(SandboxBase):
 
     async def rename(self, src: str, dst: str) -> None:
         await self._blocking(lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst))
+
+    # --- shared folders ---
+
+    async def mount(self, host: str, guest: str, readonly: bool = False) -> MountHandle:
+        """Shares the host folder ``host`` at ``guest`` (made when missing)
+        and returns its handle. The guest sees the host's changes at once and
+        the host the guest's; it reaches nothing outside the folder, and with
+        ``readonly`` changes nothing in it. Files the guest makes belong to
+        the host's user."""
+        return await self._blocking(_mounts.mount, self._require()._ptr, host, guest, readonly)
+
+    async def unmount(self, handle: MountHandle) -> None:
+        """Unmounts: once it returns the guest reaches nothing of the folder,
+        even through files it held open."""
+        await self._blocking(_mounts.unmount, self._require()._ptr, handle)
 
     @staticmethod
     async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:

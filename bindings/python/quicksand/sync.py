@@ -5,11 +5,11 @@ from __future__ import annotations
 import queue
 from typing import Any, Callable, List, Mapping, Optional, Union
 
-from . import _files
+from . import _files, _mounts
 from ._calls import Execution
 from ._core import Handle, SandboxBase
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo
+from .types import ExecuteResult, FileInfo, MountHandle
 
 
 class SyncSandbox(SandboxBase):
@@ -52,6 +52,13 @@ class SyncSandbox(SandboxBase):
         return self._require().save(name)
 
     # --- files: as Sandbox's, blocking ---
+
+    def mount(self, host: str, guest: str, readonly: bool = False) -> MountHandle:
+        """As ``Sandbox.mount``."""
+        return _mounts.mount(self._require()._ptr, host, guest, readonly)
+
+    def unmount(self, handle: MountHandle) -> None:
+        _mounts.unmount(self._require()._ptr, handle)
 
     def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644, user: Optional[str] = None) -> None:
         _files.write_file(self._require()._ptr, path, data, mode, user)

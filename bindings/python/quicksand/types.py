@@ -25,6 +25,32 @@ class PortForward:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """Shares the host folder ``host`` at ``guest`` in the guest. With
+    ``readonly`` the guest can change nothing in it (the host refuses,
+    whatever the guest's mount flags say)."""
+
+    host: str
+    guest: str
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class MountHandle:
+    """A mount made at start or by ``Sandbox.mount``; ``unmount`` takes it.
+    ``host`` is absolute, with symlinks resolved."""
+
+    id: str
+    host: str
+    guest: str
+    readonly: bool
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "MountHandle":
+        return cls(m["id"], m["host"], m["guest"], bool(m["readonly"]))
+
+
+@dataclass(frozen=True)
 class BootTiming:
     """Seconds from the start call to each phase of the boot. A warm start
     (resumed from a template or a save) boots no kernel: ``kernel_booted``

@@ -1,4 +1,5 @@
 import asyncio
+import os
 import random
 import logging
 import time
@@ -14,6 +15,7 @@ from quicksand import (
     ExecuteResult,
     ImageNotFoundError,
     InvalidConfigError,
+    Mount,
     NetworkMode,
     Sandbox,
     SandboxNotRunningError,
@@ -293,3 +295,32 @@ async def test_files(sb, tmp_path):
     assert (tmp_path / "back" / "sub" / "empty").is_dir()
     await sb.remove("/tmp/py-tree", recursive=True)
     await sb.remove("/tmp/py-file")
+
+
+async def test_mounts(tmp_path):
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (ro / "keep").write_text("read me")
+    async with Sandbox(mounts=[Mount(str(rw), "/mnt/rw")]) as s:
+        assert [m.guest for m in s.active_mounts] == ["/mnt/rw"]
+        r = await s.execute("echo from guest > /mnt/rw/out && cat /mnt/rw/out")
+        assert r.stdout == "from guest\n"
+        assert (rw / "out").read_text() == "from guest\n"
+
+        h = await s.mount(ro, "/mnt/ro", readonly=True)
+        assert (h.guest, h.readonly, h.host) == ("/mnt/ro", True, os.path.realpath(ro))
+        r = await s.execute("cat /mnt/ro/keep; touch /mnt/ro/new")
+        assert r.stdout == "read me" and r.exit_code != 0
+        assert sorted(p.name for p in ro.iterdir()) == ["keep"]
+        assert [m.guest for m in s.active_mounts] == ["/mnt/ro", "/mnt/rw"]
+
+        await s.unmount(h)
+        assert (await s.execute("cat /mnt/ro/keep")).exit_code != 0
+        with pytest.raises(BadRequestError, match="not mounted"):
+            await s.unmount(h)
+        with pytest.raises(GuestFileNotFoundError, match="/no/such/folder"):
+            await s.mount("/no/such/folder", "/mnt/x")
+        with pytest.raises(InvalidConfigError, match="absolute"):
+            await s.mount(str(rw), "relative")
+    assert s.active_mounts == []  # stopped: nothing is mounted any more

@@ -103,3 +103,12 @@ def test_sync_files(ssb, tmp_path):
     assert (tmp_path / "f").read_bytes() == b"sync\x00bytes"
     ssb.remove("/tmp/sync-file")
     assert not ssb.exists("/tmp/sync-file")
+
+
+def test_sync_mounts(ssb, tmp_path):
+    (tmp_path / "f").write_text("shared")
+    h = ssb.mount(str(tmp_path), "/mnt/sync")
+    assert ssb.active_mounts == [h]
+    assert ssb.execute("cat /mnt/sync/f").stdout == "shared"
+    ssb.unmount(h)
+    assert ssb.active_mounts == []
