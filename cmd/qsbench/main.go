@@ -56,6 +56,7 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	cBench := flag.String("c-bench", "", "the C benchmark program to run")
 	bindingsOnly := flag.Bool("bindings-only", false, "measure only the bindings beside Go (round trips, streaming, warm starts)")
+	mountsOnly := flag.Bool("mounts-only", false, "measure only shared folders")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
 	streamChild := flag.Int("stream-child", 0, "internal: the Go run of the paired streaming figure, this many bytes")
@@ -89,6 +90,12 @@ func main() {
 	}
 	section := func(s string) { fmt.Fprintf(os.Stderr, "== %s\n", s) }
 
+	if *mountsOnly {
+		section("shared folders")
+		add(mountFigures(ctx, n.streams, 256<<20, 10000, n.warm)...)
+		finish(r, *jsonOut)
+		return
+	}
 	if *bindingsOnly {
 		bindingFigures(ctx, n, *cBench, add, section)
 		finish(r, *jsonOut)
@@ -122,6 +129,8 @@ func main() {
 	add(throughput(ctx, sb, true, n.streams, n.streamBytes), throughput(ctx, sb, false, n.streams, n.streamBytes))
 	section("files")
 	add(fileFigures(ctx, sb, n.streams, 256<<20, 1000)...)
+	section("shared folders")
+	add(mountFigures(ctx, n.streams, 256<<20, 10000, n.warm)...)
 	section("checkpoint and revert")
 	add(checkpointRevert(ctx, sb, n.snapshots)...)
 	sb.Stop(ctx)
