@@ -208,4 +208,3 @@ func (s *server) unmount(w http.ResponseWriter, r *http.Request) {
 	s.pending.forget(path)
 	writeJSON(w, http.StatusOK, struct{}{})
 }
-

@@ -74,7 +74,7 @@ func parseDirents(b []byte, entries []p9.Dirent) []p9.Dirent {
 			// Linux's client passes this on as d_type (DT_DIR...), as
 			// QEMU's server sends it: not a QID type.
 			Type: p9.QIDType(typ),
-			Name:   string(name),
+			Name: string(name),
 		})
 		b = b[reclen:]
 	}

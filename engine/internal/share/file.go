@@ -17,7 +17,7 @@ type file struct {
 	fd     int // O_PATH|O_NOFOLLOW: never follows a symlink, cannot read or write
 
 	mu      sync.Mutex
-	open    int      // opened descriptor, -1 until Open or Create
+	open    int         // opened descriptor, -1 until Open or Create
 	entries []p9.Dirent // a folder's listing, read at offset 0
 }
 
@@ -452,9 +452,9 @@ func (f *file) Readlink() (string, error) {
 
 // Extended attributes are not shared.
 func (f *file) SetXattr(string, []byte, p9.XattrFlags) error { return linux.EOPNOTSUPP }
-func (f *file) GetXattr(string) ([]byte, error)             { return nil, linux.EOPNOTSUPP }
-func (f *file) ListXattrs() ([]string, error)               { return nil, nil }
-func (f *file) RemoveXattr(string) error                    { return linux.EOPNOTSUPP }
+func (f *file) GetXattr(string) ([]byte, error)              { return nil, linux.EOPNOTSUPP }
+func (f *file) ListXattrs() ([]string, error)                { return nil, nil }
+func (f *file) RemoveXattr(string) error                     { return linux.EOPNOTSUPP }
 
 // Lock grants every lock: locks are not shared with the host (QEMU's 9p
 // does the same).

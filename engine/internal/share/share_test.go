@@ -113,7 +113,7 @@ func TestTheGuestCannotLeaveTheFolder(t *testing.T) {
 	os.WriteFile(secret, []byte("host secret"), 0o600)
 	dir := filepath.Join(outside, "shared")
 	os.Mkdir(dir, 0o755)
-	os.Symlink(outside, filepath.Join(dir, "up"))          // a symlink the host left
+	os.Symlink(outside, filepath.Join(dir, "up"))        // a symlink the host left
 	os.Symlink(secret, filepath.Join(dir, "secretlink")) // to a file outside
 	root, _ := serve(t, dir, false)
 
