@@ -162,6 +162,9 @@ func TestHotMountAndUnmount(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f"), []byte("data"), 0o644)
 	sb := sharedSandbox(t)
+	if !sb.BootTiming().Warm {
+		t.Fatal("the shared sandbox was not warm-started")
+	}
 	h, err := sb.Mount(ctx, Mount{HostPath: dir, GuestPath: "/mnt/hot/deep"})
 	if err != nil {
 		t.Fatal(err)

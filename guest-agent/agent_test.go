@@ -188,7 +188,7 @@ func TestAuth(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	cmd := map[string]any{"command": "touch " + marker}
 	for _, tok := range []string{"", "wrong", a.token + "x"} {
-		for _, path := range []string{protocol.PathExecute, protocol.PathExecuteStream} {
+		for _, path := range []string{protocol.PathExecute, protocol.PathExecuteStream, protocol.PathMountConnect, protocol.PathMount, protocol.PathUnmount} {
 			status, body := a.post(t, path, tok, cmd)
 			if status != http.StatusUnauthorized || !strings.Contains(string(body), `"detail"`) {
 				t.Errorf("token %q on %s: status %d body %s", tok, path, status, body)
