@@ -199,6 +199,8 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 			http.StatusNotFound:            KindNotFound,
 			http.StatusForbidden:           KindPermission,
 			http.StatusInsufficientStorage: KindResource,
+			http.StatusServiceUnavailable:  KindResource,
+			http.StatusConflict:            KindBadRequest,
 			http.StatusUnauthorized:        KindAuth,
 		}[se.Status]
 		if kind != 0 {

@@ -159,6 +159,32 @@ func unwrapPathError(err error) error {
 	return err
 }
 
+// newCmd makes the process for argv: the request's folder and
+// environment, its user, in its own process group and in cg (when not nil),
+// with stdin /dev/null until the caller sets another.
+func (c *command) newCmd(argv []string, cg *commandCgroup) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	env := os.Environ()
+	if c.as != nil {
+		env = append(env, c.as.env...) // later entries win in os/exec
+	}
+	for k, v := range c.req.Env {
+		env = append(env, k+"="+v)
+	}
+	cmd.Dir, cmd.Env = c.dir(), env
+	if devNull != nil {
+		cmd.Stdin = devNull // else os/exec opens /dev/null anew
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if c.as != nil {
+		cmd.SysProcAttr.Credential = c.as.cred
+	}
+	if cg != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
+	}
+	return cmd
+}
+
 // run starts the command in its own process group (and cgroup, see
 // cgroup.go) and calls onChunk with each piece of output as it is read,
 // from one goroutine per stream (the two may call at once). A piece never
@@ -172,13 +198,6 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 	if err := c.checkStart(); err != nil {
 		return outcome{}, err
 	}
-	env := os.Environ()
-	if c.as != nil {
-		env = append(env, c.as.env...) // later entries win in os/exec
-	}
-	for k, v := range c.req.Env {
-		env = append(env, k+"="+v)
-	}
 	var readers, writers [2]*os.File
 	for i := range readers {
 		r, w, err := os.Pipe()
@@ -190,25 +209,19 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		readers[i], writers[i] = r, w
 	}
 	cg := c.cgroups.create()
+	var stdin io.Reader
+	switch {
+	case c.stdinPipe != nil:
+		stdin = c.stdinPipe
+	case len(c.stdin) > 0:
+		stdin = bytes.NewReader(c.stdin)
+	}
 	build := func(argv ...string) *exec.Cmd {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Dir, cmd.Env = c.dir(), env
-		switch {
-		case c.stdinPipe != nil:
-			cmd.Stdin = c.stdinPipe
-		case len(c.stdin) > 0:
-			cmd.Stdin = bytes.NewReader(c.stdin)
-		case devNull != nil:
-			cmd.Stdin = devNull // else os/exec opens /dev/null anew
+		cmd := c.newCmd(argv, cg)
+		if stdin != nil {
+			cmd.Stdin = stdin
 		}
 		cmd.Stdout, cmd.Stderr = writers[0], writers[1]
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if c.as != nil {
-			cmd.SysProcAttr.Credential = c.as.cred
-		}
-		if cg != nil {
-			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cg.fd
-		}
 		return cmd
 	}
 	var cmd *exec.Cmd

@@ -38,6 +38,8 @@ type server struct {
 	exclusive atomic.Bool
 	// pending are mount connections waiting to be mounted.
 	pending pendingMounts
+	// procs are the background processes.
+	procs processTable
 }
 
 func newServer(s settings, ownsGuest bool) *server {
@@ -78,6 +80,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathMountConnect:  {http.MethodPost, true, s.mountConnect, false},
 		protocol.PathMount:         {http.MethodPost, true, s.mount, false},
 		protocol.PathUnmount:       {http.MethodPost, true, s.unmount, false},
+		protocol.PathProcesses:     {"", true, s.startProcess, false},
+		protocol.PathProcessOutput: {http.MethodGet, true, s.processOutput, false},
+		protocol.PathProcessStdin:  {http.MethodPost, true, s.processStdin, true},
+		protocol.PathProcessSignal: {http.MethodPost, true, s.processSignal, false},
+		protocol.PathProcessResize: {http.MethodPost, true, s.processResize, false},
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {
@@ -90,7 +97,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "missing or wrong token")
 		return
 	}
-	if r.Method != rt.method {
+	if rt.method != "" && r.Method != rt.method { // "": the handler decides
 		w.Header().Set("Allow", rt.method)
 		writeError(w, http.StatusMethodNotAllowed, r.URL.Path+" takes "+rt.method)
 		return

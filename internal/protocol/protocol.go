@@ -48,6 +48,84 @@ const (
 	PathUnmount = "/mounts/remove"
 )
 
+// Background processes (docs/protocol.md, "Processes"): started by one call,
+// they outlive it and the connection; their output is kept in the guest
+// (the last ProcessOutputKept bytes) for whoever attaches.
+const (
+	// PathProcesses: POST starts one (ProcessRequest → ProcessStarted), GET
+	// lists those that run (ProcessList).
+	PathProcesses = "/processes"
+	// PathProcessOutput?id=&from= streams the output from byte from (0:
+	// the start, as far as it is kept) as events, then the exit event.
+	PathProcessOutput = "/processes/output"
+	// PathProcessStdin?id=[&close=1]: the raw body goes to the process's
+	// stdin (then it is closed, with close).
+	PathProcessStdin = "/processes/stdin"
+	// PathProcessSignal: ProcessSignal.
+	PathProcessSignal = "/processes/signal"
+	// PathProcessResize: ProcessResize (processes on a terminal only).
+	PathProcessResize = "/processes/resize"
+)
+
+// ProcessOutputKept is how many bytes of a process's output (both streams
+// together) the guest keeps for attaching; older output is dropped, and an
+// attach from the start is told how much with an EventDropped first.
+const ProcessOutputKept = 4 << 20
+
+// EventDropped opens a process's output stream when output from before the
+// requested offset was no longer kept: Dropped says how many bytes.
+const EventDropped = "dropped"
+
+// ProcessRequest is the body of POST PathProcesses.
+type ProcessRequest struct {
+	Command string            `json:"command"`
+	Cwd     string            `json:"cwd,omitempty"`
+	Shell   string            `json:"shell,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	User    string            `json:"user,omitempty"`
+	// PTY runs the process on a pseudo-terminal of that size: stdout and
+	// stderr are one stream (stdout), and stdin is the terminal's input.
+	PTY *TerminalSize `json:"pty,omitempty"`
+}
+
+// TerminalSize is a terminal's size in characters.
+type TerminalSize struct {
+	Rows int `json:"rows"`
+	Cols int `json:"cols"`
+}
+
+// ProcessStarted answers POST PathProcesses.
+type ProcessStarted struct {
+	ID  string `json:"id"`
+	PID int    `json:"pid"`
+}
+
+// ProcessInfo describes a process in ProcessList.
+type ProcessInfo struct {
+	ID      string `json:"id"`
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+	PTY     bool   `json:"pty,omitempty"`
+}
+
+// ProcessList answers GET PathProcesses: the processes that still run.
+type ProcessList struct {
+	Processes []ProcessInfo `json:"processes"`
+}
+
+// ProcessSignal is the body of PathProcessSignal: Signal (1 to 64) goes to
+// the process's whole process group.
+type ProcessSignal struct {
+	ID     string `json:"id"`
+	Signal int    `json:"signal"`
+}
+
+// ProcessResize is the body of PathProcessResize.
+type ProcessResize struct {
+	ID string `json:"id"`
+	TerminalSize
+}
+
 // MountUpgrade is the protocol a mount's connection switches to.
 const MountUpgrade = "9p2000.L"
 
@@ -195,6 +273,9 @@ type Event struct {
 	DataB64  string `json:"data_b64,omitempty"`
 	ExitCode *int   `json:"exit_code,omitempty"`
 	TimedOut bool   `json:"timed_out,omitempty"`
+	// Dropped, on EventDropped, is how many bytes of output were no longer
+	// kept.
+	Dropped int64 `json:"dropped,omitempty"`
 	Detail   string `json:"detail,omitempty"`
 	// ChannelBytes, on the exit event, is set when the output went over the
 	// output channel.

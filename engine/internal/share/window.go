@@ -3,6 +3,7 @@ package share
 import (
 	"encoding/binary"
 	"io"
+	"time"
 
 	"github.com/pkg/errors"
 
@@ -55,19 +56,39 @@ func (w *window) next() error {
 	w.slots <- struct{}{} // wait for a free slot before reading on
 	var hdr [4]byte
 	if _, err := io.ReadFull(w.conn, hdr[:]); err != nil {
+		w.settle()
 		return err
 	}
 	size := int(binary.LittleEndian.Uint32(hdr[:]))
 	if size < 7 || size > w.max {
+		w.settle()
 		return errors.Errorf("a 9P message of %d bytes (at most %d)", size, w.max)
 	}
 	msg := make([]byte, size)
 	copy(msg, hdr[:])
 	if _, err := io.ReadFull(w.conn, msg[4:]); err != nil {
+		w.settle()
 		return err
 	}
 	w.in = msg
 	return nil
+}
+
+// settle waits, when the connection ended, until the requests read were
+// answered and a moment more before the server hears of the end. The 9P
+// server starts a goroutine to receive the next request while it handles
+// one, and that goroutine counts itself in (WaitGroup.Add) only once it
+// runs; the server's shutdown waits on that count. Told of the end at once,
+// the shutdown can begin before the new goroutine counted itself: harmless
+// (it finds the connection shut and returns), but a data race to the race
+// detector (github.com/hugelgupf/p9 v0.3.0, server.go). By the time the
+// answers are out and a few milliseconds passed, it has run.
+func (w *window) settle() {
+	deadline := time.Now().Add(2 * time.Second)
+	for len(w.slots) > 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
 }
 
 // Write gathers an answer (the server writes it in pieces) and sends it in
