@@ -174,24 +174,32 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 		if err != nil {
 			return err
 		}
-		cb, release := chunkCaller(onChunk, userData)
-		ctx, cancel := context.WithCancel(context.Background())
-		id := registerCall(cancel)
-		if callID != nil {
-			*callID = C.uint64_t(id)
-		}
-		go func() {
-			defer release()
-			runAsync(ctx, id, sb, req, cb, onDone, userData)
-		}()
+		startAsync(onChunk, onDone, userData, callID, func(ctx context.Context, cb func(engine.Stream, []byte) error) ([]byte, error) {
+			return execute(ctx, sb, req, cb)
+		})
 		return nil
 	})
 }
 
-// runAsync runs an asynchronous execute and reports it through on_done
+// startAsync runs call on its own goroutine, with a call id for
+// qs_call_cancel, streaming to on_chunk, and reports through on_done.
+func startAsync(onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t,
+	call func(context.Context, func(engine.Stream, []byte) error) ([]byte, error)) {
+	cb, release := chunkCaller(onChunk, userData)
+	ctx, cancel := context.WithCancel(context.Background())
+	id := registerCall(cancel)
+	if callID != nil {
+		*callID = C.uint64_t(id)
+	}
+	go func() {
+		defer release()
+		runAsync(ctx, id, func(ctx context.Context) ([]byte, error) { return call(ctx, cb) }, onDone, userData)
+	}()
+}
+
+// runAsync runs an asynchronous call and reports it through on_done
 // exactly once, whatever happens (a panic included).
-func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.ExecRequest,
-	cb func(engine.Stream, []byte) error, onDone C.qs_done_fn, userData C.uintptr_t) {
+func runAsync(ctx context.Context, id uint64, call func(context.Context) ([]byte, error), onDone C.qs_done_fn, userData C.uintptr_t) {
 	var b []byte
 	var err error
 	func() {
@@ -200,7 +208,7 @@ func runAsync(ctx context.Context, id uint64, sb *engine.Sandbox, req engine.Exe
 				err = panicError(r)
 			}
 		}()
-		b, err = execute(ctx, sb, req, cb)
+		b, err = call(ctx)
 	}()
 	if cancel, ok := finishCall(id); ok {
 		cancel()

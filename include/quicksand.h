@@ -342,6 +342,44 @@ int qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_
 int qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
 int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 
+/*
+ * Background processes. A process started here runs on after the call
+ * (and the connection) that started it, until it exits, is killed, or the
+ * sandbox stops. The guest keeps the last 4 MiB of its output (stdout and
+ * stderr together, oldest dropped first) for any number of attaches, each
+ * of which sees the output from the start (as far as it is kept) and then
+ * live, until the process exits. A revert brings back the processes of its
+ * checkpoint; an id from after it is QS_ERR_NOT_FOUND.
+ *
+ * request: msgpack map, command required:
+ *   command str, cwd str, shell str (default "/bin/sh"), env map str -> str,
+ *   user str, pty {rows int, cols int}: run on a pseudo-terminal of that
+ *   size (stdout and stderr are then one stream, QS_STDOUT, and input is
+ *   raw bytes, ^C included)
+ * out (may be NULL): msgpack map {id str, pid int}.
+ * qs_sandbox_processes: an array of {id str, pid int, command str, pty bool}
+ * for the processes that still run.
+ * qs_process_write blocks until the process took the bytes; writing to a
+ * process that exited or whose stdin is closed is QS_ERR_BAD_REQUEST.
+ * qs_process_close_stdin closes stdin (on a terminal it sends ^D).
+ * qs_process_signal sends signal (1 to 64) to the process's group.
+ * qs_process_resize: processes on a terminal only.
+ * qs_process_attach follows the process to its end like qs_sandbox_execute
+ * (on_chunk on the calling thread) and gives the same result map;
+ * qs_process_attach_async like qs_sandbox_execute_async (qs_call_cancel
+ * stops following; the process runs on).
+ */
+int qs_sandbox_start_process(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *out, qs_error **err);
+int qs_sandbox_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+int qs_process_write(qs_sandbox *sb, const char *process_id, const uint8_t *data, size_t len, qs_error **err);
+int qs_process_close_stdin(qs_sandbox *sb, const char *process_id, qs_error **err);
+int qs_process_signal(qs_sandbox *sb, const char *process_id, int signal, qs_error **err);
+int qs_process_resize(qs_sandbox *sb, const char *process_id, int rows, int cols, qs_error **err);
+int qs_process_attach(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, void *user_data,
+                      qs_buffer *result, qs_error **err);
+int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, qs_done_fn on_done,
+                            void *user_data, uint64_t *call_id, qs_error **err);
+
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);
 

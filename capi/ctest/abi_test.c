@@ -30,6 +30,15 @@ static int has_bytes(mp_value v, const char *want) {
     return v.found && v.is_bin && v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
 }
 
+/* contains_bytes: want appears somewhere in v. */
+static int contains_bytes(mp_value v, const char *want) {
+    size_t n = strlen(want);
+    for (size_t i = 0; v.found && v.is_bin && i + n <= v.len; i++) {
+        if (memcmp(v.data + i, want, n) == 0) return 1;
+    }
+    return 0;
+}
+
 /* request builds {"command": cmd} */
 static mp_writer request(const char *cmd) {
     mp_writer w = {0};
@@ -293,6 +302,75 @@ static void test_mounts(qs_sandbox *sb) {
     rmdir(host);
 }
 
+/* Background processes: stdin in, output by a sync attach, a terminal, a
+ * second attach after the end, bad input. */
+static void test_processes(qs_sandbox *sb) {
+    qs_error *err = NULL;
+    mp_writer req = {0};
+    mp_map(&req, 1);
+    mp_str(&req, "command");
+    mp_str(&req, "cat; echo done");
+    qs_buffer out = {0};
+    int st = qs_sandbox_start_process(sb, req.buf, req.len, &out, &err);
+    CHECK(st == QS_OK, "start_process: %s", qs_error_message(err));
+    mp_value idv = mp_get(out.data, out.len, "id");
+    char id[64] = {0};
+    if (idv.found && idv.len < sizeof id) memcpy(id, idv.data, idv.len);
+    CHECK(id[0] != 0 && mp_get(out.data, out.len, "pid").i > 1, "process id and pid");
+    qs_buffer_free(&out);
+
+    qs_buffer list = {0};
+    CHECK(qs_sandbox_processes(sb, &list, &err) == QS_OK && list.len > 0 && list.data[0] == 0x91, "one process listed");
+    qs_buffer_free(&list);
+    CHECK(qs_process_write(sb, id, (const uint8_t *)"hello\n", 6, &err) == QS_OK, "write: %s", qs_error_message(err));
+    CHECK(qs_process_close_stdin(sb, id, &err) == QS_OK, "close_stdin: %s", qs_error_message(err));
+    struct chunks c = {0};
+    qs_buffer res = {0};
+    st = qs_process_attach(sb, id, on_chunk, &c, &res, &err);
+    CHECK(st == QS_OK && has_bytes(mp_get(res.data, res.len, "stdout"), "hello\ndone\n") &&
+              mp_get(res.data, res.len, "exit_code").i == 0 && c.out_len == 11,
+          "attach: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+    /* Attaching again after the end gives the same output. */
+    st = qs_process_attach(sb, id, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK && has_bytes(mp_get(res.data, res.len, "stdout"), "hello\ndone\n"), "second attach");
+    qs_buffer_free(&res);
+    expect_error(qs_process_write(sb, id, (const uint8_t *)"x", 1, &err), &err, QS_ERR_BAD_REQUEST, "exited",
+                 "write after exit");
+
+    mp_writer tty = {0};
+    mp_map(&tty, 2);
+    mp_str(&tty, "command");
+    mp_str(&tty, "read x; stty size");
+    mp_str(&tty, "pty");
+    mp_map(&tty, 2);
+    mp_str(&tty, "rows");
+    mp_uint(&tty, 24);
+    mp_str(&tty, "cols");
+    mp_uint(&tty, 80);
+    st = qs_sandbox_start_process(sb, tty.buf, tty.len, &out, &err);
+    CHECK(st == QS_OK, "start on a terminal: %s", qs_error_message(err));
+    idv = mp_get(out.data, out.len, "id");
+    memset(id, 0, sizeof id);
+    if (idv.found && idv.len < sizeof id) memcpy(id, idv.data, idv.len);
+    qs_buffer_free(&out);
+    CHECK(qs_process_resize(sb, id, 33, 101, &err) == QS_OK, "resize: %s", qs_error_message(err));
+    CHECK(qs_process_write(sb, id, (const uint8_t *)"\n", 1, &err) == QS_OK, "write to the terminal");
+    st = qs_process_attach(sb, id, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK && contains_bytes(mp_get(res.data, res.len, "stdout"), "33 101\r\n"), "the terminal's size followed");
+    qs_buffer_free(&res);
+
+    expect_error(qs_process_signal(sb, "p-unknown", 15, &err), &err, QS_ERR_NOT_FOUND, "p-unknown", "an unknown id");
+    expect_error(qs_process_signal(sb, id, 99, &err), &err, QS_ERR_BAD_REQUEST, "out of range", "signal 99");
+    expect_error(qs_process_write(sb, NULL, NULL, 0, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL id");
+    mp_writer none = {0};
+    mp_map(&none, 1);
+    mp_str(&none, "cwd");
+    mp_str(&none, "/");
+    expect_error(qs_sandbox_start_process(sb, none.buf, none.len, NULL, &err), &err, QS_ERR_BAD_REQUEST, "command",
+                 "no command");
+}
+
 static void test_with_vm(void) {
     qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -447,6 +525,7 @@ static void test_with_vm(void) {
 
     test_files(sb);
     test_mounts(sb);
+    test_processes(sb);
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));

@@ -1,0 +1,149 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/quicksand-go/quicksand/capi/wire"
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+// Background processes (include/quicksand.h, "Processes").
+
+//export qs_sandbox_start_process
+func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t, out *C.qs_buffer, errOut **C.qs_error) C.int {
+	if out != nil {
+		out.data, out.len = nil, 0
+	}
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		req, err := wire.DecodeProcessRequest(goBytes(request, requestLen))
+		if err != nil {
+			return err
+		}
+		p, err := sb.StartProcess(context.Background(), req)
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			setBuffer(out, wire.EncodeProcess(p))
+		}
+		return nil
+	})
+}
+
+//export qs_sandbox_processes
+func qs_sandbox_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
+	if list != nil {
+		list.data, list.len = nil, 0
+	}
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			return invalidHandle("qs_sandbox_processes: list is NULL")
+		}
+		procs, err := sb.Processes(context.Background())
+		if err != nil {
+			return err
+		}
+		setBuffer(list, wire.EncodeProcesses(procs))
+		return nil
+	})
+}
+
+// processCall finds the sandbox and the process an id names.
+func processCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, op func(*engine.Process) error) C.int {
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		if id == nil {
+			return invalidHandle(what + ": the process id is NULL")
+		}
+		return op(sb.Process(C.GoString(id)))
+	})
+}
+
+//export qs_process_write
+func qs_process_write(h *C.qs_sandbox, id *C.char, data *C.uint8_t, dataLen C.size_t, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_write", errOut, func(p *engine.Process) error {
+		if data == nil && dataLen > 0 {
+			return invalidHandle("qs_process_write: data is NULL")
+		}
+		return p.Write(context.Background(), goBytes(data, dataLen))
+	})
+}
+
+//export qs_process_close_stdin
+func qs_process_close_stdin(h *C.qs_sandbox, id *C.char, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_close_stdin", errOut, func(p *engine.Process) error {
+		return p.CloseStdin(context.Background())
+	})
+}
+
+//export qs_process_signal
+func qs_process_signal(h *C.qs_sandbox, id *C.char, signal C.int, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_signal", errOut, func(p *engine.Process) error {
+		return p.Signal(context.Background(), syscall.Signal(signal))
+	})
+}
+
+//export qs_process_resize
+func qs_process_resize(h *C.qs_sandbox, id *C.char, rows, cols C.int, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_resize", errOut, func(p *engine.Process) error {
+		return p.Resize(context.Background(), int(rows), int(cols))
+	})
+}
+
+// attach follows a process to its end; its result is an execute's.
+func attach(ctx context.Context, p *engine.Process, cb func(engine.Stream, []byte) error) ([]byte, error) {
+	res, err := p.Attach(ctx, 0, cb)
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeResult(&res.ExecResult, cAlloc), nil
+}
+
+//export qs_process_attach
+func qs_process_attach(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_attach", errOut, func(p *engine.Process) error {
+		if result == nil {
+			return invalidHandle("qs_process_attach: result is NULL")
+		}
+		result.data, result.len = nil, 0
+		cb, release := chunkCaller(onChunk, userData)
+		defer release()
+		b, err := attach(context.Background(), p, cb)
+		if err != nil {
+			return err
+		}
+		result.data, result.len = cPtr(b), C.size_t(len(b)) // the caller frees it
+		return nil
+	})
+}
+
+//export qs_process_attach_async
+func qs_process_attach_async(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t,
+	callID *C.uint64_t, errOut **C.qs_error) C.int {
+	return processCall(h, id, "qs_process_attach_async", errOut, func(p *engine.Process) error {
+		if onDone == nil {
+			return invalidHandle("qs_process_attach_async: on_done is NULL")
+		}
+		startAsync(onChunk, onDone, userData, callID, func(ctx context.Context, cb func(engine.Stream, []byte) error) ([]byte, error) {
+			return attach(ctx, p, cb)
+		})
+		return nil
+	})
+}
