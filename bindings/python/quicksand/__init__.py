@@ -26,7 +26,8 @@ from .errors import (
 from ._core import validate_save
 from .sandbox import Sandbox
 from .sync import SyncSandbox
-from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward
+from ._processes import Process, SyncProcess
+from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward, ProcessInfo, PtySize
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,10 @@ __all__ = [
     "PortForward",
     "Mount",
     "MountHandle",
+    "Process",
+    "SyncProcess",
+    "ProcessInfo",
+    "PtySize",
     "QuicksandError",
     "InvalidConfigError",
     "ImageNotFoundError",

@@ -149,20 +149,21 @@ class Execution:
         return self.result
 
 
-def start(ptr: Any, request: bytes, deliver: Deliver, prepare: Optional[Prepare]) -> int:
-    """Starts an asynchronous execute on the sandbox ptr whose events go to
-    deliver, its chunks made ready by prepare (None: the library collects
-    the output itself, capped at max_output, and sends no chunks); returns
-    the library's call id."""
+# Invoke starts an asynchronous library call with its callbacks, key,
+# call-id and error out-pointers, and returns its status.
+Invoke = Callable[[Any, Any, int, Any, Any], int]
+
+
+def start(invoke: Invoke, deliver: Deliver, prepare: Optional[Prepare]) -> int:
+    """Starts an asynchronous call (an execute or an attach) whose events go
+    to deliver, its chunks made ready by prepare (None: the library collects
+    the output itself and sends no chunks); returns the library's call id."""
     streaming = prepare is not None
     with _calls_lock:
         key = next(_ids)
         _calls[key] = (deliver, prepare)
     call_id, err = ctypes.c_uint64(), ctypes.c_void_p()
-    status = _lib.lib().qs_sandbox_execute_async(
-        ptr, request, len(request), _on_chunk if streaming else _lib.ChunkFn(), _on_done, key,
-        ctypes.byref(call_id), ctypes.byref(err),
-    )
+    status = invoke(_on_chunk if streaming else _lib.ChunkFn(), _on_done, key, ctypes.byref(call_id), ctypes.byref(err))
     with _calls_lock:
         if status != 0:
             _calls.pop(key, None)
@@ -170,3 +171,11 @@ def start(ptr: Any, request: bytes, deliver: Deliver, prepare: Optional[Prepare]
             _call_ids[key] = call_id.value
     _lib.check(status, err)
     return call_id.value
+
+
+def execute_call(ptr: Any, request: bytes) -> Invoke:
+    return lambda *cb: _lib.lib().qs_sandbox_execute_async(ptr, request, len(request), *cb)
+
+
+def attach_call(ptr: Any, process_id: str) -> Invoke:
+    return lambda *cb: _lib.lib().qs_process_attach_async(ptr, process_id.encode(), *cb)

@@ -64,7 +64,11 @@ class Handle:
         run; returns the call id for cancel. Without callbacks the library
         collects the output itself (capped at max_output) and sends no
         chunk events."""
-        return _calls.start(self._ptr, request, deliver, run.prepare)
+        return _calls.start(_calls.execute_call(self._ptr, request), deliver, run.prepare)
+
+    def start_attach(self, process_id: str, deliver: _calls.Deliver, run: _calls.Execution) -> int:
+        """Starts following a background process to its end (as start_call)."""
+        return _calls.start(_calls.attach_call(self._ptr, process_id), deliver, run.prepare)
 
     @staticmethod
     def cancel(call_id: int) -> None:

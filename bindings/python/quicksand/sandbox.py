@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Mapping, Optional, Union
 
-from . import _files, _mounts
+from . import _files, _mounts, _processes
+from ._processes import Process
 from ._calls import Execution
 from ._core import Handle, SandboxBase
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo, MountHandle
+from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize
 
 
 class Sandbox(SandboxBase):
@@ -110,6 +111,38 @@ class Sandbox(SandboxBase):
     async def rename(self, src: str, dst: str) -> None:
         await self._blocking(lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst))
 
+    # --- background processes ---
+
+    async def start_process(
+        self,
+        command: str,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        shell: Optional[str] = None,
+        on_stdout: Optional[Callable[[str], Any]] = None,
+        on_stderr: Optional[Callable[[str], Any]] = None,
+        pty: Optional[PtySize] = None,
+        user: Optional[str] = None,
+    ) -> Process:
+        """Starts ``command`` in the background and returns once it runs; it
+        outlives this call. ``on_stdout``/``on_stderr`` get its output as
+        text from the start, on the loop's thread. With ``pty`` it runs on a
+        terminal of that size: one output stream (stdout), raw input."""
+        started = await self._blocking(_processes.start, self._require()._ptr, command, cwd, env, shell, user, pty)
+        return Process(self, started["id"], started["pid"], on_stdout, on_stderr)
+
+    async def attach(
+        self, process_id: str, on_stdout: Optional[Callable[[str], Any]] = None, on_stderr: Optional[Callable[[str], Any]] = None
+    ) -> Process:
+        """A handle to a background process another call started; the
+        callbacks get its output from the start (as far as it was kept)."""
+        self._require()
+        return Process(self, process_id, 0, on_stdout, on_stderr)
+
+    async def list_processes(self) -> List[ProcessInfo]:
+        """The background processes that still run."""
+        return await self._blocking(_processes.list_running, self._require()._ptr)
+
     # --- shared folders ---
 
     async def mount(self, host: str, guest: str, readonly: bool = False) -> MountHandle:
@@ -160,6 +193,18 @@ class Sandbox(SandboxBase):
         self, request: bytes, on_stdout: Optional[Callable[[str], Any]], on_stderr: Optional[Callable[[str], Any]]
     ) -> ExecuteResult:
         handle = self._require()
+        return await self._follow(lambda deliver, run: handle.start_call(request, deliver, run), on_stdout, on_stderr)
+
+    async def _follow(
+        self,
+        start: Callable[[Any, Execution], int],
+        on_stdout: Optional[Callable[[str], Any]],
+        on_stderr: Optional[Callable[[str], Any]],
+    ) -> ExecuteResult:
+        """Runs an asynchronous library call (an execute or an attach) that
+        start begins, its callbacks on the loop's thread; cancelling the task
+        cancels the call."""
+        handle = self._require()
         loop = asyncio.get_running_loop()
         finished: asyncio.Future = loop.create_future()
         call_id = 0
@@ -175,7 +220,7 @@ class Sandbox(SandboxBase):
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
 
-        call_id = handle.start_call(request, deliver, run)
+        call_id = start(deliver, run)
         try:
             await finished
         except asyncio.CancelledError:

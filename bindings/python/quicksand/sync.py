@@ -5,11 +5,12 @@ from __future__ import annotations
 import queue
 from typing import Any, Callable, List, Mapping, Optional, Union
 
-from . import _files, _mounts
+from . import _files, _mounts, _processes
+from ._processes import SyncProcess
 from ._calls import Execution
 from ._core import Handle, SandboxBase
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo, MountHandle
+from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize
 
 
 class SyncSandbox(SandboxBase):
@@ -52,6 +53,30 @@ class SyncSandbox(SandboxBase):
         return self._require().save(name)
 
     # --- files: as Sandbox's, blocking ---
+
+    def start_process(
+        self,
+        command: str,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        shell: Optional[str] = None,
+        on_stdout: Optional[Callable[[str], Any]] = None,
+        on_stderr: Optional[Callable[[str], Any]] = None,
+        pty: Optional[PtySize] = None,
+        user: Optional[str] = None,
+    ) -> SyncProcess:
+        """As Sandbox.start_process; callbacks run on a thread of their own."""
+        started = _processes.start(self._require()._ptr, command, cwd, env, shell, user, pty)
+        return SyncProcess(self, started["id"], started["pid"], on_stdout, on_stderr)
+
+    def attach(
+        self, process_id: str, on_stdout: Optional[Callable[[str], Any]] = None, on_stderr: Optional[Callable[[str], Any]] = None
+    ) -> SyncProcess:
+        self._require()
+        return SyncProcess(self, process_id, 0, on_stdout, on_stderr)
+
+    def list_processes(self) -> List[ProcessInfo]:
+        return _processes.list_running(self._require()._ptr)
 
     def mount(self, host: str, guest: str, readonly: bool = False) -> MountHandle:
         """As ``Sandbox.mount``."""
@@ -118,10 +143,22 @@ class SyncSandbox(SandboxBase):
     ) -> ExecuteResult:
         """Runs an encoded request; raw callbacks get bytes, not text."""
         handle = self._require()
+        return self._follow(lambda deliver, run: handle.start_call(request, deliver, run), on_stdout, on_stderr, raw)
+
+    def _follow(
+        self,
+        start: Callable[[Any, Execution], int],
+        on_stdout: Optional[Callable[[Any], Any]],
+        on_stderr: Optional[Callable[[Any], Any]],
+        raw: bool = False,
+    ) -> ExecuteResult:
+        """Runs an asynchronous library call (an execute or an attach) that
+        start begins, its callbacks on this thread, until it ends."""
+        handle = self._require()
         events: "queue.Queue[tuple]" = queue.Queue()
         call_id = 0
         run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id), raw)
-        call_id = handle.start_call(request, events.put, run)
+        call_id = start(events.put, run)
         try:
             while True:
                 try:

@@ -51,6 +51,24 @@ class MountHandle:
 
 
 @dataclass(frozen=True)
+class PtySize:
+    """A terminal's size, for ``start_process(..., pty=PtySize(24, 80))``."""
+
+    rows: int = 24
+    cols: int = 80
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A background process that still runs (``list_processes``)."""
+
+    id: str
+    pid: int
+    command: str
+    pty: bool = False
+
+
+@dataclass(frozen=True)
 class BootTiming:
     """Seconds from the start call to each phase of the boot. A warm start
     (resumed from a template or a save) boots no kernel: ``kernel_booted``

@@ -16,6 +16,7 @@ from quicksand import (
     ImageNotFoundError,
     InvalidConfigError,
     Mount,
+    PtySize,
     NetworkMode,
     Sandbox,
     SandboxNotRunningError,
@@ -324,3 +325,51 @@ async def test_mounts(tmp_path):
         with pytest.raises(InvalidConfigError, match="absolute"):
             await s.mount(str(rw), "relative")
     assert s.active_mounts == []  # stopped: nothing is mounted any more
+
+
+async def test_background_processes(sb):
+    got = []
+    p = await sb.start_process("python3 -i -q", on_stdout=got.append)
+    assert p.pid > 1 and p.id
+    assert p.id in [i.id for i in await sb.list_processes()]
+    await p.write_stdin("print(6*7)\n")
+    await p.close_stdin()
+    r = await p.wait(timeout=60)
+    assert (r.exit_code, r.stdout, "".join(got)) == (0, "42\n", "42\n")
+    assert p.id not in [i.id for i in await sb.list_processes()]
+
+    # Another call attaches later and sees the output from the start.
+    q = await sb.start_process("echo early; sleep 0.5; echo late")
+    seen = []
+    again = await sb.attach(q.id, on_stdout=seen.append)
+    assert (await again.wait()).stdout == "early\nlate\n"
+    assert "".join(seen) == "early\nlate\n"
+
+    t = await sb.start_process("trap 'echo bye; exit 7' TERM; echo up; while :; do sleep 0.1; done")
+    w = await sb.attach(t.id, on_stdout=seen.append)
+    with pytest.raises(asyncio.TimeoutError):
+        await t.wait(timeout=0.5)  # still running: the wait gives up, the process goes on
+    await t.signal()
+    assert (await w.wait(timeout=30)).exit_code == 7
+
+    shown = []
+    term = await sb.start_process("stty size; read x; stty size", pty=PtySize(24, 80), on_stdout=shown.append)
+    for _ in range(600):
+        if "24 80" in "".join(shown):
+            break
+        await asyncio.sleep(0.05)
+    await term.resize(30, 100)
+    await term.write_stdin("\n")
+    out = (await term.wait(timeout=30)).stdout
+    assert "24 80" in out and "30 100" in out
+    with pytest.raises(BadRequestError, match="no terminal"):
+        await q.resize(10, 10)
+    with pytest.raises(BadRequestError, match="exited"):
+        await p.write_stdin("late")
+    with pytest.raises(GuestFileNotFoundError, match="p-none"):
+        await (await sb.attach("p-none")).wait()
+    k = await sb.start_process("sleep 100")
+    with pytest.raises(BadRequestError, match="out of range"):
+        await k.signal(0)
+    await k.kill()
+    assert (await k.wait()).exit_code == 137

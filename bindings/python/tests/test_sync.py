@@ -112,3 +112,18 @@ def test_sync_mounts(ssb, tmp_path):
     assert ssb.execute("cat /mnt/sync/f").stdout == "shared"
     ssb.unmount(h)
     assert ssb.active_mounts == []
+
+
+def test_sync_processes(ssb):
+    lines = []
+    p = ssb.start_process("cat", on_stdout=lines.append)
+    p.write_stdin("one\n")
+    p.close_stdin()
+    assert p.wait(timeout=30).stdout == "one\n"
+    assert "".join(lines) == "one\n"
+    s = ssb.start_process("sleep 100")
+    with pytest.raises(TimeoutError):
+        s.wait(timeout=0.3)
+    assert s.id in [i.id for i in ssb.list_processes()]
+    s.kill()
+    assert s.wait(timeout=30).exit_code == 137
