@@ -101,6 +101,12 @@ export class Sandbox {
   makeDir(path: string, opts?: { parents?: boolean; mode?: number; user?: string }): Promise<void>;
   remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
   rename(src: string, dst: string): Promise<void>;
+  /** Starts a command in the background; it outlives the call. */
+  startProcess(command: string, opts?: ProcessOptions): Promise<Process>;
+  /** A handle to a process another call started; callbacks get its output from the start. */
+  attach(id: string, opts?: { onStdout?: (text: string) => void; onStderr?: (text: string) => void }): Promise<Process>;
+  /** The background processes that still run. */
+  listProcesses(): Promise<Array<{ id: string; pid: number; command: string; pty: boolean }>>;
   /** Shares a host folder at a guest path; readonly is enforced by the host. */
   mount(host: string, guest: string, opts?: { readonly?: boolean }): Promise<MountHandle>;
   /** Once it resolves the guest reaches nothing of the folder. */
@@ -151,6 +157,32 @@ export class PermissionError extends QuicksandError {}
 export class LibraryNotFoundError extends QuicksandError {}
 
 /** A file in the guest. */
+export interface ProcessOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  shell?: string;
+  user?: string;
+  /** Run on a terminal of this size: one output stream (stdout), raw input. */
+  pty?: { rows: number; cols: number };
+  onStdout?: (text: string) => void;
+  onStderr?: (text: string) => void;
+}
+
+/** A background process; the guest keeps the last 4 MiB of its output. */
+export interface Process {
+  readonly id: string;
+  readonly pid: number;
+  writeStdin(data: string | Uint8Array): Promise<void>;
+  /** On a terminal: sends ^D. */
+  closeStdin(): Promise<void>;
+  /** A number 1 to 64 or a name; default 'SIGTERM'. To the whole process group. */
+  signal(sig?: number | string): Promise<void>;
+  kill(): Promise<void>;
+  resize(rows: number, cols: number): Promise<void>;
+  /** Its end and its output from the start; an aborted signal stops waiting, not the process. */
+  wait(opts?: { signal?: AbortSignal }): Promise<ExecuteResult>;
+}
+
 export interface MountHandle {
   readonly id: string;
   /** Absolute, symlinks resolved. */

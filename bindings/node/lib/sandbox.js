@@ -5,6 +5,7 @@ const native = require('./native');
 const calls = require('./calls');
 const { files } = require('./files');
 const { mounts } = require('./mounts');
+const { processes, Process } = require('./process');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
@@ -73,8 +74,22 @@ class Sandbox {
    * @returns {Promise<import('../index').ExecuteResult>}
    */
   execute(command, opts = {}) {
+    let request;
+    try {
+      request = encodeRequest(command, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#follow((ptr, ...cb) => native.lib().qs_sandbox_execute_async(ptr, request, request.length, ...cb), opts);
+  }
+
+  /**
+   * Runs an asynchronous library call (an execute or an attach) that invoke
+   * starts with the sandbox, its callbacks, key and out-pointers; resolves
+   * with its result. opts: onStdout, onStderr, signal.
+   */
+  #follow(invoke, opts) {
     return new Promise((resolve, reject) => {
-      const request = encodeRequest(command, opts);
       if (opts.signal?.aborted) {
         reject(opts.signal.reason);
         return;
@@ -117,8 +132,7 @@ class Sandbox {
       // Without callbacks the library collects the output itself (capped
       // at maxOutput) instead of handing every chunk to JavaScript.
       const streaming = Boolean(opts.onStdout || opts.onStderr);
-      const status = native.lib().qs_sandbox_execute_async(
-        ptr, request, request.length, streaming ? calls.onChunk : null, calls.onDone, key, idOut, errOut);
+      const status = invoke(ptr, streaming ? calls.onChunk : null, calls.onDone, key, idOut, errOut);
       if (status !== 0) {
         calls.forget(key);
         reject(native.takeError(status, errOut));
@@ -162,6 +176,33 @@ class Sandbox {
   async remove(path, opts) { return files.remove(this.#live(), path, opts); }
 
   async rename(src, dst) { return files.rename(this.#live(), src, dst); }
+
+  // --- background processes ------------------------------------------------
+
+  /**
+   * Starts `command` in the background and resolves once it runs; it
+   * outlives the call. opts: cwd, env, shell, user, pty ({ rows, cols }: a
+   * terminal, one output stream, raw input), onStdout, onStderr (its output
+   * from the start, as text).
+   */
+  async startProcess(command, opts = {}) {
+    const started = await processes.start(this.#live(), command, opts);
+    return this.#process(started.id, started.pid, opts);
+  }
+
+  /** A handle to a process another call started; callbacks get its output from the start. */
+  async attach(id, opts = {}) {
+    this.#live();
+    return this.#process(String(id), 0, opts);
+  }
+
+  /** The background processes that still run: [{ id, pid, command, pty }]. */
+  async listProcesses() { return processes.list(this.#live()); }
+
+  #process(id, pid, opts) {
+    const follow = (o) => this.#follow((ptr, ...cb) => native.lib().qs_process_attach_async(ptr, id, ...cb), o);
+    return new Process(() => this.#live(), id, pid, follow, opts);
+  }
 
   // --- shared folders --------------------------------------------------------
 

@@ -287,3 +287,35 @@ test('shared folders', async () => {
     fs.rmSync(host, { recursive: true, force: true });
   }
 });
+
+test('background processes', async () => {
+  const seen = [];
+  const p = await sb.startProcess('python3 -i -q', { onStdout: (t) => seen.push(t) });
+  assert.ok(p.pid > 1 && p.id);
+  assert.ok((await sb.listProcesses()).some((i) => i.id === p.id));
+  await p.writeStdin('print(6*7)\n');
+  await p.closeStdin();
+  const r = await p.wait();
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.stdout, '42\n');
+  assert.equal(seen.join(''), '42\n');
+  await assert.rejects(p.writeStdin('late'), (e) => e instanceof BadRequestError && /exited/.test(e.message));
+
+  const q = await sb.startProcess('echo early; sleep 0.3; echo late');
+  assert.equal((await (await sb.attach(q.id)).wait()).stdout, 'early\nlate\n');
+
+  const term = await sb.startProcess('read x; stty size', { pty: { rows: 24, cols: 80 } });
+  await term.resize(33, 90);
+  await term.writeStdin('\n');
+  assert.match((await term.wait()).stdout, /33 90/);
+  await assert.rejects(q.resize(5, 5), BadRequestError);
+
+  const k = await sb.startProcess('sleep 100');
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('stop waiting')), 300);
+  await assert.rejects(k.wait({ signal: ac.signal }), /stop waiting/);
+  await assert.rejects(k.signal(99), /out of range/);
+  await k.kill();
+  assert.equal((await k.wait()).exitCode, 137);
+  await assert.rejects((await sb.attach('p-none')).wait(), NotFoundError);
+});
