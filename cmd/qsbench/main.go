@@ -57,6 +57,7 @@ func main() {
 	cBench := flag.String("c-bench", "", "the C benchmark program to run")
 	bindingsOnly := flag.Bool("bindings-only", false, "measure only the bindings beside Go (round trips, streaming, warm starts)")
 	mountsOnly := flag.Bool("mounts-only", false, "measure only shared folders")
+	processesOnly := flag.Bool("processes-only", false, "measure only background processes and terminals")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
 	streamChild := flag.Int("stream-child", 0, "internal: the Go run of the paired streaming figure, this many bytes")
@@ -96,6 +97,18 @@ func main() {
 		finish(r, *jsonOut)
 		return
 	}
+	if *processesOnly {
+		section("background processes")
+		sb, err := engine.Start(ctx, engine.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "qsbench: cannot start a sandbox:", err)
+			os.Exit(1)
+		}
+		add(processFigures(ctx, sb, n.execs, 256<<20, n.warm)...)
+		sb.Stop(ctx)
+		finish(r, *jsonOut)
+		return
+	}
 	if *bindingsOnly {
 		bindingFigures(ctx, n, *cBench, add, section)
 		finish(r, *jsonOut)
@@ -131,6 +144,8 @@ func main() {
 	add(fileFigures(ctx, sb, n.streams, 256<<20, 1000)...)
 	section("shared folders")
 	add(mountFigures(ctx, n.streams, 256<<20, 10000, n.warm)...)
+	section("background processes")
+	add(processFigures(ctx, sb, n.execs, 256<<20, n.warm)...)
 	section("checkpoint and revert")
 	add(checkpointRevert(ctx, sb, n.snapshots)...)
 	sb.Stop(ctx)
