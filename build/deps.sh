@@ -31,7 +31,7 @@ die() { printf 'deps: %s\n' "$*" >&2; exit 1; }
 
 apt_packages=(qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ make pkg-config valgrind
-	iproute2 curl ca-certificates)
+	iproute2 curl ca-certificates tmux)
 apt_updated=false
 apt_install() {
 	command -v apt-get >/dev/null || die "no apt-get: install $* by hand (the image build needs a Debian host)"

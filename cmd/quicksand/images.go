@@ -59,7 +59,7 @@ func installImage(args []string) int {
 	var progress func(done, total int64)
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		progress = func(done, total int64) {
-			fmt.Fprintf(os.Stderr, "\\rinstalling %s: %3d%% of %s", fs.Arg(0), done*100/max(total, 1), humanBytes(total))
+			fmt.Fprintf(os.Stderr, "\rinstalling %s: %3d%% of %s", fs.Arg(0), done*100/max(total, 1), humanBytes(total))
 		}
 	}
 	installed, err := engine.InstallImage(ctx, fs.Arg(0), *dir, progress)

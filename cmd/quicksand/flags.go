@@ -1,0 +1,79 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+// sandboxFlags are the flags of run and shell, the same in the Python CLI.
+type sandboxFlags struct {
+	image, memory, accel string
+	cpus                 int
+	timeout              seconds
+	verbose              bool
+}
+
+func newFlagSet(name string, sf *sandboxFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the usage is ours
+	fs.StringVar(&sf.image, "image", engine.DefaultImage, "")
+	fs.StringVar(&sf.memory, "memory", "512M", "")
+	fs.IntVar(&sf.cpus, "cpus", engine.DefaultCPUs, "")
+	fs.StringVar(&sf.accel, "accel", string(engine.AccelAuto), "")
+	sf.timeout = seconds(10 * time.Minute)
+	fs.Var(&sf.timeout, "timeout", "")
+	fs.BoolVar(&sf.verbose, "v", false, "")
+	fs.BoolVar(&sf.verbose, "verbose", false, "")
+	return fs
+}
+
+// parse parses the flags at the front of args and returns the words after
+// them as they are (a command's own flags included), saying what is wrong
+// and returning false on error.
+func parse(fs *flag.FlagSet, args []string) ([]string, bool) {
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand: %v\n%s\n", err, usage)
+		return nil, false
+	}
+	return fs.Args(), true
+}
+
+func (sf *sandboxFlags) config() (engine.Config, error) {
+	mem, err := engine.ParseMemory(sf.memory)
+	if err != nil {
+		return engine.Config{}, err
+	}
+	return engine.Config{Image: sf.image, MemoryMiB: mem, CPUs: sf.cpus, Accel: engine.Accel(sf.accel)}, nil
+}
+
+// seconds is a duration given as seconds ("600", "1.5") or with a unit
+// ("90s", "10m", "1h").
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
+		*s = seconds(time.Duration(n * float64(time.Second)))
+		return nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a duration like 600, 90s, 10m or 1h", v)
+	}
+	*s = seconds(d)
+	return nil
+}
+
+func printBootTiming(sb *engine.Sandbox) {
+	t := sb.BootTiming()
+	fmt.Fprintf(os.Stderr, "quicksand: %s guest on %s: kernel %v, agent %v, ready %v\n",
+		sb.Arch(), sb.Accelerator(), t.KernelBooted.Round(time.Millisecond), t.AgentListening.Round(time.Millisecond), t.Ready.Round(time.Millisecond))
+}
