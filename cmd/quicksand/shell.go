@@ -126,4 +126,3 @@ func interact(sb *engine.Sandbox, shell string) (int, error) {
 	}
 	return res.ExitCode, nil
 }
-

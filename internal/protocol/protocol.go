@@ -275,8 +275,8 @@ type Event struct {
 	TimedOut bool   `json:"timed_out,omitempty"`
 	// Dropped, on EventDropped, is how many bytes of output were no longer
 	// kept.
-	Dropped int64 `json:"dropped,omitempty"`
-	Detail   string `json:"detail,omitempty"`
+	Dropped int64  `json:"dropped,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 	// ChannelBytes, on the exit event, is set when the output went over the
 	// output channel.
 	ChannelBytes *ChannelCounts `json:"channel_bytes,omitempty"`
