@@ -81,17 +81,38 @@ func waitForFile(t *testing.T, path, text string) string {
 // the guest's foreground command, ^D ends the shell, the local terminal is
 // restored, and --save keeps what the session did.
 func TestShellUnderTmux(t *testing.T) {
+	bin := cli(t)
+	driveShell(t, bin, bin)
+}
+
+// TestPythonShellUnderTmux: the Python package's `quicksand shell`, the
+// same keys, the same flags.
+func TestPythonShellUnderTmux(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	python := filepath.Join(root, "out/venv/bin/python")
+	lib := filepath.Join(root, "out/lib/libquicksand.so")
+	for _, f := range []string{python, lib} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s is needed (make deps lib)", f)
+		}
+	}
+	launch := fmt.Sprintf("QUICKSAND_LIB=%s PYTHONPATH=%s %s -m quicksand", lib, filepath.Join(root, "bindings/python"), python)
+	driveShell(t, launch, cli(t))
+}
+
+// driveShell runs `LAUNCH shell --save` under tmux and plays a session;
+// bin (the Go CLI) then resumes the save.
+func driveShell(t *testing.T, launch, bin string) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is needed (make deps installs it)")
 	}
-	bin := cli(t)
 	dir := t.TempDir()
 	result := filepath.Join(dir, "result")
 	save := filepath.Join(dir, "save")
-	session := fmt.Sprintf("qs-shell-test-%d", os.Getpid())
+	session := fmt.Sprintf("qs-shell-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	env := "QUICKSAND_IMAGE_PATH=" + os.Getenv("QUICKSAND_IMAGE_PATH")
-	script := fmt.Sprintf(`before=$(stty -g); %s %s shell --save %s; echo EXIT=$? > %s; [ "$before" = "$(stty -g)" ] && echo RESTORED >> %s; sleep 60`,
-		env, bin, save, result, result)
+	script := fmt.Sprintf(`before=$(stty -g); %s %s shell --memory 512M --save %s; echo EXIT=$? > %s; [ "$before" = "$(stty -g)" ] && echo RESTORED >> %s; sleep 60`,
+		env, launch, save, result, result)
 	m := tmux{t: t, session: session}
 	m.run("new-session", "-d", "-s", session, "-x", "100", "-y", "30", "sh", "-c", script)
 	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", session).Run() })
