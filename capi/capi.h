@@ -32,4 +32,8 @@ static inline void qs_call_done(qs_done_fn fn, uintptr_t ud, int status, const u
 	fn((void *)ud, status, result, len, err);
 }
 
+static inline void qs_call_progress(qs_progress_fn fn, uintptr_t ud, uint64_t done, uint64_t total) {
+	fn((void *)ud, done, total);
+}
+
 #endif

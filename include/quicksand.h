@@ -121,6 +121,9 @@ typedef void (*qs_done_fn)(void *user_data, int status, const uint8_t *result, s
  */
 typedef void (*qs_log_fn)(void *user_data, int level, const char *message);
 
+/* Reports progress: done of total bytes (qs_image_install). */
+typedef void (*qs_progress_fn)(void *user_data, uint64_t done, uint64_t total);
+
 #ifndef QS_BUILDING_LIBRARY /* the library's own build declares these itself */
 
 /* The library version, e.g. "0.1.0". Static storage: do not free. */
@@ -379,6 +382,32 @@ int qs_process_attach(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chu
                       qs_buffer *result, qs_error **err);
 int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, qs_done_fn on_done,
                             void *user_data, uint64_t *call_id, qs_error **err);
+
+/*
+ * Images, as `quicksand image` manages them. dir NULL (or "") is the default
+ * image folder.
+ * qs_images_list: options (may be NULL) is a msgpack map {dirs: array of
+ *   str}, folders to look in first; list is a msgpack array of {name str,
+ *   arch str, bytes int,
+ *   source str ("built", "archive FILE", "quicksand import", "save"), dir str}.
+ * qs_image_install: checks every checksum of the archive (.qsimage), unpacks
+ *   it beside the image folder and renames it into place; a corrupt or
+ *   truncated archive leaves nothing behind. progress (may be NULL) is
+ *   called on the calling thread with bytes read and the archive's size.
+ *   installed: the new image's folder (UTF-8 text).
+ * qs_image_remove: a name in dir, never a save; removed: its folder.
+ * qs_image_pack: an image (name or folder) into an archive; sha256: the
+ *   archive's checksum (hex text), also written beside it.
+ * qs_image_import: images of ours from an installed Quicksand image package
+ *   (its folder); name NULL for the distribution's; made: a msgpack array
+ *   of the folders made.
+ */
+int qs_images_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
+int qs_image_install(const char *archive, const char *dir, qs_progress_fn progress, void *user_data,
+                     qs_buffer *installed, qs_error **err);
+int qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);
+int qs_image_pack(const char *name, const char *archive, qs_buffer *sha256, qs_error **err);
+int qs_image_import(const char *package_dir, const char *dir, const char *name, qs_buffer *made, qs_error **err);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

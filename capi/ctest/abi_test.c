@@ -60,9 +60,27 @@ static void expect_error(int status, qs_error **errp, int code, const char *need
     qs_error_free(err);
 }
 
+/* Images: the list is an array; bad arguments are clear errors. */
+static void test_images(void) {
+    qs_error *err = NULL;
+    qs_buffer list = {0};
+    int st = qs_images_list(NULL, 0, &list, &err);
+    CHECK(st == QS_OK && list.len > 0 && (list.data[0] & 0xf0) == 0x90, "images_list: %s", qs_error_message(err));
+    qs_buffer_free(&list);
+    const uint8_t bad[] = {0x81, 0xa4, 'd', 'i', 'r', 'z', 0x90}; /* {"dirz": []} */
+    expect_error(qs_images_list(bad, sizeof bad, &list, &err), &err, QS_ERR_INVALID_CONFIG, "dirz", "an unknown key");
+    qs_buffer out = {0};
+    expect_error(qs_image_install("/no/such/archive.qsimage", NULL, NULL, NULL, &out, &err), &err, QS_ERR_IMAGE_NOT_FOUND, "/no/such",
+                 "a missing archive");
+    expect_error(qs_image_remove(NULL, NULL, &out, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL name");
+    expect_error(qs_image_pack("no-such-image", "/tmp/x.qsimage", &out, &err), &err, QS_ERR_IMAGE_NOT_FOUND, "no-such-image",
+                 "packing a missing image");
+}
+
 static void test_errors_without_vm(void) {
     qs_sandbox *sb = (qs_sandbox *)0x1;
     qs_error *err = NULL;
+    test_images();
 
     const uint8_t garbage[] = {0xc1};
     expect_error(qs_sandbox_start(garbage, 1, &sb, &err), &err, QS_ERR_INVALID_CONFIG, "msgpack", "bad msgpack");

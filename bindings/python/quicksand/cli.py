@@ -4,6 +4,7 @@ whichever program a user runs.
 
     quicksand run [--image debian] [--memory 512M] [--timeout 10m] 'uname -a'
     quicksand shell [--image debian] [--save NAME]
+    quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import sys
 from typing import Any, List, Optional
 
+from . import _imagecli
 from ._wire import encode_request
 from .errors import QuicksandError
 from .sync import SyncSandbox
@@ -87,8 +89,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     _sandbox_flags(shell)
     shell.add_argument("--save", help="save the sandbox under this name (or folder) when the shell ends")
     shell.add_argument("--shell", default="/bin/bash", help="the guest's shell (default /bin/bash)")
+    _imagecli.add_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.verb == "image":
+            return _imagecli.run(args)
         return _run(args) if args.verb == "run" else _shell(args)
     except QuicksandError as e:
         print(f"quicksand: {e}", file=sys.stderr)

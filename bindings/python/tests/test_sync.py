@@ -127,3 +127,39 @@ def test_sync_processes(ssb):
     assert s.id in [i.id for i in ssb.list_processes()]
     s.kill()
     assert s.wait(timeout=30).exit_code == 137
+
+
+def test_image_commands_of_the_cli(tmp_path):
+    """quicksand image pack, install, list, remove: the Go CLI's commands."""
+    img = tmp_path / "src" / "tiny-x"
+    img.mkdir(parents=True)
+    (img / "vmlinux").write_bytes(b"kernel " * 1000)
+    (img / "initrd.img").write_bytes(b"initrd")
+    with open(img / "rootfs.ext4", "wb") as f:
+        f.truncate(8 << 20)
+    (img / "manifest.json").write_text(
+        '{"name": "tiny", "arch": "x86_64", "kernel": "vmlinux", "kernel_compressed": "vmlinux",'
+        ' "initrd": "initrd.img", "rootfs": "rootfs.ext4", "kernel_args": "console=ttyS0"}'
+    )
+    dst = tmp_path / "images"
+    env = {**os.environ, "QUICKSAND_IMAGE_PATH": str(dst), "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "quicksand", "image", *args], env=env, capture_output=True, text=True)
+
+    archive = str(tmp_path / "tiny.qsimage")
+    r = cli("pack", str(img), archive)
+    assert r.returncode == 0 and r.stdout.endswith(f"  {archive}\n"), r.stderr
+    r = cli("install", "--dir", str(dst), archive)
+    assert r.returncode == 0 and r.stdout.strip().startswith(str(dst)), r.stderr
+    r = cli("list")
+    assert r.returncode == 0 and any(line.split()[:2] == ["tiny-x86_64", "x86_64"] and "archive" in line for line in r.stdout.splitlines()), r.stdout
+    r = cli("install", "--dir", str(dst), archive)
+    assert r.returncode == 1 and "tiny" in r.stderr  # a second install is refused
+    with open(archive, "r+b") as f:  # truncated: refused, nothing left
+        f.truncate(100)
+    assert cli("install", "--dir", str(tmp_path / "other"), archive).returncode == 1
+    assert not any((tmp_path / "other").glob("tiny*")) if (tmp_path / "other").exists() else True
+    r = cli("remove", "--dir", str(dst), "tiny-x86_64")
+    assert r.returncode == 0 and "removed" in r.stdout, r.stderr
+    assert cli("remove", "--dir", str(dst), "tiny-x86_64").returncode == 1

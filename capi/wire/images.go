@@ -1,0 +1,33 @@
+package wire
+
+import "github.com/quicksand-go/quicksand/engine"
+
+// DecodeImageListOptions reads qs_images_list's options: {dirs: [str]}.
+func DecodeImageListOptions(b []byte) ([]string, error) {
+	f, err := decodeMap(b, "image list options", engine.KindInvalidConfig)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	if err := f.strList("dirs", &dirs); err != nil {
+		return nil, err
+	}
+	return dirs, f.unknown()
+}
+
+// EncodeImages lists images: [{name, arch, bytes, source, dir}].
+func EncodeImages(list []engine.ImageEntry) []byte {
+	out := make([]any, len(list))
+	for i, e := range list {
+		out[i] = map[string]any{"name": e.Name, "arch": e.Arch, "bytes": e.Bytes, "source": e.Source, "dir": e.Dir}
+	}
+	return encodeSorted(out)
+}
+
+// EncodeStrings is a msgpack array of strings.
+func EncodeStrings(list []string) []byte {
+	if list == nil {
+		list = []string{}
+	}
+	return encodeSorted(list)
+}
