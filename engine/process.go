@@ -21,7 +21,8 @@ import (
 // A checkpoint captures running processes with everything else: a revert
 // brings back the ones that ran at the checkpoint (their ids and handles
 // work again), and a handle to a process started after it gets a
-// KindNotFound error that says so.
+// KindNotFound error that says so. A save takes running processes with it:
+// the sandbox resumed from it has them, under the same ids.
 
 // ProcessRequest is a background process to start.
 type ProcessRequest struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,6 +260,16 @@ func TestProcessesAcrossRevert(t *testing.T) {
 	list, err := sb.Processes(ctx)
 	if err != nil || len(list) != 1 || list[0].ID != before.ID {
 		t.Fatalf("after the revert: %+v, %v", list, err)
+	}
+	// A save takes running processes with it: the resumed sandbox has them,
+	// under the same ids.
+	dir, err := sb.Save(ctx, filepath.Join(t.TempDir(), "save"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := startSandbox(t, Config{Image: dir})
+	if list, err := resumed.Processes(ctx); err != nil || len(list) != 1 || list[0].ID != before.ID {
+		t.Fatalf("in the resumed save: %+v, %v", list, err)
 	}
 	if err := before.Kill(ctx); err != nil {
 		t.Fatal(err)

@@ -131,6 +131,18 @@ func driveShell(t *testing.T, launch, bin string) {
 	m.keys("stty size", "Enter")
 	m.waitFor("40 120", "stty size")
 
+	// A REPL and a full-screen program behave as on a real terminal.
+	m.keys("python3", "Enter")
+	m.waitFor(">>>", "python3")
+	m.keys("print(6*7)", "Enter")
+	m.waitFor("42", "print(6*7)")
+	m.keys("C-d")
+	m.waitFor("root@quicksand", "42")
+	m.keys("top", "Enter")
+	m.waitFor("load average", "")
+	m.keys("q")
+	m.waitFor("root@quicksand", "")
+
 	m.keys("echo kept > /root/marker", "Enter")
 	// As on any terminal, a ^D typed while a command runs is that
 	// command's: wait for the prompt.
