@@ -51,6 +51,7 @@ extern "C" {
 
 /* Opaque handles. */
 typedef struct qs_sandbox qs_sandbox;
+typedef struct qs_pool qs_pool;
 typedef struct qs_error qs_error;
 
 /* Bytes owned by the caller once returned; free with qs_buffer_free. */
@@ -408,6 +409,23 @@ int qs_image_install(const char *archive, const char *dir, qs_progress_fn progre
 int qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);
 int qs_image_pack(const char *name, const char *archive, qs_buffer *sha256, qs_error **err);
 int qs_image_import(const char *package_dir, const char *dir, const char *name, qs_buffer *made, qs_error **err);
+
+/*
+ * Pools: sandboxes of one config started, warmed and waiting, so that a
+ * start takes one in milliseconds and the pool refills in the background.
+ * A sandbox from a pool is a fresh start's: a token issued when taken, the
+ * guest's clock set and its RNG reseeded then, its own overlay. A pool that
+ * cannot refill (image missing, QEMU failing) makes qs_pool_start fall back
+ * to a normal start, the reason logged; it never waits for a refill.
+ * qs_pool_new: config as qs_sandbox_start's; size 1 to 256.
+ * qs_pool_start: *out is a new sandbox handle, as from qs_sandbox_start.
+ * qs_pool_close: stops the sandboxes still waiting (not those handed out);
+ *   later starts fail with QS_ERR_NOT_RUNNING. qs_pool_free closes it too.
+ */
+int qs_pool_new(const uint8_t *config, size_t config_len, int size, qs_pool **out, qs_error **err);
+int qs_pool_start(qs_pool *pool, qs_sandbox **out, qs_error **err);
+int qs_pool_close(qs_pool *pool, qs_error **err);
+void qs_pool_free(qs_pool *pool);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);

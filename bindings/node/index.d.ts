@@ -203,3 +203,13 @@ export interface FileInfo {
   /** A symlink's target, else null. */
   target: string | null;
 }
+
+/** Sandboxes started ahead; start() takes one in milliseconds. */
+export class Pool {
+  static create(options?: SandboxOptions & { size?: number }): Promise<Pool>;
+  /** From the pool, or a normal start when none waits. */
+  start(): Promise<Sandbox>;
+  /** Stops the sandboxes still waiting, not those taken. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}

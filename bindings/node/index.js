@@ -5,7 +5,8 @@
  * libquicksand (ffi-napi); nothing blocks the event loop.
  */
 const { Sandbox } = require('./lib/sandbox');
+const { Pool } = require('./lib/pool');
 const errors = require('./lib/errors');
 
 const { errorFor, ...publicErrors } = errors;
-module.exports = { Sandbox, ...publicErrors };
+module.exports = { Sandbox, Pool, ...publicErrors };

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from quicksand import Sandbox
+from quicksand import Pool, Sandbox
 
 
 def figure(name, unit, values, warmup, command):
@@ -55,6 +55,21 @@ async def stream(size: int) -> None:
                [size / 1e6 / (time.monotonic() - t)], 0, "yes abcdefgh | head -c N, on_stdout counting")
 
 
+async def pool_starts(n: int) -> None:
+    """Starts from a pool with a sandbox waiting: each take, then a pause
+    for the pool to refill before the next."""
+    took = []
+    async with Pool(size=2) as pool:
+        await asyncio.sleep(3)  # fills
+        for _ in range(n):
+            t = time.monotonic()
+            sb = await pool.start()
+            took.append((time.monotonic() - t) * 1000)
+            await sb.stop()
+            await asyncio.sleep(1.5)  # refills
+    figure("start from a pool with a sandbox waiting", "ms", took, 0, "await pool.start() (Pool(size=2))")
+
+
 if __name__ == "__main__":
     # bench.py rtt N: round trips; bench.py stream SIZE: streaming
     # throughput on a fresh sandbox after one command; bench.py: warm starts.
@@ -62,5 +77,7 @@ if __name__ == "__main__":
         asyncio.run(round_trips(int(sys.argv[2])))
     elif sys.argv[1:2] == ["stream"]:
         asyncio.run(stream(int(sys.argv[2])))
+    elif sys.argv[1:2] == ["pool"]:
+        asyncio.run(pool_starts(int(sys.argv[2])))
     else:
         asyncio.run(warm_starts())

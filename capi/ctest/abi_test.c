@@ -389,6 +389,29 @@ static void test_processes(qs_sandbox *sb) {
                  "no command");
 }
 
+/* A pool: a start from it is a working sandbox; a closed pool refuses. */
+static void test_pool(void) {
+    qs_error *err = NULL;
+    qs_pool *pool = NULL;
+    expect_error(qs_pool_new(NULL, 0, 0, &pool, &err), &err, QS_ERR_INVALID_CONFIG, "1 to 256", "a pool of 0");
+    CHECK(qs_pool_new(NULL, 0, 1, &pool, &err) == QS_OK && pool != NULL, "pool_new: %s", qs_error_message(err));
+    qs_sandbox *sb = NULL;
+    CHECK(qs_pool_start(pool, &sb, &err) == QS_OK && sb != NULL, "pool_start: %s", qs_error_message(err));
+    qs_buffer res = {0};
+    mp_writer r = request("echo pooled");
+    CHECK(qs_sandbox_execute(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK &&
+              has_bytes(mp_get(res.data, res.len, "stdout"), "pooled\n"),
+          "execute in a pooled sandbox");
+    qs_buffer_free(&res);
+    qs_sandbox_stop(sb, NULL);
+    qs_sandbox_free(sb);
+    CHECK(qs_pool_close(pool, &err) == QS_OK, "pool_close");
+    expect_error(qs_pool_start(pool, &sb, &err), &err, QS_ERR_NOT_RUNNING, "closed", "a start from a closed pool");
+    qs_pool_free(pool);
+    expect_error(qs_pool_start(pool, &sb, &err), &err, QS_ERR_INVALID_HANDLE, "freed", "a freed pool");
+    qs_pool_free(NULL);
+}
+
 static void test_with_vm(void) {
     qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -544,6 +567,7 @@ static void test_with_vm(void) {
     test_files(sb);
     test_mounts(sb);
     test_processes(sb);
+    test_pool();
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));

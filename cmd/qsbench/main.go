@@ -167,6 +167,9 @@ func bindingFigures(ctx context.Context, n sizes, cBench string, add func(...fig
 	add(pairedStreaming(n, cBench)...)
 	add(external("Python", []string{"python3", "bindings/python/bench.py"})...)
 	add(external("Node", []string{"node", "bindings/node/bench.js"})...)
+	section("pool")
+	add(poolStarts(ctx, 20))
+	add(external("Python", []string{"python3", "bindings/python/bench.py", "pool", "20"})...)
 }
 
 // finish prints the table, and writes the JSON report when asked to.

@@ -8,7 +8,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  Sandbox, QuicksandError, ImageNotFoundError, InvalidConfigError, BadRequestError, SandboxNotRunningError,
+  Sandbox, Pool, QuicksandError, ImageNotFoundError, InvalidConfigError, BadRequestError, SandboxNotRunningError,
   NotFoundError, PermissionError,
 } = require('..');
 
@@ -318,4 +318,26 @@ test('background processes', async () => {
   await k.kill();
   assert.equal((await k.wait()).exitCode, 137);
   await assert.rejects((await sb.attach('p-none')).wait(), NotFoundError);
+});
+
+test('a pool of ready sandboxes', async () => {
+  const pool = await Pool.create({ size: 1 });
+  try {
+    const a = await pool.start(); // from the pool, or a normal start while it fills
+    const b = await pool.start();
+    try {
+      assert.notEqual(a.pid, b.pid);
+      assert.equal((await b.execute('echo pooled')).stdout, 'pooled\n');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  } finally {
+    await pool.close();
+  }
+  await assert.rejects(pool.start(), QuicksandError);
+  await assert.rejects(Pool.create({ size: 0 }), InvalidConfigError);
+  const missing = await Pool.create({ size: 1, image: 'no-such-image' });
+  await assert.rejects(missing.start(), ImageNotFoundError);
+  await missing.close();
 });

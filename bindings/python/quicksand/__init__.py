@@ -26,6 +26,7 @@ from .errors import (
 from ._core import validate_save
 from .sandbox import Sandbox
 from .sync import SyncSandbox
+from ._pool import Pool, SyncPool
 from ._processes import Process, SyncProcess
 from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward, ProcessInfo, PtySize
 
@@ -41,6 +42,8 @@ __all__ = [
     "PortForward",
     "Mount",
     "MountHandle",
+    "Pool",
+    "SyncPool",
     "Process",
     "SyncProcess",
     "ProcessInfo",

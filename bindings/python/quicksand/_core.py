@@ -26,11 +26,22 @@ class Handle:
     at interpreter exit, so no sandbox outlives the interpreter."""
 
     def __init__(self, config: bytes) -> None:
-        lb = _lib.lib()
         ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
-        _lib.check(lb.qs_sandbox_start(config, len(config), ctypes.byref(ptr), ctypes.byref(err)), err)
-        self._ptr = ptr.value
-        self._finalizer = weakref.finalize(self, lb.qs_sandbox_free, self._ptr)
+        _lib.check(_lib.lib().qs_sandbox_start(config, len(config), ctypes.byref(ptr), ctypes.byref(err)), err)
+        self._own(ptr.value)
+
+    @classmethod
+    def from_pool(cls, pool_ptr: int) -> "Handle":
+        """A sandbox taken from a pool (qs_pool_start)."""
+        h = cls.__new__(cls)
+        ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_pool_start(pool_ptr, ctypes.byref(ptr), ctypes.byref(err)), err)
+        h._own(ptr.value)
+        return h
+
+    def _own(self, ptr: int) -> None:
+        self._ptr = ptr
+        self._finalizer = weakref.finalize(self, _lib.lib().qs_sandbox_free, ptr)
 
     def stop(self) -> None:
         err = ctypes.c_void_p()

@@ -373,3 +373,20 @@ async def test_background_processes(sb):
         await k.signal(0)
     await k.kill()
     assert (await k.wait()).exit_code == 137
+
+
+async def test_pool():
+    from quicksand import Pool
+
+    async with Pool(size=2) as pool:
+        first = await pool.start()  # from the pool, or a normal start while it fills
+        await first.stop()
+        async with await pool.start() as sb:
+            assert (await sb.execute("uname -m")).exit_code == 0
+            assert sb.is_running
+    with pytest.raises(SandboxNotRunningError):
+        await Pool(size=1).start()  # not opened
+    missing = Pool(size=1, image="no-such-image")
+    async with missing:
+        with pytest.raises(ImageNotFoundError):
+            await missing.start()  # cannot fill: a normal start, whose error says why

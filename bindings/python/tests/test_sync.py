@@ -163,3 +163,19 @@ def test_image_commands_of_the_cli(tmp_path):
     r = cli("remove", "--dir", str(dst), "tiny-x86_64")
     assert r.returncode == 0 and "removed" in r.stdout, r.stderr
     assert cli("remove", "--dir", str(dst), "tiny-x86_64").returncode == 1
+
+
+def test_sync_pool():
+    from quicksand import SyncPool
+
+    with SyncPool(size=1) as pool:
+        with pool.start() as a:
+            assert a.execute("echo pooled").stdout == "pooled\n"
+            with pool.start() as b:  # taken as the pool refills, or started normally
+                assert b.pid != a.pid and b.execute("true").exit_code == 0
+    from quicksand import InvalidConfigError
+
+    with pytest.raises(InvalidConfigError, match="memory"):
+        SyncPool(size=1, memory=1).open()
+    with pytest.raises(InvalidConfigError, match="1 to 256"):
+        SyncPool(size=0).open()
