@@ -58,7 +58,7 @@ type mounts struct {
 type activeMount struct {
 	handle MountHandle
 	folder *share.Folder
-	conn   io.Closer
+	conn   io.Closer // the session serving it
 }
 
 // close stops serving the folder: the guest's mount fails from now on.
@@ -137,15 +137,20 @@ func (sb *Sandbox) attach(ctx, epoch context.Context, h MountHandle) error {
 	if err != nil {
 		return newError(KindNotFound, err, "%s", what)
 	}
-	var conn io.ReadWriteCloser
-	err = sb.fileCallIn(ctx, epoch, what, func(ctx context.Context) (err error) {
-		if conn, err = sb.client.ConnectMount(ctx, h.ID); err != nil {
+	var session *share.Session
+	err = sb.fileCallIn(ctx, epoch, what, func(ctx context.Context) error {
+		conn, err := sb.client.ConnectMount(ctx, h.ID)
+		if err != nil {
 			return err
 		}
-		go folder.Serve(conn)
+		session = folder.NewSession(conn)
+		go session.Serve()
 		return sb.client.Mount(ctx, protocol.MountRequest{ID: h.ID, Path: h.GuestPath, ReadOnly: h.ReadOnly})
 	})
-	am := &activeMount{handle: h, folder: folder, conn: closerOf(conn)}
+	am := &activeMount{handle: h, folder: folder, conn: io.NopCloser(nil)}
+	if session != nil {
+		am.conn = session
+	}
 	if err != nil {
 		am.close()
 		return err
@@ -157,13 +162,6 @@ func (sb *Sandbox) attach(ctx, epoch context.Context, h MountHandle) error {
 	sb.mounts.active[h.GuestPath] = am
 	sb.mounts.mu.Unlock()
 	return nil
-}
-
-func closerOf(c io.ReadWriteCloser) io.Closer {
-	if c == nil {
-		return io.NopCloser(nil)
-	}
-	return c
 }
 
 // Unmount unmounts a mount (the one with h.ID) and stops serving its

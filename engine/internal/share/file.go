@@ -4,32 +4,48 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/hugelgupf/p9/linux"
-	"github.com/hugelgupf/p9/p9"
 	"golang.org/x/sys/unix"
 )
 
-// file is one guest fid: an O_PATH descriptor of a file or folder inside the
-// shared folder, and once opened, a second descriptor to read or write it.
+// file is one fid: an O_PATH descriptor of a file or folder inside the
+// shared folder (never following a symlink: a symlink is the link itself),
+// and once opened, a second descriptor to read or write it.
 type file struct {
-	p9.DefaultWalkGetAttr
 	folder *Folder
-	fd     int // O_PATH|O_NOFOLLOW: never follows a symlink, cannot read or write
+	fd     int
 
 	mu      sync.Mutex
-	open    int         // opened descriptor, -1 until Open or Create
-	entries []p9.Dirent // a folder's listing, read at offset 0
+	open    int      // opened descriptor, -1 until opened
+	entries []dirent // a folder's listing, read at offset 0
 }
 
-// 9P2000.L open flags the host honours besides the access mode (the wire
-// values are Linux's on every architecture the guest kernel runs).
-const p9Truncate = 0o1000
+// Linux open flags the host honours besides the access mode (9P2000.L's
+// wire values are Linux's on every architecture the guest runs).
+const openTruncate = 0o1000
+
+// setattr's valid bits (P9_ATTR_*).
+const (
+	attrMode    = 0x1
+	attrUID     = 0x2
+	attrGID     = 0x4
+	attrSize    = 0x8
+	attrATime   = 0x10
+	attrMTime   = 0x20
+	attrATimeAt = 0x80  // the given atime, not now
+	attrMTimeAt = 0x100 // the given mtime, not now
+)
+
+// setAttr is a Tsetattr's values.
+type setAttr struct {
+	valid, mode, uid, gid uint32
+	size                  uint64
+	atime, mtime          unix.Timespec
+}
 
 // procPath names the descriptor fd through /proc: opening it reaches the
 // very file fd refers to, with no path lookup that could be redirected.
 func procPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
-// newFile wraps an O_PATH descriptor already counted against the budget.
 func (f *file) newFile(fd int) *file { return &file{folder: f.folder, fd: fd, open: -1} }
 
 // openBeneath opens one name in folder dir as O_PATH without following a
@@ -46,6 +62,19 @@ func (f *file) openBeneath(dir int, name string) (int, error) {
 	return fd, nil
 }
 
+// dup copies fd, counted against the budget.
+func (f *file) dup(fd int) (int, error) {
+	if err := f.folder.take(); err != nil {
+		return -1, err
+	}
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		f.folder.release()
+		return -1, err
+	}
+	return nfd, nil
+}
+
 func (f *file) closeFD(fd int) {
 	if fd >= 0 {
 		unix.Close(fd)
@@ -55,41 +84,44 @@ func (f *file) closeFD(fd int) {
 
 func (f *file) writable() error {
 	if f.folder.readOnly {
-		return linux.EROFS
+		return unix.EROFS
 	}
 	return nil
 }
 
-func stat(fd int) (unix.Stat_t, error) {
+func fstat(fd int) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	err := unix.Fstat(fd, &st)
 	return st, err
 }
 
-func qidOf(st *unix.Stat_t) p9.QID {
-	return p9.QID{Type: p9.FileMode(st.Mode).QIDType(), Path: st.Ino}
+func qidOf(st *unix.Stat_t) qid {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return qid{qidDir, st.Ino}
+	case unix.S_IFLNK:
+		return qid{qidSymlink, st.Ino}
+	}
+	return qid{qidFile, st.Ino}
 }
 
-func qidAt(fd int) (p9.QID, error) {
-	st, err := stat(fd)
+func qidAt(fd int) (qid, error) {
+	st, err := fstat(fd)
 	return qidOf(&st), err
 }
 
-// Walk steps one name at a time from f; a name that is a symlink ends up
-// as the symlink itself, and the next step from it fails.
-func (f *file) Walk(names []string) ([]p9.QID, p9.File, error) {
+// walk steps one name at a time from f. It returns the qids of the names
+// it got through and, when it got through all, the new file; a name that
+// is a symlink ends up as the symlink itself, and a step from it fails.
+func (f *file) walk(names []string) ([]qid, *file, error) {
 	if len(names) == 0 {
-		if err := f.folder.take(); err != nil {
-			return nil, nil, err
-		}
-		fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := f.dup(f.fd)
 		if err != nil {
-			f.folder.release()
 			return nil, nil, err
 		}
 		return nil, f.newFile(fd), nil
 	}
-	qids := make([]p9.QID, 0, len(names))
+	var qids []qid
 	cur := -1
 	for _, name := range names {
 		dir := f.fd
@@ -98,91 +130,65 @@ func (f *file) Walk(names []string) ([]p9.QID, p9.File, error) {
 		}
 		next, err := f.openBeneath(dir, name)
 		f.closeFD(cur)
+		cur = -1
 		if err != nil {
-			return nil, nil, err
+			return qids, nil, err
 		}
 		cur = next
-		qid, err := qidAt(cur)
+		q, err := qidAt(cur)
 		if err != nil {
 			f.closeFD(cur)
-			return nil, nil, err
+			return qids, nil, err
 		}
-		qids = append(qids, qid)
+		qids = append(qids, q)
 	}
 	return qids, f.newFile(cur), nil
 }
 
-func (f *file) GetAttr(req p9.AttrMask) (p9.QID, p9.AttrMask, p9.Attr, error) {
-	st, err := stat(f.fd)
-	if err != nil {
-		return p9.QID{}, p9.AttrMask{}, p9.Attr{}, err
-	}
-	attr := p9.Attr{
-		Mode:             p9.FileMode(st.Mode),
-		UID:              p9.UID(st.Uid),
-		GID:              p9.GID(st.Gid),
-		NLink:            p9.NLink(st.Nlink),
-		RDev:             p9.Dev(st.Rdev),
-		Size:             uint64(st.Size),
-		BlockSize:        uint64(st.Blksize),
-		Blocks:           uint64(st.Blocks),
-		ATimeSeconds:     uint64(st.Atim.Sec),
-		ATimeNanoSeconds: uint64(st.Atim.Nsec),
-		MTimeSeconds:     uint64(st.Mtim.Sec),
-		MTimeNanoSeconds: uint64(st.Mtim.Nsec),
-		CTimeSeconds:     uint64(st.Ctim.Sec),
-		CTimeNanoSeconds: uint64(st.Ctim.Nsec),
-	}
-	valid := p9.AttrMask{Mode: true, UID: true, GID: true, NLink: true, RDev: true, Size: true,
-		Blocks: true, ATime: true, MTime: true, CTime: true}
-	return qidOf(&st), valid, attr, nil
-}
-
-// SetAttr changes mode, size and times. An owner change the host user may
+// setAttr changes mode, size and times. An owner change the host user may
 // not make is ignored (as QEMU's security_model=none does): the files
 // belong to the host user whatever the guest asks.
-func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
+func (f *file) setAttr(a setAttr) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	st, err := stat(f.fd)
+	st, err := fstat(f.fd)
 	if err != nil {
 		return err
 	}
 	symlink := st.Mode&unix.S_IFMT == unix.S_IFLNK
-	if valid.Permissions && !symlink {
-		if err := unix.Fchmodat(unix.AT_FDCWD, procPath(f.fd), uint32(attr.Permissions)&0o7777, 0); err != nil {
+	if a.valid&attrMode != 0 && !symlink {
+		if err := unix.Fchmodat(unix.AT_FDCWD, procPath(f.fd), a.mode&0o7777, 0); err != nil {
 			return err
 		}
 	}
-	if valid.UID || valid.GID {
+	if a.valid&(attrUID|attrGID) != 0 {
 		uid, gid := -1, -1
-		if valid.UID {
-			uid = int(attr.UID)
+		if a.valid&attrUID != 0 {
+			uid = int(a.uid)
 		}
-		if valid.GID {
-			gid = int(attr.GID)
+		if a.valid&attrGID != 0 {
+			gid = int(a.gid)
 		}
-		err := unix.Fchownat(f.fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
-		if err != nil && err != unix.EPERM {
+		if err := unix.Fchownat(f.fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
 			return err
 		}
 	}
-	if valid.Size {
+	if a.valid&attrSize != 0 {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return linux.EINVAL
+			return unix.EINVAL
 		}
-		if err := unix.Truncate(procPath(f.fd), int64(attr.Size)); err != nil {
+		if err := unix.Truncate(procPath(f.fd), int64(a.size)); err != nil {
 			return err
 		}
 	}
-	if (valid.ATime || valid.MTime) && !symlink {
+	if a.valid&(attrATime|attrMTime) != 0 && !symlink {
 		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
-		if valid.ATime {
-			ts[0] = timeSpec(valid.ATimeNotSystemTime, attr.ATimeSeconds, attr.ATimeNanoSeconds)
+		if a.valid&attrATime != 0 {
+			ts[0] = timeOr(a.valid&attrATimeAt != 0, a.atime)
 		}
-		if valid.MTime {
-			ts[1] = timeSpec(valid.MTimeNotSystemTime, attr.MTimeSeconds, attr.MTimeNanoSeconds)
+		if a.valid&attrMTime != 0 {
+			ts[1] = timeOr(a.valid&attrMTimeAt != 0, a.mtime)
 		}
 		if err := unix.UtimesNanoAt(unix.AT_FDCWD, procPath(f.fd), ts, 0); err != nil {
 			return err
@@ -191,74 +197,77 @@ func (f *file) SetAttr(valid p9.SetAttrMask, attr p9.SetAttr) error {
 	return nil
 }
 
-func timeSpec(given bool, sec, nsec uint64) unix.Timespec {
+func timeOr(given bool, t unix.Timespec) unix.Timespec {
 	if !given {
 		return unix.Timespec{Nsec: unix.UTIME_NOW}
 	}
-	return unix.Timespec{Sec: int64(sec), Nsec: int64(nsec)}
+	return t
 }
 
-// Open opens a regular file or a folder; anything else (a device, a pipe, a
-// socket the host put there) is refused: the guest reaches file contents
-// only.
-func (f *file) Open(mode p9.OpenFlags) (p9.QID, uint32, error) {
-	st, err := stat(f.fd)
+// openFile opens a regular file or a folder; anything else (a device, a
+// pipe, a socket the host put there) is refused: the guest reaches file
+// contents only.
+func (f *file) openFile(flags uint32) (qid, error) {
+	st, err := fstat(f.fd)
 	if err != nil {
-		return p9.QID{}, 0, err
+		return qid{}, err
 	}
-	flags := unix.O_CLOEXEC | int(mode.Mode())
+	access := int(flags & unix.O_ACCMODE)
+	osFlags := unix.O_CLOEXEC | access
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		flags |= unix.O_DIRECTORY
+		if access != unix.O_RDONLY {
+			return qid{}, unix.EISDIR
+		}
+		osFlags |= unix.O_DIRECTORY
 	case unix.S_IFREG:
-		if mode&p9Truncate != 0 {
-			flags |= unix.O_TRUNC
+		if flags&openTruncate != 0 {
+			osFlags |= unix.O_TRUNC
 		}
 	default:
-		return p9.QID{}, 0, linux.EPERM
+		return qid{}, unix.EPERM
 	}
-	if mode.Mode() != p9.ReadOnly || flags&unix.O_TRUNC != 0 {
+	if access != unix.O_RDONLY || osFlags&unix.O_TRUNC != 0 {
 		if err := f.writable(); err != nil {
-			return p9.QID{}, 0, err
+			return qid{}, err
 		}
 	}
-	if err := f.folder.take(); err != nil {
-		return p9.QID{}, 0, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open >= 0 {
+		return qid{}, unix.EBADF // opened already
 	}
-	fd, err := unix.Open(procPath(f.fd), flags, 0)
+	if err := f.folder.take(); err != nil {
+		return qid{}, err
+	}
+	fd, err := unix.Open(procPath(f.fd), osFlags, 0)
 	if err != nil {
 		f.folder.release()
-		return p9.QID{}, 0, err
+		return qid{}, err
 	}
-	f.mu.Lock()
-	f.closeFD(f.open)
 	f.open = fd
-	f.mu.Unlock()
-	return qidOf(&st), 0, nil
+	return qidOf(&st), nil
 }
 
 func (f *file) opened() (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.open < 0 {
-		return -1, linux.EBADF
+		return -1, unix.EBADF
 	}
 	return f.open, nil
 }
 
-func (f *file) ReadAt(p []byte, offset int64) (int, error) {
+func (f *file) readAt(p []byte, off int64) (int, error) {
 	fd, err := f.opened()
 	if err != nil {
 		return 0, err
 	}
-	n, err := unix.Pread(fd, p, offset)
-	if n < 0 {
-		n = 0
-	}
-	return n, err
+	n, err := unix.Pread(fd, p, off)
+	return max(n, 0), err
 }
 
-func (f *file) WriteAt(p []byte, offset int64) (int, error) {
+func (f *file) writeAt(p []byte, off int64) (int, error) {
 	if err := f.writable(); err != nil {
 		return 0, err
 	}
@@ -266,198 +275,151 @@ func (f *file) WriteAt(p []byte, offset int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := unix.Pwrite(fd, p, offset)
-	if n < 0 {
-		n = 0
-	}
-	return n, err
+	n, err := unix.Pwrite(fd, p, off)
+	return max(n, 0), err
 }
 
-func (f *file) FSync() error {
-	fd, err := f.opened()
-	if err != nil {
-		return nil // nothing written through this fid
+func (f *file) fsync() error {
+	if fd, err := f.opened(); err == nil {
+		return unix.Fsync(fd)
 	}
-	return unix.Fsync(fd)
+	return nil // nothing written through this fid
 }
 
-func (f *file) Close() error {
+func (f *file) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closeFD(f.open)
-	f.open = -1
 	f.closeFD(f.fd)
-	f.fd = -1
-	return nil
+	f.open, f.fd = -1, -1
 }
 
-func (f *file) StatFS() (p9.FSStat, error) {
-	var s unix.Statfs_t
-	if err := unix.Fstatfs(f.fd, &s); err != nil {
-		return p9.FSStat{}, err
-	}
-	return p9.FSStat{
-		Type:            0x01021997, // V9FS_MAGIC
-		BlockSize:       uint32(s.Bsize),
-		Blocks:          s.Blocks,
-		BlocksFree:      s.Bfree,
-		BlocksAvailable: s.Bavail,
-		Files:           s.Files,
-		FilesFree:       s.Ffree,
-		NameLength:      uint32(s.Namelen),
-	}, nil
-}
-
-// Create makes and opens a new regular file; it never opens an existing one
-// (O_EXCL) nor follows a symlink put in its place.
-func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.File, p9.QID, uint32, error) {
+// create makes and opens a new regular file; it never opens an existing one
+// (O_EXCL) nor follows a symlink put in its place. The guest applied its
+// umask already: the host's must not apply again.
+func (f *file) create(name string, flags, mode uint32) (*file, qid, error) {
 	if err := f.writable(); err != nil {
-		return nil, p9.QID{}, 0, err
+		return nil, qid{}, err
 	}
 	if err := f.folder.take(); err != nil {
-		return nil, p9.QID{}, 0, err
+		return nil, qid{}, err
 	}
-	flags := unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC | int(mode.Mode())
-	fd, err := unix.Openat(f.fd, name, flags, uint32(perm.Permissions()))
+	osFlags := unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC | int(flags&unix.O_ACCMODE)
+	fd, err := unix.Openat(f.fd, name, osFlags, mode&0o7777)
 	if err != nil {
 		f.folder.release()
-		return nil, p9.QID{}, 0, err
+		return nil, qid{}, err
 	}
-	// The guest applied its umask already; the host's must not apply again.
-	_ = unix.Fchmod(fd, uint32(perm.Permissions()))
-	if err := f.folder.take(); err != nil {
-		f.closeFD(fd)
-		return nil, p9.QID{}, 0, err
-	}
-	pathFD, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	_ = unix.Fchmod(fd, mode&0o7777)
+	pathFD, err := f.dup(fd)
 	if err != nil {
-		f.folder.release()
 		f.closeFD(fd)
-		return nil, p9.QID{}, 0, err
+		return nil, qid{}, err
 	}
 	nf := f.newFile(pathFD)
 	nf.open = fd
-	qid, err := qidAt(fd)
+	q, err := qidAt(fd)
 	if err != nil {
-		nf.Close()
-		return nil, p9.QID{}, 0, err
+		nf.close()
+		return nil, qid{}, err
 	}
-	return nf, qid, 0, nil
+	return nf, q, nil
 }
 
-// made returns the QID of name, just made in f, without following it.
-func (f *file) made(name string) (p9.QID, error) {
+// made returns the qid of name, just made in f, without following it.
+func (f *file) made(name string) (qid, error) {
 	fd, err := f.openBeneath(f.fd, name)
 	if err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
 	defer f.closeFD(fd)
 	return qidAt(fd)
 }
 
-func (f *file) Mkdir(name string, perm p9.FileMode, _ p9.UID, _ p9.GID) (p9.QID, error) {
+func (f *file) mkdir(name string, mode uint32) (qid, error) {
 	if err := f.writable(); err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
-	if err := unix.Mkdirat(f.fd, name, uint32(perm.Permissions())); err != nil {
-		return p9.QID{}, err
+	if err := unix.Mkdirat(f.fd, name, mode&0o7777); err != nil {
+		return qid{}, err
 	}
 	fd, err := f.openBeneath(f.fd, name)
 	if err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
 	defer f.closeFD(fd)
-	st, err := stat(fd)
+	st, err := fstat(fd)
 	if err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		_ = unix.Fchmodat(unix.AT_FDCWD, procPath(fd), uint32(perm.Permissions()), 0)
+		_ = unix.Fchmodat(unix.AT_FDCWD, procPath(fd), mode&0o7777, 0)
 	}
 	return qidOf(&st), nil
 }
 
-// Symlink stores the link as written: it is never followed on the host, and
+// symlink stores the link as written: it is never followed on the host, and
 // in the guest it resolves within the guest's own file system.
-func (f *file) Symlink(target, name string, _ p9.UID, _ p9.GID) (p9.QID, error) {
+func (f *file) symlink(target, name string) (qid, error) {
 	if err := f.writable(); err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
 	if err := unix.Symlinkat(target, f.fd, name); err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
 	return f.made(name)
 }
 
-// Link makes a hard link to a file of the same shared folder (the guest can
+// link makes a hard link to a file of the same shared folder (the guest can
 // name no other).
-func (f *file) Link(target p9.File, name string) error {
+func (f *file) link(target *file, name string) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	t, ok := target.(*file)
-	if !ok || t.folder != f.folder {
-		return linux.EXDEV
+	if target.folder != f.folder {
+		return unix.EXDEV
 	}
-	return unix.Linkat(unix.AT_FDCWD, procPath(t.fd), f.fd, name, unix.AT_SYMLINK_FOLLOW)
+	return unix.Linkat(unix.AT_FDCWD, procPath(target.fd), f.fd, name, unix.AT_SYMLINK_FOLLOW)
 }
 
-// Mknod makes pipes, sockets and empty files; never a device node.
-func (f *file) Mknod(name string, mode p9.FileMode, _, _ uint32, _ p9.UID, _ p9.GID) (p9.QID, error) {
+// mknod makes pipes, sockets and empty files; never a device node.
+func (f *file) mknod(name string, mode uint32) (qid, error) {
 	if err := f.writable(); err != nil {
-		return p9.QID{}, err
+		return qid{}, err
 	}
-	switch uint32(mode) & unix.S_IFMT {
+	switch mode & unix.S_IFMT {
 	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG:
 	default:
-		return p9.QID{}, linux.EPERM
+		return qid{}, unix.EPERM
 	}
-	if err := unix.Mknodat(f.fd, name, uint32(mode), 0); err != nil {
-		return p9.QID{}, err
+	if err := unix.Mknodat(f.fd, name, mode&(unix.S_IFMT|0o7777), 0); err != nil {
+		return qid{}, err
 	}
 	return f.made(name)
 }
 
-// Rename is 9P's older form; Linux's client uses RenameAt.
-func (f *file) Rename(p9.File, string) error { return linux.EOPNOTSUPP }
-
-func (f *file) RenameAt(oldName string, newDir p9.File, newName string) error {
+func (f *file) renameAt(oldName string, to *file, newName string) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
-	to, ok := newDir.(*file)
-	if !ok || to.folder != f.folder {
-		return linux.EXDEV
+	if to.folder != f.folder {
+		return unix.EXDEV
 	}
 	return unix.Renameat(f.fd, oldName, to.fd, newName)
 }
 
-func (f *file) Renamed(p9.File, string) {}
-
-func (f *file) UnlinkAt(name string, flags uint32) error {
+func (f *file) unlinkAt(name string, flags uint32) error {
 	if err := f.writable(); err != nil {
 		return err
 	}
 	return unix.Unlinkat(f.fd, name, int(flags)&unix.AT_REMOVEDIR)
 }
 
-func (f *file) Readlink() (string, error) {
+func (f *file) readlink() (string, error) {
 	buf := make([]byte, unix.PathMax)
 	n, err := unix.Readlinkat(f.fd, "", buf)
 	if err != nil {
 		return "", err
 	}
 	return string(buf[:n]), nil
-}
-
-// Extended attributes are not shared.
-func (f *file) SetXattr(string, []byte, p9.XattrFlags) error { return linux.EOPNOTSUPP }
-func (f *file) GetXattr(string) ([]byte, error)              { return nil, linux.EOPNOTSUPP }
-func (f *file) ListXattrs() ([]string, error)                { return nil, nil }
-func (f *file) RemoveXattr(string) error                     { return linux.EOPNOTSUPP }
-
-// Lock grants every lock: locks are not shared with the host (QEMU's 9p
-// does the same).
-func (f *file) Lock(int, p9.LockType, p9.LockFlags, uint64, uint64, string) (p9.LockStatus, error) {
-	return p9.LockStatusOK, nil
 }

@@ -4,22 +4,20 @@
 // descriptors opened one name at a time without following symlinks (a path
 // is never resolved on the host), a read-only folder refuses every change
 // here rather than trusting the guest's mount flags, and what one mount may
-// hold (open files, requests in flight, message size) is bounded.
+// hold (open files, message size, one request at a time) is bounded.
 package share
 
 import (
 	"io"
 	"sync/atomic"
 
-	"github.com/hugelgupf/p9/linux"
-	"github.com/hugelgupf/p9/p9"
-	"golang.org/x/sys/unix"
-
 	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
 )
 
-// MaxFiles bounds the host file descriptors one mount holds: a guest that
-// walks to files and never lets go must not exhaust the host process's.
+// MaxFiles bounds the host file descriptors one folder holds for the guest:
+// a guest that walks to files and never lets go must not exhaust the host
+// process's.
 const MaxFiles = 16384
 
 // Folder is one shared host folder.
@@ -39,35 +37,31 @@ func Open(path string, readOnly bool) (*Folder, error) {
 	return &Folder{root: fd, readOnly: readOnly}, nil
 }
 
-// Close lets go of the folder. Files the guest still holds stay valid until
-// their connection ends.
+// Close lets go of the folder. Sessions still serving it keep their files
+// until they end.
 func (f *Folder) Close() error { return unix.Close(f.root) }
 
-// Serve answers the guest's 9P requests on conn until it closes or fails.
-// Many connections may be served at once.
-func (f *Folder) Serve(conn io.ReadWriteCloser) error {
-	w := newWindow(conn, MaxMessage, maxInFlight)
-	return p9.NewServer(f).Handle(w, w)
+// NewSession prepares to serve the folder on conn; Serve answers.
+func (f *Folder) NewSession(conn io.ReadWriteCloser) *Session {
+	return &Session{folder: f, conn: conn, fids: map[uint32]*file{}}
 }
 
-// Attach implements p9.Attacher: every attach starts at the folder itself.
-func (f *Folder) Attach() (p9.File, error) {
-	if err := f.take(); err != nil {
-		return nil, err
-	}
-	fd, err := unix.FcntlInt(uintptr(f.root), unix.F_DUPFD_CLOEXEC, 0)
+// attach is a new file for the folder itself.
+func (f *Folder) attach() (*file, error) {
+	root := &file{folder: f, fd: -1, open: -1}
+	fd, err := root.dup(f.root)
 	if err != nil {
-		f.release()
 		return nil, err
 	}
-	return &file{folder: f, fd: fd, open: -1}, nil
+	root.fd = fd
+	return root, nil
 }
 
 // take counts one more descriptor against MaxFiles.
 func (f *Folder) take() error {
 	if f.files.Add(1) > MaxFiles {
 		f.files.Add(-1)
-		return linux.EMFILE
+		return unix.EMFILE
 	}
 	return nil
 }

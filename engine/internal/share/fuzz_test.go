@@ -61,9 +61,6 @@ func FuzzGuestMessages(f *testing.F) {
 	shared := filepath.Join(dir, "shared")
 	os.Mkdir(shared, 0o755)
 	os.WriteFile(filepath.Join(shared, "f"), []byte("inside"), 0o644)
-	if !raceDetector {
-		settleDelay = 0 // see settle: only the race detector minds
-	}
 	f.Fuzz(func(t *testing.T, input []byte) {
 		folder, err := Open(shared, false)
 		if err != nil {
@@ -71,16 +68,21 @@ func FuzzGuestMessages(f *testing.F) {
 		}
 		defer folder.Close()
 		server, client := net.Pipe()
+		session := folder.NewSession(server)
 		done := make(chan struct{})
-		go func() { folder.Serve(server); close(done) }()
+		go func() { session.Serve(); close(done) }()
 		go io.Copy(io.Discard, client)
 		client.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		client.Write(input)
+		// The guest hangs up, and the host ends the session (as an unmount
+		// or a stop does): whatever the guest sent, the server must end,
+		// holding nothing.
 		client.Close()
+		session.Close()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the server did not end after the guest hung up")
+			t.Fatal("the server did not end after the session was closed")
 		}
 		if folder.HeldFiles() != 0 {
 			t.Fatalf("%d descriptors still held after the connection ended", folder.HeldFiles())
