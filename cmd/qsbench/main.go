@@ -58,6 +58,7 @@ func main() {
 	bindingsOnly := flag.Bool("bindings-only", false, "measure only the bindings beside Go (round trips, streaming, warm starts)")
 	mountsOnly := flag.Bool("mounts-only", false, "measure only shared folders")
 	processesOnly := flag.Bool("processes-only", false, "measure only background processes and terminals")
+	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
 	streamChild := flag.Int("stream-child", 0, "internal: the Go run of the paired streaming figure, this many bytes")
@@ -94,6 +95,13 @@ func main() {
 	if *mountsOnly {
 		section("shared folders")
 		add(mountFigures(ctx, n.streams, 256<<20, 10000, n.warm)...)
+		finish(r, *jsonOut)
+		return
+	}
+	if *poolOnly {
+		section("pool")
+		add(poolStarts(ctx, 20))
+		add(external("Python", []string{"python3", "bindings/python/bench.py", "pool", "20"})...)
 		finish(r, *jsonOut)
 		return
 	}
