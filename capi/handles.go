@@ -34,6 +34,18 @@ func lookup(h *C.qs_sandbox) (*engine.Sandbox, error) {
 	return sb, nil
 }
 
+// withSandbox runs fn on the sandbox behind h, its error reported as every
+// call reports one.
+func withSandbox(h *C.qs_sandbox, errOut **C.qs_error, fn func(*engine.Sandbox) error) C.int {
+	return guard(errOut, func() error {
+		sb, err := lookup(h)
+		if err != nil {
+			return err
+		}
+		return fn(sb)
+	})
+}
+
 // dropHandle forgets a handle; later lookups fail.
 func dropHandle(h *C.qs_sandbox) { pointer.Unref(unsafe.Pointer(h)) }
 

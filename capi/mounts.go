@@ -19,11 +19,7 @@ func qs_sandbox_mount(h *C.qs_sandbox, mount *C.uint8_t, mountLen C.size_t, hand
 	if handle != nil {
 		handle.data, handle.len = nil, 0
 	}
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		m, err := wire.DecodeMount(goBytes(mount, mountLen))
 		if err != nil {
 			return err
@@ -41,11 +37,7 @@ func qs_sandbox_mount(h *C.qs_sandbox, mount *C.uint8_t, mountLen C.size_t, hand
 
 //export qs_sandbox_unmount
 func qs_sandbox_unmount(h *C.qs_sandbox, mountID *C.char, errOut **C.qs_error) C.int {
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if mountID == nil {
 			return invalidHandle("qs_sandbox_unmount: the mount id is NULL")
 		}
@@ -58,11 +50,7 @@ func qs_sandbox_mounts(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) 
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if list == nil {
 			return invalidHandle("qs_sandbox_mounts: list is NULL")
 		}

@@ -20,11 +20,7 @@ func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 	if out != nil {
 		out.data, out.len = nil, 0
 	}
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		req, err := wire.DecodeProcessRequest(goBytes(request, requestLen))
 		if err != nil {
 			return err
@@ -45,11 +41,7 @@ func qs_sandbox_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_erro
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if list == nil {
 			return invalidHandle("qs_sandbox_processes: list is NULL")
 		}
@@ -64,11 +56,7 @@ func qs_sandbox_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_erro
 
 // processCall finds the sandbox and the process an id names.
 func processCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, op func(*engine.Process) error) C.int {
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if id == nil {
 			return invalidHandle(what + ": the process id is NULL")
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -75,8 +74,7 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request) {
 
 func decodeUserRequest(w http.ResponseWriter, r *http.Request) (protocol.UserRequest, bool) {
 	var req protocol.UserRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return req, false
 	}
 	if !validUserName(req.Name) {

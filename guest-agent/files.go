@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,8 +190,7 @@ func (s *server) readFile(w http.ResponseWriter, r *http.Request) {
 // fileOp does one of the small operations of protocol.FileOp.
 func (s *server) fileOp(w http.ResponseWriter, r *http.Request) {
 	var op protocol.FileOp
-	if err := json.NewDecoder(r.Body).Decode(&op); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &op) {
 		return
 	}
 	var res protocol.FileOpResult

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -132,8 +131,7 @@ func (s *server) mountConnect(w http.ResponseWriter, r *http.Request) {
 // folder first when it is missing, and keeps the connection's descriptor.
 func (s *server) mount(w http.ResponseWriter, r *http.Request) {
 	var req protocol.MountRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	if err := checkPath(req.Path); err != nil {
@@ -184,8 +182,7 @@ func mountConnection(conn *os.File, req protocol.MountRequest) error {
 // about to stop serving it, and its users get errors from then on.
 func (s *server) unmount(w http.ResponseWriter, r *http.Request) {
 	var req protocol.UnmountRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	if err := checkPath(req.Path); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,8 +121,7 @@ func (s *server) startProcess(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req protocol.ProcessRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	p, err := s.spawn(req)
@@ -311,8 +309,7 @@ func (s *server) processStdin(w http.ResponseWriter, r *http.Request) {
 // processSignal sends a signal to a process's group.
 func (s *server) processSignal(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ProcessSignal
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	p, err := s.procs.get(req.ID)
@@ -340,8 +337,7 @@ func (s *server) processSignal(w http.ResponseWriter, r *http.Request) {
 // processResize changes the size of a process's terminal.
 func (s *server) processResize(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ProcessResize
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	p, err := s.procs.get(req.ID)

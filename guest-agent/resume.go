@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,8 +20,7 @@ const minTokenLen = 32
 // Done in that order of checks, so a bad request changes nothing.
 func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ResumeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	if len(req.Token) < minTokenLen {

@@ -123,8 +123,7 @@ func (s *server) tokenMatches(got string) bool {
 
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 	var req protocol.AuthRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+	if !readJSON(w, r, &req) {
 		return
 	}
 	if !s.tokenMatches(req.Token) {
@@ -191,6 +190,16 @@ func (s *server) claim(w http.ResponseWriter, c *command) (release func(), ok bo
 		return func() { s.exclusive.Store(false) }, true
 	}
 	return func() {}, true
+}
+
+// readJSON decodes the request's JSON body into v; on failure it has
+// answered 400, saying what is wrong.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+		return false
+	}
+	return true
 }
 
 func describeJSONError(err error) string {

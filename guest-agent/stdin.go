@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"os"
 	"sync"
@@ -90,8 +89,7 @@ func (l *liveCalls) get(id string) *liveCall {
 // ended before the input reached it, which the client cannot know.
 func (s *server) stdin(w http.ResponseWriter, r *http.Request) {
 	var req protocol.StdinRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	data, err := base64.StdEncoding.DecodeString(req.Data)
@@ -121,8 +119,7 @@ func (s *server) stdin(w http.ResponseWriter, r *http.Request) {
 // cancel kills a live command (and everything it started).
 func (s *server) cancel(w http.ResponseWriter, r *http.Request) {
 	var req protocol.CancelRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed body: "+describeJSONError(err))
+	if !readJSON(w, r, &req) {
 		return
 	}
 	lc := s.live.get(req.StdinID)
