@@ -182,9 +182,12 @@ func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	}
 	plan.from = tpl.source()
 	sb, err := launch(ctx, plan)
-	if err != nil && ctx.Err() == nil && KindOf(err) != KindCancelled {
+	if err != nil && ctx.Err() == nil && KindOf(err) != KindCancelled && KindOf(err) != KindBootTimeout {
 		// A template that does not resume is not to be trusted: rebuild it
-		// once, then give up.
+		// once, then give up. A resume that was only slow (a host busy with
+		// many starts at once) says nothing against the template, and
+		// throwing it away then made every start waiting on its rebuild
+		// time out too (50 at once on 2 cores).
 		plan.cfg.Logger.Warn("the template did not resume: rebuilding it", "template", tpl.dir, "err", err)
 		store.discard(tpl)
 		if tpl, err = store.get(ctx, plan); err != nil {
