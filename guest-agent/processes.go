@@ -276,11 +276,8 @@ func (s *server) processStdin(w http.ResponseWriter, r *http.Request) {
 	}
 	p.stdinMu.Lock()
 	defer p.stdinMu.Unlock()
-	select {
-	case <-p.exited:
-		writeError(w, http.StatusConflict, fmt.Sprintf("process %s has exited", p.id))
+	if p.refuseExited(w) {
 		return
-	default:
 	}
 	if p.stdin == nil {
 		writeError(w, http.StatusConflict, fmt.Sprintf("the stdin of process %s is closed", p.id))
@@ -306,26 +303,44 @@ func (s *server) processStdin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
 }
 
+// requestedProcess reads a JSON body into req and finds the process *id
+// names (id points into req); on failure it has answered.
+func (s *server) requestedProcess(w http.ResponseWriter, r *http.Request, req any, id *string) (*process, bool) {
+	if !readJSON(w, r, req) {
+		return nil, false
+	}
+	p, err := s.procs.get(*id)
+	if err != nil {
+		answerFileError(w, err)
+		return nil, false
+	}
+	return p, true
+}
+
+// refuseExited answers 409 for a process that has exited, and says so.
+func (p *process) refuseExited(w http.ResponseWriter) bool {
+	select {
+	case <-p.exited:
+		writeError(w, http.StatusConflict, fmt.Sprintf("process %s has exited", p.id))
+		return true
+	default:
+		return false
+	}
+}
+
 // processSignal sends a signal to a process's group.
 func (s *server) processSignal(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ProcessSignal
-	if !readJSON(w, r, &req) {
-		return
-	}
-	p, err := s.procs.get(req.ID)
-	if err != nil {
-		answerFileError(w, err)
+	p, ok := s.requestedProcess(w, r, &req, &req.ID)
+	if !ok {
 		return
 	}
 	if req.Signal < 1 || req.Signal > 64 {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("signal %d is out of range (1 to 64)", req.Signal))
 		return
 	}
-	select {
-	case <-p.exited:
-		writeError(w, http.StatusConflict, fmt.Sprintf("process %s has exited", p.id))
+	if p.refuseExited(w) {
 		return
-	default:
 	}
 	if err := syscall.Kill(-p.pid, syscall.Signal(req.Signal)); err != nil && !errors.Is(err, syscall.ESRCH) {
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("signalling process %s: %v", p.id, err))
@@ -337,12 +352,8 @@ func (s *server) processSignal(w http.ResponseWriter, r *http.Request) {
 // processResize changes the size of a process's terminal.
 func (s *server) processResize(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ProcessResize
-	if !readJSON(w, r, &req) {
-		return
-	}
-	p, err := s.procs.get(req.ID)
-	if err != nil {
-		answerFileError(w, err)
+	p, ok := s.requestedProcess(w, r, &req, &req.ID)
+	if !ok {
 		return
 	}
 	if p.terminal == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -70,6 +71,25 @@ func (s *seconds) Set(v string) error {
 	}
 	*s = seconds(d)
 	return nil
+}
+
+// start boots a sandbox as the flags say; on failure it has said why and
+// returns the exit status (2: the flags, 1: the start).
+func (sf *sandboxFlags) start(ctx context.Context) (*engine.Sandbox, int) {
+	cfg, err := sf.config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
+		return nil, 2
+	}
+	sb, err := engine.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
+		return nil, 1
+	}
+	if sf.verbose {
+		printBootTiming(sb)
+	}
+	return sb, 0
 }
 
 func printBootTiming(sb *engine.Sandbox) {

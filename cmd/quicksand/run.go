@@ -26,22 +26,13 @@ func runCommand(args []string) int {
 		fmt.Fprintln(os.Stderr, "quicksand run: no command given")
 		return 2
 	}
-	cfg, err := sf.config()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
-		return 2
-	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	sb, err := engine.Start(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
-		return 1
+	sb, status := sf.start(ctx)
+	if sb == nil {
+		return status
 	}
 	defer sb.Stop(context.Background())
-	if sf.verbose {
-		printBootTiming(sb)
-	}
 	timeout := time.Duration(sf.timeout)
 	res, err := sb.ExecuteStream(ctx, engine.ExecRequest{Command: command, Timeout: timeout}, func(s engine.Stream, p []byte) {
 		if s == engine.Stdout {

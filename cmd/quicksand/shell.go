@@ -28,11 +28,6 @@ func runShell(args []string) int {
 		fmt.Fprintf(os.Stderr, "quicksand shell: unexpected %q (run takes a command)\n%s\n", words[0], usage)
 		return 2
 	}
-	cfg, err := sf.config()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
-		return 2
-	}
 	if *save != "" {
 		if _, err := engine.SaveDir(*save); err != nil {
 			fmt.Fprintf(os.Stderr, "quicksand shell: --save %q: %v\n", *save, err)
@@ -41,16 +36,12 @@ func runShell(args []string) int {
 	}
 	// Until the terminal is raw, ^C stops the start; after, it is a key.
 	startCtx, cancelStart := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	sb, err := engine.Start(startCtx, cfg)
+	sb, status := sf.start(startCtx)
 	cancelStart()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
-		return 1
+	if sb == nil {
+		return status
 	}
 	defer sb.Stop(context.Background())
-	if sf.verbose {
-		printBootTiming(sb)
-	}
 	code, err := interact(sb, *shell)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
