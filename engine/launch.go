@@ -295,7 +295,7 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 		return fail(err, "letting it run")
 	}
 	sb.timing.AgentListening = time.Since(began)
-	if err := sb.rekey(ctx); err != nil {
+	if _, err := sb.rekey(ctx, 0); err != nil {
 		return err
 	}
 	sb.timing.Ready = time.Since(began)
@@ -303,20 +303,21 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 }
 
 // rekey tells the agent its VM was resumed: the sandbox's own token from
-// now on, the host's time, fresh randomness. Retries while the resumed
-// guest's network settles.
-func (sb *Sandbox) rekey(ctx context.Context) error {
+// now on, the host's time, fresh randomness; and, when channelSync is not
+// 0, to write a sync frame with that nonce on the output channel (synced
+// says it did). Retries while the resumed guest's network settles.
+func (sb *Sandbox) rekey(ctx context.Context, channelSync uint64) (synced bool, err error) {
 	seed := make([]byte, 64)
 	if _, err := rand.Read(seed); err != nil {
-		return sb.bootError(KindBootFailed, err, "making a seed")
+		return false, sb.bootError(KindBootFailed, err, "making a seed")
 	}
 	// Each try waits longer: on a crowded host the first answer can take
 	// seconds, and a try given up on may still have been carried out.
 	wait := time.Second
 	for {
-		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano()}
+		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano(), ChannelSync: channelSync}
 		rctx, cancel := context.WithTimeout(ctx, wait)
-		err := sb.client.Resume(rctx, req)
+		res, err := sb.client.Resume(rctx, req)
 		cancel()
 		wait = min(2*wait, 8*time.Second)
 		if err != nil {
@@ -324,23 +325,24 @@ func (sb *Sandbox) rekey(ctx context.Context) error {
 		}
 		if err == nil {
 			sb.client.SetToken(sb.token)
-			return nil
+			return res.ChannelSynced, nil
 		}
 		var se *agent.StatusError
 		if errors.As(err, &se) {
 			// Refused: perhaps an earlier try that we gave up on did get
-			// through, and the agent already holds the new token.
+			// through, and the agent already holds the new token (and
+			// wrote the sync frame, which cannot be known here).
 			sb.client.SetToken(sb.token)
 			if sb.waitPing(ctx, 10*time.Millisecond) == nil {
-				return nil
+				return channelSync != 0, nil
 			}
-			return sb.bootError(KindAuth, err, "the resumed agent refused its token")
+			return false, sb.bootError(KindAuth, err, "the resumed agent refused its token")
 		}
 		select {
 		case <-sb.exited:
-			return sb.bootError(KindBootFailed, err, "QEMU exited before the resumed agent answered")
+			return false, sb.bootError(KindBootFailed, err, "QEMU exited before the resumed agent answered")
 		case <-ctx.Done():
-			return sb.bootError(KindBootTimeout, err, "the resumed agent did not answer within the boot timeout (last try: %v)", err)
+			return false, sb.bootError(KindBootTimeout, err, "the resumed agent did not answer within the boot timeout (last try: %v)", err)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -185,7 +185,8 @@ func (sb *Sandbox) takeFromPool(ctx context.Context) error {
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
 	sb.token = token
-	return sb.rekey(ctx)
+	_, err = sb.rekey(ctx, 0)
+	return err
 }
 
 // takeLimit bounds waking a pooled sandbox: one round trip when it is well.

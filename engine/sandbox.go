@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -67,7 +68,10 @@ type Sandbox struct {
 	// channelErr says why).
 	channel    *agent.Channel
 	channelErr error
-	timing     BootTiming
+	// channelLost says why the channel was given up after start (a revert
+	// that could not find its place in it); nil while it is used.
+	channelLost atomic.Pointer[error]
+	timing      BootTiming
 
 	// snapshots serialises checkpoint, revert and save, and guards what
 	// they change: the tags, the epoch and the active overlay.

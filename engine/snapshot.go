@@ -66,7 +66,16 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	}
 	opCtx, cancel := sb.boundSnapshot(ctx)
 	defer cancel()
-	if err := sb.hmp(opCtx, "loadvm "+tag); err != nil {
+	err := sb.hmp(opCtx, "loadvm "+tag)
+	if err != nil && !ended(opCtx) {
+		// A device restored while its queue was busy can refuse what it
+		// was given (seen once in many runs: virtio-serial's "Virtqueue
+		// size exceeded" while output streamed). Loading again starts
+		// from a reset machine.
+		sb.cfg.Logger.Warn("loading the checkpoint failed: trying once more", "tag", tag, "err", err)
+		err = sb.hmp(opCtx, "loadvm "+tag)
+	}
+	if err != nil {
 		// QEMU leaves the VM paused when loadvm fails; it checks every
 		// disk for the tag before it loads anything, so the VM can go on
 		// as it was.
@@ -80,9 +89,12 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
 	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
 	sb.client.Close()
-	if err := sb.rekey(opCtx); err != nil {
+	nonce, found := sb.expectChannelSync()
+	synced, err := sb.rekey(opCtx, nonce)
+	if err != nil {
 		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
 	}
+	sb.awaitChannelSync(opCtx, synced, found)
 	return sb.restoreMounts(opCtx, tag)
 }
 

@@ -209,6 +209,13 @@ func (c *channelCall) take(want int) (int, error) {
 	}
 }
 
+// sync writes a sync frame carrying the host's nonce (internal/protocol/
+// frame.go): after a revert, the host throws away what came before it.
+// Frames are written whole, so the next one starts right after it.
+func (ch *channel) sync(nonce uint64) bool {
+	return ch.usable() && ch.writeFrame(protocol.FrameHeader{Kind: protocol.FrameSync, Call: nonce}, nil) == nil
+}
+
 // writeFrame writes a header and its payload. A frame is never left half
 // written for a cancelled call (the host would lose its place), so the only
 // way out mid-frame is the host not reading for stallLimit; the channel is

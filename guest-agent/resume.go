@@ -16,7 +16,8 @@ import (
 // minTokenLen keeps a resumed sandbox from taking a guessable token.
 const minTokenLen = 32
 
-// resume handles /resume: a new token, the host's clock, fresh randomness.
+// resume handles /resume: a new token, the host's clock, fresh randomness,
+// and after a revert a sync frame on the output channel.
 // Done in that order of checks, so a bad request changes nothing.
 func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 	var req protocol.ResumeRequest
@@ -48,6 +49,9 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 	}
 	token := req.Token
 	s.token.Store(&token)
+	if req.ChannelSync != 0 {
+		res.ChannelSynced = s.ch.sync(req.ChannelSync)
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
@@ -20,15 +21,21 @@ import (
 // frames the payload.
 //
 //	magic   uint32  FrameMagic
-//	kind    uint8   FrameData or FrameGrant
+//	kind    uint8   FrameData, FrameGrant or FrameSync
 //	stream  uint8   1 stdout, 2 stderr (data frames)
 //	zero    uint16
-//	call    uint64  the id the host put in ExecRequest.OutputChannel
+//	call    uint64  the id the host put in ExecRequest.OutputChannel (the
+//	                host's nonce for a sync frame)
 //	size    uint32  payload bytes (data) or bytes granted (grant)
 //	crc     uint32  CRC-32C of the 20 bytes above
 //
 // All integers are little-endian. The checksum lets a reader that lost its
-// place (a VM reverted to a checkpoint mid-frame) find the next frame.
+// place find the next frame. A checksum alone cannot tell a reader whose
+// header was good but whose payload was cut short (a VM reverted to a
+// checkpoint mid-frame goes on with other bytes) that it has lost its
+// place, so after a revert the host asks for a sync frame, a header
+// carrying a nonce of its own, and throws away everything before it
+// (FrameReader.SkipPast).
 
 // ChannelPortName is the name of the virtio-serial port the agent looks for.
 const ChannelPortName = "quicksand.data"
@@ -52,6 +59,7 @@ const FrameHeaderSize = 24
 const (
 	FrameData  = 1 // guest to host: Size bytes of Stream's output follow
 	FrameGrant = 2 // host to guest: the call may send Size more bytes
+	FrameSync  = 3 // guest to host: a frame starts next; Call is the host's nonce, Size 0
 )
 
 // ChannelCounts is how many bytes of each stream the agent sent over the
@@ -95,6 +103,8 @@ func parseHeader(b []byte) (h FrameHeader, ok bool) {
 		return h, true
 	case h.Kind == FrameGrant:
 		return h, true
+	case h.Kind == FrameSync && h.Size == 0:
+		return h, true
 	}
 	return h, false
 }
@@ -110,6 +120,27 @@ type FrameReader struct {
 // NewFrameReader reads frames from r.
 func NewFrameReader(r io.Reader) *FrameReader {
 	return &FrameReader{r: bufio.NewReaderSize(r, 256<<10)}
+}
+
+// SkipPast throws bytes away up to and including the first occurrence of
+// marker (a whole encoded frame), so that the next frame starts right after
+// it. Bytes read but not thrown away stay for the next call, so it can be
+// called again after an error (a read deadline) without losing its place.
+func (fr *FrameReader) SkipPast(marker []byte) error {
+	for {
+		if _, err := fr.r.Peek(len(marker)); err != nil {
+			return err
+		}
+		buf, _ := fr.r.Peek(fr.r.Buffered())
+		if i := bytes.Index(buf, marker); i >= 0 {
+			fr.r.Discard(i + len(marker))
+			fr.Skipped += int64(i)
+			return nil
+		}
+		n := len(buf) - len(marker) + 1 // a match may start in the rest
+		fr.r.Discard(n)
+		fr.Skipped += int64(n)
+	}
 }
 
 // Next returns the next frame. The payload is valid until the next call.

@@ -62,6 +62,46 @@ func TestFrameResync(t *testing.T) {
 	}
 }
 
+// SkipPast throws away everything up to the marker, whole frames and
+// parts of the marker included, across reads larger than the reader's
+// buffer, and the frame after the marker comes whole.
+func TestFrameSkipPast(t *testing.T) {
+	marker := FrameHeader{Kind: FrameSync, Call: 0xfeedface}.AppendHeader(nil)
+	var buf bytes.Buffer
+	buf.Write(dataFrame(1, 1, []byte("before")))
+	buf.Write(marker[:10])                        // a false start
+	buf.Write(bytes.Repeat([]byte("y"), 600<<10)) // more than the reader buffers
+	buf.Write(FrameHeader{Kind: FrameSync, Call: 0xbad}.AppendHeader(nil))
+	skipped := buf.Len()
+	buf.Write(marker)
+	buf.Write(dataFrame(2, 2, []byte("after")))
+	fr := NewFrameReader(&buf)
+	if err := fr.SkipPast(marker); err != nil {
+		t.Fatal(err)
+	}
+	h, p, err := fr.Next()
+	if err != nil || h.Call != 2 || string(p) != "after" {
+		t.Fatalf("got %+v %q %v, want call 2 \"after\"", h, p, err)
+	}
+	if fr.Skipped != int64(skipped) {
+		t.Fatalf("skipped %d, want %d", fr.Skipped, skipped)
+	}
+	if err := fr.SkipPast(marker); err != io.EOF {
+		t.Fatalf("no marker left: %v, want EOF", err)
+	}
+}
+
+// A sync frame is a header alone; one announcing a payload is garbage.
+func TestSyncFrame(t *testing.T) {
+	fr := NewFrameReader(bytes.NewReader(append(
+		FrameHeader{Kind: FrameSync, Call: 5, Size: 3}.AppendHeader(nil),
+		FrameHeader{Kind: FrameSync, Call: 6}.AppendHeader(nil)...)))
+	h, p, err := fr.Next()
+	if err != nil || h != (FrameHeader{Kind: FrameSync, Call: 6}) || len(p) != 0 || fr.Skipped != FrameHeaderSize {
+		t.Fatalf("got %+v %q %v, skipped %d", h, p, err, fr.Skipped)
+	}
+}
+
 func TestFrameRejectsBadHeaders(t *testing.T) {
 	good := dataFrame(3, 1, []byte("ok"))
 	corrupt := dataFrame(4, 1, []byte("no"))

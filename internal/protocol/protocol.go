@@ -311,6 +311,9 @@ type ResumeRequest struct {
 	Token        string `json:"token"`
 	SeedB64      string `json:"seed_b64"`
 	TimeUnixNano int64  `json:"time_unix_nano"`
+	// ChannelSync, when not 0, asks the agent to write a sync frame with
+	// this nonce on the output channel (frame.go) before it answers.
+	ChannelSync uint64 `json:"channel_sync,omitempty"`
 }
 
 // ResumeResult says what /resume changed. Clock and RNG are left alone when
@@ -319,6 +322,8 @@ type ResumeResult struct {
 	Resumed  bool `json:"resumed"`
 	ClockSet bool `json:"clock_set"`
 	Reseeded bool `json:"reseeded"`
+	// ChannelSynced says the sync frame asked for was written.
+	ChannelSynced bool `json:"channel_synced,omitempty"`
 }
 
 // AuthRequest is the body of /authenticate.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,15 @@ type Channel struct {
 	calls map[uint64]*ChannelCall
 	err   error         // why reading stopped, under mu
 	done  chan struct{} // closed when reading stopped
+	// sync is the sync frame the reader is throwing bytes away until,
+	// nil when it reads frames; under mu.
+	sync *pendingSync
+}
+
+// pendingSync is a sync frame waited for (ExpectSync).
+type pendingSync struct {
+	marker []byte
+	found  chan struct{}
 }
 
 // DialChannel connects to the unix socket QEMU serves the port on.
@@ -60,10 +70,61 @@ func (ch *Channel) Received() int64 { return ch.received.Load() }
 // Close ends the connection; calls waiting on it fail.
 func (ch *Channel) Close() error { return ch.conn.Close() }
 
+// ExpectSync makes the reader throw away everything up to a sync frame
+// with this nonce, which the agent writes when /resume asks it to: after a
+// revert the bytes in flight belong partly to the state thrown away and can
+// end inside a frame, whose announced size would swallow frames sent after
+// the revert. found is closed once the reader is past it.
+func (ch *Channel) ExpectSync(nonce uint64) (found <-chan struct{}) {
+	ps := &pendingSync{
+		marker: protocol.FrameHeader{Kind: protocol.FrameSync, Call: nonce}.AppendHeader(nil),
+		found:  make(chan struct{}),
+	}
+	ch.mu.Lock()
+	ch.sync = ps
+	ch.mu.Unlock()
+	// Wakes the reader from the frame it may be halfway through.
+	ch.conn.SetReadDeadline(time.Now())
+	return ps.found
+}
+
+// pendingSync returns the sync frame waited for, if any.
+func (ch *Channel) pendingSync() *pendingSync {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.sync
+}
+
+// skipToSync throws bytes away until ps's sync frame. A read deadline ends
+// it early only to let the loop pick up a newer sync.
+func (ch *Channel) skipToSync(fr *protocol.FrameReader, ps *pendingSync) error {
+	ch.conn.SetReadDeadline(time.Time{})
+	if err := fr.SkipPast(ps.marker); err != nil {
+		return err
+	}
+	ch.mu.Lock()
+	if ch.sync == ps {
+		ch.sync = nil
+	}
+	ch.mu.Unlock()
+	close(ps.found)
+	return nil
+}
+
 func (ch *Channel) read() {
 	fr := protocol.NewFrameReader(ch.conn)
 	for {
-		h, p, err := fr.Next()
+		var h protocol.FrameHeader
+		var p []byte
+		var err error
+		if ps := ch.pendingSync(); ps != nil {
+			err = ch.skipToSync(fr, ps)
+		} else {
+			h, p, err = fr.Next()
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && ch.pendingSync() != nil {
+			continue // ExpectSync woke it; what it was reading is dropped
+		}
 		if err != nil {
 			ch.mu.Lock()
 			ch.err = errors.Wrap(err, "the output channel closed")

@@ -70,6 +70,45 @@ func TestChannelCallLimitAndGrants(t *testing.T) {
 	}
 }
 
+// After a revert the guest goes on with other bytes where a frame was cut
+// short, and the frame's announced size would swallow what comes next.
+// ExpectSync throws away everything up to the agent's sync frame instead,
+// and a call opened afterwards gets its output exact.
+func TestExpectSyncRecoversFromACutFrame(t *testing.T) {
+	ch, guest := guestEnd(t)
+	cut := protocol.FrameHeader{Kind: protocol.FrameData, Stream: 1, Call: 7, Size: 1000}.AppendHeader(nil)
+	if _, err := guest.Write(append(cut, strings.Repeat("x", 100)...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the reader waits for the rest of it
+	found := ch.ExpectSync(0xabc)
+	cc, err := ch.Open(false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guest.Write([]byte(strings.Repeat("z", 500))); err != nil {
+		t.Fatal(err)
+	}
+	writeData(t, guest, cc.ID(), Stdout, "lost before the mark")
+	if _, err := guest.Write(protocol.FrameHeader{Kind: protocol.FrameSync, Call: 0xabc}.AppendHeader(nil)); err != nil {
+		t.Fatal(err)
+	}
+	writeData(t, guest, cc.ID(), Stdout, "after")
+	select {
+	case <-found:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync frame was not found")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cc.Wait(ctx, protocol.ChannelCounts{Stdout: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _, _ := cc.Output(); string(out) != "after" {
+		t.Fatalf("got %q, want \"after\"", out)
+	}
+}
+
 // Output that never arrives is an error, not a hang.
 func TestChannelCallMissingOutput(t *testing.T) {
 	ch, guest := guestEnd(t)

@@ -207,15 +207,15 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // Resume tells the agent its VM was resumed (protocol.ResumeRequest). On
 // success the agent accepts only req.Token; call SetToken with it.
-func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) error {
+func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) (protocol.ResumeResult, error) {
 	var r protocol.ResumeResult
 	if err := c.call(ctx, http.MethodPost, protocol.PathResume, req, &r, smallAnswer); err != nil {
-		return err
+		return r, err
 	}
 	if !r.Resumed {
-		return errors.New("the agent did not take the resume")
+		return r, errors.New("the agent did not take the resume")
 	}
-	return nil
+	return r, nil
 }
 
 // Execute runs a command and waits for all of its output.
