@@ -59,6 +59,7 @@ func main() {
 	mountsOnly := flag.Bool("mounts-only", false, "measure only shared folders")
 	processesOnly := flag.Bool("processes-only", false, "measure only background processes and terminals")
 	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
+	densityOnly := flag.Int("density-only", 0, "measure only this many idle sandboxes, then 50 started at once")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
 	streamChild := flag.Int("stream-child", 0, "internal: the Go run of the paired streaming figure, this many bytes")
@@ -102,6 +103,12 @@ func main() {
 		section("pool")
 		add(poolStarts(ctx, 20))
 		add(external("Python", []string{"python3", "bindings/python/bench.py", "pool", "20"})...)
+		finish(r, *jsonOut)
+		return
+	}
+	if *densityOnly > 0 {
+		section("density")
+		add(densityFigures(ctx, *densityOnly, 50)...)
 		finish(r, *jsonOut)
 		return
 	}
