@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quicksand-go/quicksand/engine"
+)
+
+// densityFigures starts n idle sandboxes (warm starts, one after another),
+// lets them settle, and reports what each costs the host: memory (PSS,
+// so pages shared between the QEMU processes are counted once), how much
+// of it is the guest's RAM, idle CPU, and how fast any one of them still
+// answers. Then it stops them all and starts atOnce together.
+func densityFigures(ctx context.Context, n, atOnce int) []figure {
+	via := fmt.Sprintf("Go, %d idle", n)
+	pssF := figure{Name: "memory (PSS) per idle sandbox", Via: via, Unit: "MiB",
+		Command: "sum of Pss in /proc/PID/smaps_rollup of every QEMU, over n, 10 s after the last start"}
+	ramF := figure{Name: "  of which the guest's RAM", Via: via, Unit: "MiB",
+		Command: "Pss of the guest RAM mapping (/proc/PID/smaps), per sandbox"}
+	cpuF := figure{Name: "idle CPU, all of them together", Via: via, Unit: "% of a core",
+		Command: "utime+stime of every QEMU over 10 s"}
+	trueF := figure{Name: "execute `true` on one of them", Via: via, Unit: "ms",
+		Command: "Execute(true), each time on a sandbox picked at random"}
+	all := []figure{pssF, ramF, cpuF, trueF}
+	fail := func(err error) []figure {
+		for i := range all {
+			all[i] = failed(all[i], err)
+		}
+		return all
+	}
+
+	var sbs []*engine.Sandbox
+	defer func() {
+		for _, sb := range sbs {
+			sb.Stop(ctx)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		sb, err := engine.Start(ctx, engine.Config{})
+		if err != nil {
+			return fail(fmt.Errorf("start %d of %d: %w", i+1, n, err))
+		}
+		sbs = append(sbs, sb)
+		if _, err := sb.Execute(ctx, engine.ExecRequest{Command: "true"}); err != nil {
+			return fail(err)
+		}
+	}
+	time.Sleep(10 * time.Second)
+
+	var pss, ram sample
+	var total float64
+	for _, sb := range sbs {
+		all, guest, err := qemuPSS(sb.PID(), 0)
+		if err != nil {
+			return fail(err)
+		}
+		pss.add(all / 1024)
+		ram.add(guest / 1024)
+		total += all / 1024
+	}
+	all[0] = fill(pssF, &pss)
+	all[0].Command += fmt.Sprintf("; %.0f MiB in all", total)
+	all[1] = fill(ramF, &ram)
+
+	before, err := cpuTicks(sbs)
+	if err != nil {
+		return fail(err)
+	}
+	time.Sleep(10 * time.Second)
+	after, err := cpuTicks(sbs)
+	if err != nil {
+		return fail(err)
+	}
+	var cpu sample
+	cpu.add(float64(after-before) / 100 / 10 * 100) // clock ticks are 1/100 s
+	all[2] = fill(cpuF, &cpu)
+
+	var lat sample
+	for i := 0; i < 100; i++ {
+		sb := sbs[rand.Intn(len(sbs))]
+		start := time.Now()
+		if _, err := sb.Execute(ctx, engine.ExecRequest{Command: "true"}); err != nil {
+			return fail(err)
+		}
+		lat.addDuration(time.Since(start))
+	}
+	all[3] = fill(trueF, &lat)
+
+	for _, sb := range sbs {
+		sb.Stop(ctx)
+	}
+	sbs = nil
+	return append(all, startAtOnce(ctx, atOnce))
+}
+
+// startAtOnce starts n sandboxes together and times until the last is ready.
+func startAtOnce(ctx context.Context, n int) figure {
+	f := figure{Name: fmt.Sprintf("%d warm starts at once, until all are ready", n), Via: "Go", Unit: "s",
+		Command: fmt.Sprintf("%d goroutines each calling engine.Start", n)}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sbs := make(chan *engine.Sandbox, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sb, err := engine.Start(ctx, engine.Config{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			sbs <- sb
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(sbs)
+	close(errs)
+	for sb := range sbs {
+		sb.Stop(ctx)
+	}
+	if err := <-errs; err != nil {
+		return failed(f, err)
+	}
+	var s sample
+	s.addDuration(took)
+	s.values[0] /= 1000
+	return fill(f, &s)
+}
+
+// qemuPSS reads a QEMU process's proportional set size in KiB, and that of
+// its largest mapping, the guest's RAM.
+func qemuPSS(pid int, _ int) (all, guest float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	var size, biggest float64
+	var biggestPSS float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "Size:":
+			size = v
+		case "Pss:":
+			all += v
+			if size > biggest {
+				biggest, biggestPSS = size, v
+			}
+		}
+	}
+	return all, biggestPSS, sc.Err()
+}
+
+// cpuTicks sums user and system clock ticks of the sandboxes' QEMUs.
+func cpuTicks(sbs []*engine.Sandbox) (int64, error) {
+	var sum int64
+	for _, sb := range sbs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sb.PID()))
+		if err != nil {
+			return 0, err
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		for _, i := range []int{11, 12} { // utime, stime (fields 14 and 15)
+			v, _ := strconv.ParseInt(fields[i], 10, 64)
+			sum += v
+		}
+	}
+	return sum, nil
+}
