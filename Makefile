@@ -18,12 +18,12 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand bench-quicksand-run clean clean-user
+.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand bench-quicksand-run clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
 	@echo "make test     build what is missing and run every test"
-	@echo "make deps | agent | lib | install [PREFIX=/usr/local] | dist | image [ARCH=arm64] | bench | fuzz | clean | clean-user"
+	@echo "make deps | agent | lib | lib-cross | install [PREFIX=/usr/local] | dist | image [ARCH=arm64] | bench | fuzz | clean | clean-user"
 
 # --- dependencies -------------------------------------------------------------
 # build/deps.sh checks each (Debian packages, Go, Python, Node), installs what
@@ -56,12 +56,33 @@ $(LIB): $(LIB_SOURCES)
 	@mkdir -p $(dir $@)
 	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -o $@ ./capi
 
+# The library for the other Linux architecture (aarch64 on an x86_64 host,
+# and the reverse), cross-built with the Debian cross compiler `make deps`
+# installs: cgo needs a C compiler for the target.
+ifeq ($(HOST_ARCH),arm64)
+CROSS_ARCH := x86_64
+CROSS_GOARCH := amd64
+CROSS_CC := x86_64-linux-gnu-gcc
+else
+CROSS_ARCH := aarch64
+CROSS_GOARCH := arm64
+CROSS_CC := aarch64-linux-gnu-gcc
+endif
+LIB_CROSS := $(OUT)/lib-$(CROSS_ARCH)/libquicksand.so
+
+lib-cross: $(LIB_CROSS)
+
+$(LIB_CROSS): $(LIB_SOURCES)
+	@mkdir -p $(dir $@)
+	CGO_ENABLED=1 GOOS=linux GOARCH=$(CROSS_GOARCH) CC=$(CROSS_CC) $(GO) build -trimpath -buildmode=c-shared -o $@ ./capi
+
 PREFIX ?= /usr/local
-# What a user installs without building, for this machine's architecture:
-# a C tarball (with the CLI), a Python wheel and sdist, an npm tarball, and
-# the default image as an archive (build/dist.sh).
-dist: deps lib image
-	bash build/dist.sh $(LIB) $(OUT) $(PY) $(IMAGES_DIR) $(GO)
+# What a user installs without building, for x86_64 and aarch64 hosts: a C
+# tarball (with the CLI) and a Python wheel for each, an sdist, one npm
+# tarball with both libraries, and the default image as an archive
+# (build/dist.sh).
+dist: deps lib lib-cross image
+	bash build/dist.sh $(OUT) $(PY) $(IMAGES_DIR) $(GO) $(LIB) $(LIB_CROSS)
 
 # The artifacts used as a user gets them: a fresh non-root user installs
 # each and runs a command in a guest (build/dist-test.sh; needs root).

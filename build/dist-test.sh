@@ -46,11 +46,11 @@ as_user() {
 		bash -euo pipefail -c "cd '$work' && $1"
 }
 
-check() { # check LANGUAGE OUTPUT
-	local got
+check() { # check LANGUAGE OUTPUT [ARCH]: the guest's `uname -m`, ARCH (the host's) by default
+	local got want=${3:-$arch}
 	got=$(printf '%s\n' "$2" | tail -1)
-	if [ "$got" != "$guest_arch" ] && [ "$got" != "$arch" ]; then
-		echo "FAIL dist-test: $1 printed '$got', want the guest's architecture ($arch)" >&2
+	if [ "$got" != "$want" ]; then
+		echo "FAIL dist-test: $1 printed '$got', want the guest's architecture ($want)" >&2
 		exit 1
 	fi
 	echo "ok   dist-test: $1 (as $user): the guest said $got"
@@ -64,7 +64,7 @@ echo "ok   dist-test: the image archive installed (as $user)"
 echo "==> Python: a new venv, pip install of the two wheels (the binding, the image)"
 as_user "python3 -m venv venv"
 began=$(date +%s.%N) # the figure: from pip install to the first command's output, nothing cached
-as_user "venv/bin/pip install -q --disable-pip-version-check dist/quicksand_go-*.whl dist/quicksand_go_debian-*_$arch.whl"
+as_user "venv/bin/pip install -q --disable-pip-version-check dist/quicksand_go-*_$arch.whl dist/quicksand_go_debian-*_$arch.whl"
 # Without QUICKSAND_IMAGE_PATH: the image must come from its package.
 py_out=$(as_user "env -u QUICKSAND_IMAGE_PATH venv/bin/python -c 'from quicksand import SyncSandbox
 with SyncSandbox() as sb:
@@ -143,7 +143,11 @@ func main() {
 		os.Exit(1)
 	}
 	defer sb.Stop(ctx)
-	res, err := sb.Execute(ctx, engine.ExecRequest{Command: "uname -m"})
+	command := os.Getenv("PROBE") // what to run, `uname -m` unless said
+	if command == "" {
+		command = "uname -m"
+	}
+	res, err := sb.Execute(ctx, engine.ExecRequest{Command: command})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -153,11 +157,78 @@ func main() {
 EOF
 cat > "$work/go.sh" <<EOF
 cd goprog
-go mod init example.com/goprog 2>/dev/null
-go mod edit -replace github.com/quicksand-go/quicksand=$work/src
-go get github.com/quicksand-go/quicksand@v0.0.0 2>go-get.log && go mod tidy 2>>go-get.log || { cat go-get.log >&2; exit 1; }
+if [ ! -f go.mod ]; then
+	go mod init example.com/goprog 2>/dev/null
+	go mod edit -replace github.com/quicksand-go/quicksand=$work/src
+	go get github.com/quicksand-go/quicksand@v0.0.0 2>go-get.log && go mod tidy 2>>go-get.log || { cat go-get.log >&2; exit 1; }
+fi
 go run .
 EOF
 chown -R "$user": "$work/goprog" "$work/go.sh"
 go_out=$(as_user "bash -euo pipefail go.sh")
 check Go "$go_out"
+
+# --- building the image without root ---------------------------------------------
+# The same user builds the x86_64 (host) image from its copy of the sources:
+# mmdebstrap in a user namespace and fakeroot instead of debootstrap
+# (build/image.sh). It needs subordinate ids, which Debian's adduser gives
+# every new user; this system user gets them here. Then a guest of that
+# image must see root's files as root's.
+echo "==> an image built by this user, without root"
+grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 --add-subgids 300000-365535 "$user"
+install -m 0755 -o "$user" "$root/out/agent/quicksand-agent-$arch" "$work/agent"
+began=$(date +%s.%N)
+as_user "PATH=\$PATH:/usr/sbin:/sbin bash src/build/image.sh $guest_arch agent built built-images >build.log 2>&1 || { tail -20 build.log >&2; exit 1; }"
+echo "     built in $(awk "BEGIN { printf \"%.0f\", $(date +%s.%N) - $began }") s"
+probe='stat -c "%U:%G %a %n" /usr/bin/passwd /etc/shadow /tmp; cat /etc/hostname; uname -m'
+built_out=$(as_user "PROBE='$probe' QUICKSAND_IMAGE_PATH=\$PWD/built-images bash -euo pipefail go.sh")
+want="root:root 4755 /usr/bin/passwd
+root:shadow 640 /etc/shadow
+root:root 1777 /tmp
+quicksand"
+[ "$(printf '%s\n' "$built_out" | head -4)" = "$want" ] || { echo "FAIL dist-test: the image built without root shows, for owners, modes and hostname:" >&2; printf '%s\n' "$built_out" >&2; exit 1; }
+check "an image built without root" "$built_out"
+
+# --- the other architecture's artifacts (cross-built: aarch64 here) ---------------
+# Run the way a user of that architecture would, with the program and the
+# library emulated by qemu-user (binfmt_misc, set up for the arm64 image
+# build) and QEMU itself native: a C program built by the cross compiler
+# against that tarball, the default image of that architecture installed
+# by that tarball's own CLI. The wheel and the npm tarball carry the same
+# library, checked by what their files say they are.
+cross_arch=aarch64 cross_guest=arm64 cross_cc=aarch64-linux-gnu-gcc
+[ "$arch" = aarch64 ] && cross_arch=x86_64 cross_guest=x86_64 cross_cc=x86_64-linux-gnu-gcc
+if ls "$work"/dist/quicksand-go-*-linux-$cross_arch.tar.gz >/dev/null 2>&1; then
+	echo "==> $cross_arch: the wheel and the npm tarball carry that library"
+	"$root/out/venv/bin/python" - "$work/dist" "$cross_arch" <<'PYEOF'
+import glob, re, subprocess, sys, tarfile, tempfile, zipfile, os
+dist, cross = sys.argv[1], sys.argv[2]
+machine = {"x86_64": "X86-64", "aarch64": "AArch64"}
+def check(data, what, want_arch, tag_glibc=None):
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data); f.flush()
+        head = subprocess.run(["readelf", "-h", f.name], capture_output=True, text=True, check=True).stdout
+        syms = subprocess.run(["readelf", "-W", "--dyn-syms", f.name], capture_output=True, text=True, check=True).stdout
+    if machine[want_arch] not in head:
+        sys.exit(f"FAIL dist-test: {what} is not an {want_arch} library")
+    need = max((tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([0-9.]+)", syms)), default=(0,))
+    if tag_glibc and need > tag_glibc:
+        sys.exit(f"FAIL dist-test: {what} needs glibc {need}, newer than its tag {tag_glibc}")
+    print(f"ok   dist-test: {what}: {want_arch}, needs glibc {'.'.join(map(str, need))}")
+for whl in glob.glob(f"{dist}/quicksand_go-*-manylinux_*_{cross}.whl"):
+    m = re.search(r"manylinux_(\d+)_(\d+)_", whl)
+    with zipfile.ZipFile(whl) as z:
+        check(z.read("quicksand/libquicksand.so"), os.path.basename(whl), cross, (int(m[1]), int(m[2])))
+    break
+else:
+    sys.exit(f"FAIL dist-test: no {cross} wheel")
+with tarfile.open(glob.glob(f"{dist}/quicksand-*.tgz")[0]) as t:
+    for node_arch, a in (("x64", "x86_64"), ("arm64", "aarch64")):
+        check(t.extractfile(f"package/prebuilds/linux-{node_arch}/libquicksand.so").read(), f"npm prebuilds/linux-{node_arch}", a)
+PYEOF
+	echo "==> $cross_arch: a C program and the CLI of that tarball, under qemu-user"
+	ls "$work"/dist/debian-$cross_guest-*.qsimage >/dev/null 2>&1 || { echo "FAIL dist-test: no $cross_guest image archive in dist (make image ARCH=$cross_guest first)" >&2; exit 1; }
+	ld_prefix=/usr/$cross_arch-linux-gnu
+	cross_out=$(as_user "export QEMU_LD_PREFIX=$ld_prefix && mkdir cross cross-images && tar -C cross -xzf dist/quicksand-go-*-linux-$cross_arch.tar.gz && cross/*/bin/quicksand image install -dir cross-images dist/debian-$cross_guest-*.qsimage >/dev/null && export PKG_CONFIG_PATH=\$(echo \$PWD/cross/*/lib/pkgconfig) && $cross_cc main.c -o main-cross \$(pkg-config --cflags --libs quicksand) && QUICKSAND_IMAGE_PATH=\$PWD/cross-images ./main-cross")
+	check "C on $cross_arch (emulated)" "$cross_out" "$cross_arch"
+fi

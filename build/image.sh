@@ -6,13 +6,17 @@
 #
 # ARCH is x86_64 or arm64. Downloads are cached under OUT_DIR/cache, and each
 # step is skipped when what it makes is newer than what it is made from, so a
-# second build with nothing changed takes seconds. Needs root (debootstrap).
+# second build with nothing changed takes seconds. As root the root file
+# system comes from debootstrap; as any other user from mmdebstrap in a user
+# namespace (its unshare mode: needs the packages mmdebstrap, uidmap and
+# fakeroot, and the user's subordinate ids in /etc/subuid and /etc/subgid).
 set -euo pipefail
 
 arch=${1:?arch}
-agent=${2:?agent binary}
-out=${3:?output folder}
-images=${4:?images folder}
+# Absolute: some steps run from the source tree.
+agent=$(realpath "${2:?agent binary}")
+out=$(realpath -m "${3:?output folder}")
+images=$(realpath -m "${4:?images folder}")
 here=$(cd "$(dirname "$0")" && pwd)
 
 # The guest is Debian bookworm, built from the host's own apt (kernel
@@ -147,33 +151,58 @@ if [ ! "$initrd" -nt "$agent" ] || [ ! "$initrd" -nt "$here/init" ] || [ ! "$ini
 fi
 
 # --- root file system -------------------------------------------------------
-rootfs="$work/rootfs"
-key="$suite $debarch $packages"
-if [ ! -e "$rootfs/.quicksand-key" ] || [ "$(cat "$rootfs/.quicksand-key")" != "$key" ]; then
-	if [ "$debarch" != "$(dpkg --print-architecture)" ]; then
-		# Foreign binaries run through qemu-user-static and binfmt_misc.
-		[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-		[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
-	fi
-	step "debootstrap $suite ($debarch, minbase + $packages)"
-	rm -rf "$rootfs"
-	mkdir -p "$out/cache/debs-$debarch"
-	debootstrap --variant=minbase --arch="$debarch" --include="$packages" \
-		--cache-dir="$(cd "$out/cache/debs-$debarch" && pwd)" "$suite" "$rootfs" "$(mirror)" |
-		while read -r line; do case "$line" in I:\ Retrieving* | I:\ Validating*) ;; *) echo "    $line" ;; esac; done
-	[ -x "$rootfs/bin/sh" ] || { echo "image.sh: debootstrap failed" >&2; exit 1; }
-	echo quicksand >"$rootfs/etc/hostname"
-	printf '127.0.0.1\tlocalhost\n127.0.1.1\tquicksand\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$rootfs/etc/hosts"
-	echo 'nameserver 10.0.2.3' >"$rootfs/etc/resolv.conf"
-	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*_Packages
-	echo "$key" >"$rootfs/.quicksand-key"
-fi
+# As root through a folder debootstrap fills; as another user through a
+# tarball mmdebstrap makes in a user namespace (outside it the files would
+# belong to subordinate ids; a tarball keeps them root's, as the guest must
+# see them).
 disk="$work/rootfs.ext4"
-if [ ! "$disk" -nt "$rootfs/.quicksand-key" ]; then
-	step "writing the ext4 root disk ($disk_size, sparse)"
-	rm -f "$disk.tmp"
-	mkfs.ext4 -q -F -L quicksand-root -d "$rootfs" "$disk.tmp" "$disk_size"
+key="$suite $debarch $packages"
+if [ "$debarch" != "$(dpkg --print-architecture)" ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+	# Foreign binaries run through qemu-user-static and binfmt_misc.
+	[ "$(id -u)" = 0 ] || { echo "image.sh: building the $arch image here needs qemu-user-static registered with binfmt_misc: run 'sudo make deps' (or build it once as root)" >&2; exit 1; }
+	[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+	update-binfmts --enable qemu-aarch64
+fi
+quiet_bootstrap() { while read -r line; do case "$line" in I:\ Retrieving* | I:\ Validating* | I:\ Resolving* | I:\ Checking* | I:\ Found*) ;; *) echo "    $line" ;; esac; done; }
+if [ "$(id -u)" = 0 ]; then
+	rootfs="$work/rootfs"
+	if [ ! -e "$rootfs/.quicksand-key" ] || [ "$(cat "$rootfs/.quicksand-key")" != "$key" ]; then
+		step "debootstrap $suite ($debarch, minbase + $packages)"
+		rm -rf "$rootfs"
+		mkdir -p "$out/cache/debs-$debarch"
+		debootstrap --variant=minbase --arch="$debarch" --include="$packages" \
+			--cache-dir="$(cd "$out/cache/debs-$debarch" && pwd)" "$suite" "$rootfs" "$(mirror)" | quiet_bootstrap
+		[ -x "$rootfs/bin/sh" ] || { echo "image.sh: debootstrap failed" >&2; exit 1; }
+		"$here/rootfs-customize.sh" "$rootfs"
+		echo "$key" >"$rootfs/.quicksand-key"
+	fi
+	if [ ! "$disk" -nt "$rootfs/.quicksand-key" ]; then
+		step "writing the ext4 root disk ($disk_size, sparse)"
+		rm -f "$disk.tmp"
+		mkfs.ext4 -q -F -L quicksand-root -d "$rootfs" "$disk.tmp" "$disk_size"
+		mv "$disk.tmp" "$disk"
+	fi
+elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
+	for tool in mmdebstrap newuidmap fakeroot; do
+		command -v $tool >/dev/null ||
+			{ echo "image.sh: building as a user other than root needs mmdebstrap, uidmap and fakeroot (sudo apt install mmdebstrap uidmap fakeroot), or run it as root" >&2; exit 1; }
+	done
+	grep -q "^$(id -un):" /etc/subuid 2>/dev/null ||
+		{ echo "image.sh: building as $(id -un) needs subordinate ids: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $(id -un)" >&2; exit 1; }
+	step "mmdebstrap $suite as $(id -un), in a user namespace ($debarch, minbase + $packages)"
+	rm -rf "$disk.tmp" "$disk.key" "$work/rootfs.tar" "$work/rootfs-tree"
+	mmdebstrap --mode=unshare --variant=minbase --arch="$debarch" --include="$packages" --format=tar \
+		--customize-hook="'$here/rootfs-customize.sh' \"\$1\"" \
+		"$suite" "$work/rootfs.tar" "$(mirror)" 2>&1 | quiet_bootstrap
+	[ -s "$work/rootfs.tar" ] || { echo "image.sh: mmdebstrap failed" >&2; exit 1; }
+	# The tarball holds the owners and device nodes the guest needs; fakeroot
+	# lets tar keep them and mkfs.ext4 read them back without root.
+	step "writing the ext4 root disk ($disk_size, sparse; under fakeroot)"
+	fakeroot sh -euc 'mkdir "$1" && tar -C "$1" -xpf "$2" && mkfs.ext4 -q -F -L quicksand-root -d "$1" "$3" "$4"' \
+		sh "$work/rootfs-tree" "$work/rootfs.tar" "$disk.tmp" "$disk_size"
+	rm -rf "$work/rootfs-tree" "$work/rootfs.tar"
 	mv "$disk.tmp" "$disk"
+	echo "$key" >"$disk.key"
 fi
 
 # --- manifest and install ---------------------------------------------------
