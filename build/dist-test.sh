@@ -169,16 +169,15 @@ go_out=$(as_user "bash -euo pipefail go.sh")
 check Go "$go_out"
 
 # --- building the image without root ---------------------------------------------
-# The same user builds the x86_64 (host) image from its copy of the sources:
-# mmdebstrap in a user namespace and fakeroot instead of debootstrap
-# (build/image.sh). It needs subordinate ids, which Debian's adduser gives
+# The same user builds the host's image from its copy of the sources with
+# the tarball's CLI (`quicksand image build`, which runs build/image.sh):
+# mmdebstrap in a user namespace and fakeroot instead of debootstrap. It needs subordinate ids, which Debian's adduser gives
 # every new user; this system user gets them here. Then a guest of that
 # image must see root's files as root's.
 echo "==> an image built by this user, without root"
 grep -q "^$user:" /etc/subuid || usermod --add-subuids 300000-365535 --add-subgids 300000-365535 "$user"
-install -m 0755 -o "$user" "$root/out/agent/quicksand-agent-$arch" "$work/agent"
 began=$(date +%s.%N)
-as_user "PATH=\$PATH:/usr/sbin:/sbin bash src/build/image.sh $guest_arch agent built built-images >build.log 2>&1 || { tail -20 build.log >&2; exit 1; }"
+as_user "PATH=\$PATH:/usr/sbin:/sbin c/*/bin/quicksand image build --source src --dir built-images >build.log 2>&1 || { tail -20 build.log >&2; exit 1; }"
 echo "     built in $(awk "BEGIN { printf \"%.0f\", $(date +%s.%N) - $began }") s"
 probe='stat -c "%U:%G %a %n" /usr/bin/passwd /etc/shadow /tmp; cat /etc/hostname; uname -m'
 built_out=$(as_user "PROBE='$probe' QUICKSAND_IMAGE_PATH=\$PWD/built-images bash -euo pipefail go.sh")

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"context"
+	"os"
 
 	"github.com/quicksand-go/quicksand/capi/wire"
 	"github.com/quicksand-go/quicksand/engine"
@@ -122,5 +123,24 @@ func qs_image_import(packageDir, dir, name *C.char, made *C.qs_buffer, errOut **
 			setBuffer(made, wire.EncodeStrings(dirs))
 		}
 		return err
+	})
+}
+
+//export qs_image_build
+func qs_image_build(source, arch, dir *C.char, built *C.qs_buffer, errOut **C.qs_error) C.int {
+	if built != nil {
+		built.data, built.len = nil, 0
+	}
+	return guard(errOut, func() error {
+		folder, err := engine.BuildImage(context.Background(), engine.BuildOptions{
+			Source: optionalString(source), Arch: optionalString(arch), Dir: optionalString(dir), Log: os.Stderr,
+		})
+		if err != nil {
+			return err
+		}
+		if built != nil {
+			setBuffer(built, []byte(folder))
+		}
+		return nil
 	})
 }

@@ -402,6 +402,12 @@ int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
  * qs_image_import: images of ours from an installed Quicksand image package
  *   (its folder); name NULL for the distribution's; made: a msgpack array
  *   of the folders made.
+ * qs_image_build: builds the default image debian-ARCH from a Quicksand-Go
+ *   checkout (source; NULL: $QUICKSAND_SOURCE or the one around the working
+ *   directory) for arch ("x86_64" or "arm64"; NULL: the host's) into dir
+ *   (NULL: the default); without root through mmdebstrap and fakeroot. The
+ *   build's own output goes to the process's stderr; it takes minutes.
+ *   built: the image's folder.
  */
 int qs_images_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
 int qs_image_install(const char *archive, const char *dir, qs_progress_fn progress, void *user_data,
@@ -409,6 +415,7 @@ int qs_image_install(const char *archive, const char *dir, qs_progress_fn progre
 int qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);
 int qs_image_pack(const char *name, const char *archive, qs_buffer *sha256, qs_error **err);
 int qs_image_import(const char *package_dir, const char *dir, const char *name, qs_buffer *made, qs_error **err);
+int qs_image_build(const char *source, const char *arch, const char *dir, qs_buffer *built, qs_error **err);
 
 /*
  * Pools: sandboxes of one config started, warmed and waiting, so that a

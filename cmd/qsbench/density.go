@@ -24,12 +24,14 @@ func densityFigures(ctx context.Context, n, atOnce int) []figure {
 	pssF := figure{Name: "memory (PSS) per idle sandbox", Via: via, Unit: "MiB",
 		Command: "sum of Pss in /proc/PID/smaps_rollup of every QEMU, over n, 10 s after the last start"}
 	ramF := figure{Name: "  of which the guest's RAM", Via: via, Unit: "MiB",
-		Command: "Pss of the guest RAM mapping (/proc/PID/smaps), per sandbox"}
+		Command: "Pss of the guest RAM mapping, the template's ram file mapped copy-on-write (/proc/PID/smaps)"}
+	tcgF := figure{Name: "  of which translated code (TCG)", Via: via, Unit: "MiB",
+		Command: "Pss of the largest anonymous mapping, TCG's code buffer (/proc/PID/smaps); none under KVM"}
 	cpuF := figure{Name: "idle CPU, all of them together", Via: via, Unit: "% of a core",
 		Command: "utime+stime of every QEMU over 10 s"}
 	trueF := figure{Name: "execute `true` on one of them", Via: via, Unit: "ms",
 		Command: "Execute(true), each time on a sandbox picked at random"}
-	all := []figure{pssF, ramF, cpuF, trueF}
+	all := []figure{pssF, ramF, tcgF, cpuF, trueF}
 	fail := func(err error) []figure {
 		for i := range all {
 			all[i] = failed(all[i], err)
@@ -55,20 +57,22 @@ func densityFigures(ctx context.Context, n, atOnce int) []figure {
 	}
 	time.Sleep(10 * time.Second)
 
-	var pss, ram sample
+	var pss, ram, tcg sample
 	var total float64
 	for _, sb := range sbs {
-		all, guest, err := qemuPSS(sb.PID(), 0)
+		m, err := qemuPSS(sb.PID())
 		if err != nil {
 			return fail(err)
 		}
-		pss.add(all / 1024)
-		ram.add(guest / 1024)
-		total += all / 1024
+		pss.add(m.all / 1024)
+		ram.add(m.guestRAM / 1024)
+		tcg.add(m.tcg / 1024)
+		total += m.all / 1024
 	}
 	all[0] = fill(pssF, &pss)
 	all[0].Command += fmt.Sprintf("; %.0f MiB in all", total)
 	all[1] = fill(ramF, &ram)
+	all[2] = fill(tcgF, &tcg)
 
 	before, err := cpuTicks(sbs)
 	if err != nil {
@@ -81,7 +85,7 @@ func densityFigures(ctx context.Context, n, atOnce int) []figure {
 	}
 	var cpu sample
 	cpu.add(float64(after-before) / 100 / 10 * 100) // clock ticks are 1/100 s
-	all[2] = fill(cpuF, &cpu)
+	all[3] = fill(cpuF, &cpu)
 
 	var lat sample
 	for i := 0; i < 100; i++ {
@@ -92,7 +96,7 @@ func densityFigures(ctx context.Context, n, atOnce int) []figure {
 		}
 		lat.addDuration(time.Since(start))
 	}
-	all[3] = fill(trueF, &lat)
+	all[4] = fill(trueF, &lat)
 
 	for _, sb := range sbs {
 		sb.Stop(ctx)
@@ -137,20 +141,35 @@ func startAtOnce(ctx context.Context, n int) figure {
 	return fill(f, &s)
 }
 
-// qemuPSS reads a QEMU process's proportional set size in KiB, and that of
-// its largest mapping, the guest's RAM.
-func qemuPSS(pid int, _ int) (all, guest float64, err error) {
+// qemuMemory is a QEMU process's proportional set size, in KiB, and two
+// parts of it.
+type qemuMemory struct {
+	all      float64
+	guestRAM float64 // the mapping of the template's ram file
+	tcg      float64 // the largest anonymous mapping: TCG's code buffer
+}
+
+// qemuPSS reads /proc/PID/smaps.
+func qemuPSS(pid int) (qemuMemory, error) {
+	var m qemuMemory
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	defer f.Close()
-	var size, biggest float64
-	var biggestPSS float64
+	var name string
+	var size, biggestAnon float64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 2 {
+			continue
+		}
+		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") { // a mapping's first line
+			name = ""
+			if len(fields) >= 6 {
+				name = fields[5]
+			}
 			continue
 		}
 		v, _ := strconv.ParseFloat(fields[1], 64)
@@ -158,13 +177,16 @@ func qemuPSS(pid int, _ int) (all, guest float64, err error) {
 		case "Size:":
 			size = v
 		case "Pss:":
-			all += v
-			if size > biggest {
-				biggest, biggestPSS = size, v
+			m.all += v
+			switch {
+			case strings.HasSuffix(name, "/ram"):
+				m.guestRAM += v
+			case name == "" && size > biggestAnon:
+				biggestAnon, m.tcg = size, v
 			}
 		}
 	}
-	return all, biggestPSS, sc.Err()
+	return m, sc.Err()
 }
 
 // cpuTicks sums user and system clock ticks of the sandboxes' QEMUs.

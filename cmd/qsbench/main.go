@@ -46,10 +46,11 @@ type sizes struct {
 	pairRounds, pairExecs                  int
 	streamBytes                            int
 	atOnce                                 []int
+	density                                int // idle sandboxes at once
 }
 
-var fullSizes = sizes{pairRounds: 5, pairExecs: 100, boots: 5, warm: 20, execs: 500, streams: 3, snapshots: 5, streamBytes: 256 << 20, atOnce: []int{1, 5, 10, 20}}
-var quickSizes = sizes{pairRounds: 2, pairExecs: 50, boots: 2, warm: 8, execs: 100, streams: 1, snapshots: 2, streamBytes: 64 << 20, atOnce: []int{1, 5}}
+var fullSizes = sizes{pairRounds: 5, pairExecs: 100, boots: 5, warm: 20, execs: 500, streams: 3, snapshots: 5, streamBytes: 256 << 20, atOnce: []int{1, 5, 10, 20}, density: 200}
+var quickSizes = sizes{pairRounds: 2, pairExecs: 50, boots: 2, warm: 8, execs: 100, streams: 1, snapshots: 2, streamBytes: 64 << 20, atOnce: []int{1, 5}, density: 20}
 
 func main() {
 	quick := flag.Bool("quick", false, "fewer runs (make bench QUICK=1)")
@@ -169,6 +170,8 @@ func main() {
 	for _, k := range n.atOnce {
 		add(atOnce(ctx, k)...)
 	}
+	section("density")
+	add(densityFigures(ctx, n.density, 50)...)
 	section("image build")
 	add(imageBuild(*quick)...)
 	bindingFigures(ctx, n, *cBench, add, section)

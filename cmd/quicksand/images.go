@@ -19,6 +19,7 @@ var imageCommands = map[string]func([]string) int{
 	"remove":  removeImage,
 	"pack":    packImage,
 	"import":  importImage,
+	"build":   buildImage,
 }
 
 // imageFlags parses a verb's flags: -dir (where images are installed) and
@@ -123,6 +124,31 @@ func importImage(args []string) int {
 		fmt.Fprintf(os.Stderr, "quicksand image import: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// buildImage builds the default image from the sources (engine.BuildImage):
+// without root through mmdebstrap and fakeroot.
+func buildImage(args []string) int {
+	fs := flag.NewFlagSet("quicksand image build", flag.ContinueOnError)
+	arch := fs.String("arch", engine.HostArch(), "guest architecture: x86_64 or arm64")
+	source := fs.String("source", "", "a Quicksand-Go checkout (default: $QUICKSAND_SOURCE, else the one around the working directory)")
+	dir := fs.String("dir", engine.DefaultImageDir(), "image folder to install into")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return 2
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	built, err := engine.BuildImage(ctx, engine.BuildOptions{Source: *source, Arch: *arch, Dir: *dir, Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quicksand image build: %v\n", err)
+		return 1
+	}
+	fmt.Println(built)
 	return 0
 }
 

@@ -5,7 +5,7 @@
 //
 //	quicksand run [--image debian] [--memory 512M] [--timeout 10m] 'uname -a'
 //	quicksand shell [--image debian] [--save NAME]
-//	quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER
+//	quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER | build [--arch]
 package main
 
 import (
@@ -24,6 +24,7 @@ const usage = `usage: quicksand run [flags] COMMAND...
        quicksand image remove [--dir FOLDER] NAME
        quicksand image pack NAME ARCHIVE.qsimage
        quicksand image import [--name NAME] [--dir FOLDER] QUICKSAND_IMAGE_PACKAGE_FOLDER
+       quicksand image build [--arch x86_64|arm64] [--source CHECKOUT] [--dir FOLDER]
 
 flags of run and shell:
   --image NAME      image name, image folder or save (default debian)

@@ -25,6 +25,7 @@ def _declare() -> Any:
         "qs_image_remove": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_pack": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_import": [c.c_char_p, c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
+        "qs_image_build": [c.c_char_p, c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
     }.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = c.c_int, args
@@ -44,7 +45,7 @@ def _human(n: int) -> str:
 
 
 def add_parser(sub: Any) -> None:
-    image = sub.add_parser("image", help="list, install, remove, pack or import images")
+    image = sub.add_parser("image", help="list, install, remove, pack, import or build images")
     verbs = image.add_subparsers(dest="image_verb", required=True)
     verbs.add_parser("list", help="name, architecture, size and source of every image found")
     install = verbs.add_parser("install", help="install an image archive (.qsimage), its checksums checked")
@@ -57,7 +58,10 @@ def add_parser(sub: Any) -> None:
     imp = verbs.add_parser("import", help="make images of an installed Quicksand image package")
     imp.add_argument("package_folder")
     imp.add_argument("--name", default=None)
-    for p in (install, remove, imp):
+    build = verbs.add_parser("build", help="build the default image from the sources (without root: mmdebstrap, fakeroot)")
+    build.add_argument("--arch", default=None, help="x86_64 or arm64 (default: this machine's)")
+    build.add_argument("--source", default=None, help="a Quicksand-Go checkout (default: $QUICKSAND_SOURCE, else the one around the working directory)")
+    for p in (install, remove, imp, build):
         p.add_argument("--dir", default=None, help="image folder (default: the default image folder)")
 
 
@@ -95,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if verb == "pack":
         _lib.check(lib.qs_image_pack(args.name.encode(), args.archive.encode(), ctypes.byref(buf), ctypes.byref(err)), err)
         print(f"{_lib.take_buffer(buf).decode()}  {args.archive}")
+        return 0
+    if verb == "build":
+        status = lib.qs_image_build(_text(args.source), _text(args.arch), _text(args.dir), ctypes.byref(buf), ctypes.byref(err))
+        _lib.check(status, err)
+        print(_lib.take_buffer(buf).decode())
         return 0
     status = lib.qs_image_import(args.package_folder.encode(), _text(args.dir), _text(args.name), ctypes.byref(buf), ctypes.byref(err))
     raw = _lib.take_buffer(buf)

@@ -4,7 +4,7 @@ whichever program a user runs.
 
     quicksand run [--image debian] [--memory 512M] [--timeout 10m] 'uname -a'
     quicksand shell [--image debian] [--save NAME]
-    quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER
+    quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER | build [--arch]
 """
 
 from __future__ import annotations

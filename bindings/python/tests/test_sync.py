@@ -163,6 +163,12 @@ def test_image_commands_of_the_cli(tmp_path):
     r = cli("remove", "--dir", str(dst), "tiny-x86_64")
     assert r.returncode == 0 and "removed" in r.stdout, r.stderr
     assert cli("remove", "--dir", str(dst), "tiny-x86_64").returncode == 1
+    # build: from a checkout only (building one takes minutes: make test-dist
+    # builds an image with the Go CLI's build, as a user without root).
+    r = cli("build", "--source", str(tmp_path))
+    assert r.returncode == 1 and "not a Quicksand-Go checkout" in r.stderr, r.stderr
+    r = cli("build", "--arch", "sparc", "--source", os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert r.returncode == 1 and "x86_64 or arm64" in r.stderr, r.stderr
 
 
 def test_sync_pool():
