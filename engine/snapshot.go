@@ -92,6 +92,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	nonce, found := sb.expectChannelSync()
 	synced, err := sb.rekey(opCtx, nonce)
 	if err != nil {
+		sb.awaitChannelSync(opCtx, false, found) // the reader looks for a mark that will not come
 		return sb.opError(ctx, err, "revert to %q: waking the agent", tag)
 	}
 	sb.awaitChannelSync(opCtx, synced, found)
