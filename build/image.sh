@@ -190,9 +190,11 @@ elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
 	grep -q "^$(id -un):" /etc/subuid 2>/dev/null ||
 		{ echo "image.sh: building as $(id -un) needs subordinate ids: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $(id -un)" >&2; exit 1; }
 	step "mmdebstrap $suite as $(id -un), in a user namespace ($debarch, minbase + $packages)"
+	# The hook is given as text: it runs as the namespace's root, a
+	# subordinate id that may not enter this user's folders.
 	rm -rf "$disk.tmp" "$disk.key" "$work/rootfs.tar" "$work/rootfs-tree"
 	mmdebstrap --mode=unshare --variant=minbase --arch="$debarch" --include="$packages" --format=tar \
-		--customize-hook="'$here/rootfs-customize.sh' \"\$1\"" \
+		--customize-hook="$(cat "$here/rootfs-customize.sh")" \
 		"$suite" "$work/rootfs.tar" "$(mirror)" 2>&1 | quiet_bootstrap
 	[ -s "$work/rootfs.tar" ] || { echo "image.sh: mmdebstrap failed" >&2; exit 1; }
 	# The tarball holds the owners and device nodes the guest needs; fakeroot
