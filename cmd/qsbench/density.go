@@ -22,7 +22,7 @@ import (
 func densityFigures(ctx context.Context, n, atOnce int) []figure {
 	via := fmt.Sprintf("Go, %d idle", n)
 	pssF := figure{Name: "memory (PSS) per idle sandbox", Via: via, Unit: "MiB",
-		Command: "sum of Pss in /proc/PID/smaps_rollup of every QEMU, over n, 10 s after the last start"}
+		Command: "sum of Pss in /proc/PID/smaps of every QEMU, over n, 10 s after the last start"}
 	ramF := figure{Name: "  of which the guest's RAM", Via: via, Unit: "MiB",
 		Command: "Pss of the guest RAM mapping, the template's ram file mapped copy-on-write (/proc/PID/smaps)"}
 	tcgF := figure{Name: "  of which translated code (TCG)", Via: via, Unit: "MiB",
