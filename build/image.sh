@@ -163,6 +163,9 @@ if [ "$debarch" != "$(dpkg --print-architecture)" ] && [ ! -e /proc/sys/fs/binfm
 	[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 	update-binfmts --enable qemu-aarch64
 fi
+# The ext4 root disk from a folder, with the owners the folder shows (to
+# fakeroot's tools, the ones it recorded).
+mkfs_root=(mkfs.ext4 -q -F -L quicksand-root)
 quiet_bootstrap() { while read -r line; do case "$line" in I:\ Retrieving* | I:\ Validating* | I:\ Resolving* | I:\ Checking* | I:\ Found*) ;; *) echo "    $line" ;; esac; done; }
 if [ "$(id -u)" = 0 ]; then
 	rootfs="$work/rootfs"
@@ -179,7 +182,7 @@ if [ "$(id -u)" = 0 ]; then
 	if [ ! "$disk" -nt "$rootfs/.quicksand-key" ]; then
 		step "writing the ext4 root disk ($disk_size, sparse)"
 		rm -f "$disk.tmp"
-		mkfs.ext4 -q -F -L quicksand-root -d "$rootfs" "$disk.tmp" "$disk_size"
+		"${mkfs_root[@]}" -d "$rootfs" "$disk.tmp" "$disk_size"
 		mv "$disk.tmp" "$disk"
 	fi
 elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
@@ -200,8 +203,8 @@ elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
 	# The tarball holds the owners and device nodes the guest needs; fakeroot
 	# lets tar keep them and mkfs.ext4 read them back without root.
 	step "writing the ext4 root disk ($disk_size, sparse; under fakeroot)"
-	fakeroot sh -euc 'mkdir "$1" && tar -C "$1" -xpf "$2" && mkfs.ext4 -q -F -L quicksand-root -d "$1" "$3" "$4"' \
-		sh "$work/rootfs-tree" "$work/rootfs.tar" "$disk.tmp" "$disk_size"
+	fakeroot sh -euc 'mkdir "$1" && tar -C "$1" -xpf "$2" && shift 2 && exec "$@"' \
+		sh "$work/rootfs-tree" "$work/rootfs.tar" "${mkfs_root[@]}" -d "$work/rootfs-tree" "$disk.tmp" "$disk_size"
 	rm -rf "$work/rootfs-tree" "$work/rootfs.tar"
 	mv "$disk.tmp" "$disk"
 	echo "$key" >"$disk.key"

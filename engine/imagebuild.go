@@ -27,7 +27,8 @@ type BuildOptions struct {
 // build/image.sh, and returns its folder. As root the root file system
 // comes from debootstrap; as any other user from mmdebstrap in a user
 // namespace and fakeroot (the packages mmdebstrap, uidmap and fakeroot, and
-// the user's subordinate ids). It needs Go to build the guest agent.
+// the user's subordinate ids). It needs make and Go to build the guest
+// agent.
 func BuildImage(ctx context.Context, o BuildOptions) (string, error) {
 	src, err := findSource(o.Source)
 	if err != nil {
@@ -37,8 +38,7 @@ func BuildImage(ctx context.Context, o BuildOptions) (string, error) {
 	if arch == "" {
 		arch = HostArch()
 	}
-	goarch, ok := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[arch]
-	if !ok {
+	if arch != "x86_64" && arch != "arm64" {
 		return "", newError(KindBadRequest, nil, "no image for architecture %q: x86_64 or arm64", arch)
 	}
 	dir := o.Dir
@@ -70,13 +70,14 @@ func BuildImage(ctx context.Context, o BuildOptions) (string, error) {
 		}
 		return nil
 	}
-	agent := filepath.Join(work, "quicksand-agent-"+arch)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", agent, "./guest-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if err := run("building the guest agent (needs Go)", build); err != nil {
+	// The agent through the sources' own Makefile rule (and its flags),
+	// into an output folder of this user's.
+	out := filepath.Join(work, "out")
+	agent := filepath.Join(out, "agent", "quicksand-agent-"+arch)
+	if err := run("building the guest agent (needs make and Go)", exec.CommandContext(ctx, "make", "--no-print-directory", "OUT="+out, agent)); err != nil {
 		return "", err
 	}
-	image := exec.CommandContext(ctx, "bash", filepath.Join(src, "build", "image.sh"), arch, agent, filepath.Join(work, "out"), dir)
+	image := exec.CommandContext(ctx, "bash", filepath.Join(src, "build", "image.sh"), arch, agent, filepath.Join(out, "image"), dir)
 	if err := run("build/image.sh", image); err != nil {
 		return "", err
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine"
@@ -18,8 +17,9 @@ import (
 // lets them settle, and reports what each costs the host: memory (PSS,
 // so pages shared between the QEMU processes are counted once), how much
 // of it is the guest's RAM, idle CPU, and how fast any one of them still
-// answers. Then it stops them all and starts atOnce together.
-func densityFigures(ctx context.Context, n, atOnce int) []figure {
+// answers. Then it stops them all and starts startTogether at once
+// (atOnce, as the "many sandboxes at once" section does).
+func densityFigures(ctx context.Context, n, startTogether int) []figure {
 	via := fmt.Sprintf("Go, %d idle", n)
 	pssF := figure{Name: "memory (PSS) per idle sandbox", Via: via, Unit: "MiB",
 		Command: "sum of Pss in /proc/PID/smaps of every QEMU, over n, 10 s after the last start"}
@@ -102,43 +102,7 @@ func densityFigures(ctx context.Context, n, atOnce int) []figure {
 		sb.Stop(ctx)
 	}
 	sbs = nil
-	return append(all, startAtOnce(ctx, atOnce))
-}
-
-// startAtOnce starts n sandboxes together and times until the last is ready.
-func startAtOnce(ctx context.Context, n int) figure {
-	f := figure{Name: fmt.Sprintf("%d warm starts at once, until all are ready", n), Via: "Go", Unit: "s",
-		Command: fmt.Sprintf("%d goroutines each calling engine.Start", n)}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sbs := make(chan *engine.Sandbox, n)
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sb, err := engine.Start(ctx, engine.Config{})
-			if err != nil {
-				errs <- err
-				return
-			}
-			sbs <- sb
-		}()
-	}
-	wg.Wait()
-	took := time.Since(start)
-	close(sbs)
-	close(errs)
-	for sb := range sbs {
-		sb.Stop(ctx)
-	}
-	if err := <-errs; err != nil {
-		return failed(f, err)
-	}
-	var s sample
-	s.addDuration(took)
-	s.values[0] /= 1000
-	return fill(f, &s)
+	return append(all, atOnce(ctx, startTogether)...)
 }
 
 // qemuMemory is a QEMU process's proportional set size, in KiB, and two
