@@ -52,6 +52,10 @@ type SaveInfo struct {
 	GuestPort   int    `json:"guest_port"`
 	QEMUVersion string `json:"qemu_version"`
 	Created     string `json:"created"`
+	// Sealed: the agent forgot its token before the state was written, so
+	// it takes its new one only from the resuming QEMU's fw_cfg (saves
+	// made before sealing existed are rekeyed with their old token).
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // AgentQuicksand marks an image whose guest runs Quicksand's own agent. It
