@@ -153,7 +153,15 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) err
 			return err
 		}
 		defer body.Close()
-		if _, err := tree.Unpack(hostPath, body); err != nil {
+		_, err = tree.Unpack(hostPath, body)
+		var bad *tree.BadStreamError
+		if errors.As(err, &bad) {
+			// The guest's answer is at fault, not the caller's request
+			// (tree.Unpack says what it refuses from an untrusted side):
+			// %v, so that it is a transport error, not a bad request.
+			return fmt.Errorf("the guest sent a tree the host refuses: %v", err)
+		}
+		if err != nil {
 			return fmt.Errorf("writing %s on the host: %w", hostPath, err)
 		}
 		return nil
