@@ -15,8 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 )
 
 // singleFileName is the tar name of a tree that is a single file.
@@ -96,128 +94,6 @@ func add(tw *tar.Writer, path, name string, fi fs.FileInfo) error {
 		err = fmt.Errorf("%s shrank while it was read", path)
 	}
 	return err
-}
-
-// Unpack writes the tree in r to dest, which must not exist, and returns
-// the bytes of file content written.
-func Unpack(dest string, r io.Reader) (int64, error) {
-	if _, err := os.Lstat(dest); err == nil {
-		return 0, fmt.Errorf("%s: %w", dest, ErrExists)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".quicksand-*")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(tmp) // empty once renamed, or what a failure left
-	n, err := unpackInto(tmp, r)
-	if err != nil {
-		return n, err
-	}
-	// A tree of one file is that file; anything else is the folder.
-	root := tmp
-	if p := filepath.Join(tmp, singleFileName); isFile(p) {
-		root = p
-	}
-	return n, os.Rename(root, dest)
-}
-
-func isFile(p string) bool {
-	fi, err := os.Lstat(p)
-	return err == nil && !fi.IsDir()
-}
-
-func unpackInto(dir string, r io.Reader) (int64, error) {
-	tr := tar.NewReader(r)
-	var total int64
-	type dirTime struct {
-		path  string
-		mtime time.Time
-	}
-	var dirs []dirTime // folders' times are set last: filling one changes it
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return total, &BadStreamError{"reading the tar stream: " + err.Error()}
-		}
-		name := filepath.Clean(filepath.FromSlash(h.Name))
-		mode := fs.FileMode(h.Mode) & 0o777
-		if name == "." && h.Typeflag == tar.TypeDir {
-			if err := os.Chmod(dir, mode); err != nil {
-				return total, err
-			}
-			dirs = append(dirs, dirTime{dir, h.ModTime})
-			continue
-		}
-		if name == "." || name == ".." || strings.HasPrefix(name, ".."+string(filepath.Separator)) || filepath.IsAbs(name) {
-			return total, &BadStreamError{fmt.Sprintf("tar entry %q leaves the destination", h.Name)}
-		}
-		target := filepath.Join(dir, name)
-		if err := noLinkOnTheWay(dir, name); err != nil {
-			return total, err
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return total, err
-			}
-			if err := os.Chmod(target, mode); err != nil {
-				return total, err
-			}
-			dirs = append(dirs, dirTime{target, h.ModTime})
-		case tar.TypeReg:
-			n, err := writeFile(target, mode, tr)
-			total += n
-			if err != nil {
-				return total, err
-			}
-			os.Chtimes(target, h.ModTime, h.ModTime)
-		case tar.TypeSymlink:
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return total, err
-			}
-		default:
-			return total, &BadStreamError{fmt.Sprintf("tar entry %q: only files, folders and symlinks are taken", h.Name)}
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		os.Chtimes(dirs[i].path, dirs[i].mtime, dirs[i].mtime)
-	}
-	return total, nil
-}
-
-// noLinkOnTheWay refuses a name whose parent folders, inside dir, include
-// a symlink an earlier entry made: writing through it would write outside
-// dir.
-func noLinkOnTheWay(dir, name string) error {
-	p := dir
-	parts := strings.Split(name, string(filepath.Separator))
-	for _, part := range parts[:len(parts)-1] {
-		p = filepath.Join(p, part)
-		if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return &BadStreamError{fmt.Sprintf("tar entry %q goes through the symlink %q", name, part)}
-		}
-	}
-	return nil
-}
-
-// writeFile creates a new file (never following a symlink an earlier entry
-// put there) with r's bytes.
-func writeFile(path string, mode fs.FileMode, r io.Reader) (int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(mode) // the umask took bits off
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
 }
 
 // unnamed is a file's info without its owner's names (tar.FileInfoNames).
