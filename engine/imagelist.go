@@ -57,13 +57,14 @@ func ListImages(dirs ...string) []ImageEntry {
 }
 
 // diskUsage adds up the blocks of the folder's files and of the files its
-// manifest names elsewhere.
+// manifest names elsewhere (a save's image's). A link is counted as a
+// link: nothing in the folder is followed out of it.
 func diskUsage(img *image.Image) int64 {
 	seen := map[string]bool{}
 	var total int64
 	add := func(p string) {
 		var st syscall.Stat_t
-		if seen[p] || syscall.Stat(p, &st) != nil {
+		if seen[p] || syscall.Lstat(p, &st) != nil {
 			return
 		}
 		seen[p] = true

@@ -71,7 +71,9 @@ func HostArch() string { return image.HostArch() }
 // ImportQuicksandImage makes an image of ours of each image in an installed
 // Quicksand image package (its folder, or its images/ folder), in destDir
 // as name-<arch> (name "": the distribution's), and returns their folders.
-// Their files are used where they are, not copied.
+// Their files are copied into those folders: an image names only its own
+// files. A package whose files are links, or whose disk names another
+// file, is refused.
 func ImportQuicksandImage(src, destDir, name string) ([]string, error) {
 	made, err := image.ImportQuicksand(src, destDir, name)
 	if err != nil {

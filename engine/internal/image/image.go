@@ -73,11 +73,13 @@ var archAliases = map[string]string{"x86_64": "x86_64", "amd64": "x86_64", "x64"
 type Image struct {
 	Dir      string
 	Manifest Manifest
+	// RootFormat is the root disk's format as the engine must name it to
+	// QEMU: "qcow2" or "raw", never QEMU's guess (qcow2.go).
+	RootFormat string
 }
 
 // KernelPath, InitrdPath and RootFSPath are the absolute paths of the files
-// (a manifest may name them relative to its folder, or absolute: a save
-// names its image's kernel).
+// (an image names its own files; a save names its image's by path).
 func (im *Image) KernelPath() string { return im.path(im.Manifest.Kernel) }
 
 // File is the absolute path of a file the manifest names.
@@ -165,16 +167,25 @@ func Resolve(nameOrPath string, dirs []string) (*Image, error) {
 	return nil, &NotFoundError{Name: nameOrPath, Searched: dirs}
 }
 
-// Load reads the image in dir and checks that the files it names exist. A
-// missing manifest gives an error for which os.IsNotExist is true.
-func Load(dir string) (*Image, error) {
+// Load reads the image (or save) in dir and checks the files it names:
+// its own regular files only (files.go), a root disk that names no other
+// file (qcow2.go). A missing manifest gives an error for which
+// os.IsNotExist is true.
+func Load(dir string) (*Image, error) { return load(dir, true) }
+
+// load is Load; a save is taken only when saves says so (a save's image
+// must be an image, not another save).
+func load(dir string, saves bool) (*Image, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(filepath.Join(abs, "manifest.json"))
-	if err != nil {
+	raw, err := readManifest(abs)
+	if os.IsNotExist(err) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", abs, err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -189,15 +200,28 @@ func Load(dir string) (*Image, error) {
 		return nil, fmt.Errorf("image %s: unknown agent %q (none for ours, or %q)", abs, m.Agent, AgentQuicksand)
 	}
 	im := &Image{Dir: abs, Manifest: m}
-	for field, name := range map[string]string{"kernel": m.Kernel, "initrd": m.Initrd, "rootfs": m.RootFS} {
-		if name == "" {
-			return nil, fmt.Errorf("image %s: manifest.json names no %s", abs, field)
-		}
-		if _, err := os.Stat(im.path(name)); err != nil {
-			return nil, fmt.Errorf("image %s: %s: %w", abs, field, errorsNoNotExist(err))
-		}
+	switch {
+	case m.Save == nil:
+		im.RootFormat, err = checkImageFiles(im)
+	case saves:
+		im.RootFormat, err = checkSaveFiles(im)
+	default:
+		err = fmt.Errorf("is a save, not an image")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image %s: manifest.json: %w%s", abs, err, reimportHint(m))
 	}
 	return im, nil
+}
+
+// reimportHint tells what to do with an image imported from Quicksand
+// before imports copied their files (its manifest names them where they
+// were).
+func reimportHint(m Manifest) string {
+	if m.Agent == AgentQuicksand && filepath.IsAbs(m.RootFS) {
+		return " (an image imported from Quicksand before its files were copied: import it again with `quicksand image import`)"
+	}
+	return ""
 }
 
 // errorsNoNotExist keeps a missing file named in a manifest from looking
