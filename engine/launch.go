@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -208,11 +207,9 @@ type diskBase struct{ path, format string }
 // disk. The agent listens on the same port in the guest as on the host.
 func coldBootSettings(ctx context.Context, spec *qemu.Spec, plan launchPlan, token string, port int) (diskBase, int, error) {
 	img := plan.img
-	disk := diskBase{path: img.RootFSPath()}
-	var err error
-	if disk.format, err = diskFormat(ctx, plan.binary, disk.path); err != nil {
-		return disk, 0, newError(KindBootFailed, err, "reading the image's root disk")
-	}
+	// The format image.Load read from the disk itself, never QEMU's guess:
+	// a raw disk QEMU takes for a VMDK descriptor names host files.
+	disk := diskBase{path: img.RootFSPath(), format: img.RootFormat}
 	kargs := append(strings.Fields(img.Manifest.KernelArgs), protocol.CmdlinePort+"="+strconv.Itoa(port))
 	if img.Manifest.Agent == image.AgentQuicksand {
 		kargs = append(kargs, protocol.CmdlineToken+"="+token)
@@ -424,27 +421,6 @@ func createOverlay(ctx context.Context, qemuBinary, backing, backingFormat, over
 		return errors.Wrapf(err, "qemu-img: %s", strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-// diskFormat is the format QEMU detects for a disk file (qcow2 for
-// Quicksand's images, raw for ours): an overlay must name its backing
-// file's format, and QEMU refuses to guess it for a raw file at run time.
-func diskFormat(ctx context.Context, qemuBinary, path string) (string, error) {
-	out, err := exec.CommandContext(ctx, qemuImg(qemuBinary), "info", "--output=json", path).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", errors.Errorf("qemu-img info %s: %s", path, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return "", errors.Wrapf(err, "qemu-img info %s", path)
-	}
-	var info struct {
-		Format string `json:"format"`
-	}
-	if err := json.Unmarshal(out, &info); err != nil || info.Format == "" {
-		return "", errors.Errorf("qemu-img info %s: no format in %q", path, out)
-	}
-	return info.Format, nil
 }
 
 // qemuImg finds qemu-img beside the QEMU binary, else on PATH.

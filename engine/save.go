@@ -86,12 +86,8 @@ func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	}
 	// The frozen overlay is read-only now: copy it while the VM runs on,
 	// keeping only what differs from the image's root disk.
-	rootFormat, err := diskFormat(ctx, sb.cmd.Path, sb.img.RootFSPath())
-	if err != nil {
-		return "", newError(KindSnapshotFailed, err, "save %q", name)
-	}
 	out, err := exec.CommandContext(opCtx, qemuImg(sb.cmd.Path), "convert", "-O", "qcow2",
-		"-B", sb.img.RootFSPath(), "-F", rootFormat, frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
+		"-B", sb.img.RootFSPath(), "-F", sb.img.RootFormat, frozen, filepath.Join(tmp, saveDisk)).CombinedOutput()
 	if err != nil {
 		return "", sb.opError(ctx, errors.Errorf("%v: %s", err, out), "save %q: copying the disk", name)
 	}
