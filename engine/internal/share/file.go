@@ -26,8 +26,8 @@ const openTruncate = 0o1000
 // setattr's valid bits (P9_ATTR_*).
 const (
 	attrMode    = 0x1
-	attrUID     = 0x2
-	attrGID     = 0x4
+	attrUID     = 0x2 // never applied: see setAttr
+	attrGID     = 0x4 // never applied: see setAttr
 	attrSize    = 0x8
 	attrATime   = 0x10
 	attrMTime   = 0x20
@@ -37,9 +37,9 @@ const (
 
 // setAttr is a Tsetattr's values.
 type setAttr struct {
-	valid, mode, uid, gid uint32
-	size                  uint64
-	atime, mtime          unix.Timespec
+	valid, mode  uint32
+	size         uint64
+	atime, mtime unix.Timespec
 }
 
 // procPath names the descriptor fd through /proc: opening it reaches the
@@ -145,9 +145,8 @@ func (f *file) walk(names []string) ([]qid, *file, error) {
 	return qids, f.newFile(cur), nil
 }
 
-// setAttr changes mode, size and times. An owner change the host user may
-// not make is ignored (as QEMU's security_model=none does): the files
-// belong to the host user whatever the guest asks.
+// setAttr changes mode, size and times. Setuid and setgid never reach the
+// host (see guestMode), and an owner change is never applied: see below.
 func (f *file) setAttr(a setAttr) error {
 	if err := f.writable(); err != nil {
 		return err
@@ -158,25 +157,24 @@ func (f *file) setAttr(a setAttr) error {
 	}
 	symlink := st.Mode&unix.S_IFMT == unix.S_IFLNK
 	if a.valid&attrMode != 0 && !symlink {
-		if err := unix.Fchmodat(unix.AT_FDCWD, procPath(f.fd), a.mode&0o7777, 0); err != nil {
+		if err := chmodExact(f.fd, a.mode); err != nil {
 			return err
 		}
 	}
-	if a.valid&(attrUID|attrGID) != 0 {
-		uid, gid := -1, -1
-		if a.valid&attrUID != 0 {
-			uid = int(a.uid)
-		}
-		if a.valid&attrGID != 0 {
-			gid = int(a.gid)
-		}
-		if err := unix.Fchownat(f.fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
-			return err
-		}
-	}
+	// attrUID and attrGID are ignored, and answered with success. Files in
+	// a share belong to the host process's user whatever the guest asks:
+	// applied, a chown by a caller that runs as root (as CI and containers
+	// do) would let guest root give a file to any host user, root
+	// included. Refusing with EPERM would break the guest's root doing
+	// what root does (cp -a, tar x, install -o, dpkg fail on it); QEMU's
+	// security_model=none likewise reports no failure, but unlike it we
+	// do not even try. The guest sees the real owner on its next stat.
 	if a.valid&attrSize != 0 {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return unix.EINVAL
+		}
+		if err := dropSetID(f.fd); err != nil {
+			return err
 		}
 		if err := unix.Truncate(procPath(f.fd), int64(a.size)); err != nil {
 			return err
@@ -230,6 +228,11 @@ func (f *file) openFile(flags uint32) (qid, error) {
 	if access != unix.O_RDONLY || osFlags&unix.O_TRUNC != 0 {
 		if err := f.writable(); err != nil {
 			return qid{}, err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if err := dropSetID(f.fd); err != nil {
+				return qid{}, err
+			}
 		}
 	}
 	f.mu.Lock()
@@ -296,7 +299,10 @@ func (f *file) close() {
 
 // create makes and opens a new regular file; it never opens an existing one
 // (O_EXCL) nor follows a symlink put in its place. The guest applied its
-// umask already: the host's must not apply again.
+// umask already: the host's must not apply again. What the guest makes
+// belongs to the host process's user (Tlcreate's gid is not used); its
+// group is the process's, or the folder's when the host made that folder
+// setgid (Linux's rule, the host's choice).
 func (f *file) create(name string, flags, mode uint32) (*file, qid, error) {
 	if err := f.writable(); err != nil {
 		return nil, qid{}, err
@@ -305,12 +311,15 @@ func (f *file) create(name string, flags, mode uint32) (*file, qid, error) {
 		return nil, qid{}, err
 	}
 	osFlags := unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC | int(flags&unix.O_ACCMODE)
-	fd, err := unix.Openat(f.fd, name, osFlags, mode&0o7777)
+	// A new file gets no setuid or setgid from Linux (only a new folder
+	// does, below a setgid one): guestMode is enough, and the fchmod only
+	// takes the host's umask back.
+	fd, err := unix.Openat(f.fd, name, osFlags, guestMode(mode))
 	if err != nil {
 		f.folder.release()
 		return nil, qid{}, err
 	}
-	_ = unix.Fchmod(fd, mode&0o7777)
+	_ = unix.Fchmod(fd, guestMode(mode))
 	pathFD, err := f.dup(fd)
 	if err != nil {
 		f.closeFD(fd)
@@ -326,23 +335,14 @@ func (f *file) create(name string, flags, mode uint32) (*file, qid, error) {
 	return nf, q, nil
 }
 
-// made returns the qid of name, just made in f, without following it.
-func (f *file) made(name string) (qid, error) {
-	fd, err := f.openBeneath(f.fd, name)
-	if err != nil {
-		return qid{}, err
-	}
-	defer f.closeFD(fd)
-	return qidAt(fd)
-}
-
-func (f *file) mkdir(name string, mode uint32) (qid, error) {
-	if err := f.writable(); err != nil {
-		return qid{}, err
-	}
-	if err := unix.Mkdirat(f.fd, name, mode&0o7777); err != nil {
-		return qid{}, err
-	}
+// made finishes name, just made in f as a typ (a folder, fifo, socket,
+// file or symlink) with the guest's mode: it sets that mode exactly (the
+// host's umask applied on making it, and a folder made in a setgid folder
+// got setgid from Linux; a symlink has no mode of its own) and returns its
+// qid, never following it. Should the mode not take, the new name is
+// removed rather than left with a bit it must not have. A name that is no
+// longer what was made (the host replaced it in between) is left as it is.
+func (f *file) made(name string, typ, mode uint32) (qid, error) {
 	fd, err := f.openBeneath(f.fd, name)
 	if err != nil {
 		return qid{}, err
@@ -352,10 +352,27 @@ func (f *file) mkdir(name string, mode uint32) (qid, error) {
 	if err != nil {
 		return qid{}, err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		_ = unix.Fchmodat(unix.AT_FDCWD, procPath(fd), mode&0o7777, 0)
+	if st.Mode&unix.S_IFMT == typ && typ != unix.S_IFLNK {
+		if err := chmodExact(fd, mode); err != nil {
+			flags := 0
+			if typ == unix.S_IFDIR {
+				flags = unix.AT_REMOVEDIR
+			}
+			unix.Unlinkat(f.fd, name, flags)
+			return qid{}, err
+		}
 	}
 	return qidOf(&st), nil
+}
+
+func (f *file) mkdir(name string, mode uint32) (qid, error) {
+	if err := f.writable(); err != nil {
+		return qid{}, err
+	}
+	if err := unix.Mkdirat(f.fd, name, guestMode(mode)); err != nil {
+		return qid{}, err
+	}
+	return f.made(name, unix.S_IFDIR, mode)
 }
 
 // symlink stores the link as written: it is never followed on the host, and
@@ -367,11 +384,13 @@ func (f *file) symlink(target, name string) (qid, error) {
 	if err := unix.Symlinkat(target, f.fd, name); err != nil {
 		return qid{}, err
 	}
-	return f.made(name)
+	return f.made(name, unix.S_IFLNK, 0)
 }
 
 // link makes a hard link to a file of the same shared folder (the guest can
-// name no other).
+// name no other: a fid is only ever reached by walking down from the folder,
+// and a fid of a symlink is the symlink itself, so a link to it is one more
+// link to the symlink, never to what it points to).
 func (f *file) link(target *file, name string) error {
 	if err := f.writable(); err != nil {
 		return err
@@ -382,20 +401,23 @@ func (f *file) link(target *file, name string) error {
 	return unix.Linkat(unix.AT_FDCWD, procPath(target.fd), f.fd, name, unix.AT_SYMLINK_FOLLOW)
 }
 
-// mknod makes pipes, sockets and empty files; never a device node.
+// mknod makes pipes, sockets and empty files; never a device node: one the
+// guest planted would be the host's device, open to whoever its mode lets
+// in (a /dev/mem or a disk, owned by root when the caller is).
 func (f *file) mknod(name string, mode uint32) (qid, error) {
 	if err := f.writable(); err != nil {
 		return qid{}, err
 	}
-	switch mode & unix.S_IFMT {
+	typ := mode & unix.S_IFMT
+	switch typ {
 	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG:
 	default:
 		return qid{}, unix.EPERM
 	}
-	if err := unix.Mknodat(f.fd, name, mode&(unix.S_IFMT|0o7777), 0); err != nil {
+	if err := unix.Mknodat(f.fd, name, typ|guestMode(mode), 0); err != nil {
 		return qid{}, err
 	}
-	return f.made(name)
+	return f.made(name, typ, mode)
 }
 
 func (f *file) renameAt(oldName string, to *file, newName string) error {

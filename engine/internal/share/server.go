@@ -379,7 +379,10 @@ func (s *Session) dispatch(typ uint8, tag uint16, d *decoder) (*encoder, error) 
 	case tsetattr:
 		f, err := s.fid(d)
 		var a setAttr
-		a.valid, a.mode, a.uid, a.gid, a.size = d.u32(), d.u32(), d.u32(), d.u32(), d.u64()
+		a.valid, a.mode = d.u32(), d.u32()
+		d.u32() // uid and gid: never applied (file.setAttr says why)
+		d.u32()
+		a.size = d.u64()
 		a.atime = unix.Timespec{Sec: int64(d.u64()), Nsec: int64(d.u64())}
 		a.mtime = unix.Timespec{Sec: int64(d.u64()), Nsec: int64(d.u64())}
 		if err != nil {

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// serve shares dir over a socket pair and returns the root as a 9P client
-// sees it (the library's own client, speaking the wire protocol).
-func serve(t *testing.T, dir string, readOnly bool) (p9.File, *Folder) {
+// serveOnPipe shares dir on one end of a pipe, served until the test ends,
+// and returns the guest's end.
+func serveOnPipe(t *testing.T, dir string, readOnly bool) (net.Conn, *Folder) {
 	t.Helper()
 	folder, err := Open(dir, readOnly)
 	if err != nil {
@@ -25,7 +25,19 @@ func serve(t *testing.T, dir string, readOnly bool) (p9.File, *Folder) {
 	}
 	server, client := net.Pipe()
 	go folder.NewSession(server).Serve()
-	c, err := p9.NewClient(client, p9.WithMessageSize(MaxMessage))
+	t.Cleanup(func() {
+		client.Close()
+		folder.Close()
+	})
+	return client, folder
+}
+
+// serve shares dir over a socket pair and returns the root as a 9P client
+// sees it (the library's own client, speaking the wire protocol).
+func serve(t *testing.T, dir string, readOnly bool) (p9.File, *Folder) {
+	t.Helper()
+	conn, folder := serveOnPipe(t, dir, readOnly)
+	c, err := p9.NewClient(conn, p9.WithMessageSize(MaxMessage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +45,7 @@ func serve(t *testing.T, dir string, readOnly bool) (p9.File, *Folder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		folder.Close()
-	})
+	t.Cleanup(func() { c.Close() })
 	return root, folder
 }
 
