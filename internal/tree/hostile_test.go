@@ -30,13 +30,20 @@ type canary struct {
 }
 
 func newCanary(t *testing.T) canary {
-	c := canary{dir: filepath.Join(t.TempDir(), "canary"), when: time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)}
+	c := canary{dir: filepath.Join(t.TempDir(), "canary")}
 	c.file = filepath.Join(c.dir, "keep")
+	c.when = c.create()
+	return c
+}
+
+// create makes the canary and returns its time.
+func (c canary) create() time.Time {
+	when := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	os.Mkdir(c.dir, 0o700)
 	os.WriteFile(c.file, []byte("canary"), 0o600)
-	os.Chtimes(c.file, c.when, c.when)
-	os.Chtimes(c.dir, c.when, c.when)
-	return c
+	os.Chtimes(c.file, when, when)
+	os.Chtimes(c.dir, when, when)
+	return when
 }
 
 // check fails the test if anything about the canary changed.
