@@ -133,6 +133,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Logger = slog.New(plainErrors(c.Logger.Handler()))
 	bad := func(field, format string, args ...any) (Config, error) {
 		return c, newError(KindInvalidConfig, nil, "config field %s: %s", field, fmt.Sprintf(format, args...))
 	}
