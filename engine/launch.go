@@ -45,7 +45,10 @@ type snapshotSource struct {
 	statePath string // the migration stream (devices, and RAM unless ramFile)
 	diskPath  string // the disk as it was, a qcow2 file: the overlay's backing
 	ramFile   string // RAM to map copy-on-write; "" when it is in the stream
-	token     string // the agent's token in the snapshot
+	token     string // the agent's token in the snapshot, unless sealed
+	// sealed: the agent was sealed before the snapshot was written: it
+	// takes the new QEMU's token (fw_cfg) and no other (seal.go).
+	sealed    bool
 	guestPort int
 	append    string // the kernel command line it booted with (must match)
 	console   string // the console log of its boot, to start the new log with
@@ -145,14 +148,14 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		return nil, newError(KindBootFailed, err, "opening the console log")
 	}
 	sb := &Sandbox{
-		cfg: cfg, img: img, accel: plan.accel, token: token, port: port, guestPort: guestPort,
+		cfg: cfg, img: img, accel: plan.accel, token: token, bootToken: token, port: port, guestPort: guestPort,
 		spec: spec, workdir: workdir, console: serial, qemuStderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
 		tags: map[string]bool{},
 	}
 	sb.alive, sb.markDead = context.WithCancelCause(context.Background())
 	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
 	agentToken := token
-	if plan.from != nil {
+	if plan.from != nil && !plan.from.sealed {
 		agentToken = plan.from.token // until /resume hands it the new one
 	}
 	sb.client = agent.New(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), agentToken)

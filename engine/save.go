@@ -23,7 +23,7 @@ import (
 const (
 	saveState = "state"
 	saveDisk  = "disk.qcow2"
-	saveToken = "token" // owner-only: the resumed agent's token until rekeyed
+	saveToken = "token" // owner-only: an unsealed (older) save's token, until rekeyed
 	saveLog   = "console.log"
 	// savingSuffix marks a save being written (locked while it is).
 	savingSuffix = ".saving-"
@@ -112,12 +112,21 @@ func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ str
 	}
 	frozen := sb.spec.Disk
 	next := sb.workdir.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
+	// The save's agent must wake up sealed (seal.go): whoever resumes the
+	// save could otherwise be beaten to it by anyone who read this
+	// sandbox's token from guest RAM. This sandbox unseals its own at once.
+	if err := sb.seal(ctx); err != nil {
+		return "", err
+	}
 	defer func() {
 		// Whatever happened, the VM must run on; if it cannot, say so.
 		// Also when the stop itself was given up on: a frozen QEMU carries
 		// it out when it goes on.
 		if cerr := sb.resumeVM(ctx); cerr != nil && err == nil {
 			err = errors.Wrap(cerr, "letting the VM run again")
+		}
+		if _, uerr := sb.unseal(ctx, 0); uerr != nil && err == nil {
+			err = errors.Wrap(uerr, "unsealing the agent after the save")
 		}
 	}()
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {
@@ -157,7 +166,7 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 	m.Save = &image.SaveInfo{
 		State: saveState, Disk: saveDisk, StateSHA256: sum, DiskSHA256: diskSum, Append: sb.spec.Append,
 		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Accel: string(sb.accel), GuestPort: sb.guestPort,
-		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339),
+		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339), Sealed: true,
 	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644); err != nil {
@@ -166,7 +175,7 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 	if log, err := sb.ConsoleLog(); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, saveLog), log, 0o600)
 	}
-	return os.WriteFile(filepath.Join(dir, saveToken), []byte(sb.token), 0o600)
+	return nil // a sealed save needs no token: its resumer's fw_cfg holds it
 }
 
 // ValidateSave checks a save (a name or a folder) without starting it: its
@@ -186,7 +195,8 @@ func ValidateSave(nameOrPath string) (*SaveInfo, error) {
 	return newSaveInfo(img), nil
 }
 
-// checkSave validates a resolved save and returns its token.
+// checkSave validates a resolved save and returns its token ("" for a
+// sealed save, which needs none).
 func checkSave(img *image.Image) (string, error) {
 	s := img.Manifest.Save
 	bad := func(err error, format string, args ...any) (string, error) {
@@ -211,9 +221,11 @@ func checkSave(img *image.Image) (string, error) {
 			return bad(nil, "its disk is corrupt (checksum mismatch)")
 		}
 	}
-	token, err := os.ReadFile(filepath.Join(img.Dir, saveToken))
-	if err != nil {
-		return bad(err, "reading its token")
+	var token []byte
+	if !s.Sealed {
+		if token, err = os.ReadFile(filepath.Join(img.Dir, saveToken)); err != nil {
+			return bad(err, "reading its token")
+		}
 	}
 	binary, err := exec.LookPath(qemu.Binary(img.Manifest.Arch))
 	if err != nil {
@@ -243,12 +255,15 @@ func startFromSave(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	s := plan.img.Manifest.Save
 	plan.accel = Accel(s.Accel)
 	plan.cfg.MemoryMiB, plan.cfg.CPUs = s.MemoryMiB, s.CPUs
+	if !s.Sealed {
+		plan.cfg.Logger.Warn("this save was made before saves were sealed: until the engine rekeys it, whoever read its token from the guest could reach it; save it again to seal it", "save", plan.img.Dir)
+	}
 	plan.from = &snapshotSource{
 		what:      "save",
 		statePath: filepath.Join(plan.img.Dir, s.State),
 		diskPath:  filepath.Join(plan.img.Dir, s.Disk),
 		console:   filepath.Join(plan.img.Dir, saveLog),
-		token:     token, guestPort: s.GuestPort, append: s.Append,
+		token:     token, sealed: s.Sealed, guestPort: s.GuestPort, append: s.Append,
 		memoryMiB: s.MemoryMiB, cpus: s.CPUs,
 	}
 	return launch(ctx, plan)

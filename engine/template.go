@@ -28,7 +28,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 6
+const templateFormat = 7
 
 const (
 	// buildSuffix marks a template folder being built (locked while it is).
@@ -40,14 +40,13 @@ const (
 	templateLog   = "console.log"
 )
 
-// template is a built template's metadata (template.json). The agent's
-// token lives in the same owner-only file; it is refused by every clone
-// once the clone took its own.
+// template is a built template's metadata (template.json). Its agent was
+// sealed before the VM was frozen (seal.go): the token it booted with
+// opens no clone, so it is not kept.
 type template struct {
 	dir         string
 	Key         string         `json:"key"`
 	KeyParts    map[string]any `json:"key_parts"`
-	Token       string         `json:"token"`
 	GuestPort   int            `json:"guest_port"`
 	Append      string         `json:"append"`
 	MemoryMiB   int            `json:"memory_mib"`
@@ -66,7 +65,7 @@ func (t *template) source() *snapshotSource {
 		diskPath:  filepath.Join(t.dir, templateDisk),
 		ramFile:   filepath.Join(t.dir, templateRAM),
 		console:   filepath.Join(t.dir, templateLog),
-		token:     t.Token, guestPort: t.GuestPort, append: t.Append,
+		sealed:    true, guestPort: t.GuestPort, append: t.Append,
 		memoryMiB: t.MemoryMiB, cpus: t.CPUs,
 	}
 }
@@ -139,7 +138,7 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	_ = os.WriteFile(filepath.Join(tmp, templateLog), bootLog, 0o600)
 
 	t := &template{
-		Key: key, KeyParts: parts, Token: sb.token, GuestPort: sb.guestPort, Append: sb.spec.Append,
+		Key: key, KeyParts: parts, GuestPort: sb.guestPort, Append: sb.spec.Append,
 		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Files: map[string]fileStamp{}, Created: time.Now().UTC(),
 	}
 	if t.StateSHA256, err = fileSHA256(filepath.Join(tmp, templateState)); err != nil {

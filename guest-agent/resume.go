@@ -49,6 +49,7 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 	}
 	token := req.Token
 	s.token.Store(&token)
+	s.sealed.Store(false)
 	if req.ChannelSync != 0 {
 		res.ChannelSynced = s.ch.sync(req.ChannelSync)
 	}

@@ -25,6 +25,9 @@ type server struct {
 	settings settings
 	// token is swapped by /resume; every request reads it.
 	token atomic.Pointer[string]
+	// sealed: /seal made the agent forget its token (seal.go); only
+	// /resume with the token of the QEMU it runs in opens it again.
+	sealed atomic.Bool
 	// ownsGuest: the agent runs as the VM's init and may set the clock and
 	// feed the RNG. Never on a host (tests).
 	ownsGuest bool
@@ -49,6 +52,7 @@ func newServer(s settings, ownsGuest bool) *server {
 		srv.cgroups = setupCgroups()
 	}
 	srv.token.Store(&s.token)
+	srv.sealed.Store(s.sealed)
 	return srv
 }
 
@@ -72,6 +76,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser, false},
 		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser, false},
 		protocol.PathResume:        {http.MethodPost, true, s.resume, false},
+		protocol.PathSeal:          {http.MethodPost, true, s.seal, false},
 		protocol.PathFileWrite:     {http.MethodPost, true, s.writeFile, true},
 		protocol.PathFileRead:      {http.MethodGet, true, s.readFile, false},
 		protocol.PathTreeWrite:     {http.MethodPost, true, s.writeTree, true},
@@ -114,10 +119,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && s.sealed.Load() && r.URL.Path == protocol.PathResume {
+		return s.unsealedBy(got)
+	}
 	return ok && s.tokenMatches(got)
 }
 
+// tokenMatches says whether got is the agent's token; a sealed agent has
+// none.
 func (s *server) tokenMatches(got string) bool {
+	if s.sealed.Load() {
+		return false
+	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(*s.token.Load())) == 1
 }
 

@@ -37,8 +37,15 @@ type settings struct {
 	port   int
 	token  string
 	// tokenState, if set, is where the accepted token is kept (see
-	// tokenStatePath); /resume writes the new one there.
+	// tokenStatePath); /resume writes the new one there, /seal the
+	// sealedMarker.
 	tokenState string
+	// fwCfgToken is the fw_cfg file the host hands the token over in; a
+	// sealed agent reads it again to know who may resume it (seal.go).
+	fwCfgToken string
+	// sealed: the agent starts sealed (its token state says so: the server
+	// restarted between a /seal and the /resume that follows it).
+	sealed bool
 	// maxOutput is the default cap on bytes /execute keeps per stream.
 	maxOutput int64
 	// headerTimeout bounds reading a request's headers, and the body of a
@@ -71,7 +78,7 @@ func loadSettings(args []string, inGuest bool) (settings, error) {
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
-	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath, headerTimeout: *headerTimeout, serialSocket: *serialSocket}
+	s := settings{listen: *listen, maxOutput: *maxOutput, tokenState: *statePath, fwCfgToken: *fwCfgPath, headerTimeout: *headerTimeout, serialSocket: *serialSocket}
 
 	var kv map[string]string
 	if raw, err := os.ReadFile(*cmdlinePath); err == nil {
@@ -79,12 +86,19 @@ func loadSettings(args []string, inGuest bool) (settings, error) {
 	} else if *token == "" || *port == 0 {
 		return settings{}, fmt.Errorf("reading kernel command line: %w", err)
 	}
-	s.token = firstToken(*token, readToken(*statePath), readToken(*fwCfgPath), kv[protocol.CmdlineToken])
-	if s.token == "" {
+	kept := readToken(*statePath)
+	if kept == sealedMarker && *token == "" {
+		// Sealed, and still so: no token opens it but /resume's.
+		s.sealed, kept = true, ""
+	}
+	s.token = firstToken(*token, kept, readToken(*fwCfgPath), kv[protocol.CmdlineToken])
+	if s.token == "" && !s.sealed {
 		return settings{}, fmt.Errorf("no token: neither fw_cfg %s nor %s= on the kernel command line", protocol.FwCfgToken, protocol.CmdlineToken)
 	}
-	if err := s.keepToken(s.token); err != nil {
-		return settings{}, err
+	if !s.sealed {
+		if err := s.keepToken(s.token); err != nil {
+			return settings{}, err
+		}
 	}
 	s.port = *port
 	if s.port == 0 {

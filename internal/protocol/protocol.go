@@ -28,6 +28,9 @@ const (
 	// PathResume is this project's extension: the host tells an agent that
 	// its VM was resumed from a snapshot (see ResumeRequest).
 	PathResume = "/resume"
+	// PathSeal makes the agent forget its token before its VM is frozen
+	// into a template or a save (see SealResult).
+	PathSeal = "/seal"
 	// File operations, this project's extension (docs/protocol.md, "Files"):
 	// a file's bytes go as the raw body of PathFileWrite and PathFileRead, a
 	// tree's as a tar stream in PathTreeWrite and PathTreeRead, the rest as
@@ -324,6 +327,15 @@ type ResumeResult struct {
 	Reseeded bool `json:"reseeded"`
 	// ChannelSynced says the sync frame asked for was written.
 	ChannelSynced bool `json:"channel_synced,omitempty"`
+}
+
+// SealResult is the answer to /seal (a POST with no body): the agent has
+// forgotten its token. Until a /resume whose bearer token is the one in the
+// fw_cfg file FwCfgToken of the QEMU it then runs in, it refuses every
+// request, so a VM resumed from a sealed snapshot accepts nothing from
+// whoever read the old token from guest RAM.
+type SealResult struct {
+	Sealed bool `json:"sealed"`
 }
 
 // AuthRequest is the body of /authenticate.

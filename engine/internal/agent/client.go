@@ -205,6 +205,20 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Seal makes the agent forget its token before its VM is frozen into a
+// template or a save (protocol.SealResult): until a /resume whose bearer
+// token is the one in its QEMU's fw_cfg, it refuses every request.
+func (c *Client) Seal(ctx context.Context) error {
+	var r protocol.SealResult
+	if err := c.call(ctx, http.MethodPost, protocol.PathSeal, nil, &r, smallAnswer); err != nil {
+		return err
+	}
+	if !r.Sealed {
+		return errors.New("the agent did not seal itself")
+	}
+	return nil
+}
+
 // Resume tells the agent its VM was resumed (protocol.ResumeRequest). On
 // success the agent accepts only req.Token; call SetToken with it.
 func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) (protocol.ResumeResult, error) {
