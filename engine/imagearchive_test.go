@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,6 +170,39 @@ func TestSavesAreNotPackedOrRemovedAsImages(t *testing.T) {
 	}
 	if _, err := os.Stat(save); err != nil {
 		t.Fatalf("the save is gone: %v", err)
+	}
+}
+
+// An image that is refused (it names a host file) can still be removed,
+// and removing it touches nothing but its folder; a refused save is not
+// removed.
+func TestRefusedImagesCanBeRemoved(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("the host's"), 0o600)
+	img := fakeImage(t, dir, "evil")
+	raw, _ := os.ReadFile(filepath.Join(img, "manifest.json"))
+	os.WriteFile(filepath.Join(img, "manifest.json"), []byte(strings.Replace(string(raw), `"rootfs.ext4"`, strconv.Quote(secret), 1)), 0o644)
+	if _, err := FindImage("evil", dir); !errors.Is(err, ErrImageNotFound) || !strings.Contains(err.Error(), "not a file name in the image's folder") {
+		t.Fatalf("FindImage: %v", err)
+	}
+	if _, err := RemoveImage("evil", dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img); !os.IsNotExist(err) {
+		t.Errorf("the image is still there: %v", err)
+	}
+	if got, _ := os.ReadFile(secret); string(got) != "the host's" {
+		t.Errorf("the host file is gone or changed: %q", got)
+	}
+	save := fakeSave(t, dir, "saved", fakeImage(t, dir, "tiny"))
+	raw, _ = os.ReadFile(filepath.Join(save, "manifest.json"))
+	os.WriteFile(filepath.Join(save, "manifest.json"), []byte(strings.Replace(string(raw), filepath.Join(dir, "tiny-"+HostArch(), "rootfs.ext4"), secret, 1)), 0o644)
+	if _, err := FindImage("saved", dir); err == nil {
+		t.Fatal("a save naming a host file was found")
+	}
+	if _, err := RemoveImage("saved", dir); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("removing a save: %v", err)
 	}
 }
 

@@ -94,15 +94,22 @@ func RemoveImage(name, dir string) (string, error) {
 	if err := image.CheckName(name); err != nil {
 		return "", newError(KindBadRequest, err, "removing an image")
 	}
-	img, err := image.Resolve(name, []string{dir})
+	// Located, not loaded: an image that Load refuses (one a hostile
+	// archive installed before installs checked what manifests name, one
+	// imported before imports copied their files) must still go.
+	found, err := image.Locate(name, []string{dir})
 	if err != nil {
 		return "", newError(KindImageNotFound, err, "removing image %q", name)
 	}
-	if img.Manifest.Save != nil {
-		return "", newError(KindBadRequest, nil, "%s is a save: delete its folder yourself if you mean to", img.Dir)
+	m, err := image.ReadManifest(found)
+	if err != nil {
+		return "", newError(KindBadRequest, err, "removing %s: its manifest cannot be read: delete the folder yourself if you mean to", found)
 	}
-	if err := os.RemoveAll(img.Dir); err != nil {
-		return "", newError(KindBadRequest, err, "removing %s", img.Dir)
+	if m.Save != nil {
+		return "", newError(KindBadRequest, nil, "%s is a save: delete its folder yourself if you mean to", found)
 	}
-	return img.Dir, nil
+	if err := os.RemoveAll(found); err != nil {
+		return "", newError(KindBadRequest, err, "removing %s", found)
+	}
+	return found, nil
 }

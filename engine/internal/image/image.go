@@ -136,35 +136,55 @@ func HostArch() string {
 	return runtime.GOARCH
 }
 
-// Resolve finds an image by path or by name (see IsPath and CheckName). A
-// name is tried as a folder "<name>" and then "<name>-<host arch>" in each
-// search folder.
+// Resolve finds an image by path or by name (see Locate) and loads it.
 func Resolve(nameOrPath string, dirs []string) (*Image, error) {
-	if nameOrPath == "" {
-		return nil, fmt.Errorf("no image given")
+	dir, err := Locate(nameOrPath, dirs)
+	if err != nil {
+		return nil, err
 	}
+	im, err := Load(dir)
+	if os.IsNotExist(err) {
+		return nil, &NotFoundError{Name: nameOrPath, Searched: []string{dir}}
+	}
+	return im, err
+}
+
+// Locate finds the folder of an image or save by path or by name (see
+// IsPath and CheckName), without checking what its manifest says: a name
+// is tried as a folder "<name>" and then "<name>-<host arch>" in each
+// search folder, and the first that holds a manifest.json is taken.
+func Locate(nameOrPath string, dirs []string) (string, error) {
+	if nameOrPath == "" {
+		return "", fmt.Errorf("no image given")
+	}
+	cands, searched := []string{nameOrPath}, []string{nameOrPath}
 	if !IsPath(nameOrPath) {
 		if err := CheckName(nameOrPath); err != nil {
-			return nil, err
+			return "", err
+		}
+		cands, searched = nil, dirs
+		for _, d := range dirs {
+			cands = append(cands, filepath.Join(d, nameOrPath), filepath.Join(d, nameOrPath+"-"+HostArch()))
 		}
 	}
-	if IsPath(nameOrPath) {
-		im, err := Load(nameOrPath)
-		if os.IsNotExist(err) {
-			return nil, &NotFoundError{Name: nameOrPath, Searched: []string{nameOrPath}}
-		}
-		return im, err
-	}
-	for _, d := range dirs {
-		for _, cand := range []string{nameOrPath, nameOrPath + "-" + HostArch()} {
-			im, err := Load(filepath.Join(d, cand))
-			if os.IsNotExist(err) {
-				continue
-			}
-			return im, err
+	for _, c := range cands {
+		if _, err := os.Lstat(filepath.Join(c, "manifest.json")); !os.IsNotExist(err) {
+			return filepath.Abs(c)
 		}
 	}
-	return nil, &NotFoundError{Name: nameOrPath, Searched: dirs}
+	return "", &NotFoundError{Name: nameOrPath, Searched: searched}
+}
+
+// ReadManifest reads the manifest in dir as it is, checking nothing it
+// says (Load checks it): for deciding what to do with a folder whose
+// image is refused.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	raw, err := readManifest(dir)
+	if err == nil {
+		err = json.Unmarshal(raw, &m)
+	}
+	return m, err
 }
 
 // Load reads the image (or save) in dir and checks the files it names:

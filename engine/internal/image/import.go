@@ -108,9 +108,8 @@ func importOne(src, dir string, m Manifest) error {
 	if err := os.Chmod(staging, 0o755); err != nil {
 		return err
 	}
-	if old, err := readManifest(dir); err == nil {
-		var om Manifest
-		if json.Unmarshal(old, &om) != nil || om.Agent != AgentQuicksand {
+	if _, err := os.Lstat(dir); err == nil {
+		if om, err := ReadManifest(dir); err != nil || om.Agent != AgentQuicksand {
 			return fmt.Errorf("%s is there and is not an imported Quicksand image: remove it first", dir)
 		}
 		if err := os.RemoveAll(dir); err != nil {

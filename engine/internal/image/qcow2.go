@@ -64,17 +64,29 @@ func rootDiskFormat(path, name string) (string, error) {
 	return d.format, nil
 }
 
-// readDisk reads the header of the disk file at path.
+// readDisk reads the header of the disk file at path: its first sector,
+// and for a qcow2 file its first cluster, where the header extensions are.
 func readDisk(path string) (diskInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return diskInfo{}, err
 	}
 	defer f.Close()
-	head := make([]byte, qcow2HeaderMax)
+	head := make([]byte, 512)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return diskInfo{}, err
+	}
+	if n >= 24 && string(head[:4]) == qcow2Magic {
+		clusterBits := binary.BigEndian.Uint32(head[20:])
+		size := int64(qcow2HeaderMax)
+		if clusterBits >= 9 && clusterBits <= 21 {
+			size = 1 << clusterBits
+		}
+		head = make([]byte, size)
+		if n, err = f.ReadAt(head, 0); err != nil && err != io.EOF {
+			return diskInfo{}, err
+		}
 	}
 	return parseDisk(head[:n])
 }
