@@ -200,7 +200,7 @@ test-node: $(LIB)
 # default) is the long run.
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
 	./engine/internal/agent:FuzzEventStream ./engine/internal/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
-	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages
+	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages ./engine/internal/image:FuzzParseDisk
 FUZZ_TIME ?= 200000x
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

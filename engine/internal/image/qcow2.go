@@ -116,7 +116,7 @@ func parseDisk(b []byte) (diskInfo, error) {
 		extAt = uint64(be.Uint32(b[100:]))
 	}
 	if backingOff != 0 || backingLen != 0 {
-		if backingOff+backingLen > uint64(len(b)) || backingLen == 0 {
+		if backingOff > uint64(len(b)) || backingLen > uint64(len(b))-backingOff || backingLen == 0 {
 			d.backing = fmt.Sprintf("(a name of %d bytes at %d)", backingLen, backingOff)
 		} else {
 			d.backing = string(b[backingOff : backingOff+backingLen])
@@ -125,7 +125,7 @@ func parseDisk(b []byte) (diskInfo, error) {
 	// Header extensions: type, length, data padded to 8 bytes; type 0 ends.
 	for extAt+8 <= uint64(len(b)) {
 		typ, n := be.Uint32(b[extAt:]), uint64(be.Uint32(b[extAt+4:]))
-		if typ == 0 || extAt+8+n > uint64(len(b)) {
+		if typ == 0 || n > uint64(len(b))-extAt-8 {
 			break
 		}
 		data := string(b[extAt+8 : extAt+8+n])
