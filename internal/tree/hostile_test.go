@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -126,6 +127,11 @@ func TestUnpackNeverFollowsALinkItMade(t *testing.T) {
 		},
 		"dot dot inside": func(c canary) []tt.Entry {
 			return []tt.Entry{dir0777("a"), tt.File("a/../../canary/new", "evil", 0o644)}
+		},
+		"a file cut short": func(canary) []tt.Entry {
+			e := tt.File("huge", "", 0o644)
+			e.Size, e.Stream = 1<<40, io.LimitReader(tt.Zeros{}, 1<<20)
+			return []tt.Entry{e}
 		},
 		"absolute name": func(c canary) []tt.Entry {
 			return []tt.Entry{tt.File(c.dir+"/new", "evil", 0o644)}

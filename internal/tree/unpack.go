@@ -2,6 +2,7 @@ package tree
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,6 +134,11 @@ func (u *unpacker) entry(h *tar.Header, name string, body io.Reader) error {
 		u.folders["."] = folder{permBits(h), h.ModTime}
 		return nil
 	}
+	switch h.Typeflag {
+	case tar.TypeDir, tar.TypeReg, tar.TypeSymlink:
+	default:
+		return &BadStreamError{fmt.Sprintf("tar entry %q: only files, folders and symlinks are taken", h.Name)}
+	}
 	dir, base, err := u.openParent(name)
 	if err != nil {
 		return err
@@ -151,13 +157,18 @@ func (u *unpacker) entry(h *tar.Header, name string, body io.Reader) error {
 		}
 	case tar.TypeSymlink:
 		err = unix.Symlinkat(h.Linkname, dir, base)
-	default:
-		return &BadStreamError{fmt.Sprintf("tar entry %q: only files, folders and symlinks are taken", h.Name)}
 	}
-	if err == unix.EEXIST {
+	var bad *BadStreamError
+	switch {
+	case err == unix.EEXIST:
 		return &BadStreamError{fmt.Sprintf("tar entry %q: an earlier entry took that name", h.Name)}
-	}
-	if err != nil {
+	case errors.As(err, &bad):
+		return err
+	case err != nil:
+		var inner *os.PathError // from writing the file: its base name says less
+		if errors.As(err, &inner) {
+			err = inner.Err
+		}
 		return &os.PathError{Op: "unpacking", Path: name, Err: err}
 	}
 	return nil
@@ -232,8 +243,12 @@ func (u *unpacker) writeFile(dir int, base string, mode uint32, body io.Reader) 
 		return err
 	}
 	f := os.NewFile(uintptr(fd), base)
-	n, err := io.Copy(f, body)
+	in := &streamReader{r: body}
+	n, err := io.Copy(f, in)
 	u.total += n
+	if in.err != nil {
+		err = &BadStreamError{"reading the tar stream: " + in.err.Error()}
+	}
 	if err == nil {
 		err = f.Chmod(os.FileMode(mode)) // the umask took bits off
 	}
@@ -241,6 +256,21 @@ func (u *unpacker) writeFile(dir int, base string, mode uint32, body io.Reader) 
 		err = cerr
 	}
 	return err
+}
+
+// streamReader keeps the error of reading the stream, to tell it from an
+// error writing the file.
+type streamReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // finishFolders gives each folder its mode and time, the deepest first so
