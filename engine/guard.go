@@ -53,7 +53,7 @@ func (sb *Sandbox) startGuard(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	go func() {
-		err := netguard.Run(out, in, nil)
+		err := netguard.NewGuard().Run(out, in, nil)
 		// The sockets stay open until QEMU is gone: QEMU lets frames pass
 		// unfiltered once nobody is connected.
 		defer out.Close()

@@ -1,22 +1,30 @@
 // Package netguard keeps a guest on QEMU's user network (slirp) from
-// reaching the host's own loopback services.
+// reaching the host's own services.
 //
-// slirp forwards a guest's connection to its gateway address (10.0.2.2),
-// and to the network's broadcast address, to the host's 127.0.0.1, and its
-// DNS address (10.0.2.3) to the host's resolver on any port; QEMU offers no
-// switch to turn this off. So in full network mode every frame the guest
-// sends is routed through the engine (a QEMU filter-redirector on the
-// netdev's receive queue, out to a socket and back in through another),
-// and Allow drops those that would open a connection to the host: anything
-// to the gateway or broadcast address except TCP segments that carry an ACK
-// (the guest's half of connections the host opened to it, the agent's and
-// the port forwards'; a connection the guest opens starts with a bare SYN),
-// and anything to the DNS address but DNS.
+// slirp opens a host socket to whatever address a guest's packet names:
+// its gateway (10.0.2.2) and the network's broadcast address become the
+// host's 127.0.0.1, its DNS address (10.0.2.3) the host's resolver on any
+// port, and a packet the guest builds by hand (the guest's own kernel
+// routes 127.0.0.1 to its own loopback, but guest root can write raw
+// frames) may name 127.0.0.1, ::1, ::ffff:127.0.0.1, 0.0.0.0 or any of the
+// host's own addresses outright. QEMU offers no switch to turn this off. So
+// in full network mode every frame the guest sends is routed through the
+// engine (a QEMU filter-redirector on the netdev's receive queue, out to a
+// socket and back in through another), and a Guard drops those that would
+// reach the host: anything to the gateway or broadcast address except TCP
+// segments that carry an ACK (the guest's half of connections the host
+// opened to it, the agent's and the port forwards'; a connection the guest
+// opens starts with a bare SYN), anything to the DNS address but DNS, and
+// anything at all to a loopback, unspecified or host address.
 package netguard
 
 import (
 	"encoding/binary"
 	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"github.com/pkg/errors"
 )
@@ -43,8 +51,66 @@ const (
 	dnsPort     = 53
 )
 
+// Guard decides the guest's frames. The zero Guard knows no host
+// addresses but the loopback and unspecified ones; NewGuard learns the
+// host's own.
+type Guard struct {
+	host atomic.Pointer[map[netip.Addr]bool]
+}
+
+// NewGuard returns a Guard that also drops everything to the host's own
+// addresses, as its interfaces have them now; Refresh learns them again.
+func NewGuard() *Guard {
+	g := &Guard{}
+	g.Refresh()
+	return g
+}
+
+// Refresh reads the host's interface addresses again (an interface that
+// comes up later brings new ones). On failure the last ones are kept.
+func (g *Guard) Refresh() {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return
+	}
+	host := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			host[p.Addr().Unmap()] = true
+		}
+	}
+	g.SetHostAddrs(host)
+}
+
+// SetHostAddrs sets the host's own addresses.
+func (g *Guard) SetHostAddrs(host map[netip.Addr]bool) { g.host.Store(&host) }
+
+// refreshEvery is how often Run learns the host's addresses again.
+const refreshEvery = 5 * time.Second
+
+// hostOwn says whether a packet to dst would reach the host itself rather
+// than another machine: loopback (127.0.0.0/8, ::1), unspecified (0.0.0.0/8
+// and ::, which a connect() on Linux takes as the host), the same as
+// IPv4-mapped or IPv4-compatible IPv6, or one of the host's addresses.
+func (g *Guard) hostOwn(dst netip.Addr) bool {
+	if dst.Is6() {
+		b := dst.As16()
+		if [12]byte(b[:12]) == [12]byte{} && !dst.IsUnspecified() && dst != netip.IPv6Loopback() {
+			dst = netip.AddrFrom4([4]byte(b[12:])) // ::a.b.c.d, deprecated but still routed by some stacks
+		}
+		dst = dst.Unmap()
+	}
+	if dst.IsLoopback() || dst.IsUnspecified() || dst.Is4() && dst.As4()[0] == 0 {
+		return true
+	}
+	if h := g.host.Load(); h != nil && (*h)[dst] {
+		return true
+	}
+	return false
+}
+
 // Allow says whether a frame the guest sent may reach slirp.
-func Allow(frame []byte) bool {
+func (g *Guard) Allow(frame []byte) bool {
 	if len(frame) < etherHeader {
 		return false
 	}
@@ -52,14 +118,14 @@ func Allow(frame []byte) bool {
 	case typeARP:
 		return true
 	case typeIPv4:
-		return allowIPv4(frame[etherHeader:])
+		return g.allowIPv4(frame[etherHeader:])
 	case typeIPv6:
-		return allowIPv6(frame[etherHeader:])
+		return g.allowIPv6(frame[etherHeader:])
 	}
 	return false // VLAN tags and anything else slirp has no use for
 }
 
-func allowIPv4(p []byte) bool {
+func (g *Guard) allowIPv4(p []byte) bool {
 	if len(p) < 20 || p[0]>>4 != 4 {
 		return false
 	}
@@ -68,6 +134,9 @@ func allowIPv4(p []byte) bool {
 		return false
 	}
 	dst := [4]byte(p[16:20])
+	if g.hostOwn(netip.AddrFrom4(dst)) {
+		return false
+	}
 	toHost := dst == gateway || dst == broadcast || dst == allOnes
 	if !toHost && dst != dns {
 		return true
@@ -79,8 +148,11 @@ func allowIPv4(p []byte) bool {
 	return allowTransport(p[9], p[ihl:], toHost)
 }
 
-func allowIPv6(p []byte) bool {
+func (g *Guard) allowIPv6(p []byte) bool {
 	if len(p) < 40 || p[0]>>4 != 6 {
+		return false
+	}
+	if g.hostOwn(netip.AddrFrom16([16]byte(p[24:40]))) {
 		return false
 	}
 	if [8]byte(p[24:32]) != prefix6 {
@@ -116,11 +188,17 @@ const maxFrame = 128 << 10
 // Run passes the frames QEMU's redirector writes to out (each a 32-bit
 // big-endian length and the frame) that Allow accepts on to in, in the same
 // format, and returns when out or in fails. dropped, if not nil, is called
-// for each frame dropped.
-func Run(out io.Reader, in io.Writer, dropped func(frame []byte)) error {
+// for each frame dropped. The host's addresses are learnt again every
+// refreshEvery meanwhile.
+func (g *Guard) Run(out io.Reader, in io.Writer, dropped func(frame []byte)) error {
 	var hdr [4]byte
 	buf := make([]byte, maxFrame+4)
+	refreshed := time.Now()
 	for {
+		if time.Since(refreshed) > refreshEvery {
+			g.Refresh()
+			refreshed = time.Now()
+		}
 		if _, err := io.ReadFull(out, hdr[:]); err != nil {
 			return errors.Wrap(err, "reading the guest's frames")
 		}
@@ -132,7 +210,7 @@ func Run(out io.Reader, in io.Writer, dropped func(frame []byte)) error {
 		if _, err := io.ReadFull(out, frame); err != nil {
 			return errors.Wrap(err, "reading the guest's frames")
 		}
-		if !Allow(frame) {
+		if !g.Allow(frame) {
 			if dropped != nil {
 				dropped(frame)
 			}

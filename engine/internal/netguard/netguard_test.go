@@ -3,6 +3,7 @@ package netguard
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 )
 
@@ -63,15 +64,37 @@ func TestAllow(t *testing.T) {
 		{"VLAN", append(make([]byte, 12), 0x81, 0x00, 0, 1), false},
 		{"runt", make([]byte, 13), false},
 		{"truncated IPv4", ipv4(gateway, protoTCP, 80, ack)[:etherHeader+20+10], false},
+		// Frames guest root builds by hand: slirp connects to whatever
+		// address they name, and these are all the host itself.
+		{"connect to 127.0.0.1", ipv4([4]byte{127, 0, 0, 1}, protoTCP, 5432, syn), false},
+		{"connect to 127.1.2.3", ipv4([4]byte{127, 1, 2, 3}, protoTCP, 5432, syn), false},
+		{"data to 127.0.0.1", ipv4([4]byte{127, 0, 0, 1}, protoTCP, 5432, ack), false},
+		{"UDP to 127.0.0.1", ipv4([4]byte{127, 0, 0, 1}, protoUDP, 53, 0), false},
+		{"connect to 0.0.0.0", ipv4([4]byte{}, protoTCP, 5432, syn), false},
+		{"connect to 0.1.2.3", ipv4([4]byte{0, 1, 2, 3}, protoTCP, 5432, syn), false},
+		{"connect to the host's address", ipv4([4]byte{192, 0, 2, 7}, protoTCP, 5432, syn), false},
+		{"connect to the host's other address", ipv4([4]byte{198, 18, 0, 1}, protoTCP, 5432, syn), false},
+		{"connect to ::1", ipv6(netip.IPv6Loopback().As16(), protoTCP, 5432, syn), false},
+		{"connect to ::", ipv6([16]byte{}, protoTCP, 5432, syn), false},
+		{"connect to ::ffff:127.0.0.1", ipv6(netip.MustParseAddr("::ffff:127.0.0.1").As16(), protoTCP, 5432, syn), false},
+		{"connect to ::127.0.0.1", ipv6(netip.MustParseAddr("::127.0.0.1").As16(), protoTCP, 5432, syn), false},
+		{"connect to ::ffff:0.0.0.0", ipv6(netip.MustParseAddr("::ffff:0.0.0.0").As16(), protoTCP, 5432, syn), false},
+		{"connect to ::ffff:<the host's address>", ipv6(netip.MustParseAddr("::ffff:192.0.2.7").As16(), protoTCP, 5432, syn), false},
+		{"connect to the host's IPv6 address", ipv6(netip.MustParseAddr("2001:db8::7").As16(), protoTCP, 5432, syn), false},
+		{"connect to another IPv4-mapped address", ipv6(netip.MustParseAddr("::ffff:198.18.0.2").As16(), protoTCP, 80, syn), true},
 	}
+	g := &Guard{}
+	g.SetHostAddrs(map[netip.Addr]bool{
+		netip.MustParseAddr("192.0.2.7"): true, netip.MustParseAddr("198.18.0.1"): true, netip.MustParseAddr("2001:db8::7"): true,
+	})
 	for _, c := range cases {
-		if got := Allow(c.frame); got != c.want {
+		if got := g.Allow(c.frame); got != c.want {
 			t.Errorf("%s: Allow = %v, want %v", c.name, got, c.want)
 		}
 	}
 	frag := ipv4(gateway, protoTCP, 80, ack)
 	binary.BigEndian.PutUint16(frag[etherHeader+6:], 0x2000) // more fragments
-	if Allow(frag) {
+	if g.Allow(frag) {
 		t.Error("a fragment to the host was allowed")
 	}
 }
@@ -85,7 +108,7 @@ func TestRunPassesAllowedFramesOnly(t *testing.T) {
 	}
 	var in bytes.Buffer
 	dropped := 0
-	err := Run(&out, &in, func([]byte) { dropped++ })
+	err := (&Guard{}).Run(&out, &in, func([]byte) { dropped++ })
 	if err == nil || dropped != 1 {
 		t.Fatalf("err %v, dropped %d", err, dropped)
 	}
@@ -98,7 +121,7 @@ func TestRunPassesAllowedFramesOnly(t *testing.T) {
 		t.Fatal("the allowed frames did not pass as they came")
 	}
 	huge := []byte{0xff, 0xff, 0xff, 0xff}
-	if err := Run(bytes.NewReader(huge), &in, nil); err == nil {
+	if err := (&Guard{}).Run(bytes.NewReader(huge), &in, nil); err == nil {
 		t.Fatal("a 4 GiB frame length was accepted")
 	}
 }
@@ -107,5 +130,17 @@ func TestRunPassesAllowedFramesOnly(t *testing.T) {
 func FuzzAllow(f *testing.F) {
 	f.Add(ipv4(gateway, protoTCP, 80, 0x02))
 	f.Add(ipv6([16]byte{0xfe, 0xc0, 15: 2}, protoUDP, 53, 0))
-	f.Fuzz(func(t *testing.T, frame []byte) { Allow(frame) })
+	f.Add(ipv6(netip.MustParseAddr("::ffff:127.0.0.1").As16(), protoTCP, 80, 0x02))
+	g := NewGuard()
+	f.Fuzz(func(t *testing.T, frame []byte) { g.Allow(frame) })
+}
+
+// NewGuard knows this machine's own addresses (its loopback at least,
+// which every interface list has).
+func TestNewGuardLearnsTheHostsAddresses(t *testing.T) {
+	g := NewGuard()
+	h := g.host.Load()
+	if h == nil || !(*h)[netip.MustParseAddr("127.0.0.1")] {
+		t.Fatalf("the host's addresses: %v", h)
+	}
 }
