@@ -34,7 +34,7 @@ import (
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
-// ControlPath sets the scenario while the liar runs.
+// controlPath sets the scenario while the liar runs.
 const controlPath = "/liar/scenario"
 
 // lie is the liar's answer to one route, in the scenario that names it.
