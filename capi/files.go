@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"unsafe"
 
 	"github.com/quicksand-go/quicksand/capi/wire"
 	"github.com/quicksand-go/quicksand/engine"
@@ -18,7 +20,7 @@ import (
 
 // fileCall runs op on a sandbox with a path argument and a request map.
 func fileCall(h *C.qs_sandbox, path *C.char, req *C.uint8_t, reqLen C.size_t, what string, errOut **C.qs_error,
-	op func(*engine.Sandbox, string, wire.FileRequest) error) C.int {
+	op func(context.Context, *engine.Sandbox, string, wire.FileRequest) error) C.int {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {
@@ -31,18 +33,30 @@ func fileCall(h *C.qs_sandbox, path *C.char, req *C.uint8_t, reqLen C.size_t, wh
 		if err != nil {
 			return err
 		}
-		return op(sb, C.GoString(path), r)
+		ctx, cancel := fileContext(r)
+		defer cancel()
+		return op(ctx, sb, C.GoString(path), r)
 	})
+}
+
+// fileContext is a file call's context: with the request's timeout, the
+// caller's bound on the whole call (it replaces the engine's default bound,
+// on a call that makes no progress).
+func fileContext(r wire.FileRequest) (context.Context, context.CancelFunc) {
+	if r.Timeout <= 0 {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeoutCause(context.Background(), r.Timeout, fmt.Errorf("its timeout of %v passed", r.Timeout))
 }
 
 //export qs_sandbox_write_file
 func qs_sandbox_write_file(h *C.qs_sandbox, path *C.char, data *C.uint8_t, dataLen C.size_t,
 	options *C.uint8_t, optionsLen C.size_t, errOut **C.qs_error) C.int {
-	return fileCall(h, path, options, optionsLen, "qs_sandbox_write_file", errOut, func(sb *engine.Sandbox, p string, r wire.FileRequest) error {
+	return fileCall(h, path, options, optionsLen, "qs_sandbox_write_file", errOut, func(ctx context.Context, sb *engine.Sandbox, p string, r wire.FileRequest) error {
 		if data == nil && dataLen > 0 {
 			return invalidHandle("qs_sandbox_write_file: data is NULL")
 		}
-		_, err := sb.WriteFile(context.Background(), p, bytes.NewReader(goBytes(data, dataLen)), engine.FileOptions{Mode: r.Mode, User: r.User})
+		_, err := sb.WriteFile(ctx, p, bytes.NewReader(goBytes(data, dataLen)), engine.FileOptions{Mode: r.Mode, User: r.User})
 		return err
 	})
 }
@@ -53,17 +67,58 @@ func qs_sandbox_read_file(h *C.qs_sandbox, path *C.char, options *C.uint8_t, opt
 	if out != nil {
 		out.data, out.len = nil, 0
 	}
-	return fileCall(h, path, options, optionsLen, "qs_sandbox_read_file", errOut, func(sb *engine.Sandbox, p string, r wire.FileRequest) error {
+	return fileCall(h, path, options, optionsLen, "qs_sandbox_read_file", errOut, func(ctx context.Context, sb *engine.Sandbox, p string, r wire.FileRequest) error {
 		if out == nil {
 			return invalidHandle("qs_sandbox_read_file: out is NULL")
 		}
-		var buf bytes.Buffer
-		if _, err := sb.ReadFile(context.Background(), p, &buf, r.User); err != nil {
+		var mem cMemory
+		if _, err := sb.ReadFile(ctx, p, &mem, engine.FileOptions{User: r.User, MaxSize: r.MaxSize}); err != nil {
+			mem.free()
 			return err
 		}
-		setBuffer(out, buf.Bytes())
+		out.data, out.len = (*C.uint8_t)(mem.p), C.size_t(mem.n) // the caller frees it
 		return nil
 	})
+}
+
+// cMemory is an io.Writer into C memory (malloc'd, grown with realloc): a
+// file read for a C caller is copied once, straight where the caller reads
+// it, instead of into Go's heap first (a growing buffer there held up to
+// twice the file, and the copy out once more).
+type cMemory struct {
+	p    unsafe.Pointer
+	n, c int
+}
+
+// Grow makes room for n more bytes (the engine tells the file's size
+// first); a failure shows at the next Write.
+func (m *cMemory) Grow(n int) { _ = m.reserve(n) }
+
+func (m *cMemory) reserve(more int) error {
+	if m.n+more <= m.c {
+		return nil
+	}
+	c := max(m.n+more, 2*m.c, 64<<10)
+	p := C.realloc(m.p, C.size_t(c))
+	if p == nil {
+		return fmt.Errorf("the host could not allocate %d bytes", c)
+	}
+	m.p, m.c = p, c
+	return nil
+}
+
+func (m *cMemory) Write(b []byte) (int, error) {
+	if err := m.reserve(len(b)); err != nil {
+		return 0, err
+	}
+	copy(unsafe.Slice((*byte)(m.p), m.c)[m.n:], b)
+	m.n += len(b)
+	return len(b), nil
+}
+
+func (m *cMemory) free() {
+	C.free(m.p)
+	*m = cMemory{}
 }
 
 //export qs_sandbox_file_op
@@ -80,7 +135,8 @@ func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		if err != nil {
 			return err
 		}
-		ctx := context.Background()
+		ctx, cancel := fileContext(r)
+		defer cancel()
 		var answer []byte
 		switch r.Op {
 		case "stat":

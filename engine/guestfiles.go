@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/quicksand-go/quicksand/engine/internal/agent"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 	"github.com/quicksand-go/quicksand/internal/tree"
 )
@@ -31,49 +29,102 @@ type FileInfo struct {
 	Target  string // a symlink's target
 }
 
-// FileOptions are the options of WriteFile and MakeDir.
+// FileOptions are the options of the file calls that take them.
 type FileOptions struct {
-	// Mode is the permission bits (default 0644 for a file, 0755 for a
-	// folder).
+	// Mode is the permission bits, setuid, setgid and sticky included
+	// (fs.ModeSetuid, fs.ModeSetgid, fs.ModeSticky), of what WriteFile and
+	// MakeDir make (default 0644 for a file, 0755 for a folder); the
+	// guest's umask does not apply.
 	Mode fs.FileMode
 	// User does the operation as this guest user (default root): its
 	// permissions apply and what it makes belongs to it.
 	User string
+	// MaxSize bounds what ReadFile takes (default DefaultMaxRead): a
+	// larger file fails the call before more than MaxSize bytes reach its
+	// writer. Negative: no bound, for a writer that is not memory. Download
+	// streams a file of any size to the host's disk.
+	MaxSize int64
 }
+
+// DefaultMaxRead is how much ReadFile takes when FileOptions.MaxSize is
+// not set: as much as a command's result keeps of a stream. The guest is
+// not trusted, and a file can be larger than the host's memory
+// (/proc/kcore, a sparse file) or, from a lying agent, have no end.
+const DefaultMaxRead = protocol.DefaultMaxOutput
 
 // WriteFile writes r's bytes as the file at path (replacing it whole, or
 // not at all) and returns how many it wrote.
 func (sb *Sandbox) WriteFile(ctx context.Context, path string, r io.Reader, opts FileOptions) (int64, error) {
+	if err := checkPaths("writing", path); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := sb.fileCall(ctx, "writing "+path, func(ctx context.Context) (err error) {
-		n, err = sb.client.WriteFile(ctx, path, opts.User, opts.Mode, r)
+		n, err = sb.client.WriteFile(ctx, path, opts.User, protocol.UnixMode(opts.Mode), noteProgress(ctx, r))
 		return err
 	})
 	return n, err
 }
 
-// ReadFile writes the bytes of the file at path to w and returns how many.
-// user (default root) reads it with its permissions.
-func (sb *Sandbox) ReadFile(ctx context.Context, path string, w io.Writer, user string) (int64, error) {
+// ReadFile writes the bytes of the file at path to w and returns how many,
+// reading it as opts.User (default root), at most opts.MaxSize bytes. A
+// writer with a Grow(int) method (a bytes.Buffer) is told the file's size
+// first.
+func (sb *Sandbox) ReadFile(ctx context.Context, path string, w io.Writer, opts FileOptions) (int64, error) {
+	if err := checkPaths("reading", path); err != nil {
+		return 0, err
+	}
+	limit := opts.MaxSize
+	if limit == 0 {
+		limit = DefaultMaxRead
+	}
+	what := "reading " + path
 	var n int64
-	err := sb.fileCall(ctx, "reading "+path, func(ctx context.Context) error {
-		body, size, err := sb.client.ReadFile(ctx, path, user)
+	err := sb.fileCall(ctx, what, func(ctx context.Context) error {
+		body, size, err := sb.client.ReadFile(ctx, path, opts.User)
 		if err != nil {
 			return err
 		}
 		defer body.Close()
-		if n, err = io.Copy(w, body); err == nil && size >= 0 && n != size {
-			err = fmt.Errorf("got %d of its %d bytes", n, size)
+		if limit > 0 && size > limit {
+			return tooBig(what, fmt.Sprintf("it is %d bytes", size), limit)
 		}
-		return err
+		if g, ok := w.(interface{ Grow(int) }); ok && size > 0 && limit > 0 {
+			g.Grow(int(size))
+		}
+		r := noteProgress(ctx, body)
+		if limit > 0 {
+			r = io.LimitReader(r, limit)
+		}
+		if n, err = io.Copy(w, r); err != nil {
+			return err
+		}
+		// An answer of unknown length (the agent always says it; a lying
+		// one may not) that goes on past the limit.
+		var more [1]byte
+		if size < 0 && n == limit {
+			if m, _ := io.ReadFull(body, more[:]); m > 0 {
+				return tooBig(what, fmt.Sprintf("more than %d bytes came", limit), limit)
+			}
+		}
+		if size >= 0 && n != size {
+			return fmt.Errorf("got %d of its %d bytes", n, size)
+		}
+		return nil
 	})
 	return n, err
+}
+
+// tooBig is the error of a read past its limit: what was found, and the
+// two ways on.
+func tooBig(what, found string, limit int64) error {
+	return newError(KindBadRequest, nil, "%s: %s, more than its limit of %d bytes (max_size): give a larger max_size, or download it to a host file", what, found, limit)
 }
 
 // Stat describes path (a symlink itself, not its target). A path that does
 // not exist is a KindNotFound error.
 func (sb *Sandbox) Stat(ctx context.Context, path string) (*FileInfo, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "stat of "+path)
+	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "stat", "stat of "+path)
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +137,13 @@ func (sb *Sandbox) Stat(ctx context.Context, path string) (*FileInfo, error) {
 
 // Exists says whether path exists (a dangling symlink does).
 func (sb *Sandbox) Exists(ctx context.Context, path string) (bool, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "looking for "+path)
+	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "looking for a path", "looking for "+path)
 	return err == nil && res.Info != nil, err
 }
 
 // ListDir lists the folder at path.
 func (sb *Sandbox) ListDir(ctx context.Context, path string) ([]FileInfo, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "list", Path: path}, "listing "+path)
+	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "list", Path: path}, "listing", "listing "+path)
 	if err != nil {
 		return nil, err
 	}
@@ -104,21 +155,22 @@ func (sb *Sandbox) ListDir(ctx context.Context, path string) ([]FileInfo, error)
 }
 
 // MakeDir makes the folder path; with parents, also the missing folders
-// above it, and an existing folder is no error.
+// above it, and an existing folder is no error (its mode is left as it is).
 func (sb *Sandbox) MakeDir(ctx context.Context, path string, parents bool, opts FileOptions) error {
-	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "mkdir", Path: path, Parents: parents, Mode: uint32(opts.Mode.Perm()), User: opts.User}, "making the folder "+path)
+	op := protocol.FileOp{Op: "mkdir", Path: path, Parents: parents, Mode: protocol.UnixMode(opts.Mode), User: opts.User}
+	_, err := sb.fileOp(ctx, op, "making a folder", "making the folder "+path)
 	return err
 }
 
 // Remove removes path; a folder that is not empty only when recursive.
 func (sb *Sandbox) Remove(ctx context.Context, path string, recursive bool) error {
-	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "remove", Path: path, Recursive: recursive}, "removing "+path)
+	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "remove", Path: path, Recursive: recursive}, "removing", "removing "+path)
 	return err
 }
 
 // Rename renames (moves) src to dst within the guest.
 func (sb *Sandbox) Rename(ctx context.Context, src, dst string) error {
-	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "rename", Path: src, Dest: dst}, "renaming "+src+" to "+dst)
+	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "rename", Path: src, Dest: dst}, "renaming", "renaming "+src+" to "+dst)
 	return err
 }
 
@@ -126,6 +178,9 @@ func (sb *Sandbox) Rename(ctx context.Context, src, dst string) error {
 // modes, symlinks as symlinks, empty folders, modification times) to
 // guestPath, which must not exist yet. Files belong to root.
 func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string) error {
+	if err := checkPaths("uploading", hostPath, guestPath); err != nil {
+		return err
+	}
 	if _, err := os.Lstat(hostPath); err != nil {
 		return newError(KindNotFound, err, "uploading %s", hostPath)
 	}
@@ -133,7 +188,7 @@ func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string) error
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(tree.Pack(pw, hostPath)) }()
 		defer pr.Close()
-		_, err := sb.client.WriteTree(ctx, guestPath, "", pr)
+		_, err := sb.client.WriteTree(ctx, guestPath, "", noteProgress(ctx, pr))
 		return err
 	})
 }
@@ -141,6 +196,9 @@ func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string) error
 // Download copies the guest's file or folder guestPath to hostPath, which
 // must not exist yet; a failure leaves nothing there.
 func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) error {
+	if err := checkPaths("downloading", guestPath, hostPath); err != nil {
+		return err
+	}
 	if _, err := os.Lstat(hostPath); err == nil {
 		return newError(KindBadRequest, nil, "downloading %s: %s already exists", guestPath, hostPath)
 	}
@@ -153,7 +211,7 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) err
 			return err
 		}
 		defer body.Close()
-		_, err = tree.Unpack(hostPath, body)
+		_, err = tree.Unpack(hostPath, noteProgress(ctx, body))
 		var bad *tree.BadStreamError
 		if errors.As(err, &bad) {
 			// The guest's answer is at fault, not the caller's request
@@ -168,70 +226,20 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) err
 	})
 }
 
-func (sb *Sandbox) fileOp(ctx context.Context, op protocol.FileOp, what string) (protocol.FileOpResult, error) {
+// fileOp does one of the small operations; op names it without its paths
+// (for the error about a NUL byte in one), what with them.
+func (sb *Sandbox) fileOp(ctx context.Context, fop protocol.FileOp, op, what string) (protocol.FileOpResult, error) {
 	var res protocol.FileOpResult
+	if err := checkPaths(op, fop.Path, fop.Dest); err != nil {
+		return res, err
+	}
 	err := sb.fileCall(ctx, what, func(ctx context.Context) (err error) {
-		res, err = sb.client.FileOp(ctx, op)
+		res, err = sb.client.FileOp(ctx, fop)
 		return err
 	})
 	return res, err
 }
 
-// fileCall runs fn against the agent, ended when the caller gives up, the
-// VM goes away or a revert throws the call's state away, and turns what
-// went wrong into the error kind that says so.
-func (sb *Sandbox) fileCall(ctx context.Context, what string, fn func(context.Context) error) error {
-	return sb.fileCallIn(ctx, sb.currentEpoch(), what, fn)
-}
-
-// fileCallIn is fileCall in a given epoch (for callers that hold
-// sb.snapshots, which currentEpoch takes).
-func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what string, fn func(context.Context) error) error {
-	if cause := context.Cause(sb.alive); cause != nil {
-		return newError(KindNotRunning, cause, "%s", what)
-	}
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(sb.alive, cancel)
-	defer stop()
-	stopEpoch := context.AfterFunc(epoch, cancel)
-	defer stopEpoch()
-	err := fn(callCtx)
-	if err == nil {
-		return nil
-	}
-	var se *agent.StatusError
-	if errors.As(err, &se) {
-		kind := map[int]Kind{
-			http.StatusBadRequest:          KindBadRequest,
-			http.StatusNotFound:            KindNotFound,
-			http.StatusForbidden:           KindPermission,
-			http.StatusInsufficientStorage: KindResource,
-			http.StatusServiceUnavailable:  KindResource,
-			http.StatusConflict:            KindBadRequest,
-			http.StatusUnauthorized:        KindAuth,
-		}[se.Status]
-		if kind != 0 {
-			return newError(kind, nil, "%s: %s", what, se.Detail)
-		}
-	}
-	var bad *tree.BadStreamError
-	if errors.As(err, &bad) || errors.Is(err, tree.ErrExists) {
-		return newError(KindBadRequest, err, "%s", what)
-	}
-	return sb.callError(ctx, callCtx, epoch, err, what)
-}
-
 func fileInfo(i protocol.FileInfo) FileInfo {
-	mode := fs.FileMode(i.Mode & 0o777)
-	if i.Mode&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if i.Mode&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if i.Mode&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return FileInfo{Name: i.Name, Type: i.Type, Size: i.Size, Mode: mode, ModTime: time.Unix(0, i.MtimeNs), Target: i.Target}
+	return FileInfo{Name: i.Name, Type: i.Type, Size: i.Size, Mode: protocol.FileMode(i.Mode), ModTime: time.Unix(0, i.MtimeNs), Target: i.Target}
 }

@@ -26,7 +26,7 @@ func TestFileRoundTrips(t *testing.T) {
 			t.Fatalf("write %d bytes: %d, %v", size, n, err)
 		}
 		var back bytes.Buffer
-		if n, err := sb.ReadFile(ctx, path, &back, ""); err != nil || n != int64(size) || !bytes.Equal(back.Bytes(), data) {
+		if n, err := sb.ReadFile(ctx, path, &back, FileOptions{}); err != nil || n != int64(size) || !bytes.Equal(back.Bytes(), data) {
 			t.Fatalf("read %d bytes: %d, %v, equal %v", size, n, err, bytes.Equal(back.Bytes(), data))
 		}
 		if fi, err := sb.Stat(ctx, path); err != nil || fi.Size != int64(size) || fi.Mode != 0o600 || fi.Type != "file" {
@@ -93,7 +93,7 @@ func TestFileErrors(t *testing.T) {
 		{"a folder as a file", write("/tmp", FileOptions{}), ErrBadRequest, "/tmp is a folder"},
 		{"permission denied", write("/root/x", FileOptions{User: "nobody"}), ErrPermission, "/root/x"},
 		{"unknown user", write("/tmp/x", FileOptions{User: "no-such-user"}), ErrBadRequest, "no-such-user"},
-		{"reading what is not there", func() error { _, err := sb.ReadFile(ctx, "/no/file", &bytes.Buffer{}, ""); return err }(), ErrNotFound, "/no/file"},
+		{"reading what is not there", func() error { _, err := sb.ReadFile(ctx, "/no/file", &bytes.Buffer{}, FileOptions{}); return err }(), ErrNotFound, "/no/file"},
 		{"stat of what is not there", func() error { _, err := sb.Stat(ctx, "/no/file"); return err }(), ErrNotFound, "/no/file"},
 		{"upload of a missing host path", sb.Upload(ctx, "/no/such/host/path", "/tmp/up"), ErrNotFound, "/no/such/host/path"},
 		{"download to a missing host folder", sb.Download(ctx, "/etc/hostname", "/no/such/host/dir/x"), ErrNotFound, "/no/such/host/dir"},

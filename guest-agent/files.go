@@ -122,7 +122,7 @@ func parseMode(s string, def fs.FileMode) (fs.FileMode, error) {
 	if err != nil || m > 0o7777 {
 		return 0, &fileError{http.StatusBadRequest, fmt.Sprintf("mode %q is not octal permission bits", s)}
 	}
-	return fs.FileMode(m & 0o777), nil
+	return protocol.FileMode(uint32(m)), nil
 }
 
 // writeAtomically writes r to a temporary file beside path and renames it
@@ -237,14 +237,7 @@ func doFileOp(op protocol.FileOp) (protocol.FileOpResult, error) {
 			}
 		}
 	case "mkdir":
-		mode := fs.FileMode(0o755)
-		if op.Mode != 0 {
-			mode = fs.FileMode(op.Mode & 0o777)
-		}
-		if op.Parents {
-			return res, os.MkdirAll(op.Path, mode)
-		}
-		return res, os.Mkdir(op.Path, mode)
+		return res, makeDir(op)
 	case "remove":
 		if op.Path == "/" {
 			return res, &fileError{http.StatusBadRequest, "refusing to remove /"}
@@ -264,18 +257,32 @@ func doFileOp(op protocol.FileOp) (protocol.FileOpResult, error) {
 	return res, nil
 }
 
+// makeDir makes op.Path with op.Mode (default 0755) exactly: mkdir(2)
+// takes the umask off (0o1777 became 0755), so the mode is set again
+// once the folder is there. An existing folder (with op.Parents) keeps its
+// mode; missing parents get the default, less the umask, as mkdir -p.
+func makeDir(op protocol.FileOp) error {
+	mode := fs.FileMode(0o755)
+	if op.Mode != 0 {
+		mode = protocol.FileMode(op.Mode)
+	}
+	if op.Parents {
+		if fi, err := os.Stat(op.Path); err == nil && fi.IsDir() {
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(op.Path), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(op.Path, mode); err != nil {
+		return err
+	}
+	return os.Chmod(op.Path, mode)
+}
+
 // describe turns a Lstat into the protocol's FileInfo.
 func describe(path string, fi fs.FileInfo) protocol.FileInfo {
-	info := protocol.FileInfo{Name: fi.Name(), Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), MtimeNs: fi.ModTime().UnixNano()}
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		info.Mode |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		info.Mode |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		info.Mode |= 0o1000
-	}
+	info := protocol.FileInfo{Name: fi.Name(), Size: fi.Size(), Mode: protocol.UnixMode(fi.Mode()), MtimeNs: fi.ModTime().UnixNano()}
 	switch {
 	case fi.Mode().IsRegular():
 		info.Type = "file"

@@ -294,17 +294,34 @@ void qs_set_log_handler(qs_log_fn fn, void *user_data, int min_level);
  * nothing under the final name. Errors name the path: QS_ERR_NOT_FOUND,
  * QS_ERR_PERMISSION, QS_ERR_RESOURCE (the guest disk is full),
  * QS_ERR_BAD_REQUEST (not absolute, a NUL byte, a folder where a file was
- * expected, ...).
+ * expected, a file larger than max_size, ...).
+ *
+ * Every file call (these and qs_sandbox_upload, qs_sandbox_download) fails
+ * with QS_ERR_TRANSPORT once the agent has made no progress (no byte moved
+ * either way) for 60 seconds, as when its VM is frozen: a transfer of any
+ * size goes on as long as its bytes move. A call's timeout replaces that
+ * bound with its own, on the whole call: past it the call fails with
+ * QS_ERR_CANCELLED.
  *
  * options / request: msgpack map, every key optional but op and path:
  *   op         str   qs_sandbox_file_op: "stat", "list", "mkdir", "remove", "rename"
  *   path       str   qs_sandbox_file_op: the guest path
  *   dest       str   rename: the new path
- *   parents    bool  mkdir: make missing parents too (an existing folder is fine)
+ *   parents    bool  mkdir: make missing parents too (an existing folder is
+ *                    fine, and keeps its mode)
  *   recursive  bool  remove: a folder with everything in it
- *   mode       int   permission bits (default 0644 for a file, 0755 for a folder)
+ *   mode       int   permission bits, 0o4000 setuid, 0o2000 setgid and
+ *                    0o1000 sticky included (default 0644 for a file, 0755
+ *                    for a folder); the guest's umask does not apply
  *   user       str   do it as this guest user (default root): its permissions
  *                    apply, and what it makes belongs to it
+ *   max_size   int   qs_sandbox_read_file: the most bytes it returns (default
+ *                    256 MiB, as max_output); a larger file is
+ *                    QS_ERR_BAD_REQUEST, returned before any of it is
+ *                    read. qs_sandbox_download streams a file of any size
+ *                    to the host's disk
+ *   timeout    number seconds: the whole call's bound (default: none but
+ *                    the 60 seconds without progress above)
  * qs_sandbox_file_op's result (may be NULL): for "stat" a map {exists bool,
  * info}, for "list" {entries: [info]}, each info {name str, type str
  * ("file", "dir", "symlink", "other"), size int, mode int, mtime float

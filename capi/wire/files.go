@@ -2,8 +2,10 @@ package wire
 
 import (
 	"io/fs"
+	"time"
 
 	"github.com/quicksand-go/quicksand/engine"
+	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
 // FileRequest is a decoded file-operation request (qs_sandbox_file_op,
@@ -14,6 +16,8 @@ type FileRequest struct {
 	Recursive      bool
 	Mode           fs.FileMode
 	User           string
+	MaxSize        int64         // read_file's limit (0: the default)
+	Timeout        time.Duration // the whole call's (0: none of the caller's)
 }
 
 // DecodeFileRequest reads a file-operation map (include/quicksand.h).
@@ -32,6 +36,8 @@ func DecodeFileRequest(b []byte) (FileRequest, error) {
 		f.boolean("recursive", &r.Recursive),
 		f.integer("mode", &mode),
 		f.str("user", &r.User),
+		byteCount(f, "max_size", &r.MaxSize),
+		seconds(f, "timeout", &r.Timeout),
 	}
 	for _, err := range steps {
 		if err != nil {
@@ -41,23 +47,13 @@ func DecodeFileRequest(b []byte) (FileRequest, error) {
 	if mode < 0 || mode > 0o7777 {
 		return r, f.fail("mode", "%o is not permission bits", mode)
 	}
-	r.Mode = fs.FileMode(mode)
+	r.Mode = protocol.FileMode(uint32(mode))
 	return r, f.unknown()
 }
 
 // fileInfoMap is a FileInfo as the C ABI gives it.
 func fileInfoMap(i engine.FileInfo) map[string]any {
-	mode := uint32(i.Mode.Perm())
-	if i.Mode&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if i.Mode&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if i.Mode&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
-	m := map[string]any{"name": i.Name, "type": i.Type, "size": i.Size, "mode": mode, "mtime": float64(i.ModTime.UnixNano()) / 1e9}
+	m := map[string]any{"name": i.Name, "type": i.Type, "size": i.Size, "mode": protocol.UnixMode(i.Mode), "mtime": float64(i.ModTime.UnixNano()) / 1e9}
 	if i.Target != "" {
 		m["target"] = i.Target
 	}

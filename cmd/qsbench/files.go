@@ -28,7 +28,7 @@ func fileFigures(ctx context.Context, sb *engine.Sandbox, n, size, smallFiles in
 		}
 		ws.add(float64(size) / 1e6 / time.Since(start).Seconds())
 		start = time.Now()
-		if _, err := sb.ReadFile(ctx, "/root/bench-file", io.Discard, ""); err != nil {
+		if _, err := sb.ReadFile(ctx, "/root/bench-file", io.Discard, engine.FileOptions{MaxSize: -1}); err != nil {
 			return []figure{fill(write, &ws), failed(read, err), failed(up, err)}
 		}
 		rs.add(float64(size) / 1e6 / time.Since(start).Seconds())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,19 +16,21 @@ import (
 // File operations (docs/protocol.md, "Files"): bytes stream as request and
 // answer bodies; nothing here holds a whole file.
 
-func fileQuery(path, user string, mode fs.FileMode) string {
+// fileQuery is the query of a file route; mode is Unix permission bits
+// (protocol.UnixMode), 0 for the agent's default.
+func fileQuery(path, user string, mode uint32) string {
 	q := url.Values{"path": {path}}
 	if user != "" {
 		q.Set("user", user)
 	}
 	if mode != 0 {
-		q.Set("mode", strconv.FormatUint(uint64(mode.Perm()), 8))
+		q.Set("mode", strconv.FormatUint(uint64(mode), 8))
 	}
 	return "?" + q.Encode()
 }
 
-// WriteFile sends body as the file at path.
-func (c *Client) WriteFile(ctx context.Context, path, user string, mode fs.FileMode, body io.Reader) (int64, error) {
+// WriteFile sends body as the file at path, with Unix permission bits mode.
+func (c *Client) WriteFile(ctx context.Context, path, user string, mode uint32, body io.Reader) (int64, error) {
 	return c.send(ctx, protocol.PathFileWrite+fileQuery(path, user, mode), body, "application/octet-stream")
 }
 
