@@ -19,6 +19,7 @@ import (
 // instead of waiting for a boot timeout.
 func runInit() {
 	fmt.Println("quicksand-agent: init starting")
+	raiseDescriptorLimit()
 	for {
 		pid, err := startServer()
 		if err != nil {
