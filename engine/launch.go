@@ -46,8 +46,8 @@ type snapshotSource struct {
 	diskPath  string // the disk as it was, a qcow2 file: the overlay's backing
 	ramFile   string // RAM to map copy-on-write; "" when it is in the stream
 	token     string // the agent's token in the snapshot, unless sealed
-	// sealed: the agent was sealed before the snapshot was written: it
-	// takes the new QEMU's token (fw_cfg) and no other (seal.go).
+	// sealed: the snapshot's agent seals itself: it takes the new QEMU's
+	// token (fw_cfg) and no other (seal.go).
 	sealed    bool
 	guestPort int
 	append    string // the kernel command line it booted with (must match)
@@ -148,7 +148,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		return nil, newError(KindBootFailed, err, "opening the console log")
 	}
 	sb := &Sandbox{
-		cfg: cfg, img: img, accel: plan.accel, token: token, bootToken: token, port: port, guestPort: guestPort,
+		cfg: cfg, img: img, accel: plan.accel, token: token, port: port, guestPort: guestPort,
 		spec: spec, workdir: workdir, console: serial, qemuStderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
 		tags: map[string]bool{},
 	}

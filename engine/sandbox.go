@@ -51,14 +51,10 @@ type BootTiming struct {
 // Sandbox is one running VM. Its methods are safe to call from many
 // goroutines at once.
 type Sandbox struct {
-	cfg   Config
-	img   *image.Image
-	accel Accel
-	token string
-	// bootToken is the token this QEMU holds in fw_cfg: the one that
-	// unseals its agent (seal.go) even after the sandbox was given
-	// another (a pool's).
-	bootToken  string
+	cfg        Config
+	img        *image.Image
+	accel      Accel
+	token      string
 	port       int // host side of the agent's port forward
 	guestPort  int // the agent's port in the guest
 	spec       qemu.Spec

@@ -114,8 +114,8 @@ func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ str
 	next := sb.workdir.file(fmt.Sprintf("overlay-%d.qcow2", time.Now().UnixNano()))
 	// The save's agent must wake up sealed (seal.go): whoever resumes the
 	// save could otherwise be beaten to it by anyone who read this
-	// sandbox's token from guest RAM. This sandbox unseals its own at once.
-	if err := sb.seal(ctx); err != nil {
+	// sandbox's token from guest RAM.
+	if err := sb.requireSealing(ctx); err != nil {
 		return "", err
 	}
 	defer func() {
@@ -124,9 +124,6 @@ func (sb *Sandbox) snapshotForSave(ctx context.Context, statePath string) (_ str
 		// it out when it goes on.
 		if cerr := sb.resumeVM(ctx); cerr != nil && err == nil {
 			err = errors.Wrap(cerr, "letting the VM run again")
-		}
-		if _, uerr := sb.unseal(ctx, 0); uerr != nil && err == nil {
-			err = errors.Wrap(uerr, "unsealing the agent after the save")
 		}
 	}()
 	if _, err := sb.qmp.Execute(ctx, "stop", nil); err != nil {

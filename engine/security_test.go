@@ -64,7 +64,7 @@ func TestAnotherUserCannotReachASandbox(t *testing.T) {
 	last := runAttacker(t, base, uid, gid)
 	reports = append(reports, last)
 
-	// Templates and saves keep no token: their agents are sealed
+	// Templates and saves keep no token: their agents seal themselves
 	// (seal.go), so none would open a clone (TestClonesAcceptNoTokenFromGuestRAM).
 	secrets := map[string]string{"cold": cold.token, "warm clone": warm.token}
 	metas, _ := filepath.Glob(filepath.Join(cfg.TemplateDir, "*", templateMeta))
@@ -72,8 +72,8 @@ func TestAnotherUserCannotReachASandbox(t *testing.T) {
 		t.Fatal("no template was built")
 	}
 	for _, m := range metas {
-		if raw, _ := os.ReadFile(m); tokenLike.Match(raw) {
-			t.Errorf("%s holds a token-shaped string: %s", m, raw)
+		if raw, _ := os.ReadFile(m); strings.Contains(string(raw), `"token"`) {
+			t.Errorf("%s keeps a token: %s", m, raw)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(saveDir, saveToken)); err == nil {

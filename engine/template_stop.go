@@ -12,17 +12,18 @@ import (
 // Stopping a VM to become a template: nothing half-done may be frozen into
 // the state every clone inherits.
 
-// stopForTemplate quiesces the guest's disk, seals the agent (seal.go),
-// pauses the VM and writes its state to path. The agent's connections are closed first, and their end awaited,
-// so that no TCP connection is frozen into the state that every clone
-// would inherit half-open. The port forward goes first: any local user
-// can connect to it, and a connection opened meanwhile would hold the
-// freeze up (clones get port forwards of their own).
+// stopForTemplate quiesces the guest's disk, checks that the agent seals
+// itself (seal.go), pauses the VM and writes its state to path. The agent's
+// connections are closed first, and their end awaited, so that no TCP
+// connection is frozen into the state that every clone would inherit
+// half-open. The port forward goes first: any local user can connect to
+// it, and a connection opened meanwhile would hold the freeze up (clones
+// get port forwards of their own).
 func (sb *Sandbox) stopForTemplate(ctx context.Context, path string) error {
 	if _, err := sb.Execute(ctx, ExecRequest{Command: "sync"}); err != nil {
 		return err
 	}
-	if err := sb.seal(ctx); err != nil {
+	if err := sb.requireSealing(ctx); err != nil {
 		return err
 	}
 	out, err := sb.qmp.HMP(ctx, fmt.Sprintf("hostfwd_remove net0 tcp:127.0.0.1:%d", sb.port))

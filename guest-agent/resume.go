@@ -42,14 +42,20 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 		res.Reseeded = reseed(seed) == nil
 	}
 	// Kept before it is used: an agent that restarts must come back with
-	// this token, never the one the VM booted with.
+	// this token, never the one the VM booted with, and know which QEMU
+	// handed it over (seal.go).
+	_, current := s.sealed()
 	if err := s.settings.keepToken(req.Token); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	if err := s.settings.keepKeyedBy(current); err != nil {
+		writeError(w, http.StatusInternalServerError, "keeping the token: "+err.Error())
+		return
+	}
 	token := req.Token
 	s.token.Store(&token)
-	s.sealed.Store(false)
+	s.keyedBy.Store(&current)
 	if req.ChannelSync != 0 {
 		res.ChannelSynced = s.ch.sync(req.ChannelSync)
 	}

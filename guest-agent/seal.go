@@ -2,47 +2,54 @@ package main
 
 import (
 	"crypto/subtle"
-	"net/http"
-
-	"github.com/quicksand-go/quicksand/internal/protocol"
+	"os"
+	"path/filepath"
 )
 
-// Sealing: a VM about to be frozen into a state that others will resume (a
-// template every warm start clones, a save) must not wake up trusting the
-// token it had. That token is in guest RAM, so root in any clone can read
-// it there, and a local user who has it could drive every new clone
-// through its port forward before the engine rekeys it.
+// Sealing: a VM frozen into a state that others resume (a template every
+// warm start clones, a save) must not wake up trusting the token it had.
+// That token is in guest RAM, so root in any clone can read it there, and
+// a local user who has it could drive every new clone through its port
+// forward before the engine rekeys it.
 //
-// So the engine seals the agent (/seal) before it freezes such a VM. A
-// sealed agent forgets its token: it refuses every request but /resume,
-// and takes /resume only from whoever presents the token of the QEMU it
-// now runs in, read afresh from fw_cfg. That file is one the engine wrote
-// owner-only for this very QEMU, so only the sandbox's owner has it; the
-// frozen RAM holds nothing that opens a clone. The seal is kept in the
-// token state file, so an agent server that restarts while sealed stays
-// sealed.
+// So the agent ties its token to the QEMU that handed it over: it keeps,
+// beside the token, what that QEMU's fw_cfg token file held then (keyedBy),
+// and on every request reads the fw_cfg file again. A VM resumed in another
+// QEMU finds another file there (the engine writes each QEMU's owner-only),
+// and from its first instruction on the agent is sealed: it refuses every
+// request but a /resume whose bearer token is the one the new QEMU holds.
+// Nothing has to happen before the freeze, so no freeze can miss it; a
+// revert or a pool's rekey stays in the same QEMU and is not affected.
 
-// sealedMarker is what the token state file holds while the agent is
-// sealed: shorter than any token /resume accepts, so never a token.
-const sealedMarker = "sealed"
-
-// seal handles /seal.
-func (s *server) seal(w http.ResponseWriter, _ *http.Request) {
-	if err := s.settings.keepToken(sealedMarker); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	s.sealed.Store(true)
-	writeJSON(w, http.StatusOK, protocol.SealResult{Sealed: true})
+// sealed says whether the agent runs in another QEMU than the one its token
+// came from, and what the current one's fw_cfg holds.
+func (s *server) sealed() (bool, string) {
+	current := readToken(s.settings.fwCfgToken)
+	return current != *s.keyedBy.Load(), current
 }
 
 // unsealedBy says whether a sealed agent may take /resume from the holder
-// of got: the token in this QEMU's fw_cfg, read now (a resumed VM's fw_cfg
-// device belongs to the new QEMU, not the one that booted it).
-func (s *server) unsealedBy(got string) bool {
-	want := readToken(s.settings.fwCfgToken)
-	if len(want) < minTokenLen {
-		return false
+// of got: the token in this QEMU's fw_cfg.
+func unsealedBy(got, current string) bool {
+	return len(current) >= minTokenLen && subtle.ConstantTimeCompare([]byte(got), []byte(current)) == 1
+}
+
+// keyedByPath is where the fw_cfg content the token was taken under is
+// kept, beside the token state file, so that an agent server that restarts
+// before a resumed VM is rekeyed is still sealed.
+func keyedByPath(tokenState string) string {
+	return filepath.Join(filepath.Dir(tokenState), "keyed-by")
+}
+
+// keepKeyedBy records fw as what the token was taken under (see
+// keyedByPath); like keepToken, whole or not at all.
+func (s settings) keepKeyedBy(fw string) error {
+	if s.tokenState == "" {
+		return nil
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	path := keyedByPath(s.tokenState)
+	if err := os.WriteFile(path+".new", []byte(fw), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".new", path)
 }

@@ -25,9 +25,9 @@ type server struct {
 	settings settings
 	// token is swapped by /resume; every request reads it.
 	token atomic.Pointer[string]
-	// sealed: /seal made the agent forget its token (seal.go); only
-	// /resume with the token of the QEMU it runs in opens it again.
-	sealed atomic.Bool
+	// keyedBy is what the fw_cfg token file held when the token was taken
+	// (seal.go): when it holds something else, the VM runs in another QEMU.
+	keyedBy atomic.Pointer[string]
 	// ownsGuest: the agent runs as the VM's init and may set the clock and
 	// feed the RNG. Never on a host (tests).
 	ownsGuest bool
@@ -52,7 +52,7 @@ func newServer(s settings, ownsGuest bool) *server {
 		srv.cgroups = setupCgroups()
 	}
 	srv.token.Store(&s.token)
-	srv.sealed.Store(s.sealed)
+	srv.keyedBy.Store(&s.keyedBy)
 	return srv
 }
 
@@ -76,7 +76,6 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser, false},
 		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser, false},
 		protocol.PathResume:        {http.MethodPost, true, s.resume, false},
-		protocol.PathSeal:          {http.MethodPost, true, s.seal, false},
 		protocol.PathFileWrite:     {http.MethodPost, true, s.writeFile, true},
 		protocol.PathFileRead:      {http.MethodGet, true, s.readFile, false},
 		protocol.PathTreeWrite:     {http.MethodPost, true, s.writeTree, true},
@@ -119,16 +118,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && s.sealed.Load() && r.URL.Path == protocol.PathResume {
-		return s.unsealedBy(got)
+	if !ok {
+		return false
 	}
-	return ok && s.tokenMatches(got)
+	if sealed, current := s.sealed(); sealed {
+		return r.URL.Path == protocol.PathResume && unsealedBy(got, current)
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(*s.token.Load())) == 1
 }
 
-// tokenMatches says whether got is the agent's token; a sealed agent has
-// none.
+// tokenMatches says whether got is the agent's token; a sealed agent
+// (seal.go) has none.
 func (s *server) tokenMatches(got string) bool {
-	if s.sealed.Load() {
+	if sealed, _ := s.sealed(); sealed {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(*s.token.Load())) == 1
@@ -148,7 +150,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticated is the answer to a right token, on either transport.
-var authenticated = protocol.AuthResult{Authenticated: true, Capabilities: []string{protocol.CapabilityStdinStreaming}}
+var authenticated = protocol.AuthResult{Authenticated: true, Capabilities: []string{protocol.CapabilityStdinStreaming, protocol.CapabilitySealed}}
 
 func (s *server) ping(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, protocol.PingResult{Pong: true, Pid: os.Getpid()})

@@ -37,15 +37,13 @@ type settings struct {
 	port   int
 	token  string
 	// tokenState, if set, is where the accepted token is kept (see
-	// tokenStatePath); /resume writes the new one there, /seal the
-	// sealedMarker.
+	// tokenStatePath); /resume writes the new one there.
 	tokenState string
-	// fwCfgToken is the fw_cfg file the host hands the token over in; a
-	// sealed agent reads it again to know who may resume it (seal.go).
+	// fwCfgToken is the fw_cfg file the host hands the token over in; the
+	// agent reads it again on every request (seal.go).
 	fwCfgToken string
-	// sealed: the agent starts sealed (its token state says so: the server
-	// restarted between a /seal and the /resume that follows it).
-	sealed bool
+	// keyedBy is what fwCfgToken held when the token was taken.
+	keyedBy string
 	// maxOutput is the default cap on bytes /execute keeps per stream.
 	maxOutput int64
 	// headerTimeout bounds reading a request's headers, and the body of a
@@ -86,19 +84,24 @@ func loadSettings(args []string, inGuest bool) (settings, error) {
 	} else if *token == "" || *port == 0 {
 		return settings{}, fmt.Errorf("reading kernel command line: %w", err)
 	}
-	kept := readToken(*statePath)
-	if kept == sealedMarker && *token == "" {
-		// Sealed, and still so: no token opens it but /resume's.
-		s.sealed, kept = true, ""
-	}
-	s.token = firstToken(*token, kept, readToken(*fwCfgPath), kv[protocol.CmdlineToken])
-	if s.token == "" && !s.sealed {
+	kept, fw := readToken(*statePath), readToken(*fwCfgPath)
+	s.token = firstToken(*token, kept, fw, kv[protocol.CmdlineToken])
+	if s.token == "" {
 		return settings{}, fmt.Errorf("no token: neither fw_cfg %s nor %s= on the kernel command line", protocol.FwCfgToken, protocol.CmdlineToken)
 	}
-	if !s.sealed {
-		if err := s.keepToken(s.token); err != nil {
-			return settings{}, err
+	// A token kept by an earlier server of this VM was taken under what
+	// fw_cfg held then (and stays sealed if that was another QEMU's).
+	s.keyedBy = fw
+	if kept != "" && *token == "" && s.tokenState != "" {
+		if raw, err := os.ReadFile(keyedByPath(s.tokenState)); err == nil {
+			s.keyedBy = strings.TrimSpace(string(raw))
 		}
+	}
+	if err := s.keepToken(s.token); err != nil {
+		return settings{}, err
+	}
+	if err := s.keepKeyedBy(s.keyedBy); err != nil {
+		return settings{}, fmt.Errorf("keeping the token: %w", err)
 	}
 	s.port = *port
 	if s.port == 0 {

@@ -28,9 +28,6 @@ const (
 	// PathResume is this project's extension: the host tells an agent that
 	// its VM was resumed from a snapshot (see ResumeRequest).
 	PathResume = "/resume"
-	// PathSeal makes the agent forget its token before its VM is frozen
-	// into a template or a save (see SealResult).
-	PathSeal = "/seal"
 	// File operations, this project's extension (docs/protocol.md, "Files"):
 	// a file's bytes go as the raw body of PathFileWrite and PathFileRead, a
 	// tree's as a tar stream in PathTreeWrite and PathTreeRead, the rest as
@@ -162,6 +159,14 @@ const ExtensionsHeader = "X-Quicksand-Go"
 // CapabilityStdinStreaming is announced by /authenticate: the agent takes
 // stdin_id on /execute_stream and serves /stdin and /cancel.
 const CapabilityStdinStreaming = "stdin_streaming"
+
+// CapabilitySealed is announced by /authenticate: the agent ties its token
+// to the QEMU that handed it over (its fw_cfg file FwCfgToken). Resumed in
+// another QEMU, it refuses everything but a /resume whose bearer token is
+// the one in the new QEMU's fw_cfg, so a VM resumed from a template or a
+// save accepts nothing from whoever read the old token from guest RAM. The
+// engine makes templates and saves only of agents that announce it.
+const CapabilitySealed = "sealed_by_qemu"
 
 // AgentPortName is the virtio-serial port on which the agent also serves
 // Quicksand's framed transport (4-byte big-endian length, then JSON).
@@ -327,15 +332,6 @@ type ResumeResult struct {
 	Reseeded bool `json:"reseeded"`
 	// ChannelSynced says the sync frame asked for was written.
 	ChannelSynced bool `json:"channel_synced,omitempty"`
-}
-
-// SealResult is the answer to /seal (a POST with no body): the agent has
-// forgotten its token. Until a /resume whose bearer token is the one in the
-// fw_cfg file FwCfgToken of the QEMU it then runs in, it refuses every
-// request, so a VM resumed from a sealed snapshot accepts nothing from
-// whoever read the old token from guest RAM.
-type SealResult struct {
-	Sealed bool `json:"sealed"`
 }
 
 // AuthRequest is the body of /authenticate.

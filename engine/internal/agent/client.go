@@ -205,18 +205,17 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Seal makes the agent forget its token before its VM is frozen into a
-// template or a save (protocol.SealResult): until a /resume whose bearer
-// token is the one in its QEMU's fw_cfg, it refuses every request.
-func (c *Client) Seal(ctx context.Context) error {
-	var r protocol.SealResult
-	if err := c.call(ctx, http.MethodPost, protocol.PathSeal, nil, &r, smallAnswer); err != nil {
-		return err
+// Capabilities asks the agent, with the client's token, what it can do
+// beyond the base protocol (protocol.AuthResult).
+func (c *Client) Capabilities(ctx context.Context) ([]string, error) {
+	var r protocol.AuthResult
+	if err := c.call(ctx, http.MethodPost, protocol.PathAuthenticate, protocol.AuthRequest{Token: *c.token.Load()}, &r, smallAnswer); err != nil {
+		return nil, err
 	}
-	if !r.Sealed {
-		return errors.New("the agent did not seal itself")
+	if !r.Authenticated {
+		return nil, errors.New("the agent did not take its token")
 	}
-	return nil
+	return r.Capabilities, nil
 }
 
 // Resume tells the agent its VM was resumed (protocol.ResumeRequest). On
