@@ -262,7 +262,22 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 	if res.Stderr, err = protocol.DecodeChunk(r.Stderr, r.StderrB64); err != nil {
 		return nil, err
 	}
+	limit := outputLimit(&req)
+	res.Stdout, res.StdoutTruncated = capped(res.Stdout, limit, res.StdoutTruncated)
+	res.Stderr, res.StderrTruncated = capped(res.Stderr, limit, res.StderrTruncated)
 	return res, nil
+}
+
+// capped holds a stream of an in-band answer to the call's cap, as the
+// agent holds it: a lying one may send up to executeAnswerLimit, many
+// times the cap. What is kept is a copy, so the answer's memory goes.
+func capped(p []byte, limit int64, cut bool) ([]byte, bool) {
+	if int64(len(p)) <= limit {
+		return p, cut
+	}
+	k := keptOutput{limit: limit}
+	k.add(p)
+	return k.bytes(), true
 }
 
 // ExecuteStream runs a command and calls onChunk with each chunk of output
