@@ -46,6 +46,10 @@ type lie struct {
 // lies are the scenarios, by name: each lies_*.go adds its own in init.
 var lies = map[string]lie{}
 
+// realAgent passes a request on to the real agent behind the liar (for a
+// lie that changes a request rather than its answer).
+var realAgent http.Handler
+
 type liar struct {
 	mu       sync.Mutex
 	scenario []string // name, then arguments
@@ -71,6 +75,7 @@ func main() {
 	}
 	l.backend = httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backend})
 	l.backend.FlushInterval = -1 // streams (events, process output) as they come
+	realAgent = l.backend
 	ln, err := takeOver(port)
 	if err != nil {
 		fail("taking the agent's port: %v", err)
@@ -124,10 +129,13 @@ func (l *liar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// fwCfgTokenFile is where the guest reads the token its QEMU handed over.
+const fwCfgTokenFile = "/sys/firmware/qemu_fw_cfg/by_name/" + protocol.FwCfgToken + "/raw"
+
 // token is the one the real agent accepts now: kept in its token state
 // (guest-agent/settings.go), or fw_cfg's while it is sealed.
 func token() string {
-	for _, p := range []string{"/run/quicksand/token", "/sys/firmware/qemu_fw_cfg/by_name/" + protocol.FwCfgToken + "/raw"} {
+	for _, p := range []string{"/run/quicksand/token", fwCfgTokenFile} {
 		raw, _ := os.ReadFile(p)
 		if t := strings.TrimSpace(string(raw)); len(t) >= 16 {
 			return t
@@ -166,8 +174,11 @@ func startBackend() (string, error) {
 	addr := probe.Addr().String()
 	probe.Close()
 	_, port, _ := net.SplitHostPort(addr)
+	// fw_cfg's token file as well: the agent accepts its token only while
+	// that file holds what it held when the token was taken
+	// (guest-agent/seal.go), and outside init it has no default path.
 	cmd := exec.Command("/proc/1/exe", "-listen", "127.0.0.1", "-port", port,
-		"-token-state", "/run/quicksand/token", "-cmdline", "/proc/cmdline")
+		"-token-state", "/run/quicksand/token", "-fwcfg-token", fwCfgTokenFile, "-cmdline", "/proc/cmdline")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
 	if err := cmd.Start(); err != nil {
