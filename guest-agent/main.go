@@ -72,6 +72,7 @@ func serve(args []string) int {
 		ReadHeaderTimeout: s.headerTimeout,
 		IdleTimeout:       10 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       withConnSeal,
 	}
 	err = srv.Serve(ln)
 	fmt.Fprintf(os.Stderr, "quicksand-agent: serving: %v\n", err)

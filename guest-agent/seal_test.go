@@ -70,8 +70,10 @@ func TestSealedAgentTakesOnlyTheNewQEMUsToken(t *testing.T) {
 	a.checkSwitchedTo(t, pooled)
 	old, a.token = pooled, pooled
 	// The VM is now resumed in another QEMU, whose fw_cfg holds the clone's
-	// token.
+	// token; no connection comes along (slirp's host sockets stay with the
+	// old QEMU).
 	os.WriteFile(fwcfg, []byte(clone), 0o600)
+	http.DefaultClient.CloseIdleConnections()
 	refusesEverything("resumed elsewhere")
 	first.Process.Kill()
 	first.Wait()

@@ -121,7 +121,7 @@ func (s *server) authorized(r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if sealed, current := s.sealed(); sealed {
+	if sealed, current := s.sealedFor(r); sealed {
 		return r.URL.Path == protocol.PathResume && unsealedBy(got, current)
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(*s.token.Load())) == 1
