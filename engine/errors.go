@@ -23,7 +23,7 @@ const (
 	KindCancelled     Kind = 10 // the caller's context ended the call
 	// 11 and 12 are the C ABI's own (invalid handle, internal error).
 	KindSnapshotFailed Kind = 13 // checkpoint, revert or save failed
-	KindResource       Kind = 14 // the guest ran out of processes, memory or disk space
+	KindResource       Kind = 14 // the guest ran out of processes, memory or disk space, or the host of ports or disk space
 	KindNotFound       Kind = 15 // a path in the guest (or on the host) does not exist
 	KindPermission     Kind = 16 // the guest user of the call may not do that to the path
 )
@@ -110,4 +110,32 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindUnknown
+}
+
+// snapshotFault marks an error that the snapshot being resumed (a template
+// or a save) is to blame for: its state did not load, or the VM it held
+// failed once resumed. A template is thrown away and rebuilt for these and
+// for nothing else: a start that failed for a reason of the host's (its
+// ports taken by another user, a full disk, a busy machine) says nothing
+// against the template, and rebuilding it costs a cold boot.
+type snapshotFault struct{ err error }
+
+func (f *snapshotFault) Error() string { return f.err.Error() }
+func (f *snapshotFault) Unwrap() error { return f.err }
+
+// blameSnapshot marks err, from resuming a snapshot, as the snapshot's
+// fault, unless its kind puts the blame elsewhere: the clock (a timeout),
+// the caller (cancelled) or the host (out of resources).
+func blameSnapshot(err error) error {
+	switch KindOf(err) {
+	case KindBootFailed, KindAuth:
+		return &snapshotFault{err}
+	}
+	return err
+}
+
+// isSnapshotFault says whether err is the snapshot's fault (blameSnapshot).
+func isSnapshotFault(err error) bool {
+	var f *snapshotFault
+	return errors.As(err, &f)
 }

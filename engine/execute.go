@@ -168,7 +168,7 @@ func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, wha
 		return newError(KindCancelled, cause, "%s", what)
 	}
 	if callCtx.Err() != nil {
-		return newError(KindTransport, context.Cause(callCtx), "%s", what)
+		return sb.transportError(context.Cause(callCtx), what)
 	}
 	var se *agent.StatusError
 	if errors.As(err, &se) {
@@ -181,7 +181,7 @@ func (sb *Sandbox) callError(ctx, callCtx, epoch context.Context, err error, wha
 			return newError(KindResource, err, "%s", what)
 		}
 	}
-	return newError(KindTransport, err, "%s", what)
+	return sb.transportError(err, what)
 }
 
 // toWire checks the request and turns it into the agent's JSON body.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,23 +57,39 @@ type snapshotSource struct {
 	cpus      int
 }
 
-// launch starts QEMU per plan, retrying when the chosen host port was taken
-// in the meantime, and returns a ready sandbox.
+// launch starts QEMU per plan, retrying when the host port chosen for the
+// agent was taken in the meantime, and returns a ready sandbox.
 func launch(ctx context.Context, plan launchPlan) (*Sandbox, error) {
-	var err error
-	for attempt := 0; attempt < portAttempts; attempt++ {
-		var sb *Sandbox
-		sb, err = launchOnce(ctx, plan)
-		if err == nil {
-			return sb, nil
+	for attempt := 1; ; attempt++ {
+		sb, err := launchOnce(ctx, plan)
+		var taken *portTaken
+		if err == nil || !errors.As(err, &taken) {
+			return sb, err
 		}
-		if !strings.Contains(err.Error(), "host forwarding rule") {
-			break
+		if !taken.agents {
+			return nil, newError(KindResource, taken.err, "the host port %d of a port forward is taken: another process listens on 127.0.0.1:%d", taken.port, taken.port)
 		}
-		plan.cfg.Logger.Info("the host port was taken before QEMU bound it: trying another", "attempt", attempt+1)
+		if attempt == portAttempts {
+			return nil, newError(KindResource, taken.err, "the host port chosen for the agent was taken before QEMU could listen on it, %d times in a row: another process is taking 127.0.0.1's free ports", attempt)
+		}
+		plan.cfg.Logger.Info("the host port was taken before QEMU bound it: trying another", "port", taken.port, "attempt", attempt)
 	}
-	return nil, err
 }
+
+// portTaken: QEMU could not listen on the host port of a forward (another
+// process has it), the agent's or one of the caller's.
+type portTaken struct {
+	port   int
+	agents bool
+	err    error
+}
+
+func (p *portTaken) Error() string { return p.err.Error() }
+func (p *portTaken) Unwrap() error { return p.err }
+
+// forwardRefused finds the host port of the forward that QEMU says it
+// could not set up (it could not listen there) in its stderr.
+var forwardRefused = regexp.MustCompile(`Could not set up host forwarding rule 'tcp:127\.0\.0\.1:(\d+)-`)
 
 // launchOnce starts one QEMU per plan and waits until its agent answers:
 // a boot of the kernel (coldBootSettings), which makes a template when
@@ -95,7 +112,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, newError(KindBootFailed, err, "choosing a host port")
+		return nil, err
 	}
 
 	spec := qemu.Spec{
@@ -152,6 +169,10 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		spec: spec, workdir: workdir, console: serial, qemuStderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
 		tags: map[string]bool{},
 	}
+	sb.hostFolders = []hostFolder{{"the work folder", cfg.WorkDir}}
+	if plan.ramFile != "" {
+		sb.hostFolders = append([]hostFolder{{"the template folder", cfg.TemplateDir}}, sb.hostFolders...)
+	}
 	sb.alive, sb.markDead = context.WithCancelCause(context.Background())
 	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
 	agentToken := token
@@ -189,6 +210,10 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	}
 	if err != nil {
 		sb.kill()
+		if m := forwardRefused.FindStringSubmatch(sb.qemuStderr.String()); m != nil {
+			taken, _ := strconv.Atoi(m[1])
+			return nil, &portTaken{port: taken, agents: taken == port, err: err}
+		}
 		// An error that is already a boot error carries the console's
 		// tail: wrapping it again would print the tail twice.
 		if ctx.Err() == nil && bootCtx.Err() != nil && KindOf(err) != KindBootFailed && KindOf(err) != KindBootTimeout {
@@ -285,18 +310,20 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 	if err := setIgnoreShared(ctx, sb.qmp); err != nil {
 		return fail(err, "setting migration capabilities")
 	}
+	// From here on a failure is the snapshot's (blameSnapshot): its state
+	// did not load, or what it held did not run.
 	if _, err := sb.qmp.Execute(ctx, "migrate-incoming", map[string]string{"uri": "exec:cat " + shellQuote(src.statePath)}); err != nil {
-		return fail(err, "loading its state")
+		return blameSnapshot(fail(err, "loading its state"))
 	}
 	if err := sb.qmp.WaitMigration(ctx); err != nil {
-		return fail(err, "loading its state")
+		return blameSnapshot(fail(err, "loading its state"))
 	}
 	if _, err := sb.qmp.Execute(ctx, "cont", nil); err != nil {
-		return fail(err, "letting it run")
+		return blameSnapshot(fail(err, "letting it run"))
 	}
 	sb.timing.AgentListening = time.Since(began)
 	if _, err := sb.rekey(ctx, 0); err != nil {
-		return err
+		return blameSnapshot(err)
 	}
 	sb.timing.Ready = time.Since(began)
 	return nil
@@ -372,11 +399,21 @@ func (sb *Sandbox) waitPing(ctx context.Context, pause time.Duration) error {
 	}
 }
 
+// connectQMP connects to QEMU's monitor, giving up when QEMU exits: one
+// that exits at once (a port forward it could not set up) never makes the
+// socket, and the dial waited for the whole boot timeout.
 func (sb *Sandbox) connectQMP(ctx context.Context) error {
-	q, err := qemu.DialQMP(ctx, sb.spec.QMPSocket)
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(sb.alive, cancel)()
+	q, err := qemu.DialQMP(dctx, sb.spec.QMPSocket)
 	if err != nil {
 		if ctx.Err() != nil {
 			return sb.ctxError(ctx)
+		}
+		if sb.alive.Err() != nil {
+			<-sb.exited // its stderr is complete then
+			return sb.bootError(KindBootFailed, err, "QEMU exited before its monitor answered")
 		}
 		return sb.bootError(KindBootFailed, err, "connecting to QEMU's monitor")
 	}

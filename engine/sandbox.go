@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +26,9 @@ import (
 )
 
 const (
+	// stoppedReason is why a sandbox's calls end once it was stopped (or
+	// killed by the engine after a failed start).
+	stoppedReason = "the sandbox was stopped"
 	// stopGrace is how long QEMU gets to exit on SIGTERM before SIGKILL.
 	stopGrace = 3 * time.Second
 	// hwAccelBootLimit bounds a boot under an automatically chosen hardware
@@ -95,6 +99,10 @@ type Sandbox struct {
 	alive    context.Context
 	markDead context.CancelCauseFunc
 	exited   chan struct{} // closed once QEMU has been waited for
+	exitErr  error         // how QEMU exited (set before exited is closed)
+	// hostFolders are the host folders QEMU writes to (the overlay, a
+	// template's RAM), to name the one whose disk is full in errors.
+	hostFolders []hostFolder
 
 	stopOnce sync.Once
 }
@@ -186,12 +194,14 @@ func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	}
 	plan.from = tpl.source()
 	sb, err := launch(ctx, plan)
-	if err != nil && ctx.Err() == nil && KindOf(err) != KindCancelled && KindOf(err) != KindBootTimeout {
+	if err != nil && ctx.Err() == nil && isSnapshotFault(err) {
 		// A template that does not resume is not to be trusted: rebuild it
-		// once, then give up. A resume that was only slow (a host busy with
-		// many starts at once) says nothing against the template, and
-		// throwing it away then made every start waiting on its rebuild
-		// time out too (50 at once on 2 cores).
+		// once, then give up. Any other failure (a resume that was only
+		// slow on a host busy with many starts at once, ports taken by
+		// another user, a full disk) says nothing against the template:
+		// throwing it away made every start waiting on its rebuild time
+		// out too (50 at once on 2 cores), or fail the same way after a
+		// cold boot's worth of work.
 		plan.cfg.Logger.Warn("the template did not resume: rebuilding it", "template", tpl.dir, "err", err)
 		store.discard(tpl)
 		if tpl, err = store.get(ctx, plan); err != nil {
@@ -206,18 +216,31 @@ func startPlan(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 // supervise waits for QEMU and marks the sandbox dead when it exits.
 func (sb *Sandbox) supervise() {
 	<-sb.console.finished // Wait closes the pipe; read it to the end first
-	werr := sb.cmd.Wait()
+	sb.exitErr = sb.cmd.Wait()
 	reason := "QEMU exited"
-	if werr != nil {
-		reason = "QEMU exited: " + werr.Error()
+	if sb.exitErr != nil {
+		reason = "QEMU exited: " + sb.exitErr.Error()
 	}
 	sb.markDead(errors.New(reason))
 	close(sb.exited)
 }
 
-// bootError adds the console's and QEMU's last words to a boot failure.
+// bootError adds to a boot failure how QEMU ended if it did by itself (a
+// signal: a shared RAM file on a full disk is a SIGBUS), a host disk that
+// is full (then it is a resource error: the likely cause), and the
+// console's and QEMU's last words.
 func (sb *Sandbox) bootError(kind Kind, cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
+	select {
+	case <-sb.exited:
+		if sb.exitErr != nil && context.Cause(sb.alive).Error() != stoppedReason {
+			msg += " (" + sb.exitErr.Error() + ")"
+		}
+	default:
+	}
+	if kind == KindBootFailed || kind == KindBootTimeout {
+		kind, msg = blameFullDisk(sb.hostFolders, kind, msg)
+	}
 	if t := sb.console.Tail(); t != "" {
 		msg += "\n--- last console lines ---\n" + t
 	}
@@ -248,7 +271,7 @@ func (sb *Sandbox) Stop(ctx context.Context) error {
 // at once for a zero grace), waits for it and removes the sandbox's folder.
 // It runs once, under stopOnce.
 func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
-	sb.markDead(errors.New("the sandbox was stopped"))
+	sb.markDead(errors.New(stoppedReason))
 	if grace > 0 {
 		_ = sb.cmd.Process.Signal(syscall.SIGTERM)
 		t := time.NewTimer(grace)
@@ -322,10 +345,21 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+// freePort asks the kernel for a port of 127.0.0.1 that nobody uses, for
+// the agent's port forward. There is none when every port of the ephemeral
+// range is taken (another local user can take them all): the error says
+// so, and that the range is what ran out.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if errors.Is(err, syscall.EADDRINUSE) {
+		lohi, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range") // Linux's
+		if r := strings.Fields(string(lohi)); len(r) == 2 {
+			return 0, newError(KindResource, err, "no free TCP port on 127.0.0.1 for the agent's port forward: every port of the host's ephemeral range (%s-%s) is taken", r[0], r[1])
+		}
+		return 0, newError(KindResource, err, "no free TCP port on 127.0.0.1 for the agent's port forward: every port of the host's ephemeral range is taken")
+	}
 	if err != nil {
-		return 0, err
+		return 0, newError(KindBootFailed, err, "choosing a host port")
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil

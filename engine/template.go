@@ -79,13 +79,19 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "identifying the template")
 	}
+	if err := ensurePrivateDir(s.dir); err != nil {
+		return nil, newError(KindBootFailed, err, "the template folder")
+	}
+	log := plan.cfg.Logger
+	// Builds that killed processes left (each as big as the guest RAM it
+	// had touched) go at every start, not only at the next build: a
+	// template of other settings may never be built here again. A glob
+	// and a lock test each: cheap.
+	sweepStale(log, s.dir, "*"+buildSuffix+"*")
 	dir := filepath.Join(s.dir, key[:32])
 	t, why := loadTemplate(dir, key)
 	if why == nil {
 		return t, nil
-	}
-	if err := ensurePrivateDir(s.dir); err != nil {
-		return nil, newError(KindBootFailed, err, "the template folder")
 	}
 	unlock, err := lockFile(ctx, dir+".lock")
 	if err != nil {
@@ -95,9 +101,10 @@ func (s templateStore) get(ctx context.Context, plan launchPlan) (*template, err
 	if t, err := loadTemplate(dir, key); err == nil {
 		return t, nil // built by whoever held the lock
 	}
-	log := plan.cfg.Logger
-	sweepStale(log, s.dir, "*"+buildSuffix+"*") // builds of killed processes
-	os.RemoveAll(dir)                           // stale or broken
+	// Again: a build that was under way while this start waited for the
+	// lock may be one whose process was then killed.
+	sweepStale(log, s.dir, "*"+buildSuffix+"*")
+	os.RemoveAll(dir) // stale or broken
 	log.Info("building a template (a cold boot, once per image and settings)", "template", dir, "why", why)
 	began := time.Now()
 	t, err = s.build(ctx, plan, dir, key, parts)
@@ -131,7 +138,8 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	}
 	defer sb.Stop(context.Background())
 	if err := sb.stopForTemplate(ctx, filepath.Join(tmp, templateState)); err != nil {
-		return nil, newError(KindBootFailed, err, "saving the template")
+		kind, msg := blameFullDisk(sb.hostFolders, KindBootFailed, "saving the template")
+		return nil, &Error{Kind: kind, Msg: msg, Err: err}
 	}
 	bootLog, _ := sb.ConsoleLog()
 	sb.Stop(ctx) // QEMU must be gone before anything maps the RAM file
@@ -151,7 +159,8 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	}
 	raw, _ := json.MarshalIndent(t, "", "  ")
 	if err := os.WriteFile(filepath.Join(tmp, templateMeta), raw, 0o600); err != nil {
-		return nil, newError(KindBootFailed, err, "writing the template")
+		kind, msg := blameFullDisk(sb.hostFolders, KindBootFailed, "writing the template")
+		return nil, &Error{Kind: kind, Msg: msg, Err: err}
 	}
 	if err := build.renameTo(dir); err != nil {
 		return nil, newError(KindBootFailed, err, "installing the template")

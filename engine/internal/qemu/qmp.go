@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/errors"
@@ -22,6 +23,18 @@ type QMP struct {
 	conn net.Conn
 	rd   *bufio.Reader
 	last uint64 // the id of the last command sent
+	// ioError is the last BLOCK_IO_ERROR event that went past.
+	ioError atomic.Pointer[BlockIOError]
+}
+
+// BlockIOError is QEMU's BLOCK_IO_ERROR event: a read or write of a disk
+// failed on the host, and (Action "stop") QEMU paused the VM for it.
+type BlockIOError struct {
+	Device    string `json:"device"`
+	Operation string `json:"operation"` // "read" or "write"
+	Action    string `json:"action"`    // "stop", "report" or "ignore"
+	NoSpace   bool   `json:"nospace"`   // the host's disk is full
+	Reason    string `json:"reason"`    // the host's error, e.g. "No space left on device"
 }
 
 // QMPError is an error answer from QEMU.
@@ -68,6 +81,7 @@ type qmpMessage struct {
 	Return json.RawMessage `json:"return"`
 	Error  *QMPError       `json:"error"`
 	Event  string          `json:"event"`
+	Data   json.RawMessage `json:"data"`
 	QMP    json.RawMessage `json:"QMP"`
 }
 
@@ -96,7 +110,8 @@ func (q *QMP) read(ctx context.Context) (*qmpMessage, error) {
 }
 
 // Execute runs one command and returns its "return" value. Events that
-// arrive meanwhile are dropped: callers poll state with query commands.
+// arrive meanwhile are dropped (callers poll state with query commands),
+// but for the last block I/O error, which says why a VM was paused.
 func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
 	select {
 	case q.turn <- struct{}{}:
@@ -124,6 +139,12 @@ func (q *QMP) Execute(ctx context.Context, command string, args any) (json.RawMe
 		m, err := q.read(ctx)
 		if err != nil {
 			return nil, errors.Wrapf(err, "waiting for QMP %s", command)
+		}
+		if m.Event == "BLOCK_IO_ERROR" {
+			var e BlockIOError
+			if json.Unmarshal(m.Data, &e) == nil {
+				q.ioError.Store(&e)
+			}
 		}
 		if m.Event != "" || m.ID == nil || *m.ID != id {
 			continue // an event, or the answer to a command given up on
@@ -189,3 +210,8 @@ func (q *QMP) Status(ctx context.Context) (string, error) {
 	err = json.Unmarshal(raw, &st)
 	return st.Status, errors.Wrap(err, "decoding query-status")
 }
+
+// LastBlockIOError is the last block I/O error QEMU reported, nil if none:
+// events are read as commands' answers are, so a query (Status) first
+// brings one in.
+func (q *QMP) LastBlockIOError() *BlockIOError { return q.ioError.Load() }

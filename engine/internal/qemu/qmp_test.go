@@ -37,6 +37,7 @@ func fakeQMPWithLog(t *testing.T) (string, func() []string) {
 		defer conn.Close()
 		conn.Write([]byte(`{"QMP": {"version": {}, "capabilities": []}}` + "\n"))
 		sc := bufio.NewScanner(conn)
+		status := "running"
 		for sc.Scan() {
 			var cmd struct {
 				Execute string          `json:"execute"`
@@ -55,7 +56,13 @@ func fakeQMPWithLog(t *testing.T) (string, func() []string) {
 			case "fail":
 				conn.Write([]byte(`{"error": {"class": "GenericError", "desc": "it failed"}, "id": ` + id + "}\n"))
 			case "query-status":
-				conn.Write([]byte(`{"return": {"status": "running"}, "id": ` + id + "}\n"))
+				conn.Write([]byte(`{"return": {"status": "` + status + `"}, "id": ` + id + "}\n"))
+			case "x-fill-disk": // QEMU's own words, as 7.2 sends them
+				conn.Write([]byte(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "BLOCK_IO_ERROR", "data": {"device": "", "nospace": false, "node-name": "x", "reason": "Input/output error", "operation": "read", "action": "report"}}` + "\n"))
+				conn.Write([]byte(`{"timestamp": {"seconds": 1, "microseconds": 3}, "event": "BLOCK_IO_ERROR", "data": {"device": "", "nospace": true, "node-name": "x", "reason": "No space left on device", "operation": "write", "action": "stop"}}` + "\n"))
+				conn.Write([]byte(`{"timestamp": {"seconds": 1, "microseconds": 4}, "event": "STOP"}` + "\n"))
+				status = "io-error"
+				conn.Write([]byte(`{"return": {}, "id": ` + id + "}\n"))
 			case "slow": // as a frozen QEMU would: late, and in two pieces
 				time.Sleep(150 * time.Millisecond)
 				conn.Write([]byte(`{"return": {"st`))
@@ -85,6 +92,28 @@ func TestQMPCommandsEventsAndErrors(t *testing.T) {
 	}
 	if _, err := q.Execute(ctx, "fail", nil); err == nil || !strings.Contains(err.Error(), "it failed") {
 		t.Fatalf("error answer: %v", err)
+	}
+}
+
+// The block I/O error that went past a command's answer is kept (it says
+// why QEMU paused the VM), the latest one; other events are not.
+func TestQMPKeepsTheLastBlockIOError(t *testing.T) {
+	ctx := context.Background()
+	q, err := DialQMP(ctx, fakeQMP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if st, err := q.Status(ctx); err != nil || st != "running" || q.LastBlockIOError() != nil {
+		t.Fatalf("before: %q %v %+v", st, err, q.LastBlockIOError())
+	}
+	if _, err := q.Execute(ctx, "x-fill-disk", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := q.Status(ctx)
+	want := BlockIOError{Operation: "write", Action: "stop", NoSpace: true, Reason: "No space left on device"}
+	if e := q.LastBlockIOError(); err != nil || st != "io-error" || e == nil || *e != want {
+		t.Fatalf("after: %q %v %+v", st, err, e)
 	}
 }
 
