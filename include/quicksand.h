@@ -84,7 +84,7 @@ typedef enum {
     QS_ERR_INVALID_HANDLE  = 11, /* NULL, freed or unknown qs_sandbox, or NULL where a pointer is required */
     QS_ERR_INTERNAL        = 12, /* a bug in the library (a recovered panic) */
     QS_ERR_SNAPSHOT        = 13, /* checkpoint, revert or save failed */
-    QS_ERR_RESOURCE        = 14, /* the guest ran out of processes, memory or disk space */
+    QS_ERR_RESOURCE        = 14, /* the guest ran out of processes, memory or disk space, or the host of ports or disk space */
     QS_ERR_NOT_FOUND       = 15, /* a path in the guest (or on the host) does not exist */
     QS_ERR_PERMISSION      = 16, /* the guest user of the call may not do that to the path */
 } qs_status;

@@ -104,8 +104,11 @@ class SnapshotError(QuicksandError):
 
 
 class ResourceError(QuicksandError):
-    """The guest ran out of processes or memory to start the command (a
-    fork bomb left running, say); the sandbox itself still answers."""
+    """Out of resources: the guest ran out of processes or memory to start
+    the command (a fork bomb left running, say; the sandbox itself still
+    answers), or the host ran out of what a start or a call needs (every
+    free port of 127.0.0.1 taken, a full disk under the work or template
+    folder). The message says which."""
 
     code = "QS_ERR_RESOURCE"
     status = 14
