@@ -86,21 +86,28 @@ export class Sandbox {
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
   stop(): Promise<void>;
   /** Captures RAM and disk as checkpoint `tag`. */
-  /** Writes data (a string is UTF-8) as the file `path`, whole or not at all. */
-  writeFile(path: string, data: Buffer | Uint8Array | string, opts?: { mode?: number; user?: string }): Promise<void>;
-  /** The bytes of the file `path`. */
-  readFile(path: string, opts?: { user?: string }): Promise<Buffer>;
+  /**
+   * Writes data (a string is UTF-8) as the file `path`, whole or not at all, with `mode`
+   * (setuid, setgid and sticky bits included; no umask).
+   */
+  writeFile(path: string, data: Buffer | Uint8Array | string, opts?: { mode?: number; user?: string } & FileCallOptions): Promise<void>;
+  /**
+   * The bytes of the file `path`, at most `maxSize` (default 256 MiB): a larger file rejects with
+   * BadRequestError before any of it is read; `download` streams a file of any size to the host's disk.
+   */
+  readFile(path: string, opts?: { user?: string; maxSize?: number } & FileCallOptions): Promise<Buffer>;
   /** Copies a host file or folder tree to `guestPath`, which must not exist. */
   upload(hostPath: string, guestPath: string): Promise<void>;
   /** Copies a guest file or folder tree to `hostPath`, which must not exist. */
   download(guestPath: string, hostPath: string): Promise<void>;
-  listDir(path: string): Promise<FileInfo[]>;
+  listDir(path: string, opts?: FileCallOptions): Promise<FileInfo[]>;
   /** Rejects with NotFoundError when `path` does not exist. */
-  stat(path: string): Promise<FileInfo>;
-  exists(path: string): Promise<boolean>;
-  makeDir(path: string, opts?: { parents?: boolean; mode?: number; user?: string }): Promise<void>;
-  remove(path: string, opts?: { recursive?: boolean }): Promise<void>;
-  rename(src: string, dst: string): Promise<void>;
+  stat(path: string, opts?: FileCallOptions): Promise<FileInfo>;
+  exists(path: string, opts?: FileCallOptions): Promise<boolean>;
+  /** Makes a folder with `mode` (default 0o755, no umask); with `parents` an existing one keeps its mode. */
+  makeDir(path: string, opts?: { parents?: boolean; mode?: number; user?: string } & FileCallOptions): Promise<void>;
+  remove(path: string, opts?: { recursive?: boolean } & FileCallOptions): Promise<void>;
+  rename(src: string, dst: string, opts?: FileCallOptions): Promise<void>;
   /** Starts a command in the background; it outlives the call. */
   startProcess(command: string, opts?: ProcessOptions): Promise<Process>;
   /** A handle to a process another call started; callbacks get its output from the start. */
@@ -189,6 +196,15 @@ export interface MountHandle {
   readonly host: string;
   readonly guest: string;
   readonly readonly: boolean;
+}
+
+/**
+ * Options every file call takes. A call without a timeout rejects with TransportError once the
+ * agent has made no progress for 60 s (a frozen VM); a NUL byte in a path is a BadRequestError.
+ */
+export interface FileCallOptions {
+  /** Seconds: the whole call's bound, past which it rejects with CallCancelledError. */
+  timeout?: number;
 }
 
 export interface FileInfo {

@@ -150,11 +150,20 @@ class Sandbox {
   }
 
   // --- files: guest paths are absolute; errors name the path -------------------
+  // Each takes `timeout` (seconds, the whole call's bound; without one a call
+  // fails with TransportError once the agent has made no progress for 60 s).
+  // A NUL byte in a path is a BadRequestError.
 
-  /** Writes data (Buffer, Uint8Array or string as UTF-8) as the file `path`, whole or not at all. */
+  /**
+   * Writes data (Buffer, Uint8Array or string as UTF-8) as the file `path`, whole or not at all,
+   * with `mode` (setuid, setgid and sticky bits included; no umask).
+   */
   async writeFile(path, data, opts) { return files.writeFile(this.#live(), path, data, opts); }
 
-  /** The bytes of the file `path`, as a Buffer. */
+  /**
+   * The bytes of the file `path`, as a Buffer, at most `maxSize` (default 256 MiB): a larger file
+   * rejects with BadRequestError before any of it is read (`download` streams to the host's disk).
+   */
   async readFile(path, opts) { return files.readFile(this.#live(), path, opts); }
 
   /** Copies a host file or folder tree (modes, symlinks, empty folders, mtimes) to `guestPath`, which must not exist. */
@@ -164,18 +173,19 @@ class Sandbox {
   async download(guestPath, hostPath) { return files.download(this.#live(), guestPath, hostPath); }
 
   /** The entries of a folder: { name, type, size, mode, mtime, target }. */
-  async listDir(path) { return files.listDir(this.#live(), path); }
+  async listDir(path, opts) { return files.listDir(this.#live(), path, opts); }
 
   /** Describes `path` (a symlink itself); rejects with NotFoundError when absent. */
-  async stat(path) { return files.stat(this.#live(), path); }
+  async stat(path, opts) { return files.stat(this.#live(), path, opts); }
 
-  async exists(path) { return files.exists(this.#live(), path); }
+  async exists(path, opts) { return files.exists(this.#live(), path, opts); }
 
+  /** Makes a folder with `mode` (default 0o755, no umask); with `parents` an existing one keeps its mode. */
   async makeDir(path, opts) { return files.makeDir(this.#live(), path, opts); }
 
   async remove(path, opts) { return files.remove(this.#live(), path, opts); }
 
-  async rename(src, dst) { return files.rename(this.#live(), src, dst); }
+  async rename(src, dst, opts) { return files.rename(this.#live(), src, dst, opts); }
 
   // --- background processes ------------------------------------------------
 

@@ -67,16 +67,33 @@ class Sandbox(SandboxBase):
         return await self._blocking(self._require().save, name)
 
     # --- files (guest paths are absolute; errors name the path) ---
+    #
+    # Each call fails with TransportError once the agent has made no
+    # progress for 60 s (a frozen VM); ``timeout`` (seconds) bounds the whole
+    # call instead, past which it raises CallCancelledError. A NUL byte in
+    # a path is a BadRequestError.
 
-    async def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644, user: Optional[str] = None) -> None:
+    async def write_file(
+        self,
+        path: str,
+        data: Union[bytes, str],
+        mode: int = 0o644,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
         """Writes ``data`` (bytes, or str as UTF-8) as the file ``path``, whole
-        or not at all, with ``mode``, belonging to ``user`` (default root).
-        For big files, ``upload`` streams from the host's disk."""
-        await self._blocking(_files.write_file, self._require()._ptr, path, data, mode, user)
+        or not at all, with ``mode`` (setuid, setgid and sticky bits
+        included; no umask), belonging to ``user`` (default root). For big
+        files, ``upload`` streams from the host's disk."""
+        await self._blocking(_files.write_file, self._require()._ptr, path, data, mode, user, timeout)
 
-    async def read_file(self, path: str, user: Optional[str] = None) -> bytes:
-        """The bytes of the file ``path`` (``download`` streams to disk)."""
-        return await self._blocking(_files.read_file, self._require()._ptr, path, user)
+    async def read_file(
+        self, path: str, user: Optional[str] = None, max_size: Optional[int] = None, timeout: Optional[float] = None
+    ) -> bytes:
+        """The bytes of the file ``path``, at most ``max_size`` (default
+        256 MiB): a larger file raises BadRequestError before any of it is
+        read. ``download`` streams a file of any size to the host's disk."""
+        return await self._blocking(_files.read_file, self._require()._ptr, path, user, max_size, timeout)
 
     async def upload(self, host_path: str, guest_path: str) -> None:
         """Copies a host file or folder tree (modes, symlinks, empty folders,
@@ -88,28 +105,46 @@ class Sandbox(SandboxBase):
         exist yet; a failure leaves nothing there. Streamed."""
         await self._blocking(_files.download, self._require()._ptr, guest_path, host_path)
 
-    async def list_dir(self, path: str) -> List[FileInfo]:
+    async def list_dir(self, path: str, timeout: Optional[float] = None) -> List[FileInfo]:
         """The entries of the folder ``path``."""
-        return await self._blocking(_files.list_dir, self._require()._ptr, path)
+        return await self._blocking(_files.list_dir, self._require()._ptr, path, timeout)
 
-    async def stat(self, path: str) -> FileInfo:
+    async def stat(self, path: str, timeout: Optional[float] = None) -> FileInfo:
         """Describes ``path`` (a symlink itself); GuestFileNotFoundError if absent."""
-        info = await self._blocking(_files.stat, self._require()._ptr, path)
+        info = await self._blocking(_files.stat, self._require()._ptr, path, timeout)
         if info is None:
             raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
         return info
 
-    async def exists(self, path: str) -> bool:
-        return await self._blocking(_files.stat, self._require()._ptr, path) is not None
+    async def exists(self, path: str, timeout: Optional[float] = None) -> bool:
+        return await self._blocking(_files.stat, self._require()._ptr, path, timeout) is not None
 
-    async def make_dir(self, path: str, parents: bool = True, mode: Optional[int] = None, user: Optional[str] = None) -> None:
-        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user))
+    async def make_dir(
+        self,
+        path: str,
+        parents: bool = True,
+        mode: Optional[int] = None,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        """Makes the folder ``path`` with ``mode`` (default 0o755; setuid,
+        setgid and sticky bits included; no umask); with ``parents`` an
+        existing folder is fine and keeps its mode."""
+        await self._blocking(
+            lambda: _files.file_op(
+                self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user, timeout=timeout
+            )
+        )
 
-    async def remove(self, path: str, recursive: bool = False) -> None:
-        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive))
+    async def remove(self, path: str, recursive: bool = False, timeout: Optional[float] = None) -> None:
+        await self._blocking(
+            lambda: _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive, timeout=timeout)
+        )
 
-    async def rename(self, src: str, dst: str) -> None:
-        await self._blocking(lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst))
+    async def rename(self, src: str, dst: str, timeout: Optional[float] = None) -> None:
+        await self._blocking(
+            lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst, timeout=timeout)
+        )
 
     # --- background processes ---
 

@@ -85,11 +85,22 @@ class SyncSandbox(SandboxBase):
     def unmount(self, handle: MountHandle) -> None:
         _mounts.unmount(self._require()._ptr, handle)
 
-    def write_file(self, path: str, data: Union[bytes, str], mode: int = 0o644, user: Optional[str] = None) -> None:
-        _files.write_file(self._require()._ptr, path, data, mode, user)
+    def write_file(
+        self,
+        path: str,
+        data: Union[bytes, str],
+        mode: int = 0o644,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        """As ``Sandbox.write_file``."""
+        _files.write_file(self._require()._ptr, path, data, mode, user, timeout)
 
-    def read_file(self, path: str, user: Optional[str] = None) -> bytes:
-        return _files.read_file(self._require()._ptr, path, user)
+    def read_file(
+        self, path: str, user: Optional[str] = None, max_size: Optional[int] = None, timeout: Optional[float] = None
+    ) -> bytes:
+        """As ``Sandbox.read_file``."""
+        return _files.read_file(self._require()._ptr, path, user, max_size, timeout)
 
     def upload(self, host_path: str, guest_path: str) -> None:
         _files.upload(self._require()._ptr, host_path, guest_path)
@@ -97,26 +108,34 @@ class SyncSandbox(SandboxBase):
     def download(self, guest_path: str, host_path: str) -> None:
         _files.download(self._require()._ptr, guest_path, host_path)
 
-    def list_dir(self, path: str) -> List[FileInfo]:
-        return _files.list_dir(self._require()._ptr, path)
+    def list_dir(self, path: str, timeout: Optional[float] = None) -> List[FileInfo]:
+        return _files.list_dir(self._require()._ptr, path, timeout)
 
-    def stat(self, path: str) -> FileInfo:
-        info = _files.stat(self._require()._ptr, path)
+    def stat(self, path: str, timeout: Optional[float] = None) -> FileInfo:
+        info = _files.stat(self._require()._ptr, path, timeout)
         if info is None:
             raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
         return info
 
-    def exists(self, path: str) -> bool:
-        return _files.stat(self._require()._ptr, path) is not None
+    def exists(self, path: str, timeout: Optional[float] = None) -> bool:
+        return _files.stat(self._require()._ptr, path, timeout) is not None
 
-    def make_dir(self, path: str, parents: bool = True, mode: Optional[int] = None, user: Optional[str] = None) -> None:
-        _files.file_op(self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user)
+    def make_dir(
+        self,
+        path: str,
+        parents: bool = True,
+        mode: Optional[int] = None,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        """As ``Sandbox.make_dir``."""
+        _files.file_op(self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user, timeout=timeout)
 
-    def remove(self, path: str, recursive: bool = False) -> None:
-        _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive)
+    def remove(self, path: str, recursive: bool = False, timeout: Optional[float] = None) -> None:
+        _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive, timeout=timeout)
 
-    def rename(self, src: str, dst: str) -> None:
-        _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst)
+    def rename(self, src: str, dst: str, timeout: Optional[float] = None) -> None:
+        _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst, timeout=timeout)
 
     def execute(
         self,
