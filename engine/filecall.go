@@ -22,6 +22,14 @@ import (
 // own bound: it replaces this one, however long it is.
 const DefaultFileTimeout = 60 * time.Second
 
+// fileStallLimit is DefaultFileTimeout, shortened by tests.
+var fileStallLimit = DefaultFileTimeout
+
+// waitingOnTheGuest marks a call whose silence is no fault: one that
+// waits for a background process's output or its end, which may come in
+// an hour. Only the caller's context and the VM's end bound it.
+type waitingOnTheGuest struct{}
+
 // fileCall runs fn against the agent, ended when the caller gives up, the
 // VM goes away, a revert throws the call's state away or the agent makes
 // no progress for DefaultFileTimeout (fn reports progress by reading
@@ -40,9 +48,10 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 	callCtx, cancelCall := context.WithCancelCause(ctx)
 	cancel := func() { cancelCall(context.Canceled) }
 	defer cancel()
-	if _, ok := ctx.Deadline(); !ok {
-		w := watchStalls(DefaultFileTimeout, func() {
-			cancelCall(fmt.Errorf("the agent made no progress for %v", DefaultFileTimeout))
+	if _, ok := ctx.Deadline(); !ok && ctx.Value(waitingOnTheGuest{}) == nil {
+		limit := fileStallLimit
+		w := watchStalls(limit, func() {
+			cancelCall(fmt.Errorf("the agent made no progress for %v", limit))
 		})
 		defer w.stop()
 		callCtx = context.WithValue(callCtx, stallKey{}, w)

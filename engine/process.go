@@ -151,7 +151,8 @@ func (p *Process) Attach(ctx context.Context, maxOutput int64, onChunk func(Stre
 	began := time.Now()
 	var res *agent.Result
 	var dropped int64
-	err := p.sb.fileCall(ctx, p.what("attaching to"), func(ctx context.Context) (err error) {
+	// A process may be silent for as long as it likes: no stall bound.
+	err := p.sb.fileCall(context.WithValue(ctx, waitingOnTheGuest{}, true), p.what("attaching to"), func(ctx context.Context) (err error) {
 		var cb func(agent.Stream, []byte) error
 		if onChunk != nil {
 			cb = func(s agent.Stream, b []byte) error { return onChunk(Stream(s), b) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The README's bound on background processes (1,024 running at once) is
@@ -56,4 +57,22 @@ func TestBackgroundProcessBoundIsTheDocumentedOne(t *testing.T) {
 	if out := mustSh(t, sb, "echo still serving"); out != "still serving\n" {
 		t.Fatalf("execute with %d processes running: %q", documented, out)
 	}
+}
+
+// Waiting on a background process that is silent for longer than the file
+// calls' stall bound is no stall: Wait and Attach return its end (they
+// were cut by the bound, DefaultFileTimeout, shortened here to 2 s).
+func TestWaitOnASilentProcessIsNotAStall(t *testing.T) {
+	sb := sharedSandbox(t)
+	defer func(old time.Duration) { fileStallLimit = old }(fileStallLimit)
+	fileStallLimit = 2 * time.Second
+	p, err := sb.StartProcess(context.Background(), ProcessRequest{Command: "sleep 4; echo done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait(context.Background())
+	if err != nil || res.ExitCode != 0 || string(res.Stdout) != "done\n" {
+		t.Fatalf("waiting 4 s on a silent process: %+v %v", res, err)
+	}
+	// Other file calls keep the bound (TestFileCallsOnAFrozenQEMU).
 }
