@@ -23,8 +23,12 @@ func timeoutMessage(c *command) string {
 	return "Command timed out after " + strconv.FormatFloat(c.timeout.Seconds(), 'f', -1, 64) + " seconds"
 }
 
-// quicksandEvent is a stream event as Quicksand's agent writes it.
+// quicksandEvent is a stream event as Quicksand's agent writes it, plus
+// the same name under "type": the seed document's format
+// ({"type": "stdout", "data": ...}), which clients written from it read.
+// Quicksand's clients read "stream" and ignore other keys in an event.
 type quicksandEvent struct {
+	Type     string  `json:"type"`
 	Stream   string  `json:"stream"`
 	Data     *string `json:"data,omitempty"`
 	ExitCode *int    `json:"exit_code,omitempty"`
@@ -32,17 +36,18 @@ type quicksandEvent struct {
 
 // encodeEvent writes ev in the request's dialect. In Quicksand's, bytes
 // that are not UTF-8 arrive as U+FFFD (as from its agent), and an error
-// after the stream began is the {"error": {"message"}} its clients read.
+// after the stream began is the {"error": {"message"}} its clients read,
+// with "type": "error" for a client of the seed's format.
 func encodeEvent(ev protocol.Event, ext bool) []byte {
 	var v any = ev
 	if !ext {
 		switch ev.Type {
 		case protocol.EventError:
-			v = map[string]map[string]string{"error": {"message": ev.Detail}}
+			v = map[string]any{"type": ev.Type, "error": map[string]string{"message": ev.Detail}}
 		case protocol.EventStdout, protocol.EventStderr:
-			v = quicksandEvent{Stream: ev.Type, Data: &ev.Data}
+			v = quicksandEvent{Type: ev.Type, Stream: ev.Type, Data: &ev.Data}
 		default:
-			v = quicksandEvent{Stream: ev.Type, ExitCode: ev.ExitCode}
+			v = quicksandEvent{Type: ev.Type, Stream: ev.Type, ExitCode: ev.ExitCode}
 		}
 	}
 	raw, _ := json.Marshal(v) // strings and ints cannot fail

@@ -119,12 +119,14 @@ func (a *agent) quicksandStream(t *testing.T, req map[string]any) []map[string]a
 func TestQuicksandDialectStream(t *testing.T) {
 	a := startAgent(t)
 	events := a.quicksandStream(t, map[string]any{"command": "echo out; exit 2"})
-	want := []map[string]any{{"stream": "stdout", "data": "out\n"}, {"stream": "exit", "exit_code": float64(2)}}
+	// Each event names its kind twice: "stream" for Quicksand's clients,
+	// "type" for clients written from the seed document.
+	want := []map[string]any{{"type": "stdout", "stream": "stdout", "data": "out\n"}, {"type": "exit", "stream": "exit", "exit_code": float64(2)}}
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("events %v, want %v", events, want)
 	}
 	events = a.quicksandStream(t, map[string]any{"command": "sleep 5", "timeout": 0.3})
-	want = []map[string]any{{"stream": "stderr", "data": "Command timed out after 0.3 seconds\n"}, {"stream": "exit", "exit_code": float64(-1)}}
+	want = []map[string]any{{"type": "stderr", "stream": "stderr", "data": "Command timed out after 0.3 seconds\n"}, {"type": "exit", "stream": "exit", "exit_code": float64(-1)}}
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("timeout events %v, want %v", events, want)
 	}
@@ -164,7 +166,7 @@ func TestQuicksandStdinStreaming(t *testing.T) {
 		t.Fatalf("eof answered %v", res)
 	}
 	events := <-done
-	if len(events) < 3 || events[0]["stream"] != "ready" {
+	if len(events) < 3 || !reflect.DeepEqual(events[0], map[string]any{"type": "ready", "stream": "ready"}) {
 		t.Fatalf("events %v: the stream must open with ready", events)
 	}
 	var out string
@@ -249,7 +251,7 @@ func TestQuicksandFrames(t *testing.T) {
 		t.Fatalf("execute: %v", m)
 	}
 	call(map[string]any{"id": 5, "method": "execute_stream", "params": map[string]any{"command": "echo a"}})
-	for _, want := range []map[string]any{{"id": float64(5), "stream": "stdout", "data": "a\n"}, {"id": float64(5), "stream": "exit", "exit_code": float64(0)}} {
+	for _, want := range []map[string]any{{"id": float64(5), "type": "stdout", "stream": "stdout", "data": "a\n"}, {"id": float64(5), "type": "exit", "stream": "exit", "exit_code": float64(0)}} {
 		if m := next(); !reflect.DeepEqual(m, want) {
 			t.Fatalf("stream: %v, want %v", m, want)
 		}
@@ -261,5 +263,18 @@ func TestQuicksandFrames(t *testing.T) {
 	call(map[string]any{"id": 7, "method": "nope"})
 	if m := next(); m["error"] == nil {
 		t.Fatalf("an unknown method: %v", m)
+	}
+}
+
+// A stream that fails after it began: Quicksand's clients read "error",
+// the seed's read "type".
+func TestQuicksandErrorEvent(t *testing.T) {
+	var got map[string]any
+	if err := json.Unmarshal(encodeEvent(protocol.Event{Type: protocol.EventError, Detail: "lost"}, false), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"type": "error", "error": map[string]any{"message": "lost"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("error event %v, want %v", got, want)
 	}
 }

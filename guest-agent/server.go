@@ -56,17 +56,20 @@ func newServer(s settings, ownsGuest bool) *server {
 	return srv
 }
 
-// ServeHTTP routes by hand so that every miss gets a JSON {"detail"}, and
-// authenticates before anything else runs.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	type route struct {
-		method string
-		auth   bool
-		handle func(http.ResponseWriter, *http.Request)
-		// unbounded: the body is a file or a tree, of any size, streamed.
-		unbounded bool
-	}
-	routes := map[string]route{
+// route is one endpoint of the agent.
+type route struct {
+	method string // "": the handler decides
+	auth   bool
+	handle func(http.ResponseWriter, *http.Request)
+	// unbounded: the body is a file or a tree, of any size, streamed.
+	unbounded bool
+}
+
+// routes is the agent's route table, by path: ServeHTTP serves it, and the
+// tests refuse every route that needs auth without the token (auth_test.go),
+// so a route added here is tested with the rest.
+func (s *server) routes() map[string]route {
+	return map[string]route{
 		protocol.PathAuthenticate:  {http.MethodPost, false, s.authenticate, false},
 		protocol.PathPing:          {http.MethodGet, true, s.ping, false},
 		protocol.PathExecute:       {http.MethodPost, true, s.execute, false},
@@ -90,7 +93,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		protocol.PathProcessSignal: {http.MethodPost, true, s.processSignal, false},
 		protocol.PathProcessResize: {http.MethodPost, true, s.processResize, false},
 	}
-	rt, ok := routes[r.URL.Path]
+}
+
+// ServeHTTP routes by hand so that every miss gets a JSON {"detail"}, and
+// authenticates before anything else runs.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := s.routes()[r.URL.Path]
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 		return
