@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
@@ -131,7 +133,10 @@ func (sb *Sandbox) Stat(ctx context.Context, path string) (*FileInfo, error) {
 	if res.Info == nil {
 		return nil, newError(KindNotFound, nil, "stat of %s: no such file or folder", path)
 	}
-	info := fileInfo(*res.Info)
+	info, err := checkedInfo(*res.Info, pathpkg.Base(path))
+	if err != nil {
+		return nil, newError(KindTransport, err, "stat of %s", path)
+	}
 	return &info, nil
 }
 
@@ -149,7 +154,9 @@ func (sb *Sandbox) ListDir(ctx context.Context, path string) ([]FileInfo, error)
 	}
 	out := make([]FileInfo, len(res.Entries))
 	for i, e := range res.Entries {
-		out[i] = fileInfo(e)
+		if out[i], err = checkedInfo(e, ""); err != nil {
+			return nil, newError(KindTransport, err, "listing %s", path)
+		}
 	}
 	return out, nil
 }
@@ -240,6 +247,27 @@ func (sb *Sandbox) fileOp(ctx context.Context, fop protocol.FileOp, op, what str
 	return res, err
 }
 
-func fileInfo(i protocol.FileInfo) FileInfo {
-	return FileInfo{Name: i.Name, Type: i.Type, Size: i.Size, Mode: protocol.FileMode(i.Mode), ModTime: time.Unix(0, i.MtimeNs), Target: i.Target}
+// checkedInfo takes what the agent said of a file, refusing what no file
+// can be: the guest is untrusted, and a caller may join a listed name to a
+// host path. name is the name a stat must give ("" for a listing's entry,
+// which must be one path element).
+func checkedInfo(i protocol.FileInfo, name string) (FileInfo, error) {
+	bad := func(what string) (FileInfo, error) {
+		return FileInfo{}, errors.New("the agent answered an impossible file: " + what)
+	}
+	switch {
+	case name == "" && (i.Name == "" || i.Name == "." || i.Name == ".." || strings.ContainsAny(i.Name, "/\x00")):
+		return bad(fmt.Sprintf("the name %q", i.Name))
+	case name != "" && i.Name != name:
+		return bad(fmt.Sprintf("the name %q for %q", i.Name, name))
+	case i.Type != "file" && i.Type != "dir" && i.Type != "symlink" && i.Type != "other":
+		return bad(fmt.Sprintf("the type %q", i.Type))
+	case i.Size < 0:
+		return bad(fmt.Sprintf("the size %d", i.Size))
+	case i.Mode&^0o7777 != 0:
+		return bad(fmt.Sprintf("the mode %#o", i.Mode))
+	case strings.Contains(i.Target, "\x00") || i.Target != "" && i.Type != "symlink":
+		return bad(fmt.Sprintf("the link target %q", i.Target))
+	}
+	return FileInfo{Name: i.Name, Type: i.Type, Size: i.Size, Mode: protocol.FileMode(i.Mode), ModTime: time.Unix(0, i.MtimeNs), Target: i.Target}, nil
 }

@@ -157,6 +157,20 @@ func TestALyingAgentsFileAnswers(t *testing.T) {
 		_, err = sb.ListDir(ctx, "/etc")
 		endedByItself(t, ctx, err)
 	})
+	t.Run("op-absurd", func(t *testing.T) {
+		l.tell(t, "op-absurd")
+		ctx := backstop(t, time.Minute)
+		// Names no folder holds (`../../etc/passwd`, `a/b`, a NUL, `..`,
+		// ""), a size of -1, a mode past the permission bits, an unknown
+		// type: refused, not handed on to a caller who may join them to a
+		// host path.
+		if list, err := sb.ListDir(ctx, "/etc"); err == nil || KindOf(err) != KindTransport {
+			t.Errorf("a listing with impossible entries: %+v %v", list, err)
+		}
+		if info, err := sb.Stat(ctx, "/etc/passwd"); err == nil || KindOf(err) != KindTransport {
+			t.Errorf("a stat with an impossible answer: %+v %v", info, err)
+		}
+	})
 }
 
 // A lying agent's output of a background process (and its list): the host
