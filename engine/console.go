@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
@@ -47,6 +48,22 @@ func newConsole(logPath string, earlier []byte) (*console, error) {
 		return nil, err
 	}
 	return &console{log: f, logged: int64(n), ready: make(chan struct{}), finished: make(chan struct{})}, nil
+}
+
+// earlierLog reads the console log a resumed snapshot was taken with, to
+// start the new log with: at most consoleLogMax bytes (a save's folder may
+// hold anything), nothing if it is missing or not a regular file.
+func earlierLog(path string) []byte {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a fifo must not hold the start
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	raw, _ := io.ReadAll(io.LimitReader(f, consoleLogMax))
+	return raw
 }
 
 // run consumes r until EOF (QEMU exited).

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func newTestConsole(t testing.TB) *console {
@@ -81,4 +83,35 @@ func FuzzConsole(f *testing.F) {
 		checkBounds(t, c)
 		_ = c.Tail()
 	})
+}
+
+// The log a snapshot was taken with is read up to the log's own bound, and
+// not at all when it is no regular file (a save's folder may hold
+// anything): a fifo must not hold a start.
+func TestEarlierLogIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, consoleLogMax+1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(earlierLog(big)); got != consoleLogMax {
+		t.Errorf("a %d-byte log gave %d bytes", consoleLogMax+1<<20, got)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte)
+	go func() { done <- earlierLog(fifo) }()
+	select {
+	case got := <-done:
+		if got != nil {
+			t.Errorf("a fifo gave %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a fifo as the earlier log blocked")
+	}
+	if earlierLog(filepath.Join(dir, "missing")) != nil {
+		t.Error("a missing log gave bytes")
+	}
 }

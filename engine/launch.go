@@ -158,7 +158,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 
 	var bootLog []byte
 	if plan.from != nil && plan.from.console != "" {
-		bootLog, _ = os.ReadFile(plan.from.console) // only for reading; its absence is harmless
+		bootLog = earlierLog(plan.from.console)
 	}
 	serial, err := newConsole(workdir.file("console.log"), bootLog)
 	if err != nil {
