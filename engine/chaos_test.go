@@ -55,36 +55,7 @@ func TestGuestThatEnds(t *testing.T) {
 	}
 }
 
-// Faults the guest survives: the sandbox answers again within a bounded
-// time and runs commands.
-func TestGuestThatSurvives(t *testing.T) {
-	cases := map[string]string{
-		// Every process but init: the agent server too, which init restarts.
-		"kill -9 -1": "kill -9 -1",
-		// A command that takes more memory than the guest has: the OOM
-		// killer ends it, not the agent.
-		"out of memory": "python3 -c 'b = bytearray(2 * 1024**3)' || python3 -c 'x = [bytearray(64 * 1024**2) for _ in range(64)]'",
-	}
-	for name, cmd := range cases {
-		t.Run(name, func(t *testing.T) {
-			sb := startSandbox(t, Config{})
-			sb.Execute(context.Background(), ExecRequest{Command: cmd, Timeout: time.Minute}) // may fail: the fault is the point
-			var err error
-			deadline := time.Now().Add(30 * time.Second)
-			for time.Now().Before(deadline) {
-				var r *ExecResult
-				if r, err = sb.Execute(context.Background(), ExecRequest{Command: "echo alive"}); err == nil && string(r.Stdout) == "alive\n" {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if err != nil {
-				t.Fatalf("the sandbox did not come back within 30 s: %v", err)
-			}
-			gone(t, sb)
-		})
-	}
-}
+// Faults the guest survives: chaos_guest_test.go.
 
 // A QEMU frozen from outside (SIGSTOP): a call fails within its timeout
 // plus the transport margin with a transport error, and once QEMU goes on
