@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine/internal/agent"
+	"github.com/quicksand-go/quicksand/engine/internal/image"
 	"github.com/quicksand-go/quicksand/internal/tree"
 )
 
@@ -44,6 +45,11 @@ func (sb *Sandbox) fileCall(ctx context.Context, what string, fn func(context.Co
 func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what string, fn func(context.Context) error) error {
 	if cause := context.Cause(sb.alive); cause != nil {
 		return newError(KindNotRunning, cause, "%s", what)
+	}
+	if sb.img.Manifest.Agent == image.AgentQuicksand {
+		// It answers every file route 404 with an empty body: a "not
+		// found" that said nothing.
+		return newError(KindBadRequest, nil, "%s: image %s runs Quicksand's agent, which has no file calls (execute still works)", what, sb.img.Manifest.Name)
 	}
 	callCtx, cancelCall := context.WithCancelCause(ctx)
 	cancel := func() { cancelCall(context.Canceled) }
@@ -80,7 +86,11 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 			http.StatusUnauthorized:        KindAuth,
 		}[se.Status]
 		if kind != 0 {
-			return newError(kind, nil, "%s: %s", what, se.Detail)
+			detail := se.Detail
+			if detail == "" { // an agent that says nothing still says its status
+				detail = fmt.Sprintf("the agent answered %d %s and said nothing more", se.Status, http.StatusText(se.Status))
+			}
+			return newError(kind, nil, "%s: %s", what, detail)
 		}
 	}
 	var bad *tree.BadStreamError

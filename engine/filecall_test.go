@@ -232,3 +232,31 @@ func TestFileCallsOnAFrozenQEMU(t *testing.T) {
 		t.Fatalf("a file call after SIGCONT: %v %v", fi, err)
 	}
 }
+
+// Quicksand's agent (an image imported from Quicksand) has no file calls:
+// each says so, naming the call and the image. They failed as "not found"
+// with an empty message ("stat of /etc: ").
+func TestFileCallsOnQuicksandsAgentSayWhy(t *testing.T) {
+	sb := startSandbox(t, Config{Image: quicksandAlpine(t)})
+	ctx := context.Background()
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "f"), []byte("x"), 0o644)
+	calls := map[string]func() error{
+		"stat of /etc":     func() error { _, err := sb.Stat(ctx, "/etc"); return err },
+		"reading /etc/hos": func() error { _, err := sb.ReadFile(ctx, "/etc/hostname", io.Discard, FileOptions{}); return err },
+		"writing /tmp/x":   func() error { _, err := sb.WriteFile(ctx, "/tmp/x", strings.NewReader("x"), FileOptions{}); return err },
+		"listing /":        func() error { _, err := sb.ListDir(ctx, "/"); return err },
+		"making the folde": func() error { return sb.MakeDir(ctx, "/tmp/d", true, FileOptions{}) },
+		"uploading":        func() error { return sb.Upload(ctx, filepath.Join(host, "f"), "/tmp/f") },
+		"downloading":      func() error { return sb.Download(ctx, "/etc/hostname", filepath.Join(host, "x")) },
+	}
+	for what, call := range calls {
+		err := call()
+		if !errors.Is(err, ErrBadRequest) || !strings.HasPrefix(err.Error(), what) || !strings.Contains(err.Error(), "Quicksand's agent") {
+			t.Errorf("%s: %q, want a bad request that says the image's agent has no file calls", what, err)
+		}
+	}
+	if r := run(t, sb, ExecRequest{Command: "echo still"}); string(r.Stdout) != "still\n" {
+		t.Errorf("execute after: %+v", r)
+	}
+}
