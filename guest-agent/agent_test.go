@@ -105,7 +105,14 @@ func (a *agent) post(t *testing.T, path, token string, body any) (int, []byte) {
 	default:
 		raw, _ = json.Marshal(b)
 	}
-	req, _ := http.NewRequest(http.MethodPost, a.base+path, bytes.NewReader(raw))
+	return a.send(t, http.MethodPost, path, token, raw)
+}
+
+// send makes one request in our dialect with token ("": none) and returns
+// its answer.
+func (a *agent) send(t *testing.T, method, pathAndQuery, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.base+pathAndQuery, bytes.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -5,10 +5,8 @@ package main
 // nothing runs: a route added to the table is tested here without a word.
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,22 +30,6 @@ func attackBody(marker, procID string) []byte {
 		"name": "qsauthvictim", "token": "taken-over", "seed_b64": base64.StdEncoding.EncodeToString(make([]byte, 32)),
 	})
 	return raw
-}
-
-// send makes one request with token ("": none) and returns its answer.
-func (a *agent) send(t *testing.T, method, pathAndQuery, token string, body []byte) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, a.base+pathAndQuery, bytes.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, got
 }
 
 func TestEveryRouteRefusesAWrongToken(t *testing.T) {
