@@ -7,7 +7,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +76,10 @@ func TestQEMUStopped(t *testing.T) {
 }
 
 // QEMU killed during a checkpoint or a save: the operation fails with a
-// not-running error, and nothing is left (a save's folder included).
+// not-running error, and nothing is left (a save's folder included). QEMU
+// is killed only once the operation is seen writing the VM's state (a
+// checkpoint's overlay growing, a save's state file), and the test fails
+// if the operation ended before.
 func TestQEMUKilledDuringSnapshots(t *testing.T) {
 	for _, op := range []string{"checkpoint", "save"} {
 		t.Run(op, func(t *testing.T) {
@@ -85,6 +87,15 @@ func TestQEMUKilledDuringSnapshots(t *testing.T) {
 			run(t, sb, ExecRequest{Command: "head -c 200000000 /dev/urandom > /root/big"}) // something to write
 			parent := t.TempDir()
 			saveDir := parent + "/s"
+			overlay := filepath.Join(sb.workdir.path, "overlay.qcow2")
+			before := fileSize(overlay)
+			writing := func() bool {
+				if op == "checkpoint" {
+					return fileSize(overlay) > before+1<<20
+				}
+				states, _ := filepath.Glob(filepath.Join(parent, "s"+savingSuffix+"*", saveState))
+				return len(states) == 1 && fileSize(states[0]) > 0
+			}
 			done := make(chan error, 1)
 			go func() {
 				if op == "checkpoint" {
@@ -94,13 +105,13 @@ func TestQEMUKilledDuringSnapshots(t *testing.T) {
 					done <- err
 				}
 			}()
-			time.Sleep(150 * time.Millisecond)
+			var early error
+			if !waitFor(30*time.Second, writing, done, &early) {
+				t.Fatalf("the %s ended (%v) before it was seen writing the VM's state", op, early)
+			}
 			syscall.Kill(sb.PID(), syscall.SIGKILL)
 			select {
 			case err := <-done:
-				if err == nil {
-					t.Skip("the operation finished before QEMU was killed")
-				}
 				if !errors.Is(err, ErrNotRunning) && !errors.Is(err, ErrSnapshot) {
 					t.Fatalf("%s when QEMU died: %v", op, err)
 				}
@@ -116,6 +127,32 @@ func TestQEMUKilledDuringSnapshots(t *testing.T) {
 			gone(t, sb)
 		})
 	}
+}
+
+// fileSize is the size of the file at path, or -1.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// waitFor polls seen every 5 ms until it holds (true), or until the
+// timeout passes or the operation reports on done first (false; what it
+// reported in *early).
+func waitFor(timeout time.Duration, seen func() bool, done <-chan error, early *error) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if seen() {
+			return true
+		}
+		select {
+		case *early = <-done:
+			return false
+		default:
+		}
+	}
+	return false
 }
 
 // Twenty sandboxes started at once all start, run a command and stop, and
@@ -152,7 +189,9 @@ func TestTwentyAtOnce(t *testing.T) {
 }
 
 // chaosStageEnv makes this test binary a helper that works in the folders
-// it names and says "READY" when the stage to be interrupted begins.
+// it names: it says "READY" when the stage to be interrupted begins,
+// "RUNNING" once an execute's command has printed, and "DONE" when the
+// stage's call returned (then it waits to be killed).
 const chaosStageEnv = "QUICKSAND_TEST_CHAOS_STAGE"
 
 func TestHelperChaosStage(t *testing.T) {
@@ -163,6 +202,10 @@ func TestHelperChaosStage(t *testing.T) {
 	base := os.Getenv("QUICKSAND_TEST_CHAOS_BASE")
 	cfg := Config{WorkDir: base + "/work", TemplateDir: base + "/templates"}
 	ctx := context.Background()
+	defer func() {
+		println("DONE")
+		select {}
+	}()
 	if stage == "start" || stage == "template build" {
 		println("READY")
 		Start(ctx, cfg)
@@ -178,7 +221,9 @@ func TestHelperChaosStage(t *testing.T) {
 	println("READY")
 	switch stage {
 	case "execute":
-		sb.Execute(ctx, ExecRequest{Command: "sleep 60", Timeout: time.Minute})
+		var once sync.Once
+		sb.ExecuteStream(ctx, ExecRequest{Command: "echo started; sleep 60", Timeout: time.Minute},
+			func(Stream, []byte) { once.Do(func() { println("RUNNING") }) })
 	case "checkpoint":
 		sb.Checkpoint(ctx, "c")
 	case "save":
@@ -187,67 +232,80 @@ func TestHelperChaosStage(t *testing.T) {
 }
 
 // The host process killed at each stage: its QEMU goes with it at once,
-// and the next start in the same folders removes what it left.
+// and the next start in the same folders removes what it left. The kill
+// comes only once the stage is seen under way (its QEMU running, its
+// half-built template, its command's first output, the VM's state being
+// written), and the test fails if the helper said the stage was done.
 func TestHostKilledMidway(t *testing.T) {
 	old := unlockedGrace
 	unlockedGrace = 0
 	defer func() { unlockedGrace = old }()
-	stages := []struct {
-		name  string
-		delay time.Duration // after READY
-	}{
-		{"start", 100 * time.Millisecond},
-		{"template build", 1500 * time.Millisecond},
-		{"execute", 500 * time.Millisecond},
-		{"checkpoint", 100 * time.Millisecond},
-		{"save", 150 * time.Millisecond},
-	}
-	for _, st := range stages {
-		t.Run(st.name, func(t *testing.T) {
+	for _, name := range []string{"start", "template build", "execute", "checkpoint", "save"} {
+		t.Run(name, func(t *testing.T) {
 			base := t.TempDir()
 			os.Mkdir(base+"/saves", 0o700)
-			if st.name != "template build" {
+			if name != "template build" {
 				// A template in place, so that only the stage itself runs.
 				startSandbox(t, Config{WorkDir: base + "/work", TemplateDir: base + "/templates"}).Stop(context.Background())
 			}
 			helper := exec.Command(os.Args[0], "-test.run=^TestHelperChaosStage$")
-			helper.Env = append(os.Environ(), chaosStageEnv+"="+st.name, "QUICKSAND_TEST_CHAOS_BASE="+base)
+			helper.Env = append(os.Environ(), chaosStageEnv+"="+name, "QUICKSAND_TEST_CHAOS_BASE="+base)
 			stderr, _ := helper.StderrPipe()
 			if err := helper.Start(); err != nil {
 				t.Fatal(err)
 			}
-			ready := make(chan bool, 1)
+			var mu sync.Mutex
+			said := "\n"
+			ended := make(chan error, 1)
 			go func() {
 				buf := make([]byte, 4096)
-				var seen string
 				for {
 					n, err := stderr.Read(buf)
-					seen += string(buf[:n])
-					if strings.Contains(seen, "READY") {
-						ready <- true
-						io.Copy(io.Discard, stderr)
-						return
-					}
+					mu.Lock()
+					said += string(buf[:n])
+					mu.Unlock()
 					if err != nil {
-						ready <- false
+						ended <- err
 						return
 					}
 				}
 			}()
-			if !<-ready {
-				t.Fatal("the helper did not get to its stage")
+			helperSaid := func(line string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return strings.Contains(said, "\n"+line+"\n")
 			}
-			time.Sleep(st.delay)
-			helper.Process.Kill()
-			helper.Wait()
-			for i := 0; i < 100 && len(qemusMentioning(base)) > 0; i++ {
-				time.Sleep(50 * time.Millisecond)
+			var early error
+			if !waitFor(2*time.Minute, func() bool { return helperSaid("READY") }, ended, &early) {
+				killWithItsQEMUs(t, helper, base)
+				t.Fatalf("the helper did not get to its stage (%v)", early)
 			}
-			if pids := qemusMentioning(base); len(pids) > 0 {
-				for _, p := range pids {
-					syscall.Kill(p, syscall.SIGKILL)
-				}
-				t.Fatalf("QEMU outlived the killed process: %v", pids)
+			underWay := map[string]func() bool{
+				"start": func() bool { return len(qemusMentioning(base)) > 0 },
+				"template build": func() bool {
+					builds, _ := filepath.Glob(base + "/templates/*" + buildSuffix + "*")
+					return len(builds) > 0 && len(qemusMentioning(base)) > 0
+				},
+				"execute": func() bool { return helperSaid("RUNNING") },
+				"checkpoint": func() bool {
+					// The overlay holds the 100 MB written before READY;
+					// savevm adds the VM's RAM to it.
+					overlays, _ := filepath.Glob(base + "/work/sb-*/overlay.qcow2")
+					return len(overlays) == 1 && fileSize(overlays[0]) > 110<<20
+				},
+				"save": func() bool {
+					states, _ := filepath.Glob(base + "/saves/s" + savingSuffix + "*/" + saveState)
+					return len(states) == 1 && fileSize(states[0]) > 0
+				},
+			}[name]
+			if !waitFor(2*time.Minute, func() bool { return underWay() || helperSaid("DONE") }, ended, &early) || helperSaid("DONE") {
+				killWithItsQEMUs(t, helper, base)
+				t.Fatalf("the stage was not seen under way before it ended (%v)", early)
+			}
+			killWithItsQEMUs(t, helper, base)
+			<-ended
+			if helperSaid("DONE") {
+				t.Fatal("the stage ended before the kill: nothing was interrupted")
 			}
 			// The next start sweeps what the killed one left.
 			sb := startSandbox(t, Config{WorkDir: base + "/work", TemplateDir: base + "/templates"})
