@@ -36,6 +36,29 @@ func agentPID(t *testing.T, sb *Sandbox) int {
 	return p.Pid
 }
 
+// callInFlight starts a streaming command that runs for a minute and
+// returns once its first output has come back (proof that the call is in
+// flight); the call's error comes on the channel when it ends.
+func callInFlight(t *testing.T, sb *Sandbox) <-chan error {
+	t.Helper()
+	first := make(chan struct{})
+	var once sync.Once
+	ended := make(chan error, 1)
+	go func() {
+		_, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "echo started; sleep 60", Timeout: 2 * time.Minute},
+			func(Stream, []byte) { once.Do(func() { close(first) }) })
+		ended <- err
+	}()
+	select {
+	case <-first:
+	case err := <-ended:
+		t.Fatalf("the call meant to be in flight ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no output from the call meant to be in flight")
+	}
+	return ended
+}
+
 // A command that takes more memory than the guest has: the guest's OOM
 // killer ends that command (SIGKILL: exit 137), not the agent, whose
 // server is the same process before and after.
@@ -76,22 +99,7 @@ func TestGuestThatSurvives(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sb := startSandbox(t, Config{})
 			before := agentPID(t, sb)
-			// A call in flight: its first chunk has come back.
-			first := make(chan struct{})
-			var once sync.Once
-			inFlight := make(chan error, 1)
-			go func() {
-				_, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "echo started; sleep 60", Timeout: 2 * time.Minute},
-					func(Stream, []byte) { once.Do(func() { close(first) }) })
-				inFlight <- err
-			}()
-			select {
-			case <-first:
-			case err := <-inFlight:
-				t.Fatalf("the call meant to be in flight ended: %v", err)
-			case <-time.After(30 * time.Second):
-				t.Fatal("no output from the call meant to be in flight")
-			}
+			inFlight := callInFlight(t, sb)
 			killed := time.Now()
 			sb.Execute(context.Background(), ExecRequest{Command: cmd, Timeout: 5 * time.Second}) // its own server dies under it
 			var back time.Duration

@@ -50,15 +50,22 @@ func TestPoolHandsOutFreshSandboxes(t *testing.T) {
 	if taken[0] == taken[1] || taken[0].Token() == taken[1].Token() {
 		t.Fatal("two starts shared a sandbox or a token")
 	}
+	// Each pooled sandbox's RNG is reseeded when taken: two resumed from
+	// one template would otherwise give the same bytes.
+	var random [][]string // per sandbox: a random uuid, 16 bytes of /dev/urandom
 	for _, sb := range taken {
 		if sb.Token() == oldToken {
 			t.Fatal("a pooled sandbox kept the token it waited with")
 		}
-		r := run(t, sb, ExecRequest{Command: "date +%s; cat /proc/sys/kernel/random/boot_id"})
+		r := run(t, sb, ExecRequest{Command: "date +%s; cat /proc/sys/kernel/random/uuid; head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'"})
+		random = append(random, strings.Fields(string(r.Stdout))[1:])
 		secs, _ := strconv.ParseInt(strings.Fields(string(r.Stdout))[0], 10, 64)
 		if d := time.Now().Unix() - secs; d < -2 || d > 2 {
 			t.Errorf("the guest's clock is %d s off", d)
 		}
+	}
+	if len(random[0]) != 2 || len(random[1]) != 2 || random[0][0] == random[1][0] || random[0][1] == random[1][1] {
+		t.Fatalf("two pooled sandboxes' random uuid and bytes: %q", random)
 	}
 	// The token a sandbox waited with is refused (it was one of these two).
 	for _, sb := range taken {

@@ -224,15 +224,21 @@ func TestConcurrentExecutesOnOneSandbox(t *testing.T) {
 
 func TestCancelAbortsTheCall(t *testing.T) {
 	sb := sharedSandbox(t)
+	run(t, sb, ExecRequest{Command: "rm -f /tmp/not-cancelled"})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := sb.Execute(ctx, ExecRequest{Command: "sleep 30; echo done > /tmp/not-cancelled", Timeout: time.Minute})
+	_, err := sb.Execute(ctx, ExecRequest{Command: "sleep 2; echo done > /tmp/not-cancelled", Timeout: time.Minute})
 	if !errors.Is(err, ErrCancelled) {
 		t.Fatalf("error %v, want cancelled", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("cancel took %v", d)
+	}
+	// The command was killed in the guest: past its sleep, it wrote nothing.
+	time.Sleep(3 * time.Second)
+	if r := run(t, sb, ExecRequest{Command: "cat /tmp/not-cancelled 2>/dev/null || echo absent"}); string(r.Stdout) != "absent\n" {
+		t.Fatalf("the cancelled command ran on: %q", r.Stdout)
 	}
 	// The sandbox is still fine afterwards.
 	if r := run(t, sb, ExecRequest{Command: "echo ok"}); string(r.Stdout) != "ok\n" {
@@ -305,12 +311,7 @@ func TestBadConfigFailsBeforeQEMU(t *testing.T) {
 
 func TestStopDuringExecuteAndAfter(t *testing.T) {
 	sb := startSandbox(t, Config{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := sb.Execute(context.Background(), ExecRequest{Command: "sleep 60", Timeout: 2 * time.Minute})
-		done <- err
-	}()
-	time.Sleep(500 * time.Millisecond)
+	done := callInFlight(t, sb)
 	workdir := sb.workdir.path
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ { // Stop twice at once
@@ -345,12 +346,7 @@ func TestStopDuringExecuteAndAfter(t *testing.T) {
 
 func TestQEMUKilledFromOutside(t *testing.T) {
 	sb := startSandbox(t, Config{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := sb.Execute(context.Background(), ExecRequest{Command: "sleep 60", Timeout: 2 * time.Minute})
-		done <- err
-	}()
-	time.Sleep(500 * time.Millisecond)
+	done := callInFlight(t, sb)
 	syscall.Kill(sb.PID(), syscall.SIGKILL)
 	select {
 	case err := <-done:
