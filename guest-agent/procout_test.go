@@ -61,7 +61,8 @@ func TestOutputLogKeepsOrderAndTheLatestBytes(t *testing.T) {
 // clear error, and the agent keeps serving.
 func TestManyProcessesAtOnce(t *testing.T) {
 	a := startAgent(t)
-	const n = maxRunningProcesses + 76
+	const documented = 1024 // docs/protocol.md: "503 past 1,024 running"
+	const n = documented + 76
 	codes := make(chan int, n)
 	bodies := make(chan string, n)
 	work := make(chan int)
@@ -90,7 +91,7 @@ func TestManyProcessesAtOnce(t *testing.T) {
 	for c := range codes {
 		count[c]++
 	}
-	if count[http.StatusOK] != maxRunningProcesses || count[http.StatusServiceUnavailable] != n-maxRunningProcesses {
+	if count[http.StatusOK] != documented || count[http.StatusServiceUnavailable] != n-documented {
 		t.Fatalf("answers by status: %v", count)
 	}
 	for b := range bodies {
