@@ -32,7 +32,8 @@ const (
 	cgroupRoot     = "/sys/fs/cgroup"
 	commandsCgroup = cgroupRoot + "/quicksand-commands"
 	// Processes (and threads) one command may have at once: scaled to the
-	// guest's memory (a 512 MiB guest: 1024), within these bounds.
+	// memory the guest's kernel reports (MemTotal; a 512 MiB guest: 914),
+	// within these bounds.
 	minCommandPids = 256
 	maxCommandPids = 8192
 )
