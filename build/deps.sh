@@ -32,10 +32,11 @@ die() { printf 'deps: %s\n' "$*" >&2; exit 1; }
 apt_packages=(qemu-system-x86 qemu-system-arm qemu-utils busybox-static debootstrap
 	e2fsprogs cpio xz-utils qemu-user-static binfmt-support gcc g++ make pkg-config valgrind
 	iproute2 curl ca-certificates tmux mmdebstrap uidmap fakeroot)
-# A C cross compiler for the other architecture's library (make lib-cross).
+# A C cross compiler for the other architecture's library (make lib-cross),
+# and C++ for the Node FFI addons prebuilt for it (build/node-addons.sh).
 case $(uname -m) in
-aarch64) apt_packages+=(gcc-x86-64-linux-gnu libc6-dev-amd64-cross) ;;
-*) apt_packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
+aarch64) apt_packages+=(gcc-x86-64-linux-gnu g++-x86-64-linux-gnu libc6-dev-amd64-cross) ;;
+*) apt_packages+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
 esac
 apt_updated=false
 apt_install() {
