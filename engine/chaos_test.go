@@ -87,7 +87,8 @@ func TestQEMUKilledDuringSnapshots(t *testing.T) {
 	for _, op := range []string{"checkpoint", "save"} {
 		t.Run(op, func(t *testing.T) {
 			sb := startSandbox(t, Config{})
-			run(t, sb, ExecRequest{Command: "head -c 200000000 /dev/urandom > /root/big"}) // something to write
+			// Something to write, on the disk before the overlay is measured.
+			run(t, sb, ExecRequest{Command: "head -c 200000000 /dev/urandom > /root/big; sync"})
 			parent := t.TempDir()
 			saveDir := parent + "/s"
 			overlay := filepath.Join(sb.workdir.path, "overlay.qcow2")
@@ -219,7 +220,7 @@ func TestHelperChaosStage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if stage != "execute" {
-		sb.Execute(ctx, ExecRequest{Command: "head -c 100000000 /dev/urandom > /root/big"})
+		sb.Execute(ctx, ExecRequest{Command: "head -c 100000000 /dev/urandom > /root/big; sync"})
 	}
 	println("READY")
 	switch stage {
