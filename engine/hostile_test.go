@@ -19,56 +19,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
-
-// liarBinaries are the liar, built once per test binary and architecture
-// (image terms: x86_64, arm64), kept in memory for every sandbox.
-var liarBinaries struct {
-	mu    sync.Mutex
-	built map[string][]byte
-}
-
-func liarBinary(t *testing.T, arch string) []byte {
-	t.Helper()
-	liarBinaries.mu.Lock()
-	defer liarBinaries.mu.Unlock()
-	if bin, ok := liarBinaries.built[arch]; ok {
-		return bin
-	}
-	goarch := map[string]string{"x86_64": "amd64", "arm64": "arm64"}[arch]
-	if goarch == "" {
-		t.Fatalf("no liar for the architecture %q", arch)
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	out := filepath.Join(t.TempDir(), "liar")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, "./testdata/liar")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the liar: %v\n%s", err, msg)
-	}
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if liarBinaries.built == nil {
-		liarBinaries.built = map[string][]byte{}
-	}
-	liarBinaries.built[arch] = bin
-	return bin
-}
 
 // liar is a liar that took a sandbox's agent's place.
 type liar struct {
@@ -85,7 +41,7 @@ const liarDir = "/run/liar"
 func startLiar(t *testing.T, sb *Sandbox, lie string, args ...string) *liar {
 	t.Helper()
 	ctx := context.Background()
-	bin := liarBinary(t, sb.img.Manifest.Arch)
+	bin := guestProgram(t, "./testdata/liar", sb.img.Manifest.Arch)
 	if err := sb.MakeDir(ctx, liarDir, true, FileOptions{Mode: 0o700}); err != nil {
 		t.Fatal(err)
 	}
