@@ -73,6 +73,7 @@ const signatures = {
 };
 
 let loaded = null;
+let loadedPath = null; // for lib/imagecli.js, which declares its own functions
 
 /** The library, loaded on first use so that requiring never fails. */
 function lib() {
@@ -85,6 +86,7 @@ function lib() {
     }
     try {
       loaded = ffi.Library(p, signatures);
+      loadedPath = p;
       return loaded;
     } catch (e) {
       tried.push(`${p} (${e.message})`);
@@ -151,6 +153,6 @@ function check(status, err) {
 module.exports = {
   onPool,
   check,
-  ffi, ref, lib, candidates, outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
+  ffi, ref, lib, candidates, libraryPath: () => (lib(), loadedPath), outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
   chunkFnType, doneFnType, voidPtr,
 };
