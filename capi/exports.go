@@ -119,8 +119,13 @@ func decodeExecute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t) (*e
 
 // execute runs one decoded request, streaming when onChunk is set. Its
 // result is msgpack in C memory (malloc'd), which the caller hands on or
-// frees.
+// frees. The engine puts the output straight where the result has it.
 func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, onChunk func(engine.Stream, []byte) error) ([]byte, error) {
+	var buf []byte
+	req.OutputMemory = func(stdoutLen, stderrLen int) ([]byte, []byte) {
+		buf = cAlloc(wire.ResultSize(stdoutLen, stderrLen))
+		return wire.ResultSlots(buf, stdoutLen, stderrLen)
+	}
 	var res *engine.ExecResult
 	var err error
 	if onChunk != nil {
@@ -129,9 +134,15 @@ func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, on
 		res, err = sb.Execute(ctx, req)
 	}
 	if err != nil {
+		if buf != nil {
+			C.free(unsafe.Pointer(cPtr(buf)))
+		}
 		return nil, err
 	}
-	return wire.EncodeResult(res, cAlloc), nil
+	if buf == nil {
+		return wire.EncodeResult(res, cAlloc), nil
+	}
+	return wire.EncodeResultInto(buf, res), nil
 }
 
 // cAlloc is n bytes of C memory, seen from Go.

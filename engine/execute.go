@@ -52,6 +52,13 @@ type ExecRequest struct {
 	// is reported by StdoutTruncated and StderrTruncated. ExecuteStream's
 	// callback still gets every byte.
 	MaxOutput int64
+	// OutputMemory, when set, gives the memory the result's Stdout and
+	// Stderr are put in, once their lengths are known (default: Go's
+	// heap). The output is held off Go's heap until then, and each part is
+	// given back as it is copied: the C ABI puts it straight into the
+	// buffer it hands its caller, so a result costs its size once. It is
+	// called at most once, for a result that is returned.
+	OutputMemory func(stdoutLen, stderrLen int) (stdout, stderr []byte)
 }
 
 // ExecResult is how a command ended. A command that fails is a result, not
@@ -123,10 +130,10 @@ func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(St
 	began := time.Now()
 	var res *agent.Result
 	if onChunk == nil {
-		res, err = sb.client.Execute(callCtx, wire)
+		res, err = sb.client.Execute(callCtx, wire, req.OutputMemory)
 	} else {
 		var cbErr error
-		res, err = sb.client.ExecuteStream(callCtx, wire, func(s agent.Stream, p []byte) error {
+		res, err = sb.client.ExecuteStream(callCtx, wire, req.OutputMemory, func(s agent.Stream, p []byte) error {
 			budget.pause()
 			defer budget.resume()
 			cbErr = onChunk(Stream(s), p)

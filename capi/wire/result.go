@@ -14,9 +14,35 @@ import (
 // instead of into Go's heap first and then again.
 func EncodeResult(r *engine.ExecResult, alloc func(n int) []byte) []byte {
 	var size resultWriter
-	size.result(r)
-	w := resultWriter{buf: alloc(size.n)[:0]}
-	w.result(r)
+	size.result(r, len(r.Stdout), len(r.Stderr))
+	return EncodeResultInto(alloc(size.n), r)
+}
+
+// ResultSize is the most bytes the result of an execute with this much
+// output takes (its exit code is not known yet: the largest encoding).
+func ResultSize(stdoutLen, stderrLen int) int {
+	var w resultWriter
+	w.result(&engine.ExecResult{ExitCode: math.MinInt32}, stdoutLen, stderrLen)
+	return w.n
+}
+
+// ResultSlots are where in buf (of ResultSize) EncodeResultInto puts the
+// output: an engine.ExecRequest's OutputMemory can give these, so that the
+// engine puts the output in place and it is never copied again.
+func ResultSlots(buf []byte, stdoutLen, stderrLen int) (stdout, stderr []byte) {
+	var w resultWriter
+	w.head(stdoutLen)
+	at := w.n
+	w.n += stdoutLen
+	w.middle(stderrLen)
+	return buf[at : at+stdoutLen : at+stdoutLen], buf[w.n : w.n+stderrLen : w.n+stderrLen]
+}
+
+// EncodeResultInto encodes r into buf (at least ResultSize long) and
+// returns the part used. Output already in its slot is not copied.
+func EncodeResultInto(buf []byte, r *engine.ExecResult) []byte {
+	w := resultWriter{buf: buf[:0]}
+	w.result(r, len(r.Stdout), len(r.Stderr))
 	return w.buf
 }
 
@@ -27,12 +53,26 @@ type resultWriter struct {
 	n   int
 }
 
-func (w *resultWriter) result(r *engine.ExecResult) {
+// head is everything before stdout's bytes, middle what comes between
+// stdout's and stderr's.
+func (w *resultWriter) head(stdoutLen int) {
 	w.raw(0x87) // a map of 7
 	w.str("stdout")
-	w.bin(r.Stdout)
+	w.binHeader(stdoutLen)
+}
+
+func (w *resultWriter) middle(stderrLen int) {
 	w.str("stderr")
-	w.bin(r.Stderr)
+	w.binHeader(stderrLen)
+}
+
+// result writes r, whose output is stdoutLen and stderrLen bytes (only
+// counted when buf is nil).
+func (w *resultWriter) result(r *engine.ExecResult, stdoutLen, stderrLen int) {
+	w.head(stdoutLen)
+	w.output(r.Stdout, stdoutLen)
+	w.middle(stderrLen)
+	w.output(r.Stderr, stderrLen)
 	w.str("exit_code")
 	w.int(int64(r.ExitCode))
 	w.str("timed_out")
@@ -57,8 +97,8 @@ func (w *resultWriter) str(s string) { // keys: all shorter than 32 bytes
 	w.raw([]byte(s)...)
 }
 
-func (w *resultWriter) bin(p []byte) {
-	switch n := len(p); {
+func (w *resultWriter) binHeader(n int) {
+	switch {
 	case n <= math.MaxUint8:
 		w.raw(0xc4, byte(n))
 	case n <= math.MaxUint16:
@@ -66,7 +106,20 @@ func (w *resultWriter) bin(p []byte) {
 	default:
 		w.raw(0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	w.raw(p...)
+}
+
+// output appends n bytes of output p; p already where they go (from
+// ResultSlots) is not copied onto itself.
+func (w *resultWriter) output(p []byte, n int) {
+	w.n += n
+	if w.buf == nil {
+		return
+	}
+	at := len(w.buf)
+	w.buf = w.buf[:at+n]
+	if n > 0 && &w.buf[at] != &p[0] {
+		copy(w.buf[at:], p)
+	}
 }
 
 func (w *resultWriter) int(v int64) {

@@ -140,6 +140,39 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// Output the engine put in the slots of a result buffer (ResultSlots, for
+// ExecRequest.OutputMemory) is encoded in place: the buffer decodes to the
+// result, whatever the exit code, and the output was not copied.
+func TestEncodeResultInPlace(t *testing.T) {
+	for _, size := range []int{0, 1, 255, 256, 65536} {
+		for _, code := range []int{0, -1, -33, 1 << 40} {
+			buf := make([]byte, ResultSize(size, 3))
+			out, errOut := ResultSlots(buf, size, 3)
+			for i := range out {
+				out[i] = byte(i)
+			}
+			copy(errOut, "err")
+			b := EncodeResultInto(buf, &engine.ExecResult{Stdout: out, Stderr: errOut, ExitCode: code})
+			var r struct {
+				Stdout   []byte `msgpack:"stdout"`
+				Stderr   []byte `msgpack:"stderr"`
+				ExitCode int    `msgpack:"exit_code"`
+			}
+			if err := msgpack.Unmarshal(b, &r); err != nil || len(r.Stdout) != size || string(r.Stderr) != "err" || r.ExitCode != code {
+				t.Fatalf("size %d, code %d: %v, %d bytes, %q, %d", size, code, err, len(r.Stdout), r.Stderr, r.ExitCode)
+			}
+			for i, c := range r.Stdout {
+				if c != byte(i) {
+					t.Fatalf("size %d: byte %d is %d", size, i, c)
+				}
+			}
+			if &b[0] != &buf[0] {
+				t.Fatal("encoded elsewhere than the buffer")
+			}
+		}
+	}
+}
+
 // The hand-written result encoder writes what a msgpack decoder reads
 // back, at every size class of bin and int, into exactly what it asked for.
 func TestEncodeResultSizes(t *testing.T) {

@@ -21,7 +21,7 @@ func TestExecuteKeepsTheCapOfALyingAnswer(t *testing.T) {
 	defer srv.Close()
 	c := New(strings.TrimPrefix(srv.URL, "http://"), "token-token-token")
 	defer c.Close()
-	res, err := c.Execute(context.Background(), protocol.ExecRequest{Command: "true", MaxOutput: 1001})
+	res, err := c.Execute(context.Background(), protocol.ExecRequest{Command: "true", MaxOutput: 1001}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,11 +202,17 @@ func (ch *Channel) Open(streaming bool, limit int64) (*ChannelCall, error) {
 // ID is the id to put in ExecRequest.OutputChannel.
 func (c *ChannelCall) ID() uint64 { return c.id }
 
-// Close forgets the call; its late frames are dropped.
+// Close forgets the call; its late frames are dropped, and what it kept
+// and nobody took (Output) is given back.
 func (c *ChannelCall) Close() {
 	c.ch.mu.Lock()
 	delete(c.ch.calls, c.id)
 	c.ch.mu.Unlock()
+	c.mu.Lock()
+	c.out[Stdout].release()
+	c.out[Stderr].release()
+	c.queue = nil
+	c.mu.Unlock()
 }
 
 func (c *ChannelCall) receive(s Stream, p []byte) {
@@ -217,17 +223,14 @@ func (c *ChannelCall) receive(s Stream, p []byte) {
 		c.overrun = errors.Errorf("the guest sent more output than the channel's window allowed (%d bytes granted)", c.granted+protocol.ChannelWindow)
 	}
 	if c.overrun == nil {
-		kept := c.out[s].add(p)
+		c.out[s].add(p)
 		if c.streaming {
 			// The caller sees every byte, also past the limit; the queue
-			// holds at most the window (the guest waits for grants). What
-			// the result kept is handed out as a slice of it (later adds
-			// never move or overwrite it); the rest as a copy.
-			chunk := kept
-			if len(chunk) != len(p) {
-				chunk = append([]byte(nil), p...)
-			}
-			c.queue = append(c.queue, Chunk{s, chunk})
+			// holds at most the window (the guest waits for grants). A
+			// copy: p is the frame reader's, and what the result keeps is
+			// off Go's heap (offheap.go), where no chunk a caller might
+			// hold on to may point.
+			c.queue = append(c.queue, Chunk{s, append([]byte(nil), p...)})
 		}
 	}
 	c.mu.Unlock()
@@ -281,11 +284,14 @@ func (c *ChannelCall) Complete(counts protocol.ChannelCounts) bool {
 	return c.got[Stdout] >= counts.Stdout && c.got[Stderr] >= counts.Stderr
 }
 
-// Output returns each stream's output so far, and whether the limit cut it.
-func (c *ChannelCall) Output() (stdout, stderr []byte, stdoutCut, stderrCut bool) {
+// Output moves each stream's output to where alloc says (nil: Go's heap),
+// and says whether the limit cut it. Once only: the call keeps nothing
+// after.
+func (c *ChannelCall) Output(alloc Alloc) (stdout, stderr []byte, stdoutCut, stderrCut bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out[Stdout].bytes(), c.out[Stderr].bytes(), c.out[Stdout].cut, c.out[Stderr].cut
+	stdout, stderr = moveOutputs(&c.out, alloc)
+	return stdout, stderr, c.out[Stdout].cut, c.out[Stderr].cut
 }
 
 // Wait waits until everything counts announces has arrived (for a call that

@@ -56,7 +56,7 @@ func TestChannelCallLimitAndGrants(t *testing.T) {
 	if err := cc.Wait(ctx, counts); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, outCut, errCut := cc.Output()
+	out, errOut, outCut, errCut := cc.Output(nil)
 	if string(out) != "123456789" || string(errOut) != "err" || !outCut || errCut {
 		t.Fatalf("kept %q %q (cut %v %v)", out, errOut, outCut, errCut)
 	}
@@ -104,7 +104,7 @@ func TestExpectSyncRecoversFromACutFrame(t *testing.T) {
 	if err := cc.Wait(ctx, protocol.ChannelCounts{Stdout: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, _, _ := cc.Output(); string(out) != "after" {
+	if out, _, _, _ := cc.Output(nil); string(out) != "after" {
 		t.Fatalf("got %q, want \"after\"", out)
 	}
 }
@@ -159,7 +159,7 @@ func TestStreamingCallOverrunFails(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if out, _, _, _ := cc.Output(); len(out) != protocol.ChannelWindow {
+	if out, _, _, _ := cc.Output(nil); len(out) != protocol.ChannelWindow {
 		t.Fatalf("kept %d bytes, want the window's %d", len(out), protocol.ChannelWindow)
 	}
 }
@@ -179,5 +179,49 @@ func TestCoalesce(t *testing.T) {
 	big := make([]byte, coalesceMax)
 	if out := coalesce([]Chunk{{Stdout, big}, {Stdout, []byte("y")}}); len(out) != 2 {
 		t.Fatalf("a join past coalesceMax: %d chunks", len(out))
+	}
+}
+
+// What a call kept is given back whichever way it ends: moved into its
+// result, or abandoned (closed without one, as a failed call is), and
+// frames that come after are not kept.
+func TestChannelCallGivesItsOutputBack(t *testing.T) {
+	ch, guest := guestEnd(t)
+	go func() { // the grants
+		fr := protocol.NewFrameReader(guest)
+		for {
+			if _, _, err := fr.Next(); err != nil {
+				return
+			}
+		}
+	}()
+	big := strings.Repeat("x", 1<<20)
+	for _, result := range []bool{true, false} {
+		cc, err := ch.Open(false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			writeData(t, guest, cc.ID(), Stdout, big)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = cc.Wait(ctx, protocol.ChannelCounts{Stdout: 4 << 20})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := mapped.Load(); n < 2<<20 {
+			t.Fatalf("4 MiB kept, %d bytes of it off Go's heap", n)
+		}
+		if result {
+			if out, _, _, _ := cc.Output(nil); len(out) != 4<<20 {
+				t.Fatalf("the result holds %d bytes", len(out))
+			}
+			writeData(t, guest, cc.ID(), Stdout, big) // after the result: dropped
+		}
+		cc.Close()
+		if n := mapped.Load(); n != 0 {
+			t.Fatalf("result %v: %d bytes still mapped after the call", result, n)
+		}
 	}
 }

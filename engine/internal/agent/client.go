@@ -231,8 +231,9 @@ func (c *Client) Resume(ctx context.Context, req protocol.ResumeRequest) (protoc
 	return r, nil
 }
 
-// Execute runs a command and waits for all of its output.
-func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result, error) {
+// Execute runs a command and waits for all of its output, which it puts
+// where alloc says (nil: Go's heap).
+func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest, alloc Alloc) (*Result, error) {
 	cc := c.openCall(&req, false)
 	if cc != nil {
 		defer cc.Close()
@@ -252,7 +253,7 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 		if err := cc.Wait(ctx, *r.ChannelBytes); err != nil {
 			return nil, err
 		}
-		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cc.Output()
+		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = cc.Output(alloc)
 		return res, nil
 	}
 	var err error
@@ -265,6 +266,7 @@ func (c *Client) Execute(ctx context.Context, req protocol.ExecRequest) (*Result
 	limit := outputLimit(&req)
 	res.Stdout, res.StdoutTruncated = capped(res.Stdout, limit, res.StdoutTruncated)
 	res.Stderr, res.StderrTruncated = capped(res.Stderr, limit, res.StderrTruncated)
+	res.Stdout, res.Stderr = placeOutputs(res.Stdout, res.Stderr, alloc)
 	return res, nil
 }
 
@@ -288,7 +290,9 @@ func capped(p []byte, limit int64, cut bool) ([]byte, bool) {
 //
 // Output comes over the output channel when there is one, else in the
 // events themselves; either way the event stream ends with the exit event.
-func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, onChunk func(Stream, []byte) error) (*Result, error) {
+//
+// The result's output goes where alloc says (nil: Go's heap).
+func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, alloc Alloc, onChunk func(Stream, []byte) error) (*Result, error) {
 	cc := c.openCall(&req, true)
 	if cc != nil {
 		defer cc.Close()
@@ -299,7 +303,8 @@ func (c *Client) ExecuteStream(ctx context.Context, req protocol.ExecRequest, on
 	events, stop := c.streamEvents(ctx, req)
 	defer stop()
 
-	st := &stream{cc: cc, onChunk: onChunk, out: keptOutputs(outputLimit(&req))}
+	st := &stream{cc: cc, onChunk: onChunk, out: keptOutputs(outputLimit(&req)), alloc: alloc}
+	defer st.release()
 	var ready, dead <-chan struct{}
 	if cc != nil {
 		ready, dead = cc.Ready(), cc.Dead()
@@ -387,6 +392,7 @@ type stream struct {
 	out [3]keptOutput
 	// channel output held back because it ends inside a UTF-8 character
 	pending [3][]byte
+	alloc   Alloc // where the result's output goes
 }
 
 // event handles one event from the agent.
@@ -456,13 +462,22 @@ func (st *stream) send(s Stream, p []byte) error {
 	return st.onChunk(s, p)
 }
 
+// result is the call's result, its output moved where st.alloc says.
 func (st *stream) result(exit *protocol.Event) *Result {
-	res := &Result{Stdout: st.out[Stdout].bytes(), Stderr: st.out[Stderr].bytes(), ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut,
-		StdoutTruncated: st.out[Stdout].cut, StderrTruncated: st.out[Stderr].cut}
+	res := &Result{ExitCode: *exit.ExitCode, TimedOut: exit.TimedOut}
 	if exit.ChannelBytes != nil {
-		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = st.cc.Output()
+		res.Stdout, res.Stderr, res.StdoutTruncated, res.StderrTruncated = st.cc.Output(st.alloc)
+		return res
 	}
+	res.Stdout, res.Stderr = moveOutputs(&st.out, st.alloc)
+	res.StdoutTruncated, res.StderrTruncated = st.out[Stdout].cut, st.out[Stderr].cut
 	return res
+}
+
+// release gives back what the call kept in-band and no result took.
+func (st *stream) release() {
+	st.out[Stdout].release()
+	st.out[Stderr].release()
 }
 
 // eventOrError is one event read from the stream, or why reading failed.
@@ -524,9 +539,8 @@ const coalesceMax = 1 << 20
 // chunk handed to a caller costs a call into its code (into Python or
 // JavaScript through the C ABI, tens of microseconds each), so a slow
 // consumer gets fewer, bigger chunks instead of falling further behind.
-// Output that the caller keeps up with arrives as it came. Appending never
-// writes into the result's memory: a chunk that is a slice of it has no
-// room past its end (receive), so append copies.
+// Output that the caller keeps up with arrives as it came. Every chunk is
+// the call's own copy (receive), so appending to one touches nothing else.
 func coalesce(chunks []Chunk) []Chunk {
 	if len(chunks) < 2 {
 		return chunks

@@ -71,6 +71,7 @@ func (c *Client) AttachProcess(ctx context.Context, id string, from int64, maxOu
 		maxOutput = protocol.DefaultMaxOutput
 	}
 	st := &stream{onChunk: onChunk, out: keptOutputs(maxOutput)}
+	defer st.release()
 	var dropped int64
 	var res *Result
 	var failed error
