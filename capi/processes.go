@@ -122,12 +122,38 @@ func qs_process_attach(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, userD
 	})
 }
 
+// known fails for an id the guest has no process under, before an
+// asynchronous attach starts: that failure is the caller's mistake and
+// belongs to the call, not to on_done, which a binding hands to a
+// background task nobody may be waiting on. The guest looks the id up
+// before anything else a signal request asks, and signal 0 is out of range
+// there: a known process (running or exited) answers "bad request" and
+// nothing is ever sent to it. Any other failure (the sandbox stopped, the
+// agent unreachable) is the call's too.
+func known(p *engine.Process) error {
+	err := p.Signal(context.Background(), 0)
+	switch engine.KindOf(err) {
+	case engine.KindNotFound:
+		return &engine.Error{Kind: engine.KindNotFound, Msg: "attaching to process " + p.ID +
+			": no such process (it ended long ago, never started, or a revert removed it)"}
+	case engine.KindBadRequest:
+		return nil
+	}
+	return err
+}
+
 //export qs_process_attach_async
 func qs_process_attach_async(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t,
 	callID *C.uint64_t, errOut **C.qs_error) C.int {
+	if callID != nil {
+		*callID = 0
+	}
 	return processCall(h, id, "qs_process_attach_async", errOut, func(p *engine.Process) error {
 		if onDone == nil {
 			return invalidHandle("qs_process_attach_async: on_done is NULL")
+		}
+		if err := known(p); err != nil {
+			return err
 		}
 		startAsync(onChunk, onDone, userData, callID, func(ctx context.Context, cb func(engine.Stream, []byte) error) ([]byte, error) {
 			return attach(ctx, p, cb)

@@ -204,7 +204,11 @@ int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_le
  * threads: on_chunk with each chunk in order, then on_done exactly once,
  * after the last on_chunk. They must return promptly (they hold up the
  * command's output). If this function fails, neither is ever called.
- * call_id (may be NULL) receives an id for qs_call_cancel.
+ * What it can tell at once fails the call itself (a bad request, a stopped
+ * sandbox); what only the guest can tell (a missing cwd, an unknown user)
+ * is the command's outcome and goes to on_done, which every binding awaits
+ * as the call's result. call_id (may be NULL) receives an id for
+ * qs_call_cancel.
  */
 int qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t request_len,
                              qs_chunk_fn on_chunk, qs_done_fn on_done, void *user_data,
@@ -237,11 +241,13 @@ void qs_sandbox_free(qs_sandbox *sb);
 /*
  * Facts about a sandbox, as a msgpack map the caller frees with
  * qs_buffer_free: running bool, accelerator str ("kvm", "hvf", "tcg"),
- * arch str, pid int (QEMU's), agent_addr str, boot_timing map of float
- * seconds since the start call {qemu_started, kernel_booted,
- * agent_listening, ready}, output_channel bool (commands' output travels
- * over the fast virtio-serial channel, docs/protocol.md). Works after stop
- * (running is then false).
+ * arch str, pid int (QEMU's), agent_addr str, output_channel bool
+ * (commands' output travels over the fast virtio-serial channel,
+ * docs/protocol.md), output_channel_error str (why not, only when it does
+ * not), boot_timing map {warm bool (resumed from a template or a save),
+ * qemu_started float, kernel_booted float, agent_listening float, ready
+ * float: seconds since the start call}. Works after stop (running is then
+ * false).
  */
 int qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
 
@@ -323,9 +329,10 @@ void qs_set_log_handler(qs_log_fn fn, void *user_data, int min_level);
  *   timeout    number seconds: the whole call's bound (default: none but
  *                    the 60 seconds without progress above)
  * qs_sandbox_file_op's result (may be NULL): for "stat" a map {exists bool,
- * info}, for "list" {entries: [info]}, each info {name str, type str
- * ("file", "dir", "symlink", "other"), size int, mode int, mtime float
- * seconds, target str (symlinks)}; nothing for the others.
+ * info map (when it exists)}, for "list" {entries array of info maps}, each
+ * info {name str, type str ("file", "dir", "symlink", "other"), size int,
+ * mode int, mtime float seconds, target str (symlinks only)}; nothing for
+ * the others.
  */
 int qs_sandbox_write_file(qs_sandbox *sb, const char *path, const uint8_t *data, size_t len,
                           const uint8_t *options, size_t options_len, qs_error **err);
@@ -388,7 +395,11 @@ int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
  * qs_process_attach follows the process to its end like qs_sandbox_execute
  * (on_chunk on the calling thread) and gives the same result map;
  * qs_process_attach_async like qs_sandbox_execute_async (qs_call_cancel
- * stops following; the process runs on).
+ * stops following; the process runs on). An id the guest does not know
+ * fails either call itself with QS_ERR_NOT_FOUND: the asynchronous one asks
+ * the guest first (one round trip), so its callbacks are never called for
+ * it. Failures after the start (the sandbox stopped, a revert that removed
+ * the process meanwhile) go to on_done.
  */
 int qs_sandbox_start_process(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *out, qs_error **err);
 int qs_sandbox_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);

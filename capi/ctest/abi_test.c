@@ -379,6 +379,16 @@ static void test_processes(qs_sandbox *sb) {
     qs_buffer_free(&res);
 
     expect_error(qs_process_signal(sb, "p-unknown", 15, &err), &err, QS_ERR_NOT_FOUND, "p-unknown", "an unknown id");
+    /* An asynchronous attach to an unknown id fails itself, at once: its
+     * callbacks are never called (an error only on_done heard of would be
+     * lost to a caller that checks the status, as the bindings do). */
+    struct async_state unknown = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    uint64_t none_id = 0;
+    st = qs_process_attach_async(sb, "p-unknown", on_chunk_async, on_done, &unknown, &none_id, &err);
+    if (st == QS_OK) wait_done(&unknown); /* the old way: the error reached on_done only */
+    expect_error(st, &err, QS_ERR_NOT_FOUND, "p-unknown", "an asynchronous attach to an unknown id");
+    usleep(200 * 1000);
+    CHECK(!unknown.done && none_id == 0, "a failed attach_async called on_done (%d) or gave a call id", unknown.done);
     expect_error(qs_process_signal(sb, id, 99, &err), &err, QS_ERR_BAD_REQUEST, "out of range", "signal 99");
     expect_error(qs_process_write(sb, NULL, NULL, 0, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL id");
     mp_writer none = {0};

@@ -60,15 +60,17 @@ class Process {
   #follow;
   #follower = null;
 
-  constructor(ptr, id, pid, follow, opts) {
+  // opts.follow: follow from now on even without callbacks (an attach);
+  // started hears how the follower's start went.
+  constructor(ptr, id, pid, follow, opts, started) {
     this.#ptr = ptr;
     this.#follow = follow;
     /** Names the process within its sandbox (Sandbox.attach takes it). */
     this.id = id;
     /** Its pid in the guest (0 for a handle made by attach). */
     this.pid = pid;
-    if (opts.onStdout || opts.onStderr) {
-      this.#follower = follow({ onStdout: opts.onStdout, onStderr: opts.onStderr });
+    if (opts.follow || opts.onStdout || opts.onStderr) {
+      this.#follower = follow({ onStdout: opts.onStdout, onStderr: opts.onStderr }, started);
       this.#follower.catch(() => {}); // wait() reports it
     }
     Object.freeze(this);

@@ -33,6 +33,7 @@ const checkpointAsync = onPool('qs_sandbox_checkpoint');
 const revertAsync = onPool('qs_sandbox_revert');
 const saveAsync = onPool('qs_sandbox_save');
 const validateAsync = onPool('qs_validate_save');
+const attachAsync = onPool('qs_process_attach_async');
 
 /**
  * A Linux VM of your own.
@@ -85,12 +86,17 @@ class Sandbox {
 
   /**
    * Runs an asynchronous library call (an execute or an attach) that invoke
-   * starts with the sandbox, its callbacks, key and out-pointers; resolves
-   * with its result. opts: onStdout, onStderr, signal.
+   * starts with the sandbox, its callbacks, key and out-pointers (invoke
+   * returns the status, or a Promise of it when it runs on libuv's pool);
+   * resolves with its result. opts: onStdout, onStderr, signal. started
+   * (if given) is called once the call began, or with the error of a start
+   * that failed: the caller hears of that at once (an attach to an unknown
+   * id), not only through the result nobody may be waiting on yet.
    */
-  #follow(invoke, opts) {
+  #follow(invoke, opts, started = () => {}) {
     return new Promise((resolve, reject) => {
       if (opts.signal?.aborted) {
+        started(opts.signal.reason);
         reject(opts.signal.reason);
         return;
       }
@@ -132,14 +138,22 @@ class Sandbox {
       // Without callbacks the library collects the output itself (capped
       // at maxOutput) instead of handing every chunk to JavaScript.
       const streaming = Boolean(opts.onStdout || opts.onStderr);
+      const begun = (status) => {
+        if (status !== 0) {
+          calls.forget(key);
+          const e = native.takeError(status, errOut);
+          started(e);
+          reject(e);
+          return;
+        }
+        callId = Number(idOut.readBigUInt64LE());
+        started(null);
+        if (opts.signal?.aborted) onAbort();
+        else opts.signal?.addEventListener('abort', onAbort, { once: true });
+      };
       const status = invoke(ptr, streaming ? calls.onChunk : null, calls.onDone, key, idOut, errOut);
-      if (status !== 0) {
-        calls.forget(key);
-        reject(native.takeError(status, errOut));
-        return;
-      }
-      callId = Number(idOut.readBigUInt64LE());
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (typeof status === 'number') begun(status);
+      else status.then(begun, (e) => { calls.forget(key); started(e); reject(e); });
     });
   }
 
@@ -201,17 +215,30 @@ class Sandbox {
   }
 
   /** A handle to a process another call started; callbacks get its output from the start. */
+  /**
+   * A handle to a process another call started, following it from now on
+   * (wait() gives how it ended); callbacks get its output from the start.
+   * An unknown id rejects here, with NotFoundError.
+   */
   async attach(id, opts = {}) {
     this.#live();
-    return this.#process(String(id), 0, opts);
+    let started;
+    const begun = new Promise((resolve, reject) => {
+      started = (e) => (e ? reject(e) : resolve());
+    });
+    const p = this.#process(String(id), 0, { ...opts, follow: true }, started);
+    await begun;
+    return p;
   }
 
   /** The background processes that still run: [{ id, pid, command, pty }]. */
   async listProcesses() { return processes.list(this.#live()); }
 
-  #process(id, pid, opts) {
-    const follow = (o) => this.#follow((ptr, ...cb) => native.lib().qs_process_attach_async(ptr, id, ...cb), o);
-    return new Process(() => this.#live(), id, pid, follow, opts);
+  #process(id, pid, opts, started) {
+    // On libuv's pool: the library asks the guest whether the process
+    // exists before the attach starts, which must not hold up the main thread.
+    const follow = (o, s) => this.#follow((ptr, ...cb) => attachAsync(ptr, id, ...cb), o, s);
+    return new Process(() => this.#live(), id, pid, follow, opts, started);
   }
 
   // --- shared folders --------------------------------------------------------

@@ -317,7 +317,9 @@ test('background processes', async () => {
   await assert.rejects(k.signal(99), /out of range/);
   await k.kill();
   assert.equal((await k.wait()).exitCode, 137);
-  await assert.rejects((await sb.attach('p-none')).wait(), NotFoundError);
+  // An unknown id fails the attach itself, with or without callbacks.
+  await assert.rejects(sb.attach('p-none', { onStdout: (t) => seen.push(t) }), (e) => e instanceof NotFoundError && /p-none/.test(e.message));
+  await assert.rejects(sb.attach('p-none'), (e) => e instanceof NotFoundError && /p-none/.test(e.message));
 });
 
 test('a pool of ready sandboxes', async () => {

@@ -7,7 +7,7 @@ import asyncio
 import ctypes
 import signal as _signal
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 
 import msgpack
 
@@ -66,6 +66,15 @@ def resize(ptr: int, process_id: str, rows: int, cols: int) -> None:
 
 Callback = Optional[Callable[[str], Any]]
 
+_F = TypeVar("_F", bound="asyncio.Future[Any]")
+
+
+def _retrieved(f: _F) -> _F:
+    """Marks f's exception as seen once it is set: it reaches the caller
+    another way (attach raises it, wait() returns it)."""
+    f.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return f
+
 
 class Process:
     """A background process in a Sandbox (``Sandbox.start_process``). It runs
@@ -81,11 +90,42 @@ class Process:
         self._sb = sb
         self._follower: Optional["asyncio.Future[ExecuteResult]"] = None
         if on_stdout is not None or on_stderr is not None:
-            self._follower = asyncio.ensure_future(self._follow(on_stdout, on_stderr))
+            self._follow_in_background(on_stdout, on_stderr)
 
-    def _follow(self, on_stdout: Callback, on_stderr: Callback) -> "asyncio.Future[ExecuteResult]":
+    @classmethod
+    async def attached(cls, sb: "Sandbox", id: str, on_stdout: Callback, on_stderr: Callback) -> "Process":
+        """A handle that follows process ``id`` from now on, returned once
+        the guest took the attach: an unknown id raises here, not in a
+        background task nobody may be waiting on."""
+        p = cls(sb, id, 0)
+        started = p._follow_in_background(on_stdout, on_stderr)
+        try:
+            await started
+        except asyncio.CancelledError:
+            assert p._follower is not None
+            p._follower.cancel()  # nobody holds the handle: stop following
+            raise
+        return p
+
+    def _follow_in_background(self, on_stdout: Callback, on_stderr: Callback) -> "asyncio.Future[None]":
+        """Follows the process in a task (wait() gives how it ended);
+        returns the future of the attach's start."""
+        started = _retrieved(asyncio.get_running_loop().create_future())
+        # A handle nobody waits on must not make asyncio log "Task exception
+        # was never retrieved" at exit: wait() reports how the follow ended.
+        self._follower = _retrieved(asyncio.ensure_future(self._follow(on_stdout, on_stderr, started)))
+        return started
+
+    def _follow(
+        self, on_stdout: Callback, on_stderr: Callback, started: "Optional[asyncio.Future[None]]" = None
+    ) -> "Awaitable[ExecuteResult]":
+        """Follows the process to its end. The attach starts on a worker
+        thread (the library asks the guest whether the process exists
+        first, which must not hold up the loop)."""
         handle = self._sb._require()
-        return self._sb._follow(lambda deliver, run: handle.start_attach(self.id, deliver, run), on_stdout, on_stderr)
+        if started is None:
+            started = _retrieved(asyncio.get_running_loop().create_future())
+        return self._sb._follow(lambda deliver, run: handle.start_attach(self.id, deliver, run), on_stdout, on_stderr, started)
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, self._sb._require()._ptr, self.id, *args)
@@ -131,19 +171,39 @@ class SyncProcess:
         self._result: Optional[ExecuteResult] = None
         self._failure: Optional[BaseException] = None
         self._follower: Optional[threading.Thread] = None
+        self._begun = threading.Event()  # the follower's attach started, or failed
         if on_stdout is not None or on_stderr is not None:
-            self._follower = threading.Thread(target=self._follow_into, args=(on_stdout, on_stderr), daemon=True)
-            self._follower.start()
+            self._follow_in_background(on_stdout, on_stderr)
+
+    @classmethod
+    def attached(cls, sb: "SyncSandbox", id: str, on_stdout: Callback, on_stderr: Callback) -> "SyncProcess":
+        """A handle that follows process ``id`` from now on, returned once
+        the guest took the attach: an unknown id raises here, not on the
+        follower's thread."""
+        p = cls(sb, id, 0)
+        p._follow_in_background(on_stdout, on_stderr)
+        p._begun.wait()
+        if p._failure is not None:
+            raise p._failure
+        return p
+
+    def _follow_in_background(self, on_stdout: Callback, on_stderr: Callback) -> None:
+        self._follower = threading.Thread(target=self._follow_into, args=(on_stdout, on_stderr), daemon=True)
+        self._follower.start()
 
     def _follow(self, on_stdout: Callback, on_stderr: Callback) -> ExecuteResult:
         handle = self._sb._require()
-        return self._sb._follow(lambda deliver, run: handle.start_attach(self.id, deliver, run), on_stdout, on_stderr)
+        return self._sb._follow(
+            lambda deliver, run: handle.start_attach(self.id, deliver, run), on_stdout, on_stderr, started=self._begun.set
+        )
 
     def _follow_into(self, on_stdout: Callback, on_stderr: Callback) -> None:
         try:
             self._result = self._follow(on_stdout, on_stderr)
         except BaseException as e:  # noqa: BLE001 - wait raises it
             self._failure = e
+        finally:
+            self._begun.set()
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(self._sb._require()._ptr, self.id, *args)

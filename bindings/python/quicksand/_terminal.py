@@ -10,6 +10,7 @@ import termios
 import threading
 import tty
 
+from .errors import QuicksandError
 from .sync import SyncSandbox
 from .types import PtySize
 
@@ -41,12 +42,18 @@ def interact(sb: SyncSandbox, shell: str) -> int:
         p.resize(size.rows, size.cols)
 
     def feed() -> None:
-        while True:
-            data = os.read(stdin, 32 << 10)
-            if not data:
-                p.close_stdin()
-                return
-            p.write_stdin(data)
+        # A write fails once the shell has exited (or the sandbox stopped):
+        # the main thread's wait says how it ended, so the keys still typed
+        # are dropped here instead of printing a thread's traceback.
+        try:
+            while True:
+                data = os.read(stdin, 32 << 10)
+                if not data:
+                    p.close_stdin()
+                    return
+                p.write_stdin(data)
+        except QuicksandError:
+            return
 
     old_winch = signal.signal(signal.SIGWINCH, resize)
     try:

@@ -170,9 +170,11 @@ class Sandbox(SandboxBase):
         self, process_id: str, on_stdout: Optional[Callable[[str], Any]] = None, on_stderr: Optional[Callable[[str], Any]] = None
     ) -> Process:
         """A handle to a background process another call started; the
-        callbacks get its output from the start (as far as it was kept)."""
+        callbacks get its output from the start (as far as it was kept).
+        It follows the process from now on (``wait`` gives how it ended);
+        an unknown id raises GuestFileNotFoundError here."""
         self._require()
-        return Process(self, process_id, 0, on_stdout, on_stderr)
+        return await Process.attached(self, process_id, on_stdout, on_stderr)
 
     async def list_processes(self) -> List[ProcessInfo]:
         """The background processes that still run."""
@@ -192,6 +194,28 @@ class Sandbox(SandboxBase):
         """Unmounts: once it returns the guest reaches nothing of the folder,
         even through files it held open."""
         await self._blocking(_mounts.unmount, self._require()._ptr, handle)
+
+    @staticmethod
+    async def _start_in_thread(
+        start: Callable[[Any, Execution], int], deliver: Any, run: Execution, started: "asyncio.Future[None]"
+    ) -> int:
+        """Starts a call on a worker thread and reports it to ``started``; a
+        call that starts after this task was cancelled is cancelled too."""
+        begun = asyncio.get_running_loop().run_in_executor(None, start, deliver, run)
+        try:
+            call_id = await asyncio.shield(begun)
+        except asyncio.CancelledError:
+            begun.add_done_callback(lambda f: f.cancelled() or f.exception() or Handle.cancel(f.result()))
+            if not started.done():
+                started.cancel()
+            raise
+        except BaseException as e:
+            if not started.done():
+                started.set_exception(e)
+            raise
+        if not started.done():
+            started.set_result(None)
+        return call_id
 
     @staticmethod
     async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
@@ -235,10 +259,14 @@ class Sandbox(SandboxBase):
         start: Callable[[Any, Execution], int],
         on_stdout: Optional[Callable[[str], Any]],
         on_stderr: Optional[Callable[[str], Any]],
+        started: "Optional[asyncio.Future[None]]" = None,
     ) -> ExecuteResult:
         """Runs an asynchronous library call (an execute or an attach) that
         start begins, its callbacks on the loop's thread; cancelling the task
-        cancels the call."""
+        cancels the call. With ``started`` the start runs on a worker thread
+        (an attach asks the guest first whether the process exists) and
+        ``started`` says how it went: the caller hears of a failed start at
+        once, not only through this task."""
         handle = self._require()
         loop = asyncio.get_running_loop()
         finished: asyncio.Future = loop.create_future()
@@ -255,7 +283,10 @@ class Sandbox(SandboxBase):
             except RuntimeError:
                 pass  # the loop is closed: nobody is waiting any more
 
-        call_id = start(deliver, run)
+        if started is None:
+            call_id = start(deliver, run)
+        else:
+            call_id = await self._start_in_thread(start, deliver, run, started)
         try:
             await finished
         except asyncio.CancelledError:

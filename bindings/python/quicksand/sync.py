@@ -72,8 +72,10 @@ class SyncSandbox(SandboxBase):
     def attach(
         self, process_id: str, on_stdout: Optional[Callable[[str], Any]] = None, on_stderr: Optional[Callable[[str], Any]] = None
     ) -> SyncProcess:
+        """As ``Sandbox.attach``: an unknown id raises GuestFileNotFoundError
+        here; callbacks run on a thread of their own."""
         self._require()
-        return SyncProcess(self, process_id, 0, on_stdout, on_stderr)
+        return SyncProcess.attached(self, process_id, on_stdout, on_stderr)
 
     def list_processes(self) -> List[ProcessInfo]:
         return _processes.list_running(self._require()._ptr)
@@ -170,14 +172,18 @@ class SyncSandbox(SandboxBase):
         on_stdout: Optional[Callable[[Any], Any]],
         on_stderr: Optional[Callable[[Any], Any]],
         raw: bool = False,
+        started: Optional[Callable[[], None]] = None,
     ) -> ExecuteResult:
         """Runs an asynchronous library call (an execute or an attach) that
-        start begins, its callbacks on this thread, until it ends."""
+        start begins, its callbacks on this thread, until it ends; started
+        (if given) is called once the call began (a failed start raises)."""
         handle = self._require()
         events: "queue.Queue[tuple]" = queue.Queue()
         call_id = 0
         run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id), raw)
         call_id = start(events.put, run)
+        if started is not None:
+            started()
         try:
             while True:
                 try:

@@ -366,8 +366,12 @@ async def test_background_processes(sb):
         await q.resize(10, 10)
     with pytest.raises(BadRequestError, match="exited"):
         await p.write_stdin("late")
+    # An unknown id fails the attach itself, with or without callbacks (it
+    # was once only a background task's error, "never retrieved" at exit).
     with pytest.raises(GuestFileNotFoundError, match="p-none"):
-        await (await sb.attach("p-none")).wait()
+        await sb.attach("p-none", on_stdout=print)
+    with pytest.raises(GuestFileNotFoundError, match="p-none"):
+        await sb.attach("p-none")
     k = await sb.start_process("sleep 100")
     with pytest.raises(BadRequestError, match="out of range"):
         await k.signal(0)

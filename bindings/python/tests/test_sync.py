@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from quicksand import LibraryNotFoundError, SandboxNotRunningError, SyncSandbox
+from quicksand import GuestFileNotFoundError, LibraryNotFoundError, SandboxNotRunningError, SyncSandbox
 from quicksand import _lib
 
 
@@ -127,6 +127,11 @@ def test_sync_processes(ssb):
     assert s.id in [i.id for i in ssb.list_processes()]
     s.kill()
     assert s.wait(timeout=30).exit_code == 137
+    # An unknown id fails the attach itself, with or without callbacks.
+    with pytest.raises(GuestFileNotFoundError, match="p-none"):
+        ssb.attach("p-none", on_stdout=print)
+    with pytest.raises(GuestFileNotFoundError, match="p-none"):
+        ssb.attach("p-none")
 
 
 def test_image_commands_of_the_cli(tmp_path):
