@@ -203,7 +203,11 @@ test-c: $(LIB) $(LIB_ASAN)
 test-python: $(LIB)
 	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) GOTRACEBACK=all $(PY) -m pytest -q --capture=sys
 
+# index.d.ts type-checked with tsc (a dev dependency in node_modules) with
+# test/types.ts, which uses every call as the README does.
 test-node: $(LIB)
+	cd bindings/node && node_modules/.bin/tsc --noEmit --strict --types node --target es2022 --module commonjs \
+		--lib es2022,esnext.disposable index.d.ts test/types.ts
 	cd bindings/node && QUICKSAND_LIB=$(abspath $(LIB)) node --test --test-concurrency=1 test/
 
 # Every parser of untrusted input: what crosses the C ABI, and everything

@@ -122,7 +122,8 @@ type binding struct {
 	RequestKeys []string       `json:"request_keys"`
 }
 
-func run(t *testing.T, name string, args ...string) binding {
+// say runs a program in the repository's root and returns its output.
+func say(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = root
@@ -134,6 +135,12 @@ func run(t *testing.T, name string, args ...string) binding {
 		}
 		t.Fatalf("%s: %v\n%s", name, err, stderr)
 	}
+	return out
+}
+
+func run(t *testing.T, name string, args ...string) binding {
+	t.Helper()
+	out := say(t, name, args...)
 	var b binding
 	if err := json.Unmarshal(out, &b); err != nil {
 		t.Fatalf("%s said %q: %v", name, out, err)

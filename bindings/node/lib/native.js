@@ -30,7 +30,8 @@ const voidPtrPtr = ref.refType(voidPtr);
 // qs_buffer { uint8_t *data; size_t len; } as two pointer-sized words.
 const BUFFER_SIZE = 2 * ref.sizeof.pointer;
 
-// user_data crosses as a pointer-sized integer: a key into a table of calls.
+// user_data crosses as a pointer-sized integer (uint64: only 64-bit
+// platforms are built for): a key into a table of calls.
 const chunkFnType = ['void', ['uint64', 'int', voidPtr, 'size_t']];
 const doneFnType = ['void', ['uint64', 'int', voidPtr, 'size_t', voidPtr]];
 
@@ -155,4 +156,6 @@ module.exports = {
   check,
   ffi, ref, lib, candidates, libraryPath: () => (lib(), loadedPath), outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
   chunkFnType, doneFnType, voidPtr,
+  // For internal/contract, which checks them against include/quicksand.h.
+  signatures, voidPtrPtr,
 };

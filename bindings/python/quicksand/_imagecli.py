@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import sys
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 
@@ -17,18 +17,25 @@ from ._images import package_image_dirs
 ProgressFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 
-def _declare() -> Any:
-    c, lib = ctypes, _lib.lib()
-    for name, args in {
+def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
+    """The image functions' (restype, argtypes), as include/quicksand.h
+    declares them (checked by internal/contract)."""
+    c = ctypes
+    return {name: (c.c_int, args) for name, args in {
         "qs_images_list": [c.c_char_p, c.c_size_t, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_install": [c.c_char_p, c.c_char_p, ProgressFn, c.c_void_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_remove": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_pack": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_import": [c.c_char_p, c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_build": [c.c_char_p, c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
-    }.items():
+    }.items()}
+
+
+def _declare() -> Any:
+    lib = _lib.lib()
+    for name, (restype, argtypes) in signatures().items():
         fn = getattr(lib, name)
-        fn.restype, fn.argtypes = c.c_int, args
+        fn.restype, fn.argtypes = restype, argtypes
     return lib
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import LibraryNotFoundError, error_for
 
@@ -57,9 +57,11 @@ def _load() -> ctypes.CDLL:
     )
 
 
-def _declare(lib: ctypes.CDLL) -> None:
+def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
+    """Each function's (restype, argtypes), as include/quicksand.h declares
+    it: internal/contract's TestBindingsDeclareTheHeader compares them."""
     c = ctypes
-    sig = {
+    return {
         "qs_version": (c.c_char_p, []),
         "qs_sandbox_start": (c.c_int, [c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
         "qs_sandbox_execute_async": (
@@ -107,7 +109,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "qs_sandbox_unmount": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_mounts": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
-    for name, (restype, argtypes) in sig.items():
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, (restype, argtypes) in signatures().items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
 

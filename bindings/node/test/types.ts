@@ -1,0 +1,76 @@
+// Type-checked, never run: `make test-node` runs `tsc --noEmit` on
+// index.d.ts and this file, so a declaration that does not compile, or
+// that the API's documented use does not fit, fails the tests.
+import {
+  Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, SandboxOptions,
+  QuicksandError, NotFoundError, BadRequestError, SandboxNotRunningError,
+} from '../index';
+
+export async function everyCall(): Promise<void> {
+  const options: SandboxOptions = {
+    image: 'debian', memory: '1G', cpus: 2, accel: 'auto', networkMode: 'restricted', allowHostLoopback: false,
+    portForwards: [{ host: 8080, guest: 80 }], mounts: [{ host: '/tmp', guest: '/mnt', readonly: true }],
+    bootTimeout: 60, extraQemuArgs: [], extraKernelArgs: [], coldBoot: false, imageDirs: ['/images'],
+  };
+  const sb: Sandbox = await Sandbox.start(options);
+  const ac = new AbortController();
+  const r: ExecuteResult = await sb.execute('echo hi', {
+    timeout: 5, cwd: '/', env: { A: 'b' }, stdin: 'in', user: 'nobody', maxOutput: 1 << 20,
+    onStdout: (t: string) => void t.length, onStderr: (t: string) => void t.length, signal: ac.signal,
+  });
+  const n: number = r.exitCode + r.duration + r.durationMs;
+  const b: Buffer = r.stdoutBuffer;
+  const flags: boolean = r.timedOut || r.stdoutTruncated || r.stderrTruncated;
+  void [n, b, flags, r.stdout.trim(), r.stderr];
+
+  await sb.writeFile('/f', 'text', { mode: 0o600, user: 'root', timeout: 10 });
+  const data: Buffer = await sb.readFile('/f', { maxSize: 100 });
+  const entries: FileInfo[] = await sb.listDir('/');
+  const info: FileInfo = await sb.stat('/f');
+  const there: boolean = await sb.exists('/f');
+  void [data, entries, info.target ?? info.name, info.mtime + info.mode + info.size, there];
+  await sb.makeDir('/d', { parents: true, mode: 0o755 });
+  await sb.rename('/f', '/g');
+  await sb.remove('/d', { recursive: true });
+  await sb.upload('/tmp/x', '/x');
+  await sb.download('/x', '/tmp/y');
+
+  const p: Process = await sb.startProcess('cat', { pty: { rows: 24, cols: 80 }, onStdout: (t) => void t });
+  await p.writeStdin('x');
+  await p.closeStdin();
+  await p.signal('SIGTERM');
+  await p.resize(30, 100);
+  const same: Process = await sb.attach(p.id, { onStdout: (t) => void t });
+  const ended: ExecuteResult = await same.wait({ signal: ac.signal });
+  const running: Array<{ id: string; pid: number; command: string; pty: boolean }> = await sb.listProcesses();
+  void [ended, running, p.pid];
+
+  const m: MountHandle = await sb.mount('/tmp', '/mnt/t', { readonly: true });
+  const mounted: MountHandle[] = sb.activeMounts;
+  await sb.unmount(m);
+  void mounted;
+
+  await sb.checkpoint('c');
+  await sb.revert('c');
+  const saved: string = await sb.save('name');
+  await Sandbox.validateSave(saved);
+  const facts: [boolean, string, string, number, number, string] = [
+    sb.isRunning, sb.accelerator, sb.arch, sb.pid, sb.bootTiming.ready, sb.consoleLog(),
+  ];
+  void facts;
+  await sb.stop();
+
+  const pool: Pool = await Pool.create({ size: 2, image: 'debian' });
+  const pooled: Sandbox = await pool.start();
+  await pooled.stop();
+  await pool.close();
+
+  try {
+    await sb.attach('p-none');
+  } catch (e) {
+    if (e instanceof NotFoundError || e instanceof BadRequestError || e instanceof SandboxNotRunningError) {
+      const q: QuicksandError = e;
+      void [q.code, q.status, q.message];
+    }
+  }
+}
