@@ -59,10 +59,11 @@ def test_read_file_limit(ssb):
 # Run in a process of its own, so that its peak memory (VmHWM) is this
 # test's: a sparse file of 1 GiB and /proc/kcore (the old read_file grew
 # the caller to 8.2 GB on it) each fail at once with the limit's error,
+# the way on for a large file (download, to the host's disk) streams it,
 # and the process's peak grows by less than 64 MiB.
 BOUNDED_CHILD = textwrap.dedent(
     """
-    import sys
+    import os, sys, tempfile
     from quicksand import BadRequestError, SyncSandbox
 
     def peak():
@@ -80,6 +81,10 @@ BOUNDED_CHILD = textwrap.dedent(
             except BadRequestError as e:
                 if "max_size" not in str(e):
                     sys.exit(f"{path}: {e}")
+        with tempfile.TemporaryDirectory() as host:
+            sb.download("/root/sparse", os.path.join(host, "sparse"))
+            if os.path.getsize(os.path.join(host, "sparse")) != 1 << 30:
+                sys.exit("the download is not the whole file")
         print(peak() - before)
     """
 )
