@@ -204,8 +204,8 @@ int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_le
  * threads: on_chunk with each chunk in order, then on_done exactly once,
  * after the last on_chunk. They must return promptly (they hold up the
  * command's output). If this function fails, neither is ever called.
- * What it can tell at once fails the call itself (a bad request, a stopped
- * sandbox); what only the guest can tell (a missing cwd, an unknown user)
+ * What it can tell without the VM fails the call itself (a bad handle or
+ * request); the rest (a stopped sandbox, a missing cwd, an unknown user)
  * is the command's outcome and goes to on_done, which every binding awaits
  * as the call's result. call_id (may be NULL) receives an id for
  * qs_call_cancel.
