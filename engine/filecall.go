@@ -19,8 +19,11 @@ import (
 // operations, uploads and downloads) waits on the agent while no byte
 // moves either way: a frozen or hung guest fails the call with a transport
 // error instead of holding it for ever, while a transfer of any size goes
-// on as long as its bytes move. A context with a deadline is the caller's
-// own bound: it replaces this one, however long it is.
+// on as long as its bytes move. The bytes are counted as the call reads
+// them, so a caller's reader (WriteFile's) or writer (ReadFile's) that
+// stalls itself for that long fails the call too. A context with a
+// deadline is the caller's own bound: it replaces this one, however long
+// it is.
 const DefaultFileTimeout = 60 * time.Second
 
 // fileStallLimit is DefaultFileTimeout, shortened by tests.
