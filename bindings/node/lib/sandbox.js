@@ -94,7 +94,7 @@ class Sandbox {
    * id), not only through the result nobody may be waiting on yet.
    */
   #follow(invoke, opts, started = () => {}) {
-    return new Promise((resolve, reject) => {
+    const call = new Promise((resolve, reject) => {
       if (opts.signal?.aborted) {
         started(opts.signal.reason);
         reject(opts.signal.reason);
@@ -155,6 +155,10 @@ class Sandbox {
       if (typeof status === 'number') begun(status);
       else status.then(begun, (e) => { calls.forget(key); started(e); reject(e); });
     });
+    // Whatever threw before the start was reported (started is a no-op
+    // once it was told).
+    call.catch((e) => started(e));
+    return call;
   }
 
   /** Captures RAM and disk as checkpoint `tag` (the VM pauses meanwhile). */

@@ -114,6 +114,16 @@ class Process:
         # A handle nobody waits on must not make asyncio log "Task exception
         # was never retrieved" at exit: wait() reports how the follow ended.
         self._follower = _retrieved(asyncio.ensure_future(self._follow(on_stdout, on_stderr, started)))
+
+        def ended(f: "asyncio.Future[ExecuteResult]") -> None:
+            # Whatever failed before the start said how it went.
+            if not started.done():
+                if f.cancelled():
+                    started.cancel()
+                else:
+                    started.set_exception(f.exception() or RuntimeError("the attach ended before it began"))
+
+        self._follower.add_done_callback(ended)
         return started
 
     def _follow(
