@@ -50,9 +50,10 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 		return newError(KindNotRunning, cause, "%s", what)
 	}
 	if sb.img.Manifest.Agent == image.AgentQuicksand {
-		// It answers every file route 404 with an empty body: a "not
-		// found" that said nothing.
-		return newError(KindBadRequest, nil, "%s: image %s runs Quicksand's agent, which has no file calls (execute still works)", what, sb.img.Manifest.Name)
+		// It has none of these routes (files, processes, mounts) and
+		// answers each 404 with an empty body: a "not found" that said
+		// nothing.
+		return newError(KindBadRequest, nil, "%s: image %s runs Quicksand's agent, which has no such call (only execute)", what, sb.img.Manifest.Name)
 	}
 	callCtx, cancelCall := context.WithCancelCause(ctx)
 	cancel := func() { cancelCall(context.Canceled) }
