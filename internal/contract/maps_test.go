@@ -1,11 +1,14 @@
 package contract
 
 import (
+	"encoding/hex"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -119,7 +122,7 @@ func outputMaps(t *testing.T) []struct {
 		{"process", "out (may be NULL): msgpack map", "\n", wire.EncodeProcess(&engine.Process{}),
 			[]string{"sandbox.py", "sync.py"}, []string{"sandbox.js"}},
 		{"process list", "qs_sandbox_processes: an array", "for the processes",
-			wire.EncodeProcesses([]engine.ProcessInfo{{}}), []string{"_processes.py"}, []string{"process.js"}},
+			wire.EncodeProcesses([]engine.ProcessInfo{{}}), []string{"types.py"}, []string{"process.js"}},
 		{"mount handle", "handle (may be NULL): msgpack map", "qs_sandbox_unmount takes",
 			wire.EncodeMount(engine.MountHandle{}), []string{"types.py"}, []string{"mounts.js"}},
 		{"file result", "qs_sandbox_file_op's result", "nothing for",
@@ -171,4 +174,85 @@ func TestReturnedMapsAreTheHeaders(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pythonDecodes runs the Python binding's decoders on the maps capi/wire
+// makes (msgpack, hex, one a line: "decoder hex") and prints each result's
+// repr, one a line.
+const pythonDecodes = `
+import sys, msgpack
+sys.path.insert(0, "bindings/python")
+from quicksand.types import BootTiming, ExecuteResult, FileInfo, MountHandle, ProcessInfo
+decoders = {"result": ExecuteResult._from_wire, "boot_timing": BootTiming._from_info, "mount": MountHandle._from_wire,
+            "file": FileInfo._from_wire, "process": ProcessInfo._from_wire}
+for line in sys.stdin:
+    name, raw = line.split()
+    m = msgpack.unpackb(bytes.fromhex(raw), raw=False)
+    r = decoders[name](m)
+    print(repr(r) if name != "result" else repr((r, r.stdout, r.stderr)))
+`
+
+// TestPythonDecodesTheWire: the Python binding's decoders read the maps
+// capi/wire makes without missing a key they want (a KeyError) and keep
+// every value (each is distinct, and must show in what they make).
+func TestPythonDecodesTheWire(t *testing.T) {
+	info, err := msgpack.Marshal(wire.BootTiming{Warm: true, QEMUStarted: 47.41, KernelBooted: 47.42, AgentListening: 47.43, Ready: 47.44})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := engine.FileInfo{Name: "n4731", Type: "t4732", Size: 4733, Mode: 0o755, ModTime: time.Unix(4735, 0), Target: "/t4736"}
+	var processes []any
+	if err := msgpack.Unmarshal(wire.EncodeProcesses([]engine.ProcessInfo{{ID: "p4751", PID: 4752, Command: "c4753", PTY: true}}), &processes); err != nil {
+		t.Fatal(err)
+	}
+	process, _ := msgpack.Marshal(processes[0])
+	cases := []struct {
+		decoder string
+		raw     []byte
+		values  []string // each must show in the repr
+	}{
+		{"result", wire.EncodeResult(&engine.ExecResult{Stdout: []byte("out-4711"), Stderr: []byte("err-4712"), ExitCode: 4713,
+			TimedOut: true, Duration: 4714 * time.Millisecond, StdoutTruncated: true, StderrTruncated: true},
+			func(n int) []byte { return make([]byte, n) }),
+			[]string{"out-4711", "err-4712", "4713", "4.714", "timed_out=True", "stdout_truncated=True", "stderr_truncated=True"}},
+		{"boot_timing", info, []string{"47.41", "47.42", "47.43", "47.44", "warm=True"}},
+		{"mount", wire.EncodeMount(engine.MountHandle{ID: "m4721", Mount: engine.Mount{HostPath: "/h4722", GuestPath: "/g4723", ReadOnly: true}}),
+			[]string{"m4721", "/h4722", "/g4723", "True"}},
+		{"file", fileInfoOf(t, wire.EncodeFileResult(&file, nil, false)), []string{"n4731", "t4732", "4733", "493", "4735.0", "/t4736"}},
+		{"process", process, []string{"p4751", "4752", "c4753", "pty=True"}},
+	}
+	var in strings.Builder
+	for _, c := range cases {
+		in.WriteString(c.decoder + " " + hex.EncodeToString(c.raw) + "\n")
+	}
+	cmd := exec.Command(python(t), "-c", pythonDecodes)
+	cmd.Dir, cmd.Stdin = root, strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Python binding's decoders failed on capi/wire's maps: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("Python said %q", out)
+	}
+	for i, c := range cases {
+		for _, v := range c.values {
+			if !strings.Contains(lines[i], v) {
+				t.Errorf("%s: Python's decoder lost %s: %s", c.decoder, v, lines[i])
+			}
+		}
+	}
+}
+
+// fileInfoOf is the info map of a stat's result.
+func fileInfoOf(t *testing.T, b []byte) []byte {
+	var m map[string]any
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	out, err := msgpack.Marshal(m["info"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

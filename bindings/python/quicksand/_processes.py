@@ -39,7 +39,7 @@ def start(
 def list_running(ptr: int) -> List[ProcessInfo]:
     buf, err = _lib.Buffer(), ctypes.c_void_p()
     _lib.check(_lib.lib().qs_sandbox_processes(ptr, ctypes.byref(buf), ctypes.byref(err)), err)
-    return [ProcessInfo(p["id"], p["pid"], p["command"], bool(p.get("pty"))) for p in msgpack.unpackb(_lib.take_buffer(buf), raw=False)]
+    return [ProcessInfo._from_wire(p) for p in msgpack.unpackb(_lib.take_buffer(buf), raw=False)]
 
 
 def write(ptr: int, process_id: str, data: Union[str, bytes]) -> None:

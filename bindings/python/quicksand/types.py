@@ -67,6 +67,10 @@ class ProcessInfo:
     command: str
     pty: bool = False
 
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "ProcessInfo":
+        return cls(m["id"], m["pid"], m["command"], bool(m.get("pty")))
+
 
 @dataclass(frozen=True)
 class BootTiming:
