@@ -79,7 +79,8 @@ $(LIB_CROSS): $(LIB_SOURCES)
 PREFIX ?= /usr/local
 # What a user installs without building, for x86_64 and aarch64 hosts: a C
 # tarball (with the CLI) and a Python wheel for each, an sdist, one npm
-# tarball with both libraries, and the default image as an archive
+# tarball with both libraries and the FFI's addons prebuilt for both, and
+# the default image as an archive, a wheel and an npm package
 # (build/dist.sh).
 dist: deps lib lib-cross image
 	bash build/dist.sh $(OUT) $(PY) $(IMAGES_DIR) $(GO) $(LIB) $(LIB_CROSS)

@@ -6,7 +6,9 @@
 # tarball with pkg-config, and a Go program in a module of its own outside
 # the repository. The guest image comes from the image archive, installed
 # with the CLI from the C tarball. Each runs `uname -m` in a guest and
-# checks the answer. Run as root (it creates the user).
+# checks the answer. Node's user has no compiler, make or Python on its
+# PATH and no npm_config_nodedir: `npm install` must compile nothing, and
+# the image comes from its npm package. Run as root (it creates the user).
 # Usage: build/dist-test.sh OUT GO
 set -euo pipefail
 
@@ -36,13 +38,12 @@ chown -R "$user": "$work"
 # (Makefile, test-leaks: how a VM of this run is told from others).
 passthrough=()
 while IFS= read -r line; do passthrough+=("$line"); done < <(env | grep -E '^(QUICKSAND_TEST_RUN|PIP_[A-Z_]*|npm_config_[a-z_]*|NODE_EXTRA_CA_CERTS|SSL_CERT_[A-Z]*|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|GOPROXY|GONOSUMDB|GOSUMDB|GOPRIVATE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' || true)
-node_prefix=$(dirname "$(dirname "$(realpath "$(command -v node)")")")
 
 as_user() {
 	runuser -u "$user" -- env -i HOME="$work/home" LANG=C.UTF-8 \
 		PATH="$(dirname "$go_bin"):/usr/local/bin:/usr/bin:/bin" \
 		GOPATH="$work/home/go" GOCACHE="$work/home/go-cache" GOFLAGS=-buildvcs=false \
-		npm_config_nodedir="$node_prefix" npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
+		npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
 		QUICKSAND_IMAGE_PATH="$work/images" "${passthrough[@]}" \
 		bash -euo pipefail -c "cd '$work' && $1"
 }
@@ -86,15 +87,44 @@ else
 	echo "not checked: the warning that /dev/kvm cannot be opened: $user can open it here"
 fi
 
-echo "==> Node: npm install of the tarball in a new folder"
-as_user "mkdir node && cd node && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error ../dist/quicksand-*.tgz >/dev/null"
-node_out=$(as_user "cd node && node -e '
+echo "==> Node: npm install of the tarball and the image package in a new folder, nothing to compile with"
+# A PATH of node, npm, npx, QEMU and a shell with a few tools (npm runs
+# scripts with sh): no compiler, make or Python, so a compile attempted by
+# `npm install` (node-gyp) fails the test.
+nodebin=$work/node-bin
+mkdir -p "$nodebin"
+for t in node npm npx qemu-system-x86_64 qemu-system-aarch64 qemu-img sh bash env cat ls mkdir rm; do
+	ln -s "$(realpath "$(command -v "$t")")" "$nodebin/$t"
+done
+as_node_user() {
+	runuser -u "$user" -- env -i HOME="$work/home" LANG=C.UTF-8 PATH="$nodebin" \
+		npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
+		"${passthrough[@]}" /bin/bash -euo pipefail -c "cd '$work' && $1"
+}
+as_node_user "for t in cc gcc g++ c++ make python3 python; do ! command -v \$t >/dev/null || { echo \"dist-test: \$t on the Node user's PATH\" >&2; exit 1; }; done"
+node_arch=x64
+[ "$arch" = aarch64 ] && node_arch=arm64
+began=$(date +%s.%N) # the figure: from npm install to the first command's output
+as_node_user "/bin/mkdir node && cd node && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error ../dist/quicksand-[0-9]*.tgz ../dist/quicksand-go-debian-$node_arch-*.tgz >/dev/null"
+# The addons came prebuilt: nothing was compiled (no build/ folder).
+for pkg in ffi-napi ref-napi; do
+	[ ! -e "$work/node/node_modules/@2060.io/$pkg/build" ] || { echo "FAIL dist-test: npm install compiled @2060.io/$pkg (its build/ exists)" >&2; exit 1; }
+done
+# Without QUICKSAND_IMAGE_PATH: the image must come from its package.
+node_out=$(as_node_user "cd node && node -e '
 const { Sandbox } = require(\"quicksand\");
 (async () => {
   const sb = await Sandbox.start();
   try { console.log((await sb.execute(\"uname -m\")).stdout.trim()); } finally { await sb.stop(); }
 })().catch((e) => { console.error(e); process.exit(1); });'")
 check Node "$node_out"
+echo "     from npm install to the first command's output (a template built on the way): $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $began }") s"
+as_node_user "cd node && npx quicksand image list" | tee "$work/npx-list.txt"
+grep -q "^debian-$guest_arch .*package quicksand-go-debian-$node_arch .*node_modules/quicksand-go-debian-$node_arch/images/debian-$guest_arch\$" "$work/npx-list.txt" ||
+	{ echo "FAIL dist-test: npx quicksand image list does not show the image of the npm package" >&2; exit 1; }
+echo "ok   dist-test: npx quicksand image list (as $user) shows the image of the npm package"
+as_node_user "cd node && npx quicksand image install --dir ../npx-images ../dist/debian-$guest_arch-*.qsimage >/dev/null && npx quicksand image remove --dir ../npx-images debian-$guest_arch >/dev/null && [ ! -e ../npx-images/debian-$guest_arch ]"
+echo "ok   dist-test: npx quicksand image install and remove (as $user)"
 
 echo "==> C: a program built with pkg-config against the unpacked tarball"
 cat > "$work/main.c" <<'EOF'
@@ -226,10 +256,20 @@ for whl in glob.glob(f"{dist}/quicksand_go-*-manylinux_*_{cross}.whl"):
     break
 else:
     sys.exit(f"FAIL dist-test: no {cross} wheel")
-with tarfile.open(glob.glob(f"{dist}/quicksand-*.tgz")[0]) as t:
+with tarfile.open(glob.glob(f"{dist}/quicksand-[0-9]*.tgz")[0]) as t:
     for node_arch, a in (("x64", "x86_64"), ("arm64", "aarch64")):
         check(t.extractfile(f"package/prebuilds/linux-{node_arch}/libquicksand.so").read(), f"npm prebuilds/linux-{node_arch}", a)
 PYEOF
+	echo "==> the npm tarball's prebuilt FFI addons: architecture, N-API, glibc (no newer than the library's)"
+	mkdir "$work/npm-unpacked"
+	tar -C "$work/npm-unpacked" -xzf "$(ls "$work"/dist/quicksand-[0-9]*.tgz)"
+	for node_arch in x64 arm64; do
+		lib=$work/npm-unpacked/package/prebuilds/linux-$node_arch/libquicksand.so
+		glibc=$(readelf -W --dyn-syms "$lib" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+		for pkg in ffi-napi ref-napi; do
+			"$root/build/check-node-addon.sh" "$work/npm-unpacked/package/node_modules/@2060.io/$pkg/prebuilds/linux-$node_arch/node.napi.glibc.node" "$node_arch" "$glibc"
+		done
+	done
 	echo "==> $cross_arch: a C program and the CLI of that tarball, under qemu-user"
 	ls "$work"/dist/debian-$cross_guest-*.qsimage >/dev/null 2>&1 || { echo "FAIL dist-test: no $cross_guest image archive in dist (make image ARCH=$cross_guest first)" >&2; exit 1; }
 	ld_prefix=/usr/$cross_arch-linux-gnu

@@ -9,7 +9,11 @@
 #   (both images also for the other architecture, when its image was built)
 #   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
 #   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
-#   quicksand-VERSION.tgz                     npm, each library under prebuilds/linux-ARCH/
+#   quicksand-VERSION.tgz                     npm, each library under prebuilds/linux-ARCH/;
+#                                             its FFI (@2060.io/ffi-napi, ref-napi) bundled,
+#                                             their addons prebuilt for linux-x64 and -arm64
+#   quicksand-go-debian-NODEARCH-VERSION.tgz  the default image as an npm package, which
+#                                             the Node binding finds once installed
 # Every library given gets its own C tarball and wheel, and a place in the
 # npm tarball: the machine's own and, where a cross compiler built one
 # (make lib-cross), the other architecture's.
@@ -66,6 +70,19 @@ nstage=$stage/node
 mkdir -p "$nstage"
 cp -r "$root/bindings/node/index.js" "$root/bindings/node/index.d.ts" "$root/bindings/node/lib" "$root/bindings/node/package.json" "$nstage/"
 [ -f "$root/bindings/node/README.md" ] && cp "$root/bindings/node/README.md" "$nstage/"
+# The FFI packages go inside ours (bundleDependencies), each with its addon
+# prebuilt where its own loader, node-gyp-build, looks first after build/:
+# prebuilds/linux-ARCH/. Their install script (node-gyp-build) then finds
+# the prebuilt file and compiles nothing on linux-x64 and -arm64; elsewhere
+# it builds from the bundled sources as before. build/ (this machine's
+# compile, which node-gyp-build would take first) is left out.
+"$root/build/node-addons.sh" "$root/bindings/node/node_modules" "$stage/node-addons"
+cp -r "$root/bindings/node/node_modules" "$nstage/node_modules"
+rm -f "$nstage/node_modules/.package-lock.json"
+for pkg in @2060.io/ffi-napi @2060.io/ref-napi; do
+	rm -rf "$nstage/node_modules/$pkg/build"
+	cp -r "$stage/node-addons/$pkg/prebuilds" "$nstage/node_modules/$pkg/"
+done
 
 # arch_artifacts LIB: the C tarball and the wheel of one library, and its
 # place in the npm tarball.
@@ -108,9 +125,14 @@ EOF
 	(cd "$pystage" && "$py" -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
 	"$py" "$root/build/retag_wheel.py" "$pystage"/wheel/*.whl "$platform" "$dist"
 
-	# Node: found under prebuilds/linux-ARCH at run time
+	# Node: found under prebuilds/linux-ARCH at run time; the FFI's addons
+	# for this architecture ask no newer glibc than the library does.
 	mkdir -p "$nstage/prebuilds/linux-$node_arch"
 	install -m 0755 "$lib" "$nstage/prebuilds/linux-$node_arch/libquicksand.so"
+	local pkg
+	for pkg in @2060.io/ffi-napi @2060.io/ref-napi; do
+		"$root/build/check-node-addon.sh" "$nstage/node_modules/$pkg/prebuilds/linux-$node_arch/node.napi.glibc.node" "$node_arch" "$glibc"
+	done
 }
 for lib in "${libs[@]}"; do
 	arch_artifacts "$lib"
@@ -127,6 +149,18 @@ glibc=$(glibc_needed "${libs[0]}")
 # folder under the entry point group quicksand_go.images, where the binding
 # looks (bindings/python/quicksand/_images.py). For this machine's
 # architecture, and for the other one too when its image was built.
+# set_source MANIFEST SOURCE: what `image list` says an image came from.
+set_source() {
+	"$py" - "$1" "$2" <<'EOF'
+import json, sys
+path = sys.argv[1]
+with open(path) as f:
+    manifest = json.load(f)
+manifest["source"] = sys.argv[2]
+with open(path, "w") as f:
+    f.write(json.dumps(manifest, indent=2) + "\n")
+EOF
+}
 image_artifacts() { # image_artifacts GUEST_ARCH (x86_64 or arm64)
 	local garch=$1 machine=$1
 	[ "$garch" = arm64 ] && machine=aarch64
@@ -135,15 +169,7 @@ image_artifacts() { # image_artifacts GUEST_ARCH (x86_64 or arm64)
 	local ipkg=$stage/image-package-$garch
 	mkdir -p "$ipkg/quicksand_go_debian/images"
 	"$cli" image install -dir "$ipkg/quicksand_go_debian/images" "$archive" >/dev/null
-	"$py" - "$ipkg/quicksand_go_debian/images/debian-$garch/manifest.json" <<'EOF'
-import json, sys
-path = sys.argv[1]
-with open(path) as f:
-    manifest = json.load(f)
-manifest["source"] = "package quicksand-go-debian"
-with open(path, "w") as f:
-    f.write(json.dumps(manifest, indent=2) + "\n")
-EOF
+	set_source "$ipkg/quicksand_go_debian/images/debian-$garch/manifest.json" "package quicksand-go-debian"
 	cat > "$ipkg/quicksand_go_debian/__init__.py" <<'EOF'
 """The debian guest image of Quicksand-Go; the quicksand-go package finds it
 through the entry point group quicksand_go.images."""
@@ -178,6 +204,35 @@ EOF
 	# -W ignore: setuptools warns that the image folders are not Python packages.
 	(cd "$ipkg" && "$py" -W ignore -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
 	"$py" "$root/build/retag_wheel.py" "$ipkg"/wheel/*.whl "manylinux_${glibc/./_}_$machine" "$dist"
+
+	# The same image as an npm package, one per guest architecture (named
+	# as Node names it), found by the Node binding through the field
+	# "quicksand-go" of its package.json (bindings/node/lib/images.js). No
+	# "cpu": a guest of the other architecture runs too, emulated.
+	local node_arch=x64 npkg=$stage/npm-image-$garch
+	[ "$garch" = arm64 ] && node_arch=arm64
+	local name=quicksand-go-debian-$node_arch
+	mkdir -p "$npkg/images"
+	cp -r "$ipkg/quicksand_go_debian/images/debian-$garch" "$npkg/images/"
+	set_source "$npkg/images/debian-$garch/manifest.json" "package $name"
+	cat > "$npkg/package.json" <<EOF
+{
+  "name": "$name",
+  "version": "$version",
+  "description": "The debian guest image of Quicksand-Go ($garch); the quicksand package finds it once installed",
+  "license": "MIT",
+  "main": "index.js",
+  "files": ["index.js", "images/"],
+  "quicksand-go": { "images": "images" }
+}
+EOF
+	cat > "$npkg/index.js" <<'EOF'
+'use strict';
+// The folder that holds the image (debian-<arch>); the quicksand package
+// finds it by the field "quicksand-go" of package.json.
+module.exports = { imagesDir: require('path').join(__dirname, 'images') };
+EOF
+	(cd "$npkg" && npm pack --silent --pack-destination "$dist" >/dev/null)
 }
 guest_arch=$host_arch
 [ "$host_arch" = aarch64 ] && guest_arch=arm64

@@ -15,7 +15,7 @@ export interface SandboxOptions {
   allowHostLoopback?: boolean;
   /** Where templates are kept (default $XDG_CACHE_HOME/quicksand/templates). */
   templateDir?: string;
-  /** Folders to look the image name up in first (then $QUICKSAND_IMAGE_PATH, then the default). */
+  /** Folders to look the image name up in first (then installed image packages, then $QUICKSAND_IMAGE_PATH, then the default). */
   imageDirs?: string[];
   /** The QEMU binary (default qemu-system-<arch> on PATH). */
   qemuPath?: string;

@@ -6,6 +6,7 @@
 
 const { encode } = require('@msgpack/msgpack');
 const { InvalidConfigError, BadRequestError } = require('./errors');
+const { packageImageDirs } = require('./images');
 
 const CONFIG_KEYS = {
   image: 'image',
@@ -41,6 +42,12 @@ function encodeConfig(options) {
   const cfg = {};
   for (const [js, wire] of Object.entries(CONFIG_KEYS)) {
     if (options[js] !== undefined && options[js] !== null) cfg[wire] = options[js];
+  }
+  // After the caller's folders, those of installed image packages (lib/images.js).
+  // (Anything but an array is left for the library to refuse.)
+  if (cfg.image_dirs === undefined || Array.isArray(cfg.image_dirs)) {
+    const dirs = [...(cfg.image_dirs || []), ...packageImageDirs()];
+    if (dirs.length) cfg.image_dirs = dirs;
   }
   return Buffer.from(encode(cfg));
 }
