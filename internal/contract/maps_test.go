@@ -192,10 +192,29 @@ for line in sys.stdin:
     print(repr(r) if name != "result" else repr((r, r.stdout, r.stderr)))
 `
 
-// TestPythonDecodesTheWire: the Python binding's decoders read the maps
-// capi/wire makes without missing a key they want (a KeyError) and keep
-// every value (each is distinct, and must show in what they make).
-func TestPythonDecodesTheWire(t *testing.T) {
+// nodeDecodes is the same for the Node binding, each result as JSON.
+const nodeDecodes = `
+const { decode } = require("./bindings/node/node_modules/@msgpack/msgpack");
+const decoders = {
+  result: require("./bindings/node/lib/calls.js").toResult,
+  boot_timing: require("./bindings/node/lib/sandbox.js").toBootTiming,
+  mount: require("./bindings/node/lib/mounts.js").toHandle,
+  file: require("./bindings/node/lib/files.js").toInfo,
+  process: require("./bindings/node/lib/process.js").toProcessInfo,
+};
+for (const line of require("fs").readFileSync(0, "utf8").trim().split("\n")) {
+  const [name, raw] = line.split(" ");
+  const r = decoders[name](decode(Buffer.from(raw, "hex")));
+  const shown = name === "result" ? { ...r, stdout: r.stdout, stderr: r.stderr, stdoutBuffer: undefined, stderrBuffer: undefined } : r;
+  console.log(JSON.stringify(shown));
+}
+`
+
+// TestBindingsDecodeTheWire: each binding's decoders read the maps
+// capi/wire makes without missing a key they want (Python: a KeyError) and
+// keep every value (each is distinct, and must show in what they make: a
+// key a binding reads by a wrong name is lost).
+func TestBindingsDecodeTheWire(t *testing.T) {
 	info, err := msgpack.Marshal(wire.BootTiming{Warm: true, QEMUStarted: 47.41, KernelBooted: 47.42, AgentListening: 47.43, Ready: 47.44})
 	if err != nil {
 		t.Fatal(err)
@@ -209,36 +228,51 @@ func TestPythonDecodesTheWire(t *testing.T) {
 	cases := []struct {
 		decoder string
 		raw     []byte
-		values  []string // each must show in the repr
+		values  []string // each must show in what both bindings make
+		python  []string // and in Python's repr
+		node    []string // and in Node's JSON
 	}{
 		{"result", wire.EncodeResult(&engine.ExecResult{Stdout: []byte("out-4711"), Stderr: []byte("err-4712"), ExitCode: 4713,
 			TimedOut: true, Duration: 4714 * time.Millisecond, StdoutTruncated: true, StderrTruncated: true},
 			func(n int) []byte { return make([]byte, n) }),
-			[]string{"out-4711", "err-4712", "4713", "4.714", "timed_out=True", "stdout_truncated=True", "stderr_truncated=True"}},
-		{"boot_timing", info, []string{"47.41", "47.42", "47.43", "47.44", "warm=True"}},
+			[]string{"out-4711", "err-4712", "4713", "4.714"},
+			[]string{"timed_out=True", "stdout_truncated=True", "stderr_truncated=True"},
+			[]string{`"timedOut":true`, `"stdoutTruncated":true`, `"stderrTruncated":true`, `"durationMs":4714`}},
+		{"boot_timing", info, []string{"47.41", "47.42", "47.43", "47.44"}, []string{"warm=True"}, []string{`"warm":true`}},
 		{"mount", wire.EncodeMount(engine.MountHandle{ID: "m4721", Mount: engine.Mount{HostPath: "/h4722", GuestPath: "/g4723", ReadOnly: true}}),
-			[]string{"m4721", "/h4722", "/g4723", "True"}},
-		{"file", fileInfoOf(t, wire.EncodeFileResult(&file, nil, false)), []string{"n4731", "t4732", "4733", "493", "4735.0", "/t4736"}},
-		{"process", process, []string{"p4751", "4752", "c4753", "pty=True"}},
+			[]string{"m4721", "/h4722", "/g4723"}, []string{"readonly=True"}, []string{`"readonly":true`}},
+		{"file", fileInfoOf(t, wire.EncodeFileResult(&file, nil, false)), []string{"n4731", "t4732", "4733", "493", "4735", "/t4736"}, nil, nil},
+		{"process", process, []string{"p4751", "4752", "c4753"}, []string{"pty=True"}, []string{`"pty":true`}},
 	}
 	var in strings.Builder
 	for _, c := range cases {
 		in.WriteString(c.decoder + " " + hex.EncodeToString(c.raw) + "\n")
 	}
-	cmd := exec.Command(python(t), "-c", pythonDecodes)
-	cmd.Dir, cmd.Stdin = root, strings.NewReader(in.String())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the Python binding's decoders failed on capi/wire's maps: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(cases) {
-		t.Fatalf("Python said %q", out)
-	}
-	for i, c := range cases {
-		for _, v := range c.values {
-			if !strings.Contains(lines[i], v) {
-				t.Errorf("%s: Python's decoder lost %s: %s", c.decoder, v, lines[i])
+	for _, b := range []struct {
+		who   string
+		cmd   []string
+		extra func(i int) []string
+	}{
+		{"Python", []string{python(t), "-c", pythonDecodes}, func(i int) []string { return cases[i].python }},
+		{"Node", []string{"node", "-e", nodeDecodes}, func(i int) []string { return cases[i].node }},
+	} {
+		cmd := exec.Command(b.cmd[0], b.cmd[1:]...)
+		cmd.Dir, cmd.Stdin = root, strings.NewReader(in.String())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: the binding's decoders failed on capi/wire's maps: %v\n%s", b.who, err, out)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != len(cases) {
+			t.Errorf("%s said %q", b.who, out)
+			continue
+		}
+		for i, c := range cases {
+			for _, v := range append(slices.Clone(c.values), b.extra(i)...) {
+				if !strings.Contains(lines[i], v) {
+					t.Errorf("%s: the %s decoder lost %s: %s", b.who, c.decoder, v, lines[i])
+				}
 			}
 		}
 	}

@@ -104,4 +104,4 @@ function forget(key) {
   trackCalls();
 }
 
-module.exports = { register, forget, onChunk, onDone };
+module.exports = { register, forget, onChunk, onDone, toResult };

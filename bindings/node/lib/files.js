@@ -94,4 +94,4 @@ const files = {
   },
 };
 
-module.exports = { files };
+module.exports = { files, toInfo };

@@ -35,4 +35,4 @@ const mounts = {
   },
 };
 
-module.exports = { mounts };
+module.exports = { mounts, toHandle };

@@ -19,6 +19,11 @@ const resizeAsync = onPool('qs_process_resize');
 
 const START_KEYS = ['cwd', 'env', 'shell', 'user', 'pty', 'onStdout', 'onStderr'];
 
+/** A running process as listProcesses gives it, from the library's map. */
+function toProcessInfo(p) {
+  return { id: p.id, pid: p.pid, command: p.command, pty: Boolean(p.pty) };
+}
+
 const processes = {
   async start(ptr, command, opts) {
     for (const k of Object.keys(opts)) {
@@ -38,7 +43,7 @@ const processes = {
     const buf = native.newBuffer();
     const err = native.outPointer();
     await check(await listAsync(ptr, buf, err), err);
-    return decode(native.takeBuffer(buf)).map((p) => ({ id: p.id, pid: p.pid, command: p.command, pty: Boolean(p.pty) }));
+    return decode(native.takeBuffer(buf)).map(toProcessInfo);
   },
 };
 
@@ -122,4 +127,4 @@ class Process {
   }
 }
 
-module.exports = { processes, Process };
+module.exports = { processes, Process, toProcessInfo };

@@ -9,6 +9,11 @@ const { processes, Process } = require('./process');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
+/** The boot timing of the library's info map, in the binding's names. */
+function toBootTiming(t) {
+  return { warm: t.warm, qemuStarted: t.qemu_started, kernelBooted: t.kernel_booted, agentListening: t.agent_listening, ready: t.ready };
+}
+
 const STDOUT = 1;
 const STDERR = 2;
 
@@ -318,10 +323,7 @@ class Sandbox {
 
   /** Seconds from the start call to each boot phase. */
   get bootTiming() {
-    const t = this.#info().boot_timing;
-    return {
-      warm: t.warm, qemuStarted: t.qemu_started, kernelBooted: t.kernel_booted, agentListening: t.agent_listening, ready: t.ready,
-    };
+    return toBootTiming(this.#info().boot_timing);
   }
 
   /** The guest's serial console output so far. */
@@ -347,4 +349,4 @@ class Sandbox {
   }
 }
 
-module.exports = { Sandbox };
+module.exports = { Sandbox, toBootTiming };
