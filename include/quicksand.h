@@ -190,7 +190,7 @@ int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out,
  * result (required): on success, a msgpack map the caller frees with
  *   qs_buffer_free:
  *   stdout bin, stderr bin, exit_code int (-1 when timed out, 128+N when
- *   killed by signal N), timed_out bool, duration_ms float,
+ *   killed by signal N), timed_out bool, duration float (seconds),
  *   stdout_truncated bool, stderr_truncated bool (max_output cut the
  *   result's copy of that stream).
  * A command that fails is a success of this call with a non-zero exit_code.

@@ -67,8 +67,6 @@ export interface ExecuteResult {
   stderrBuffer: Buffer;
   /** Seconds, as `timeout` (and as in Python). */
   duration: number;
-  /** The same in milliseconds. */
-  durationMs: number;
 }
 
 /** Seconds from the start call to each phase; a warm start (resumed from a snapshot) boots no kernel. */

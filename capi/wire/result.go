@@ -77,8 +77,8 @@ func (w *resultWriter) result(r *engine.ExecResult, stdoutLen, stderrLen int) {
 	w.int(int64(r.ExitCode))
 	w.str("timed_out")
 	w.bool(r.TimedOut)
-	w.str("duration_ms")
-	w.float(float64(r.Duration.Microseconds()) / 1000)
+	w.str("duration") // seconds, as every duration the ABI carries
+	w.float(r.Duration.Seconds())
 	w.str("stdout_truncated")
 	w.bool(r.StdoutTruncated)
 	w.str("stderr_truncated")

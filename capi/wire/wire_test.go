@@ -106,7 +106,7 @@ func TestEncodeResultRoundTrip(t *testing.T) {
 	if err := msgpack.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if string(m["stdout"].([]byte)) != "out" || len(m["stderr"].([]byte)) != 0 || m["exit_code"] != int8(3) || m["duration_ms"] != 1.5 || m["timed_out"] != false {
+	if string(m["stdout"].([]byte)) != "out" || len(m["stderr"].([]byte)) != 0 || m["exit_code"] != int8(3) || m["duration"] != 0.0015 || m["timed_out"] != false {
 		t.Fatalf("%#v", m)
 	}
 }
@@ -190,7 +190,7 @@ func TestEncodeResultSizes(t *testing.T) {
 				Stderr          []byte  `msgpack:"stderr"`
 				ExitCode        int     `msgpack:"exit_code"`
 				TimedOut        bool    `msgpack:"timed_out"`
-				DurationMS      float64 `msgpack:"duration_ms"`
+				Duration        float64 `msgpack:"duration"`
 				StdoutTruncated bool    `msgpack:"stdout_truncated"`
 				StderrTruncated bool    `msgpack:"stderr_truncated"`
 			}

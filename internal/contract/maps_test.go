@@ -237,7 +237,7 @@ func TestBindingsDecodeTheWire(t *testing.T) {
 			func(n int) []byte { return make([]byte, n) }),
 			[]string{"out-4711", "err-4712", "4713", "4.714"},
 			[]string{"timed_out=True", "stdout_truncated=True", "stderr_truncated=True"},
-			[]string{`"timedOut":true`, `"stdoutTruncated":true`, `"stderrTruncated":true`, `"durationMs":4714`}},
+			[]string{`"timedOut":true`, `"stdoutTruncated":true`, `"stderrTruncated":true`, `"duration":4.714`}},
 		{"boot_timing", info, []string{"47.41", "47.42", "47.43", "47.44"}, []string{"warm=True"}, []string{`"warm":true`}},
 		{"mount", wire.EncodeMount(engine.MountHandle{ID: "m4721", Mount: engine.Mount{HostPath: "/h4722", GuestPath: "/g4723", ReadOnly: true}}),
 			[]string{"m4721", "/h4722", "/g4723"}, []string{"readonly=True"}, []string{`"readonly":true`}},

@@ -85,8 +85,7 @@ function toResult(m) {
     stderrTruncated: Boolean(m.stderr_truncated),
     stdoutBuffer,
     stderrBuffer,
-    duration: m.duration_ms / 1000, // seconds, as timeout and as in Python
-    durationMs: m.duration_ms,
+    duration: m.duration, // seconds, as timeout and as in Python
   });
 }
 

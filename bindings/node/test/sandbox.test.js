@@ -26,7 +26,7 @@ test('execute basics and options', async () => {
   assert.equal(r.stderr, '');
   assert.equal(r.exitCode, 0);
   assert.equal(r.timedOut, false);
-  assert.ok(r.durationMs > 0);
+  assert.ok(r.duration > 0);
   r = await sb.execute('echo oops >&2; exit 3');
   assert.deepEqual([r.stdout, r.stderr, r.exitCode], ['', 'oops\n', 3]);
   assert.equal((await sb.execute('pwd', { cwd: '/usr/lib' })).stdout, '/usr/lib\n');

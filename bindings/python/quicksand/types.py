@@ -183,7 +183,7 @@ class ExecuteResult:
             timed_out=bool(m["timed_out"]),
             stdout_bytes=bytes(m["stdout"]),
             stderr_bytes=bytes(m["stderr"]),
-            duration=float(m["duration_ms"]) / 1000,
+            duration=float(m["duration"]),
             stdout_truncated=bool(m.get("stdout_truncated")),
             stderr_truncated=bool(m.get("stderr_truncated")),
         )
