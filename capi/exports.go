@@ -361,11 +361,11 @@ func qs_sandbox_save(h *C.qs_sandbox, name *C.char, pathOut *C.qs_buffer, errOut
 	})
 }
 
-//export qs_validate_save
-func qs_validate_save(name *C.char, errOut **C.qs_error) C.int {
+//export qs_save_validate
+func qs_save_validate(name *C.char, errOut **C.qs_error) C.int {
 	return guard(errOut, func() error {
 		if name == nil {
-			return invalidHandle("qs_validate_save: the name is NULL")
+			return invalidHandle("qs_save_validate: the name is NULL")
 		}
 		_, err := engine.ValidateSave(C.GoString(name))
 		return err

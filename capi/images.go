@@ -23,14 +23,14 @@ func optionalString(s *C.char) string {
 	return C.GoString(s)
 }
 
-//export qs_images_list
-func qs_images_list(options *C.uint8_t, optionsLen C.size_t, list *C.qs_buffer, errOut **C.qs_error) C.int {
+//export qs_image_list
+func qs_image_list(options *C.uint8_t, optionsLen C.size_t, list *C.qs_buffer, errOut **C.qs_error) C.int {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
 	return guard(errOut, func() error {
 		if list == nil {
-			return invalidHandle("qs_images_list: list is NULL")
+			return invalidHandle("qs_image_list: list is NULL")
 		}
 		dirs, err := wire.DecodeImageListOptions(goBytes(options, optionsLen))
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 // The engine's log, for C callers: a handler function set with
-// qs_set_log_handler, else standard error at the level QUICKSAND_LOG names,
+// qs_log_set_handler, else standard error at the level QUICKSAND_LOG names,
 // else nothing.
 
 var logHandler struct {
@@ -26,8 +26,8 @@ var logHandler struct {
 	level    slog.Level
 }
 
-//export qs_set_log_handler
-func qs_set_log_handler(fn C.qs_log_fn, userData C.uintptr_t, minLevel C.int) {
+//export qs_log_set_handler
+func qs_log_set_handler(fn C.qs_log_fn, userData C.uintptr_t, minLevel C.int) {
 	logHandler.mu.Lock()
 	defer logHandler.mu.Unlock()
 	logHandler.fn, logHandler.userData, logHandler.level = fn, userData, slog.Level(minLevel)

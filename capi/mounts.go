@@ -45,14 +45,14 @@ func qs_sandbox_unmount(h *C.qs_sandbox, mountID *C.char, errOut **C.qs_error) C
 	})
 }
 
-//export qs_sandbox_mounts
-func qs_sandbox_mounts(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
+//export qs_sandbox_list_mounts
+func qs_sandbox_list_mounts(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
 	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if list == nil {
-			return invalidHandle("qs_sandbox_mounts: list is NULL")
+			return invalidHandle("qs_sandbox_list_mounts: list is NULL")
 		}
 		setBuffer(list, wire.EncodeMounts(sb.ActiveMounts()))
 		return nil

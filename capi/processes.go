@@ -36,14 +36,14 @@ func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 	})
 }
 
-//export qs_sandbox_processes
-func qs_sandbox_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
+//export qs_sandbox_list_processes
+func qs_sandbox_list_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
 	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if list == nil {
-			return invalidHandle("qs_sandbox_processes: list is NULL")
+			return invalidHandle("qs_sandbox_list_processes: list is NULL")
 		}
 		procs, err := sb.Processes(context.Background())
 		if err != nil {

@@ -115,7 +115,7 @@ typedef void (*qs_done_fn)(void *user_data, int status, const uint8_t *result, s
 
 /*
  * Called with each log record at or above the level given to
- * qs_set_log_handler: `message` is one line, "msg key=value ...", valid only
+ * qs_log_set_handler: `message` is one line, "msg key=value ...", valid only
  * during the call. It may be called on any thread, at the same time as
  * others, and from inside other calls of the library: it must be quick and
  * must not call into the library.
@@ -282,7 +282,7 @@ int qs_sandbox_save(qs_sandbox *sb, const char *name, qs_buffer *path, qs_error 
  * checksum of its state, its disk and the image it builds on, and that this
  * QEMU can load it.
  */
-int qs_validate_save(const char *name_or_path, qs_error **err);
+int qs_save_validate(const char *name_or_path, qs_error **err);
 
 /*
  * Sends the engine's log (the decisions it takes on its own: accelerator and
@@ -292,7 +292,7 @@ int qs_validate_save(const char *name_or_path, qs_error **err);
  * environment variable QUICKSAND_LOG=debug|info|warn|error writes it to
  * standard error.
  */
-void qs_set_log_handler(qs_log_fn fn, void *user_data, int min_level);
+void qs_log_set_handler(qs_log_fn fn, void *user_data, int min_level);
 
 /*
  * Files. Guest paths are absolute. What is written goes to a temporary name
@@ -364,11 +364,11 @@ int qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host
  * handle (may be NULL): msgpack map {id str, host str (absolute), guest str,
  * readonly bool}. qs_sandbox_unmount takes the id: once it returns the
  * guest reaches nothing of the folder, even through files it held open.
- * qs_sandbox_mounts: an array of those maps, by guest path.
+ * qs_sandbox_list_mounts: an array of those maps, by guest path.
  */
 int qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_buffer *handle, qs_error **err);
 int qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
-int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+int qs_sandbox_list_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 
 /*
  * Background processes. A process started here runs on after the call
@@ -385,7 +385,7 @@ int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
  *   size (stdout and stderr are then one stream, QS_STDOUT, and input is
  *   raw bytes, ^C included)
  * out (may be NULL): msgpack map {id str, pid int}.
- * qs_sandbox_processes: an array of {id str, pid int, command str, pty bool}
+ * qs_sandbox_list_processes: an array of {id str, pid int, command str, pty bool}
  * for the processes that still run.
  * qs_process_write blocks until the process took the bytes; writing to a
  * process that exited or whose stdin is closed is QS_ERR_BAD_REQUEST.
@@ -402,7 +402,7 @@ int qs_sandbox_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
  * the process meanwhile) go to on_done.
  */
 int qs_sandbox_start_process(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *out, qs_error **err);
-int qs_sandbox_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+int qs_sandbox_list_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 int qs_process_write(qs_sandbox *sb, const char *process_id, const uint8_t *data, size_t len, qs_error **err);
 int qs_process_close_stdin(qs_sandbox *sb, const char *process_id, qs_error **err);
 int qs_process_signal(qs_sandbox *sb, const char *process_id, int signal, qs_error **err);
@@ -415,7 +415,7 @@ int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
 /*
  * Images, as `quicksand image` manages them. dir NULL (or "") is the default
  * image folder.
- * qs_images_list: options (may be NULL) is a msgpack map {dirs: array of
+ * qs_image_list: options (may be NULL) is a msgpack map {dirs: array of
  *   str}, folders to look in first; list is a msgpack array of {name str,
  *   arch str, bytes int,
  *   source str ("built", "archive FILE", "quicksand import", "save"), dir str}.
@@ -437,7 +437,7 @@ int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
  *   build's own output goes to the process's stderr; it takes minutes.
  *   built: the image's folder.
  */
-int qs_images_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
+int qs_image_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
 int qs_image_install(const char *archive, const char *dir, qs_progress_fn progress, void *user_data,
                      qs_buffer *installed, qs_error **err);
 int qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);

@@ -64,11 +64,11 @@ static void expect_error(int status, qs_error **errp, int code, const char *need
 static void test_images(void) {
     qs_error *err = NULL;
     qs_buffer list = {0};
-    int st = qs_images_list(NULL, 0, &list, &err);
+    int st = qs_image_list(NULL, 0, &list, &err);
     CHECK(st == QS_OK && list.len > 0 && (list.data[0] & 0xf0) == 0x90, "images_list: %s", qs_error_message(err));
     qs_buffer_free(&list);
     const uint8_t bad[] = {0x81, 0xa4, 'd', 'i', 'r', 'z', 0x90}; /* {"dirz": []} */
-    expect_error(qs_images_list(bad, sizeof bad, &list, &err), &err, QS_ERR_INVALID_CONFIG, "dirz", "an unknown key");
+    expect_error(qs_image_list(bad, sizeof bad, &list, &err), &err, QS_ERR_INVALID_CONFIG, "dirz", "an unknown key");
     qs_buffer out = {0};
     expect_error(qs_image_install("/no/such/archive.qsimage", NULL, NULL, NULL, &out, &err), &err, QS_ERR_IMAGE_NOT_FOUND, "/no/such",
                  "a missing archive");
@@ -293,7 +293,7 @@ static void test_mounts(qs_sandbox *sb) {
     CHECK(access(file, F_OK) != 0, "a read-only mount let the guest write");
 
     qs_buffer list = {0};
-    st = qs_sandbox_mounts(sb, &list, &err);
+    st = qs_sandbox_list_mounts(sb, &list, &err);
     CHECK(st == QS_OK && list.len > 0 && list.data[0] == 0x91, "mounts: one, got %zu bytes: %s", list.len,
           qs_error_message(err));
     qs_buffer_free(&list);
@@ -338,7 +338,7 @@ static void test_processes(qs_sandbox *sb) {
     qs_buffer_free(&out);
 
     qs_buffer list = {0};
-    CHECK(qs_sandbox_processes(sb, &list, &err) == QS_OK && list.len > 0 && list.data[0] == 0x91, "one process listed");
+    CHECK(qs_sandbox_list_processes(sb, &list, &err) == QS_OK && list.len > 0 && list.data[0] == 0x91, "one process listed");
     qs_buffer_free(&list);
     CHECK(qs_process_write(sb, id, (const uint8_t *)"hello\n", 6, &err) == QS_OK, "write: %s", qs_error_message(err));
     CHECK(qs_process_close_stdin(sb, id, &err) == QS_OK, "close_stdin: %s", qs_error_message(err));
@@ -423,7 +423,7 @@ static void test_pool(void) {
 }
 
 static void test_with_vm(void) {
-    qs_set_log_handler(on_log, &log_mu, QS_LOG_INFO);
+    qs_log_set_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
     qs_error *err = NULL;
     mp_writer cfg = {0};
@@ -438,7 +438,7 @@ static void test_with_vm(void) {
         qs_error_free(err);
         return;
     }
-    qs_set_log_handler(NULL, NULL, 0);
+    qs_log_set_handler(NULL, NULL, 0);
     pthread_mutex_lock(&log_mu);
     CHECK(accel_lines == 1 && bad_levels == 0, "log handler: %d accelerator lines, %d bad calls", accel_lines, bad_levels);
     pthread_mutex_unlock(&log_mu);
@@ -540,10 +540,10 @@ static void test_with_vm(void) {
     CHECK(st == QS_OK && path.len == strlen(save_dir) && memcmp(path.data, save_dir, path.len) == 0,
           "save: %s", qs_error_message(err));
     qs_buffer_free(&path);
-    CHECK(qs_validate_save(save_dir, &err) == QS_OK, "validate save: %s", qs_error_message(err));
-    expect_error(qs_validate_save("/nonexistent/save", &err), &err, QS_ERR_IMAGE_NOT_FOUND, "nonexistent",
+    CHECK(qs_save_validate(save_dir, &err) == QS_OK, "validate save: %s", qs_error_message(err));
+    expect_error(qs_save_validate("/nonexistent/save", &err), &err, QS_ERR_IMAGE_NOT_FOUND, "nonexistent",
                  "validate a missing save");
-    expect_error(qs_validate_save("debian", &err), &err, QS_ERR_BAD_REQUEST, "not a save", "validate an image");
+    expect_error(qs_save_validate("debian", &err), &err, QS_ERR_BAD_REQUEST, "not a save", "validate an image");
     /* A NUL in a command does not cut the error message that quotes it. */
     mp_writer nul = {0};
     mp_map(&nul, 2);

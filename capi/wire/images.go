@@ -2,7 +2,7 @@ package wire
 
 import "github.com/quicksand-go/quicksand/engine"
 
-// DecodeImageListOptions reads qs_images_list's options: {dirs: [str]}.
+// DecodeImageListOptions reads qs_image_list's options: {dirs: [str]}.
 func DecodeImageListOptions(b []byte) ([]string, error) {
 	f, err := decodeMap(b, "image list options", engine.KindInvalidConfig)
 	if err != nil {

@@ -121,7 +121,7 @@ func outputMaps(t *testing.T) []struct {
 			[]string{"_core.py", "types.py"}, []string{"sandbox.js"}},
 		{"process", "out (may be NULL): msgpack map", "\n", wire.EncodeProcess(&engine.Process{}),
 			[]string{"sandbox.py", "sync.py"}, []string{"sandbox.js"}},
-		{"process list", "qs_sandbox_processes: an array", "for the processes",
+		{"process list", "qs_sandbox_list_processes: an array", "for the processes",
 			wire.EncodeProcesses([]engine.ProcessInfo{{}}), []string{"types.py"}, []string{"process.js"}},
 		{"mount handle", "handle (may be NULL): msgpack map", "qs_sandbox_unmount takes",
 			wire.EncodeMount(engine.MountHandle{}), []string{"types.py"}, []string{"mounts.js"}},

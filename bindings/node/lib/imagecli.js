@@ -23,7 +23,7 @@ let declared = null;
 function images() {
   if (!declared) {
     declared = native.ffi.Library(native.libraryPath(), {
-      qs_images_list: ['int', [voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+      qs_image_list: ['int', [voidPtr, 'size_t', voidPtr, voidPtrPtr]],
       qs_image_install: ['int', ['string', 'string', voidPtr, voidPtr, voidPtr, voidPtrPtr]],
       qs_image_remove: ['int', ['string', 'string', voidPtr, voidPtrPtr]],
     });
@@ -49,7 +49,7 @@ function call(fn) {
 function list() {
   const opts = Buffer.from(encode({ dirs: packageImageDirs() }));
   const rows = [['NAME', 'ARCH', 'SIZE', 'SOURCE', 'FOLDER']];
-  for (const e of decode(call((buf, err) => images().qs_images_list(opts, opts.length, buf, err)))) {
+  for (const e of decode(call((buf, err) => images().qs_image_list(opts, opts.length, buf, err)))) {
     rows.push([e.name, e.arch, human(Number(e.bytes)), e.source, e.dir]);
   }
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));

@@ -29,7 +29,7 @@ const mounts = {
   active(ptr) {
     const buf = native.newBuffer();
     const err = native.outPointer();
-    const status = native.lib().qs_sandbox_mounts(ptr, buf, err);
+    const status = native.lib().qs_sandbox_list_mounts(ptr, buf, err);
     if (status !== 0) throw native.takeError(status, err);
     return decode(native.takeBuffer(buf)).map(toHandle);
   },

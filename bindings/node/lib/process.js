@@ -11,7 +11,7 @@ const { BadRequestError } = require('./errors');
 
 const { onPool, check } = native;
 const startAsync = onPool('qs_sandbox_start_process');
-const listAsync = onPool('qs_sandbox_processes');
+const listAsync = onPool('qs_sandbox_list_processes');
 const writeAsync = onPool('qs_process_write');
 const closeAsync = onPool('qs_process_close_stdin');
 const signalAsync = onPool('qs_process_signal');

@@ -37,7 +37,7 @@ const stopAsync = onPool('qs_sandbox_stop');
 const checkpointAsync = onPool('qs_sandbox_checkpoint');
 const revertAsync = onPool('qs_sandbox_revert');
 const saveAsync = onPool('qs_sandbox_save');
-const validateAsync = onPool('qs_validate_save');
+const validateAsync = onPool('qs_save_validate');
 const attachAsync = onPool('qs_process_attach_async');
 
 /**

@@ -193,4 +193,4 @@ class SandboxBase:
 def validate_save(name_or_path: str) -> None:
     """Checks a save without starting it; raises if it cannot be resumed."""
     err = ctypes.c_void_p()
-    _lib.check(_lib.lib().qs_validate_save(name_or_path.encode(), ctypes.byref(err)), err)
+    _lib.check(_lib.lib().qs_save_validate(name_or_path.encode(), ctypes.byref(err)), err)

@@ -22,7 +22,7 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
     declares them (checked by internal/contract)."""
     c = ctypes
     return {name: (c.c_int, args) for name, args in {
-        "qs_images_list": [c.c_char_p, c.c_size_t, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
+        "qs_image_list": [c.c_char_p, c.c_size_t, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_install": [c.c_char_p, c.c_char_p, ProgressFn, c.c_void_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_remove": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_pack": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     verb = args.image_verb
     if verb == "list":
         opts = msgpack.packb({"dirs": package_image_dirs()})
-        _lib.check(lib.qs_images_list(opts, len(opts), ctypes.byref(buf), ctypes.byref(err)), err)
+        _lib.check(lib.qs_image_list(opts, len(opts), ctypes.byref(buf), ctypes.byref(err)), err)
         rows = [("NAME", "ARCH", "SIZE", "SOURCE", "FOLDER")]
         for e in msgpack.unpackb(_lib.take_buffer(buf), raw=False):
             rows.append((e["name"], e["arch"], _human(e["bytes"]), e["source"], e["dir"]))

@@ -80,12 +80,12 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_sandbox_checkpoint": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_revert": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_save": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_validate_save": (c.c_int, [c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_save_validate": (c.c_int, [c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_buffer_free": (None, [c.POINTER(Buffer)]),
         "qs_error_code": (c.c_int, [c.c_void_p]),
         "qs_error_message": (c.c_char_p, [c.c_void_p]),
         "qs_error_free": (None, [c.c_void_p]),
-        "qs_set_log_handler": (None, [LogFn, c.c_void_p, c.c_int]),
+        "qs_log_set_handler": (None, [LogFn, c.c_void_p, c.c_int]),
         "qs_sandbox_write_file": (
             c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)],
         ),
@@ -100,14 +100,14 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_pool_close": (c.c_int, [c.c_void_p, c.POINTER(c.c_void_p)]),
         "qs_pool_free": (None, [c.c_void_p]),
         "qs_sandbox_start_process": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_processes": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_list_processes": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_process_write": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
         "qs_process_close_stdin": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_process_signal": (c.c_int, [c.c_void_p, c.c_char_p, c.c_int, c.POINTER(c.c_void_p)]),
         "qs_process_resize": (c.c_int, [c.c_void_p, c.c_char_p, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
         "qs_sandbox_mount": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_unmount": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_mounts": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_list_mounts": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
 
 

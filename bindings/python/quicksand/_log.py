@@ -39,6 +39,6 @@ def _on_log(user_data: object, level: int, message: bytes) -> None:
 
 
 def install(lb: ctypes.CDLL) -> None:
-    lb.qs_set_log_handler(_on_log, None, QS_LOG_DEBUG)
+    lb.qs_log_set_handler(_on_log, None, QS_LOG_DEBUG)
     # A callback into an interpreter being torn down crashes the process.
-    atexit.register(lambda: lb.qs_set_log_handler(_lib.LogFn(), None, 0))
+    atexit.register(lambda: lb.qs_log_set_handler(_lib.LogFn(), None, 0))

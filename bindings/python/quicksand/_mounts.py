@@ -27,5 +27,5 @@ def unmount(ptr: int, handle: MountHandle) -> None:
 
 def active(ptr: int) -> List[MountHandle]:
     buf, err = _lib.Buffer(), ctypes.c_void_p()
-    _lib.check(_lib.lib().qs_sandbox_mounts(ptr, ctypes.byref(buf), ctypes.byref(err)), err)
+    _lib.check(_lib.lib().qs_sandbox_list_mounts(ptr, ctypes.byref(buf), ctypes.byref(err)), err)
     return [MountHandle._from_wire(m) for m in msgpack.unpackb(_lib.take_buffer(buf), raw=False)]

@@ -38,7 +38,7 @@ def start(
 
 def list_running(ptr: int) -> List[ProcessInfo]:
     buf, err = _lib.Buffer(), ctypes.c_void_p()
-    _lib.check(_lib.lib().qs_sandbox_processes(ptr, ctypes.byref(buf), ctypes.byref(err)), err)
+    _lib.check(_lib.lib().qs_sandbox_list_processes(ptr, ctypes.byref(buf), ctypes.byref(err)), err)
     return [ProcessInfo._from_wire(p) for p in msgpack.unpackb(_lib.take_buffer(buf), raw=False)]
 
 
