@@ -126,13 +126,8 @@ func execute(ctx context.Context, sb *engine.Sandbox, req engine.ExecRequest, on
 		buf = cAlloc(wire.ResultSize(stdoutLen, stderrLen))
 		return wire.ResultSlots(buf, stdoutLen, stderrLen)
 	}
-	var res *engine.ExecResult
-	var err error
-	if onChunk != nil {
-		res, err = sb.ExecuteStreamFunc(ctx, req, onChunk)
-	} else {
-		res, err = sb.Execute(ctx, req)
-	}
+	req.OnOutput = onChunk
+	res, err := sb.Execute(ctx, req)
 	if err != nil {
 		if buf != nil {
 			C.free(unsafe.Pointer(cPtr(buf)))

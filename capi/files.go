@@ -137,26 +137,29 @@ func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 		}
 		ctx, cancel := fileContext(r)
 		defer cancel()
+		// Every option goes to every operation: one that does not take it
+		// fails with a message that names it.
+		opts := engine.FileOptions{User: r.User, Mode: r.Mode, Parents: r.Parents, Recursive: r.Recursive, MaxSize: r.MaxSize}
 		var answer []byte
 		switch r.Op {
 		case "stat":
-			info, err := sb.Stat(ctx, r.Path)
+			info, err := sb.Stat(ctx, r.Path, opts)
 			if err != nil && !errors.Is(err, engine.ErrNotFound) {
 				return err
 			}
 			answer = wire.EncodeFileResult(info, nil, false)
 		case "list":
-			entries, err := sb.ListDir(ctx, r.Path)
+			entries, err := sb.ListDir(ctx, r.Path, opts)
 			if err != nil {
 				return err
 			}
 			answer = wire.EncodeFileResult(nil, entries, true)
 		case "mkdir":
-			err = sb.MakeDir(ctx, r.Path, r.Parents, engine.FileOptions{Mode: r.Mode, User: r.User})
+			err = sb.MakeDir(ctx, r.Path, opts)
 		case "remove":
-			err = sb.Remove(ctx, r.Path, r.Recursive)
+			err = sb.Remove(ctx, r.Path, opts)
 		case "rename":
-			err = sb.Rename(ctx, r.Path, r.Dest)
+			err = sb.Rename(ctx, r.Path, r.Dest, opts)
 		default:
 			return &engine.Error{Kind: engine.KindBadRequest, Msg: "file request key \"op\" must be one of stat, list, mkdir, remove, rename, not " + quoted(r.Op)}
 		}
@@ -173,14 +176,14 @@ func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 //export qs_sandbox_upload
 func qs_sandbox_upload(h *C.qs_sandbox, hostPath, guestPath *C.char, errOut **C.qs_error) C.int {
 	return copyCall(h, hostPath, guestPath, "qs_sandbox_upload", errOut, func(sb *engine.Sandbox, a, b string) error {
-		return sb.Upload(context.Background(), a, b)
+		return sb.Upload(context.Background(), a, b, engine.FileOptions{})
 	})
 }
 
 //export qs_sandbox_download
 func qs_sandbox_download(h *C.qs_sandbox, guestPath, hostPath *C.char, errOut **C.qs_error) C.int {
 	return copyCall(h, guestPath, hostPath, "qs_sandbox_download", errOut, func(sb *engine.Sandbox, a, b string) error {
-		return sb.Download(context.Background(), a, b)
+		return sb.Download(context.Background(), a, b, engine.FileOptions{})
 	})
 }
 

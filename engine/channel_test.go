@@ -33,8 +33,7 @@ func TestOutputChannelMatchesInBandOutput(t *testing.T) {
 		if buffered.res, err = sb.Execute(context.Background(), ExecRequest{Command: mixedOutput}); err != nil {
 			t.Fatal(err)
 		}
-		streamed.res, err = sb.ExecuteStream(context.Background(), ExecRequest{Command: "cat /tmp/mixed.bin; printf 'h\\303\\251llo\\n' >&2; yes abcdefgh | head -c 3000000"},
-			func(s Stream, p []byte) { streamed.streamed[s] = append(streamed.streamed[s], p...) })
+		streamed.res, err = sb.Execute(context.Background(), streaming(ExecRequest{Command: "cat /tmp/mixed.bin; printf 'h\\303\\251llo\\n' >&2; yes abcdefgh | head -c 3000000"}, func(s Stream, p []byte) { streamed.streamed[s] = append(streamed.streamed[s], p...) }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +69,7 @@ func TestChannelChunksAreWholeCharacters(t *testing.T) {
 	sb := sharedSandbox(t)
 	var chunks int
 	var all []byte
-	res, err := sb.ExecuteStream(context.Background(), ExecRequest{
+	res, err := sb.Execute(context.Background(), streaming(ExecRequest{
 		Command: `python3 -c "import sys; sys.stdout.buffer.write(('é€😀x' * 300000).encode())"`,
 	}, func(s Stream, p []byte) {
 		chunks++
@@ -78,7 +77,7 @@ func TestChannelChunksAreWholeCharacters(t *testing.T) {
 			t.Errorf("chunk %d of %d bytes is not valid UTF-8", chunks, len(p))
 		}
 		all = append(all, p...)
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +97,7 @@ func TestSlowConsumerHoldsBackOnlyItsOwnCall(t *testing.T) {
 	defer cancel()
 	const big = 12 << 20
 	inner := false
-	res, err := sb.ExecuteStream(ctx, ExecRequest{Command: "head -c 12582912 /dev/zero"}, func(s Stream, p []byte) {
+	res, err := sb.Execute(ctx, streaming(ExecRequest{Command: "head -c 12582912 /dev/zero"}, func(s Stream, p []byte) {
 		if inner {
 			return
 		}
@@ -107,7 +106,7 @@ func TestSlowConsumerHoldsBackOnlyItsOwnCall(t *testing.T) {
 		if err != nil || len(r.Stdout) != big {
 			t.Errorf("the other command: %v", err)
 		}
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,13 +125,12 @@ func TestChannelAfterRevertMidStream(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		var once bool
-		_, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "yes abcdefgh | head -c 400000000", Timeout: 2 * time.Minute},
-			func(Stream, []byte) {
-				if !once {
-					once = true
-					close(started)
-				}
-			})
+		_, err := sb.Execute(context.Background(), streaming(ExecRequest{Command: "yes abcdefgh | head -c 400000000", Timeout: 2 * time.Minute}, func(Stream, []byte) {
+			if !once {
+				once = true
+				close(started)
+			}
+		}))
 		streamErr <- err
 	}()
 	select {
@@ -175,11 +173,11 @@ func TestMaxOutputCapsTheResult(t *testing.T) {
 		t.Fatalf("collected: %d bytes, truncated %v/%v", len(r.Stdout), r.StdoutTruncated, r.StderrTruncated)
 	}
 	got := 0
-	r, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: cmd, MaxOutput: 1000}, func(s Stream, p []byte) {
+	r, err := sb.Execute(context.Background(), streaming(ExecRequest{Command: cmd, MaxOutput: 1000}, func(s Stream, p []byte) {
 		if s == Stdout {
 			got += len(p)
 		}
-	})
+	}))
 	if err != nil || len(r.Stdout) != 1000 || !r.StdoutTruncated || got != 300000 {
 		t.Fatalf("streamed: %v, %d bytes kept, truncated %v, %d to the callback", err, len(r.Stdout), r.StdoutTruncated, got)
 	}

@@ -45,8 +45,7 @@ func callInFlight(t *testing.T, sb *Sandbox) <-chan error {
 	var once sync.Once
 	ended := make(chan error, 1)
 	go func() {
-		_, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "echo started; sleep 60", Timeout: 2 * time.Minute},
-			func(Stream, []byte) { once.Do(func() { close(first) }) })
+		_, err := sb.Execute(context.Background(), streaming(ExecRequest{Command: "echo started; sleep 60", Timeout: 2 * time.Minute}, func(Stream, []byte) { once.Do(func() { close(first) }) }))
 		ended <- err
 	}()
 	select {

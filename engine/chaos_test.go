@@ -226,8 +226,7 @@ func TestHelperChaosStage(t *testing.T) {
 	switch stage {
 	case "execute":
 		var once sync.Once
-		sb.ExecuteStream(ctx, ExecRequest{Command: "echo started; sleep 60", Timeout: time.Minute},
-			func(Stream, []byte) { once.Do(func() { println("RUNNING") }) })
+		sb.Execute(ctx, streaming(ExecRequest{Command: "echo started; sleep 60", Timeout: time.Minute}, func(Stream, []byte) { once.Do(func() { println("RUNNING") }) }))
 	case "checkpoint":
 		sb.Checkpoint(ctx, "c")
 	case "save":

@@ -36,8 +36,8 @@ const (
 
 // PortForward forwards 127.0.0.1:Host on the host to Guest in the guest.
 type PortForward struct {
-	Host  int `msgpack:"host"`
-	Guest int `msgpack:"guest"`
+	Host  int
+	Guest int
 }
 
 // Defaults for the zero values of Config.

@@ -49,9 +49,16 @@ type ExecRequest struct {
 	User string
 	// MaxOutput caps the bytes of each stream kept for the result (default
 	// 256 MiB, and less in a guest too small to hold that); what is cut
-	// is reported by StdoutTruncated and StderrTruncated. ExecuteStream's
-	// callback still gets every byte.
+	// is reported by StdoutTruncated and StderrTruncated. OnOutput still
+	// gets every byte.
 	MaxOutput int64
+	// OnOutput, when set, is called with each chunk of output as it
+	// arrives, on the calling goroutine, in order; the result still holds
+	// all of it. It must not keep chunk after it returns. An error it
+	// returns abandons the command (it is killed in the guest) and is
+	// returned by Execute as is: the bindings carry a callback's exception
+	// back so.
+	OnOutput func(stream Stream, chunk []byte) error
 	// OutputMemory, when set, gives the memory the result's Stdout and
 	// Stderr are put in, once their lengths are known (default: Go's
 	// heap). The output is held off Go's heap until then, and each part is
@@ -72,32 +79,10 @@ type ExecResult struct {
 	StdoutTruncated, StderrTruncated bool
 }
 
-// Execute runs a command and returns all of its output at once.
+// Execute runs a command and returns how it ended, with all of its
+// output; req.OnOutput, if set, also gets the output as it comes.
 func (sb *Sandbox) Execute(ctx context.Context, req ExecRequest) (*ExecResult, error) {
-	return sb.execute(ctx, req, nil)
-}
-
-// ExecuteStream runs a command and calls onChunk with each chunk of output
-// as it arrives, on the calling goroutine, in order. It still returns the
-// whole result. onChunk must not keep chunk after it returns.
-func (sb *Sandbox) ExecuteStream(ctx context.Context, req ExecRequest, onChunk func(stream Stream, chunk []byte)) (*ExecResult, error) {
-	if onChunk == nil {
-		onChunk = func(Stream, []byte) {}
-	}
-	return sb.execute(ctx, req, func(s Stream, p []byte) error { onChunk(s, p); return nil })
-}
-
-// ExecuteStreamFunc is ExecuteStream with a callback that can fail: an
-// error from onChunk abandons the command (it is killed in the guest) and
-// is returned as is. Bindings use it to carry a callback's exception back.
-func (sb *Sandbox) ExecuteStreamFunc(ctx context.Context, req ExecRequest, onChunk func(stream Stream, chunk []byte) error) (*ExecResult, error) {
-	if onChunk == nil {
-		return nil, newError(KindBadRequest, nil, "ExecuteStreamFunc needs a callback")
-	}
-	return sb.execute(ctx, req, onChunk)
-}
-
-func (sb *Sandbox) execute(ctx context.Context, req ExecRequest, onChunk func(Stream, []byte) error) (*ExecResult, error) {
+	onChunk := req.OnOutput
 	quicksandAgent := sb.img.Manifest.Agent == image.AgentQuicksand
 	if quicksandAgent {
 		var err error

@@ -27,20 +27,22 @@ func TestFilePathsWithNULAreRefused(t *testing.T) {
 	guest := "/tmp/nul-ok.txt\x00/../../etc/cron.d/evil"
 	hostEvil := filepath.Join(host, "ok") + "\x00/../evil"
 	calls := map[string]func() error{
-		"write":          func() error { _, err := sb.WriteFile(ctx, guest, strings.NewReader("x"), FileOptions{}); return err },
-		"read":           func() error { _, err := sb.ReadFile(ctx, guest, io.Discard, FileOptions{}); return err },
-		"stat":           func() error { _, err := sb.Stat(ctx, guest); return err },
-		"exists":         func() error { _, err := sb.Exists(ctx, guest); return err },
-		"list":           func() error { _, err := sb.ListDir(ctx, guest); return err },
-		"mkdir":          func() error { return sb.MakeDir(ctx, guest, true, FileOptions{}) },
-		"remove":         func() error { return sb.Remove(ctx, guest, true) },
-		"rename from":    func() error { return sb.Rename(ctx, guest, "/tmp/x") },
-		"rename to":      func() error { return sb.Rename(ctx, "/etc/hostname", guest) },
-		"upload from":    func() error { return sb.Upload(ctx, hostEvil, "/tmp/up") },
-		"upload to":      func() error { return sb.Upload(ctx, filepath.Join(host, "ok"), guest) },
-		"download from":  func() error { return sb.Download(ctx, guest, filepath.Join(host, "down")) },
-		"download to":    func() error { return sb.Download(ctx, "/etc/hostname", filepath.Join(host, "down\x00x")) },
-		"download to ..": func() error { return sb.Download(ctx, "/etc/hostname", hostEvil) },
+		"write":         func() error { _, err := sb.WriteFile(ctx, guest, strings.NewReader("x"), FileOptions{}); return err },
+		"read":          func() error { _, err := sb.ReadFile(ctx, guest, io.Discard, FileOptions{}); return err },
+		"stat":          func() error { _, err := sb.Stat(ctx, guest, FileOptions{}); return err },
+		"exists":        func() error { _, err := sb.Exists(ctx, guest, FileOptions{}); return err },
+		"list":          func() error { _, err := sb.ListDir(ctx, guest, FileOptions{}); return err },
+		"mkdir":         func() error { return sb.MakeDir(ctx, guest, FileOptions{Parents: true}) },
+		"remove":        func() error { return sb.Remove(ctx, guest, FileOptions{Recursive: true}) },
+		"rename from":   func() error { return sb.Rename(ctx, guest, "/tmp/x", FileOptions{}) },
+		"rename to":     func() error { return sb.Rename(ctx, "/etc/hostname", guest, FileOptions{}) },
+		"upload from":   func() error { return sb.Upload(ctx, hostEvil, "/tmp/up", FileOptions{}) },
+		"upload to":     func() error { return sb.Upload(ctx, filepath.Join(host, "ok"), guest, FileOptions{}) },
+		"download from": func() error { return sb.Download(ctx, guest, filepath.Join(host, "down"), FileOptions{}) },
+		"download to": func() error {
+			return sb.Download(ctx, "/etc/hostname", filepath.Join(host, "down\x00x"), FileOptions{})
+		},
+		"download to ..": func() error { return sb.Download(ctx, "/etc/hostname", hostEvil, FileOptions{}) },
 	}
 	for name, call := range calls {
 		err := call()
@@ -77,8 +79,8 @@ func TestReadFileIsBounded(t *testing.T) {
 	sb := sharedSandbox(t)
 	ctx := context.Background()
 	run(t, sb, ExecRequest{Command: "truncate -s 8G /root/sparse && head -c 2097152 /dev/urandom > /root/two-mib"})
-	defer sb.Remove(ctx, "/root/sparse", false)
-	defer sb.Remove(ctx, "/root/two-mib", false)
+	defer sb.Remove(ctx, "/root/sparse", FileOptions{})
+	defer sb.Remove(ctx, "/root/two-mib", FileOptions{})
 	for _, c := range []struct {
 		name, path string
 		opts       FileOptions
@@ -109,17 +111,17 @@ func TestFileModesAreExact(t *testing.T) {
 	sb := sharedSandbox(t)
 	ctx := context.Background()
 	base := "/tmp/modes"
-	defer sb.Remove(ctx, base, true)
+	defer sb.Remove(ctx, base, FileOptions{Recursive: true})
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(sb.MakeDir(ctx, base, false, FileOptions{}))
-	must(sb.MakeDir(ctx, base+"/sticky", false, FileOptions{Mode: fs.ModeSticky | 0o777}))
-	must(sb.MakeDir(ctx, base+"/a/open", true, FileOptions{Mode: 0o777}))
-	must(sb.MakeDir(ctx, base+"/shared", true, FileOptions{Mode: fs.ModeSetgid | 0o770}))
+	must(sb.MakeDir(ctx, base, FileOptions{}))
+	must(sb.MakeDir(ctx, base+"/sticky", FileOptions{Mode: fs.ModeSticky | 0o777}))
+	must(sb.MakeDir(ctx, base+"/a/open", FileOptions{Parents: true, Mode: 0o777}))
+	must(sb.MakeDir(ctx, base+"/shared", FileOptions{Parents: true, Mode: fs.ModeSetgid | 0o770}))
 	for name, mode := range map[string]fs.FileMode{"suid": fs.ModeSetuid | 0o755, "rw": 0o666} {
 		_, err := sb.WriteFile(ctx, base+"/"+name, strings.NewReader("x"), FileOptions{Mode: mode})
 		must(err)
@@ -129,8 +131,8 @@ func TestFileModesAreExact(t *testing.T) {
 		t.Errorf("modes in the guest:\n%s\nwant:\n%s", r.Stdout, want)
 	}
 	// An existing folder keeps its mode.
-	must(sb.MakeDir(ctx, base+"/sticky", true, FileOptions{Mode: 0o700}))
-	if fi, err := sb.Stat(ctx, base+"/sticky"); err != nil || fi.Mode != fs.ModeSticky|0o777 {
+	must(sb.MakeDir(ctx, base+"/sticky", FileOptions{Parents: true, Mode: 0o700}))
+	if fi, err := sb.Stat(ctx, base+"/sticky", FileOptions{}); err != nil || fi.Mode != fs.ModeSticky|0o777 {
 		t.Errorf("stat of the sticky folder: %v, %v", fi, err)
 	}
 }
@@ -178,8 +180,8 @@ func TestFileCallsOnAFrozenQEMU(t *testing.T) {
 			_, err := sb.WriteFile(ctx, "/root/new", io.LimitReader(zeros{}, 4<<30), FileOptions{})
 			return err
 		},
-		"upload":   func() error { return sb.Upload(ctx, big, "/root/up") },
-		"download": func() error { return sb.Download(ctx, "/root/tree", filepath.Join(hostDir, "down")) },
+		"upload":   func() error { return sb.Upload(ctx, big, "/root/up", FileOptions{}) },
+		"download": func() error { return sb.Download(ctx, "/root/tree", filepath.Join(hostDir, "down"), FileOptions{}) },
 	}
 	for name, call := range transfers {
 		start(name, call)
@@ -193,17 +195,17 @@ func TestFileCallsOnAFrozenQEMU(t *testing.T) {
 	// Calls made while it is frozen.
 	calls := map[string]func() error{
 		"read_file of a small file": func() error { _, err := sb.ReadFile(ctx, "/etc/hostname", io.Discard, FileOptions{}); return err },
-		"stat":                      func() error { _, err := sb.Stat(ctx, "/root"); return err },
-		"list_dir":                  func() error { _, err := sb.ListDir(ctx, "/root"); return err },
-		"make_dir":                  func() error { return sb.MakeDir(ctx, "/root/d", false, FileOptions{}) },
-		"remove":                    func() error { return sb.Remove(ctx, "/root/sparse", false) },
+		"stat":                      func() error { _, err := sb.Stat(ctx, "/root", FileOptions{}); return err },
+		"list_dir":                  func() error { _, err := sb.ListDir(ctx, "/root", FileOptions{}); return err },
+		"make_dir":                  func() error { return sb.MakeDir(ctx, "/root/d", FileOptions{}) },
+		"remove":                    func() error { return sb.Remove(ctx, "/root/sparse", FileOptions{}) },
 	}
 	for name, call := range calls {
 		start(name, call)
 	}
 	// A caller's deadline ends a call sooner, as cancelled.
 	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
-	_, err := sb.Stat(short, "/root")
+	_, err := sb.Stat(short, "/root", FileOptions{})
 	cancelShort()
 	if !errors.Is(err, ErrCancelled) || time.Since(frozen) > 10*time.Second {
 		t.Errorf("stat with a deadline of 2 s: %v after %v", err, time.Since(frozen))
@@ -228,7 +230,7 @@ func TestFileCallsOnAFrozenQEMU(t *testing.T) {
 	if r := run(t, sb, ExecRequest{Command: "echo again"}); string(r.Stdout) != "again\n" {
 		t.Fatalf("after SIGCONT: %+v", r)
 	}
-	if fi, err := sb.Stat(ctx, "/root/tree"); err != nil || fi.Type != "dir" {
+	if fi, err := sb.Stat(ctx, "/root/tree", FileOptions{}); err != nil || fi.Type != "dir" {
 		t.Fatalf("a file call after SIGCONT: %v %v", fi, err)
 	}
 }
@@ -242,13 +244,13 @@ func TestFileCallsOnQuicksandsAgentSayWhy(t *testing.T) {
 	host := t.TempDir()
 	os.WriteFile(filepath.Join(host, "f"), []byte("x"), 0o644)
 	calls := map[string]func() error{
-		"stat of /etc":     func() error { _, err := sb.Stat(ctx, "/etc"); return err },
+		"stat of /etc":     func() error { _, err := sb.Stat(ctx, "/etc", FileOptions{}); return err },
 		"reading /etc/hos": func() error { _, err := sb.ReadFile(ctx, "/etc/hostname", io.Discard, FileOptions{}); return err },
 		"writing /tmp/x":   func() error { _, err := sb.WriteFile(ctx, "/tmp/x", strings.NewReader("x"), FileOptions{}); return err },
-		"listing /":        func() error { _, err := sb.ListDir(ctx, "/"); return err },
-		"making the folde": func() error { return sb.MakeDir(ctx, "/tmp/d", true, FileOptions{}) },
-		"uploading":        func() error { return sb.Upload(ctx, filepath.Join(host, "f"), "/tmp/f") },
-		"downloading":      func() error { return sb.Download(ctx, "/etc/hostname", filepath.Join(host, "x")) },
+		"listing /":        func() error { _, err := sb.ListDir(ctx, "/", FileOptions{}); return err },
+		"making the folde": func() error { return sb.MakeDir(ctx, "/tmp/d", FileOptions{Parents: true}) },
+		"uploading":        func() error { return sb.Upload(ctx, filepath.Join(host, "f"), "/tmp/f", FileOptions{}) },
+		"downloading":      func() error { return sb.Download(ctx, "/etc/hostname", filepath.Join(host, "x"), FileOptions{}) },
 	}
 	for what, call := range calls {
 		err := call()

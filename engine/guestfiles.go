@@ -31,16 +31,24 @@ type FileInfo struct {
 	Target  string // a symlink's target
 }
 
-// FileOptions are the options of the file calls that take them.
+// FileOptions are the options of every file call. The zero value is the
+// default of each; an option a call does not use (Mode given to Stat) is a
+// KindBadRequest error rather than silently ignored.
 type FileOptions struct {
+	// User does the operation as this guest user (a name or uid; default
+	// root): its permissions apply and what it makes belongs to it.
+	// Every file call takes it.
+	User string
 	// Mode is the permission bits, setuid, setgid and sticky included
 	// (fs.ModeSetuid, fs.ModeSetgid, fs.ModeSticky), of what WriteFile and
 	// MakeDir make (default 0644 for a file, 0755 for a folder); the
 	// guest's umask does not apply.
 	Mode fs.FileMode
-	// User does the operation as this guest user (default root): its
-	// permissions apply and what it makes belongs to it.
-	User string
+	// Parents: MakeDir also makes the missing folders above the path, and
+	// an existing folder is no error (its mode is left as it is).
+	Parents bool
+	// Recursive: Remove takes a folder with everything in it.
+	Recursive bool
 	// MaxSize bounds what ReadFile takes (default DefaultMaxRead): a
 	// larger file fails the call before more than MaxSize bytes reach its
 	// writer. Negative: no bound, for a writer that is not memory. Download
@@ -57,6 +65,9 @@ const DefaultMaxRead = protocol.DefaultMaxOutput
 // WriteFile writes r's bytes as the file at path (replacing it whole, or
 // not at all) and returns how many it wrote.
 func (sb *Sandbox) WriteFile(ctx context.Context, path string, r io.Reader, opts FileOptions) (int64, error) {
+	if err := opts.only("WriteFile", optMode); err != nil {
+		return 0, err
+	}
 	if err := checkPaths("writing", path); err != nil {
 		return 0, err
 	}
@@ -73,6 +84,9 @@ func (sb *Sandbox) WriteFile(ctx context.Context, path string, r io.Reader, opts
 // writer with a Grow(int) method (a bytes.Buffer) is told the file's size
 // first.
 func (sb *Sandbox) ReadFile(ctx context.Context, path string, w io.Writer, opts FileOptions) (int64, error) {
+	if err := opts.only("ReadFile", optMaxSize); err != nil {
+		return 0, err
+	}
 	if err := checkPaths("reading", path); err != nil {
 		return 0, err
 	}
@@ -125,8 +139,8 @@ func tooBig(what, found string, limit int64) error {
 
 // Stat describes path (a symlink itself, not its target). A path that does
 // not exist is a KindNotFound error.
-func (sb *Sandbox) Stat(ctx context.Context, path string) (*FileInfo, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "stat", "stat of "+path)
+func (sb *Sandbox) Stat(ctx context.Context, path string, opts FileOptions) (*FileInfo, error) {
+	res, err := sb.fileOp(ctx, "Stat", protocol.FileOp{Op: "stat", Path: path}, opts, "stat", "stat of "+path)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +155,14 @@ func (sb *Sandbox) Stat(ctx context.Context, path string) (*FileInfo, error) {
 }
 
 // Exists says whether path exists (a dangling symlink does).
-func (sb *Sandbox) Exists(ctx context.Context, path string) (bool, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "stat", Path: path}, "looking for a path", "looking for "+path)
+func (sb *Sandbox) Exists(ctx context.Context, path string, opts FileOptions) (bool, error) {
+	res, err := sb.fileOp(ctx, "Exists", protocol.FileOp{Op: "stat", Path: path}, opts, "looking for a path", "looking for "+path)
 	return err == nil && res.Info != nil, err
 }
 
 // ListDir lists the folder at path.
-func (sb *Sandbox) ListDir(ctx context.Context, path string) ([]FileInfo, error) {
-	res, err := sb.fileOp(ctx, protocol.FileOp{Op: "list", Path: path}, "listing", "listing "+path)
+func (sb *Sandbox) ListDir(ctx context.Context, path string, opts FileOptions) ([]FileInfo, error) {
+	res, err := sb.fileOp(ctx, "ListDir", protocol.FileOp{Op: "list", Path: path}, opts, "listing", "listing "+path)
 	if err != nil {
 		return nil, err
 	}
@@ -161,30 +175,37 @@ func (sb *Sandbox) ListDir(ctx context.Context, path string) ([]FileInfo, error)
 	return out, nil
 }
 
-// MakeDir makes the folder path; with parents, also the missing folders
-// above it, and an existing folder is no error (its mode is left as it is).
-func (sb *Sandbox) MakeDir(ctx context.Context, path string, parents bool, opts FileOptions) error {
-	op := protocol.FileOp{Op: "mkdir", Path: path, Parents: parents, Mode: protocol.UnixMode(opts.Mode), User: opts.User}
-	_, err := sb.fileOp(ctx, op, "making a folder", "making the folder "+path)
+// MakeDir makes the folder path with opts.Mode; with opts.Parents, also
+// the missing folders above it, and an existing folder is no error (its
+// mode is left as it is).
+func (sb *Sandbox) MakeDir(ctx context.Context, path string, opts FileOptions) error {
+	op := protocol.FileOp{Op: "mkdir", Path: path, Parents: opts.Parents, Mode: protocol.UnixMode(opts.Mode)}
+	_, err := sb.fileOp(ctx, "MakeDir", op, opts, "making a folder", "making the folder "+path, optMode, optParents)
 	return err
 }
 
-// Remove removes path; a folder that is not empty only when recursive.
-func (sb *Sandbox) Remove(ctx context.Context, path string, recursive bool) error {
-	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "remove", Path: path, Recursive: recursive}, "removing", "removing "+path)
+// Remove removes path; a folder that is not empty only with
+// opts.Recursive.
+func (sb *Sandbox) Remove(ctx context.Context, path string, opts FileOptions) error {
+	op := protocol.FileOp{Op: "remove", Path: path, Recursive: opts.Recursive}
+	_, err := sb.fileOp(ctx, "Remove", op, opts, "removing", "removing "+path, optRecursive)
 	return err
 }
 
 // Rename renames (moves) src to dst within the guest.
-func (sb *Sandbox) Rename(ctx context.Context, src, dst string) error {
-	_, err := sb.fileOp(ctx, protocol.FileOp{Op: "rename", Path: src, Dest: dst}, "renaming", "renaming "+src+" to "+dst)
+func (sb *Sandbox) Rename(ctx context.Context, src, dst string, opts FileOptions) error {
+	_, err := sb.fileOp(ctx, "Rename", protocol.FileOp{Op: "rename", Path: src, Dest: dst}, opts, "renaming", "renaming "+src+" to "+dst)
 	return err
 }
 
 // Upload copies the host's file or folder hostPath (with everything in it:
 // modes, symlinks as symlinks, empty folders, modification times) to
-// guestPath, which must not exist yet. Files belong to root.
-func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string) error {
+// guestPath, which must not exist yet. What it makes belongs to opts.User
+// (default root), who must be allowed to write there.
+func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string, opts FileOptions) error {
+	if err := opts.only("Upload"); err != nil {
+		return err
+	}
 	if err := checkPaths("uploading", hostPath, guestPath); err != nil {
 		return err
 	}
@@ -195,14 +216,18 @@ func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string) error
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(tree.Pack(pw, hostPath)) }()
 		defer pr.Close()
-		_, err := sb.client.WriteTree(ctx, guestPath, "", noteProgress(ctx, pr))
+		_, err := sb.client.WriteTree(ctx, guestPath, opts.User, noteProgress(ctx, pr))
 		return err
 	})
 }
 
 // Download copies the guest's file or folder guestPath to hostPath, which
-// must not exist yet; a failure leaves nothing there.
-func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) error {
+// must not exist yet, reading it as opts.User (default root); a failure
+// leaves nothing there.
+func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string, opts FileOptions) error {
+	if err := opts.only("Download"); err != nil {
+		return err
+	}
 	if err := checkPaths("downloading", guestPath, hostPath); err != nil {
 		return err
 	}
@@ -213,7 +238,7 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) err
 		return newError(KindNotFound, err, "downloading %s: no folder %s on the host", guestPath, filepath.Dir(hostPath))
 	}
 	return sb.fileCall(ctx, "downloading "+guestPath+" to "+hostPath, func(ctx context.Context) error {
-		body, err := sb.client.ReadTree(ctx, guestPath, "")
+		body, err := sb.client.ReadTree(ctx, guestPath, opts.User)
 		if err != nil {
 			return err
 		}
@@ -233,10 +258,16 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string) err
 	})
 }
 
-// fileOp does one of the small operations; op names it without its paths
-// (for the error about a NUL byte in one), what with them.
-func (sb *Sandbox) fileOp(ctx context.Context, fop protocol.FileOp, op, what string) (protocol.FileOpResult, error) {
+// fileOp does one of the small operations as opts.User; call is the
+// method's name (for an option it does not take, one of uses), op names
+// the operation without its paths (for the error about a NUL byte in
+// one), what with them.
+func (sb *Sandbox) fileOp(ctx context.Context, call string, fop protocol.FileOp, opts FileOptions, op, what string, uses ...fileOption) (protocol.FileOpResult, error) {
 	var res protocol.FileOpResult
+	if err := opts.only(call, uses...); err != nil {
+		return res, err
+	}
+	fop.User = opts.User
 	if err := checkPaths(op, fop.Path, fop.Dest); err != nil {
 		return res, err
 	}

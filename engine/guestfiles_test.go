@@ -29,11 +29,11 @@ func TestFileRoundTrips(t *testing.T) {
 		if n, err := sb.ReadFile(ctx, path, &back, FileOptions{}); err != nil || n != int64(size) || !bytes.Equal(back.Bytes(), data) {
 			t.Fatalf("read %d bytes: %d, %v, equal %v", size, n, err, bytes.Equal(back.Bytes(), data))
 		}
-		if fi, err := sb.Stat(ctx, path); err != nil || fi.Size != int64(size) || fi.Mode != 0o600 || fi.Type != "file" {
+		if fi, err := sb.Stat(ctx, path, FileOptions{}); err != nil || fi.Size != int64(size) || fi.Mode != 0o600 || fi.Type != "file" {
 			t.Fatalf("stat after %d bytes: %+v, %v", size, fi, err)
 		}
 	}
-	sb.Remove(ctx, "/tmp/roundtrip", false)
+	sb.Remove(ctx, "/tmp/roundtrip", FileOptions{})
 }
 
 // The small operations, and a file written as a user belongs to it.
@@ -41,27 +41,27 @@ func TestFileOperations(t *testing.T) {
 	sb := sharedSandbox(t)
 	ctx := context.Background()
 	base := "/tmp/ops-" + strings.ReplaceAll(t.Name(), "/", "-")
-	if err := sb.MakeDir(ctx, base+"/a/b", true, FileOptions{}); err != nil {
+	if err := sb.MakeDir(ctx, base+"/a/b", FileOptions{Parents: true}); err != nil {
 		t.Fatal(err)
 	}
-	defer sb.Remove(ctx, base, true)
+	defer sb.Remove(ctx, base, FileOptions{Recursive: true})
 	if _, err := sb.WriteFile(ctx, base+"/a/f", strings.NewReader("hi"), FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := sb.ListDir(ctx, base+"/a")
+	entries, err := sb.ListDir(ctx, base+"/a", FileOptions{})
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("list: %+v %v", entries, err)
 	}
-	if ok, err := sb.Exists(ctx, base+"/a/f"); !ok || err != nil {
+	if ok, err := sb.Exists(ctx, base+"/a/f", FileOptions{}); !ok || err != nil {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	if err := sb.Rename(ctx, base+"/a/f", base+"/g"); err != nil {
+	if err := sb.Rename(ctx, base+"/a/f", base+"/g", FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := sb.Exists(ctx, base+"/a/f"); ok {
+	if ok, _ := sb.Exists(ctx, base+"/a/f", FileOptions{}); ok {
 		t.Fatal("the renamed file is still there")
 	}
-	if err := sb.Remove(ctx, base+"/a", false); !errors.Is(err, ErrBadRequest) {
+	if err := sb.Remove(ctx, base+"/a", FileOptions{}); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("removing a folder that is not empty without recursive: %v", err)
 	}
 	if _, err := sb.WriteFile(ctx, "/tmp/owned", strings.NewReader("x"), FileOptions{User: "nobody", Mode: 0o640}); err != nil {
@@ -94,9 +94,9 @@ func TestFileErrors(t *testing.T) {
 		{"permission denied", write("/root/x", FileOptions{User: "nobody"}), ErrPermission, "/root/x"},
 		{"unknown user", write("/tmp/x", FileOptions{User: "no-such-user"}), ErrBadRequest, "no-such-user"},
 		{"reading what is not there", func() error { _, err := sb.ReadFile(ctx, "/no/file", &bytes.Buffer{}, FileOptions{}); return err }(), ErrNotFound, "/no/file"},
-		{"stat of what is not there", func() error { _, err := sb.Stat(ctx, "/no/file"); return err }(), ErrNotFound, "/no/file"},
-		{"upload of a missing host path", sb.Upload(ctx, "/no/such/host/path", "/tmp/up"), ErrNotFound, "/no/such/host/path"},
-		{"download to a missing host folder", sb.Download(ctx, "/etc/hostname", "/no/such/host/dir/x"), ErrNotFound, "/no/such/host/dir"},
+		{"stat of what is not there", func() error { _, err := sb.Stat(ctx, "/no/file", FileOptions{}); return err }(), ErrNotFound, "/no/file"},
+		{"upload of a missing host path", sb.Upload(ctx, "/no/such/host/path", "/tmp/up", FileOptions{}), ErrNotFound, "/no/such/host/path"},
+		{"download to a missing host folder", sb.Download(ctx, "/etc/hostname", "/no/such/host/dir/x", FileOptions{}), ErrNotFound, "/no/such/host/dir"},
 	} {
 		if !errors.Is(c.err, c.want) || !strings.Contains(c.err.Error(), c.says) {
 			t.Errorf("%s: %v, want %v naming %q", c.name, c.err, c.want, c.says)
@@ -135,17 +135,17 @@ func TestUploadDownloadTree(t *testing.T) {
 	old := time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC)
 	os.Chtimes(filepath.Join(src, "sub/data.bin"), old, old)
 	guest := "/tmp/uploaded-" + filepath.Base(t.TempDir())
-	if err := sb.Upload(ctx, src, guest); err != nil {
+	if err := sb.Upload(ctx, src, guest, FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	defer sb.Remove(ctx, guest, true)
+	defer sb.Remove(ctx, guest, FileOptions{Recursive: true})
 	r := run(t, sb, ExecRequest{Command: "cd " + guest + " && ./run.sh && stat -c '%n %a %F' sub sub/empty sub/data.bin run.sh && readlink link && date -u -r sub/data.bin +%Y"})
 	want := "ran\nsub 750 directory\nsub/empty 750 directory\nsub/data.bin 640 regular file\nrun.sh 755 regular file\nsub/data.bin\n2021\n"
 	if string(r.Stdout) != want {
 		t.Fatalf("in the guest:\n%s\nwant:\n%s(stderr %s)", r.Stdout, want, r.Stderr)
 	}
 	back := filepath.Join(t.TempDir(), "back")
-	if err := sb.Download(ctx, guest, back); err != nil {
+	if err := sb.Download(ctx, guest, back, FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for rel, mode := range map[string]fs.FileMode{"sub": fs.ModeDir | 0o750, "sub/empty": fs.ModeDir | 0o750, "sub/data.bin": 0o640, "run.sh": 0o755} {
@@ -160,13 +160,13 @@ func TestUploadDownloadTree(t *testing.T) {
 		t.Errorf("downloaded symlink: %q", target)
 	}
 	one := filepath.Join(t.TempDir(), "hostname")
-	if err := sb.Download(ctx, "/etc/hostname", one); err != nil {
+	if err := sb.Download(ctx, "/etc/hostname", one, FileOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(one); err != nil || !fi.Mode().IsRegular() {
 		t.Fatalf("a single file downloaded: %v %v", fi, err)
 	}
-	if err := sb.Upload(ctx, src, guest); !errors.Is(err, ErrBadRequest) {
+	if err := sb.Upload(ctx, src, guest, FileOptions{}); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("an upload onto an existing path: %v", err)
 	}
 }

@@ -63,3 +63,9 @@ func putGuestProgram(t *testing.T, sb *Sandbox, pkg, path string) {
 		t.Fatalf("putting %s in the guest: %v", pkg, err)
 	}
 }
+
+// streaming is req with OnOutput calling fn, which cannot fail.
+func streaming(req ExecRequest, fn func(Stream, []byte)) ExecRequest {
+	req.OnOutput = func(s Stream, p []byte) error { fn(s, p); return nil }
+	return req
+}

@@ -140,7 +140,7 @@ func TestALyingAgentsFileAnswers(t *testing.T) {
 		l.tell(t, "op-endless")
 		ctx := backstop(t, 2*time.Minute)
 		var err error
-		grew := heapPeak(func() { _, err = sb.ListDir(ctx, "/etc") })
+		grew := heapPeak(func() { _, err = sb.ListDir(ctx, "/etc", FileOptions{}) })
 		endedByItself(t, ctx, err)
 		if !strings.Contains(err.Error(), "larger than") {
 			t.Errorf("error: %v, want one that says the answer is too large", err)
@@ -152,9 +152,9 @@ func TestALyingAgentsFileAnswers(t *testing.T) {
 	t.Run("op-junk", func(t *testing.T) {
 		l.tell(t, "op-junk")
 		ctx := backstop(t, time.Minute)
-		_, err := sb.Stat(ctx, "/etc")
+		_, err := sb.Stat(ctx, "/etc", FileOptions{})
 		endedByItself(t, ctx, err)
-		_, err = sb.ListDir(ctx, "/etc")
+		_, err = sb.ListDir(ctx, "/etc", FileOptions{})
 		endedByItself(t, ctx, err)
 	})
 	t.Run("op-absurd", func(t *testing.T) {
@@ -164,10 +164,10 @@ func TestALyingAgentsFileAnswers(t *testing.T) {
 		// ""), a size of -1, a mode past the permission bits, an unknown
 		// type: refused, not handed on to a caller who may join them to a
 		// host path.
-		if list, err := sb.ListDir(ctx, "/etc"); err == nil || KindOf(err) != KindTransport {
+		if list, err := sb.ListDir(ctx, "/etc", FileOptions{}); err == nil || KindOf(err) != KindTransport {
 			t.Errorf("a listing with impossible entries: %+v %v", list, err)
 		}
-		if info, err := sb.Stat(ctx, "/etc/passwd"); err == nil || KindOf(err) != KindTransport {
+		if info, err := sb.Stat(ctx, "/etc/passwd", FileOptions{}); err == nil || KindOf(err) != KindTransport {
 			t.Errorf("a stat with an impossible answer: %+v %v", info, err)
 		}
 	})
@@ -258,7 +258,7 @@ func TestALyingAgentsCommandAnswers(t *testing.T) {
 	t.Run("execute-stream-over-cap", func(t *testing.T) {
 		l.tell(t, "execute-stream-over-cap")
 		var seen int
-		res, err := sb.ExecuteStream(backstop(t, time.Minute), req, func(_ Stream, b []byte) { seen += len(b) })
+		res, err := sb.Execute(backstop(t, time.Minute), streaming(req, func(_ Stream, b []byte) { seen += len(b) }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestALyingAgentsCommandAnswers(t *testing.T) {
 			ctx := backstop(t, time.Minute)
 			var err error
 			if strings.Contains(lie, "stream") {
-				_, err = sb.ExecuteStream(ctx, req, nil)
+				_, err = sb.Execute(ctx, req)
 			} else {
 				_, err = sb.Execute(ctx, req)
 			}

@@ -42,7 +42,7 @@ func startLiar(t *testing.T, sb *Sandbox, lie string, args ...string) *liar {
 	t.Helper()
 	ctx := context.Background()
 	bin := guestProgram(t, "./testdata/liar", sb.img.Manifest.Arch)
-	if err := sb.MakeDir(ctx, liarDir, true, FileOptions{Mode: 0o700}); err != nil {
+	if err := sb.MakeDir(ctx, liarDir, FileOptions{Parents: true, Mode: 0o700}); err != nil {
 		t.Fatal(err)
 	}
 	for name, content := range map[string][]byte{"liar": bin, "scenario": []byte(scenario(lie, args))} {

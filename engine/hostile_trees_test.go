@@ -77,7 +77,7 @@ func TestALyingGuestCannotChangeHostFolders(t *testing.T) {
 			canary, before := hostCanary(t)
 			l.tell(t, c.lie, c.args(canary)...)
 			parent := t.TempDir()
-			err := sb.Download(ctx, "/etc", filepath.Join(parent, "download"))
+			err := sb.Download(ctx, "/etc", filepath.Join(parent, "download"), FileOptions{})
 			if !errors.Is(err, ErrTransport) {
 				t.Errorf("download: %v, want a transport error", err)
 			}
@@ -96,7 +96,7 @@ func TestALyingGuestCannotChangeHostFolders(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		start := time.Now()
-		err := sb.Download(ctx, "/etc", filepath.Join(parent, "download"))
+		err := sb.Download(ctx, "/etc", filepath.Join(parent, "download"), FileOptions{})
 		if err == nil || time.Since(start) > 30*time.Second {
 			t.Errorf("an endless download: %v after %v", err, time.Since(start))
 		}
@@ -108,7 +108,7 @@ func TestALyingGuestCannotChangeHostFolders(t *testing.T) {
 	t.Run("tree-setuid", func(t *testing.T) {
 		l.tell(t, "tree-setuid")
 		dest := filepath.Join(t.TempDir(), "download")
-		if err := sb.Download(ctx, "/etc", dest); err != nil {
+		if err := sb.Download(ctx, "/etc", dest, FileOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		tt.CheckUnpacked(t, dest, map[string]fs.FileMode{".": fs.ModeDir | 0o775, "rootsh": 0o755, "shared": fs.ModeDir | 0o777, "shared/f": 0o755})
@@ -173,7 +173,7 @@ func TestUploadsNeverFollowALinkTheyMade(t *testing.T) {
 		os.MkdirAll(filepath.Join(src, "etc"), 0o755)
 		os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("not the guest's\n"), 0o644)
 		os.Symlink("/", filepath.Join(src, "root"))
-		if err := sb.Upload(ctx, src, "/tmp/tree"); err != nil {
+		if err := sb.Upload(ctx, src, "/tmp/tree", FileOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustSh(t, sb, "readlink /tmp/tree/root; cat /tmp/tree/etc/passwd; grep -c '^root:' /etc/passwd"); got != "/\nnot the guest's\n1\n" {

@@ -125,11 +125,11 @@ func TestOurEngineRunsQuicksandAlpine(t *testing.T) {
 		t.Errorf("user: %q", r.Stdout)
 	}
 	var chunks []string
-	r, err := sb.ExecuteStream(ctx, ExecRequest{Command: "echo one; sleep 0.2; echo two"}, func(_ Stream, p []byte) { chunks = append(chunks, string(p)) })
+	r, err := sb.Execute(ctx, streaming(ExecRequest{Command: "echo one; sleep 0.2; echo two"}, func(_ Stream, p []byte) { chunks = append(chunks, string(p)) }))
 	if err != nil || r.ExitCode != 0 || strings.Join(chunks, "") != "one\ntwo\n" {
 		t.Errorf("stream: %v %+v %q", err, r, chunks)
 	}
-	r, err = sb.ExecuteStream(ctx, ExecRequest{Command: "sleep 30", Timeout: time.Second}, func(Stream, []byte) {})
+	r, err = sb.Execute(ctx, streaming(ExecRequest{Command: "sleep 30", Timeout: time.Second}, func(Stream, []byte) {}))
 	if err != nil || !r.TimedOut || r.ExitCode != -1 {
 		t.Errorf("stream timeout: %v %+v", err, r)
 	}

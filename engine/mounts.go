@@ -29,16 +29,16 @@ import (
 
 // Mount shares the host folder HostPath at GuestPath in the guest.
 type Mount struct {
-	HostPath  string `msgpack:"host"`
-	GuestPath string `msgpack:"guest"`
+	HostPath  string
+	GuestPath string
 	// ReadOnly: the guest may read the folder and change nothing in it
 	// (enforced by the host, whatever the guest's mount flags say).
-	ReadOnly bool `msgpack:"readonly"`
+	ReadOnly bool
 }
 
 // MountHandle is a mount made by Start or Sandbox.Mount.
 type MountHandle struct {
-	ID string `msgpack:"id"` // unique within the sandbox
+	ID string // unique within the sandbox
 	Mount
 }
 

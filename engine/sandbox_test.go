@@ -140,9 +140,9 @@ func TestStreamingOrderAndArrival(t *testing.T) {
 	}
 	var got []chunk
 	start := time.Now()
-	res, err := sb.ExecuteStream(context.Background(), ExecRequest{
+	res, err := sb.Execute(context.Background(), streaming(ExecRequest{
 		Command: "printf 'one'; sleep 1; printf 'two' >&2; sleep 1; echo three",
-	}, func(s Stream, p []byte) { got = append(got, chunk{s, string(p), time.Now()}) })
+	}, func(s Stream, p []byte) { got = append(got, chunk{s, string(p), time.Now()}) }))
 	end := time.Now()
 	if err != nil {
 		t.Fatal(err)
@@ -166,13 +166,13 @@ func TestBinaryOutputByteForByte(t *testing.T) {
 	sb := sharedSandbox(t)
 	r := run(t, sb, ExecRequest{Command: "head -c 300000 /dev/urandom > /tmp/rand && sha256sum /tmp/rand | cut -d' ' -f1"})
 	want := strings.TrimSpace(string(r.Stdout))
-	for _, streaming := range []bool{false, true} {
+	for _, streams := range []bool{false, true} {
 		req := ExecRequest{Command: "cat /tmp/rand"}
 		var res *ExecResult
 		var err error
 		var streamed []byte
-		if streaming {
-			res, err = sb.ExecuteStream(context.Background(), req, func(_ Stream, p []byte) { streamed = append(streamed, p...) })
+		if streams {
+			res, err = sb.Execute(context.Background(), streaming(req, func(_ Stream, p []byte) { streamed = append(streamed, p...) }))
 		} else {
 			res, err = sb.Execute(context.Background(), req)
 		}
@@ -181,9 +181,9 @@ func TestBinaryOutputByteForByte(t *testing.T) {
 		}
 		sum := sha256.Sum256(res.Stdout)
 		if hex.EncodeToString(sum[:]) != want || len(res.Stdout) != 300000 {
-			t.Fatalf("streaming=%v: %d bytes with a different sha256", streaming, len(res.Stdout))
+			t.Fatalf("streaming=%v: %d bytes with a different sha256", streams, len(res.Stdout))
 		}
-		if streaming && !bytes.Equal(streamed, res.Stdout) {
+		if streams && !bytes.Equal(streamed, res.Stdout) {
 			t.Fatal("the chunks do not add up to the result")
 		}
 	}
@@ -642,12 +642,11 @@ func TestSlowCallbackDoesNotFailAFinishedCommand(t *testing.T) {
 	// two callbacks took 12 s.)
 	const margin = 15 * time.Second
 	start := time.Now()
-	r, err := sb.ExecuteStream(context.Background(), ExecRequest{Command: "echo a; sleep 0.3; echo b; sleep 0.3; echo c", Timeout: time.Second},
-		func(Stream, []byte) {
-			if calls++; calls == 1 {
-				time.Sleep(time.Second + margin + time.Second)
-			}
-		})
+	r, err := sb.Execute(context.Background(), streaming(ExecRequest{Command: "echo a; sleep 0.3; echo b; sleep 0.3; echo c", Timeout: time.Second}, func(Stream, []byte) {
+		if calls++; calls == 1 {
+			time.Sleep(time.Second + margin + time.Second)
+		}
+	}))
 	if took := time.Since(start); took < time.Second+margin {
 		t.Fatalf("the callbacks took %v, less than the timeout plus the margin", took)
 	}

@@ -162,7 +162,7 @@ func (c *channelCall) end() (*protocol.ChannelCounts, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	return &protocol.ChannelCounts{Stdout: c.counts[stdoutStream].Load(), Stderr: c.counts[stderrStream].Load()}, nil
+	return &protocol.ChannelCounts{Stdout: c.counts[stdoutStream.Index()].Load(), Stderr: c.counts[stderrStream.Index()].Load()}, nil
 }
 
 // send is an onChunk for command.run. After a failure it drops the rest:
@@ -177,7 +177,7 @@ func (c *channelCall) send(s stream, p []byte) {
 	for len(p) > 0 {
 		n, err := c.take(len(p))
 		if err == nil {
-			err = c.ch.writeFrame(protocol.FrameHeader{Kind: protocol.FrameData, Stream: uint8(s) + 1, Call: c.id, Size: uint32(n)}, p[:n])
+			err = c.ch.writeFrame(protocol.FrameHeader{Kind: protocol.FrameData, Stream: s, Call: c.id, Size: uint32(n)}, p[:n])
 		}
 		if err != nil {
 			c.errMu.Lock()
@@ -185,7 +185,7 @@ func (c *channelCall) send(s stream, p []byte) {
 			c.errMu.Unlock()
 			return
 		}
-		c.counts[s].Add(int64(n))
+		c.counts[s.Index()].Add(int64(n))
 		p = p[n:]
 	}
 }

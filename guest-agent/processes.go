@@ -217,7 +217,7 @@ func (s *server) supervise(p *process, outputs []*os.File, cg *commandCgroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pump(r, stream(i), p.out.add)
+			pump(r, protocol.StreamAt(i), p.out.add)
 		}()
 	}
 	err := p.cmd.Wait()
@@ -401,7 +401,7 @@ func (s *server) processOutput(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, c := range chunks {
 			text, b64 := protocol.EncodeChunk(c.data)
-			if !send(protocol.Event{Type: c.s.eventType(), Data: text, DataB64: b64}) {
+			if !send(protocol.Event{Type: eventType(c.s), Data: text, DataB64: b64}) {
 				return
 			}
 		}

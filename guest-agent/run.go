@@ -36,15 +36,17 @@ const defaultShell = "/bin/sh"
 // zeroing and collecting it is not free in an emulated guest.
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
-// stream identifies one of a command's output streams.
-type stream int
+// stream identifies one of a command's output streams, numbered as
+// everywhere (protocol.Stream); a pair kept per stream is indexed by
+// s.Index().
+type stream = protocol.Stream
 
 const (
-	stdoutStream stream = iota
-	stderrStream
+	stdoutStream = protocol.Stdout
+	stderrStream = protocol.Stderr
 )
 
-func (s stream) eventType() string {
+func eventType(s stream) string {
 	if s == stdoutStream {
 		return protocol.EventStdout
 	}
@@ -247,7 +249,7 @@ func (c *command) run(ctx context.Context, onChunk func(s stream, p []byte)) (ou
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pump(r, stream(i), onChunk)
+			pump(r, protocol.StreamAt(i), onChunk)
 		}()
 	}
 

@@ -262,28 +262,28 @@ func (s *server) execute(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ext := extended(r)
 	outs := [2]*collector{newCollector(c.req.MaxOutput), newCollector(c.req.MaxOutput)}
-	res, counts, err := s.runCommand(r.Context(), c, func(st stream, p []byte) { outs[st].add(p) })
+	res, counts, err := s.runCommand(r.Context(), c, func(st stream, p []byte) { outs[st.Index()].add(p) })
 	if err != nil {
 		msg, asResult := failedStart(err, ext)
 		if !asResult {
 			answerRunError(w, err)
 			return
 		}
-		outs[stderrStream].add([]byte(msg))
+		outs[stderrStream.Index()].add([]byte(msg))
 		res = outcome{exitCode: -1}
 	}
 	if res.timedOut && !ext {
-		outs[stderrStream].add([]byte(timeoutMessage(c)))
+		outs[stderrStream.Index()].add([]byte(timeoutMessage(c)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	bw := resultWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
-	writeResult(bw, outs[stdoutStream], outs[stderrStream], res, counts, ext)
+	writeResult(bw, outs[stdoutStream.Index()], outs[stderrStream.Index()], res, counts, ext)
 	_ = bw.Flush()
 	bw.Reset(nil)
 	resultWriters.Put(bw)
-	if outs[stdoutStream].size+outs[stderrStream].size > bigOutput {
+	if outs[stdoutStream.Index()].size+outs[stderrStream.Index()].size > bigOutput {
 		// Give the guest its memory back now rather than when the Go
 		// runtime gets round to it: the guest is small, and snapshots
 		// copy every page in use.
@@ -371,7 +371,7 @@ func (s *server) executeStream(w http.ResponseWriter, r *http.Request) {
 	}
 	res, counts, err := s.runCommand(ctx, c, func(st stream, p []byte) {
 		text, b64 := protocol.EncodeChunk(p)
-		send(protocol.Event{Type: st.eventType(), Data: text, DataB64: b64})
+		send(protocol.Event{Type: eventType(st), Data: text, DataB64: b64})
 	})
 	if err != nil {
 		msg, asResult := failedStart(err, ext)

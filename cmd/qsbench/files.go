@@ -33,7 +33,7 @@ func fileFigures(ctx context.Context, sb *engine.Sandbox, n, size, smallFiles in
 		}
 		rs.add(float64(size) / 1e6 / time.Since(start).Seconds())
 	}
-	sb.Remove(ctx, "/root/bench-file", false)
+	sb.Remove(ctx, "/root/bench-file", engine.FileOptions{})
 	tree, err := os.MkdirTemp("", "qsbench-tree")
 	if err != nil {
 		return []figure{fill(write, &ws), fill(read, &rs), failed(up, err)}
@@ -47,11 +47,11 @@ func fileFigures(ctx context.Context, sb *engine.Sandbox, n, size, smallFiles in
 	for i := 0; i < n; i++ {
 		dest := fmt.Sprintf("/root/bench-tree-%d", i)
 		start := time.Now()
-		if err := sb.Upload(ctx, tree, dest); err != nil {
+		if err := sb.Upload(ctx, tree, dest, engine.FileOptions{}); err != nil {
 			return []figure{fill(write, &ws), fill(read, &rs), failed(up, err)}
 		}
 		us.add(time.Since(start).Seconds())
-		sb.Remove(ctx, dest, true)
+		sb.Remove(ctx, dest, engine.FileOptions{Recursive: true})
 	}
 	return []figure{fill(write, &ws), fill(read, &rs), fill(up, &us)}
 }

@@ -254,7 +254,8 @@ func throughput(ctx context.Context, sb *engine.Sandbox, streaming bool, n, size
 		req := engine.ExecRequest{Command: cmd, Timeout: 10 * time.Minute}
 		var err error
 		if streaming {
-			_, err = sb.ExecuteStream(ctx, req, func(_ engine.Stream, p []byte) { got += len(p) })
+			req.OnOutput = func(_ engine.Stream, p []byte) error { got += len(p); return nil }
+			_, err = sb.Execute(ctx, req)
 		} else {
 			var res *engine.ExecResult
 			if res, err = sb.Execute(ctx, req); err == nil {

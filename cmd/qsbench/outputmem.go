@@ -35,7 +35,8 @@ func outputChild(mode string) {
 	var got int64
 	var res *engine.ExecResult
 	if mode == "stream" {
-		res, err = sb.ExecuteStream(ctx, req, func(_ engine.Stream, p []byte) { got += int64(len(p)) })
+		req.OnOutput = func(_ engine.Stream, p []byte) error { got += int64(len(p)); return nil }
+		res, err = sb.Execute(ctx, req)
 	} else {
 		res, err = sb.Execute(ctx, req)
 	}

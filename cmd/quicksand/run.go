@@ -34,13 +34,14 @@ func runCommand(args []string) int {
 	}
 	defer sb.Stop(context.Background())
 	timeout := time.Duration(sf.timeout)
-	res, err := sb.ExecuteStream(ctx, engine.ExecRequest{Command: command, Timeout: timeout}, func(s engine.Stream, p []byte) {
+	res, err := sb.Execute(ctx, engine.ExecRequest{Command: command, Timeout: timeout, OnOutput: func(s engine.Stream, p []byte) error {
 		if s == engine.Stdout {
 			os.Stdout.Write(p)
 		} else {
 			os.Stderr.Write(p)
 		}
-	})
+		return nil
+	}})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand: %v\n", err)
 		if errors.Is(err, engine.ErrCancelled) {

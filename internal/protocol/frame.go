@@ -74,7 +74,7 @@ type ChannelCounts struct {
 // FrameHeader is a decoded frame header.
 type FrameHeader struct {
 	Kind   uint8
-	Stream uint8
+	Stream Stream
 	Call   uint64
 	Size   uint32
 }
@@ -85,7 +85,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func (h FrameHeader) AppendHeader(b []byte) []byte {
 	start := len(b)
 	b = binary.LittleEndian.AppendUint32(b, FrameMagic)
-	b = append(b, h.Kind, h.Stream, 0, 0)
+	b = append(b, h.Kind, byte(h.Stream), 0, 0)
 	b = binary.LittleEndian.AppendUint64(b, h.Call)
 	b = binary.LittleEndian.AppendUint32(b, h.Size)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
@@ -97,9 +97,9 @@ func parseHeader(b []byte) (h FrameHeader, ok bool) {
 		binary.LittleEndian.Uint32(b[20:]) != crc32.Checksum(b[:20], castagnoli) {
 		return h, false
 	}
-	h = FrameHeader{Kind: b[4], Stream: b[5], Call: binary.LittleEndian.Uint64(b[8:]), Size: binary.LittleEndian.Uint32(b[16:])}
+	h = FrameHeader{Kind: b[4], Stream: Stream(b[5]), Call: binary.LittleEndian.Uint64(b[8:]), Size: binary.LittleEndian.Uint32(b[16:])}
 	switch {
-	case h.Kind == FrameData && (h.Stream == 1 || h.Stream == 2) && h.Size <= MaxFramePayload:
+	case h.Kind == FrameData && (h.Stream == Stdout || h.Stream == Stderr) && h.Size <= MaxFramePayload:
 		return h, true
 	case h.Kind == FrameGrant:
 		return h, true

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func dataFrame(call uint64, stream uint8, p []byte) []byte {
+func dataFrame(call uint64, stream Stream, p []byte) []byte {
 	b := FrameHeader{Kind: FrameData, Stream: stream, Call: call, Size: uint32(len(p))}.AppendHeader(nil)
 	return append(b, p...)
 }

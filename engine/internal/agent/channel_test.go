@@ -20,7 +20,7 @@ func guestEnd(t *testing.T) (*Channel, net.Conn) {
 
 func writeData(t *testing.T, c net.Conn, call uint64, s Stream, p string) {
 	t.Helper()
-	b := protocol.FrameHeader{Kind: protocol.FrameData, Stream: uint8(s), Call: call, Size: uint32(len(p))}.AppendHeader(nil)
+	b := protocol.FrameHeader{Kind: protocol.FrameData, Stream: s, Call: call, Size: uint32(len(p))}.AppendHeader(nil)
 	if _, err := c.Write(append(b, p...)); err != nil {
 		t.Fatal(err)
 	}

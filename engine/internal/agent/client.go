@@ -18,20 +18,13 @@ import (
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
-// Stream tells stdout from stderr.
-type Stream int
+// Stream tells stdout from stderr, numbered as everywhere.
+type Stream = protocol.Stream
 
 const (
-	Stdout Stream = 1 // the values cross the C ABI unchanged
-	Stderr Stream = 2
+	Stdout = protocol.Stdout
+	Stderr = protocol.Stderr
 )
-
-func (s Stream) String() string {
-	if s == Stdout {
-		return "stdout"
-	}
-	return "stderr"
-}
 
 // maxEventSize bounds one SSE event: a 64 KiB chunk, escaped as JSON text
 // (up to 6 bytes a byte) plus its base64 copy.
