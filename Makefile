@@ -46,7 +46,7 @@ $(OUT)/agent/quicksand-agent-arm64: $(AGENT_SOURCES)
 
 # --- the C library ----------------------------------------------------------
 LIB := $(OUT)/lib/libquicksand.so
-LIB_SOURCES := $(shell find capi engine internal -name '*.go' -not -name '*_test.go') capi/capi.h include/quicksand.h go.mod go.sum
+LIB_SOURCES := $(shell find capi engine internal -name '*.go' -not -name '*_test.go') capi/capi.h include/quicksand.h version.go VERSION go.mod go.sum
 
 lib: $(LIB)
 
@@ -96,7 +96,7 @@ install: $(LIB)
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libquicksand.so
 	install -m 0644 include/quicksand.h $(DESTDIR)$(PREFIX)/include/quicksand.h
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
-		'Name: quicksand' 'Description: Run commands in a Linux VM of your own' 'Version: $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' capi/exports.go)' \
+		'Name: quicksand' 'Description: Run commands in a Linux VM of your own' 'Version: $(file < VERSION)' \
 		'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lquicksand' 'Cflags: -I$${includedir}' \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/quicksand.pc
 
@@ -200,8 +200,10 @@ test-c: $(LIB) $(LIB_ASAN)
 # whatever an earlier `pip install -e` pointed at.
 # --capture=sys: what the library itself writes to file descriptor 2 (the Go
 # runtime's report, should it ever crash) reaches the log instead of dying
-# with pytest's capture file.
+# with pytest's capture file. mypy first (bindings/python/pyproject.toml
+# says what it checks and how strictly).
 test-python: $(LIB)
+	cd bindings/python && $(PY) -m mypy
 	cd bindings/python && QUICKSAND_LIB=$(abspath $(LIB)) PYTHONPATH=$(abspath bindings/python) GOTRACEBACK=all $(PY) -m pytest -q --capture=sys
 
 # index.d.ts type-checked with tsc (a dev dependency in node_modules) with

@@ -28,7 +28,7 @@ shift 4
 libs=()
 for l in "$@"; do libs+=("$(realpath "$l")"); done
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=$(sed -n 's/^const Version = "\(.*\)"/\1/p' "$root/capi/exports.go")
+version=$(cat "$root/VERSION")   # the one place the version is written
 host_arch=$(uname -m)
 
 dist=$out/dist

@@ -8,7 +8,7 @@
 #include "quicksand.h"
 
 struct qs_error {
-	int code;
+	qs_status code;
 	char *message;
 };
 
@@ -27,7 +27,7 @@ static inline void qs_call_log(qs_log_fn fn, uintptr_t ud, int level, const char
 	fn((void *)ud, level, message);
 }
 
-static inline void qs_call_done(qs_done_fn fn, uintptr_t ud, int status, const uint8_t *result, size_t len,
+static inline void qs_call_done(qs_done_fn fn, uintptr_t ud, qs_status status, const uint8_t *result, size_t len,
                                 const qs_error *err) {
 	fn((void *)ud, status, result, len, err);
 }

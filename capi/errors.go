@@ -41,7 +41,7 @@ func codeOf(err error) int {
 // newCError allocates a qs_error for err (freed by qs_error_free).
 func newCError(err error) *C.qs_error {
 	e := (*C.qs_error)(C.malloc(C.size_t(unsafe.Sizeof(C.qs_error{}))))
-	e.code = C.int(codeOf(err))
+	e.code = C.qs_status(codeOf(err))
 	// A C string ends at its first NUL: a message that quotes a command
 	// with one would be cut there, so NULs are written out.
 	e.message = C.CString(strings.ReplaceAll(err.Error(), "\x00", `\0`))
@@ -50,7 +50,7 @@ func newCError(err error) *C.qs_error {
 
 // report stores err in *out when asked and returns its code; for nil it
 // clears *out and returns QS_OK.
-func report(err error, out **C.qs_error) C.int {
+func report(err error, out **C.qs_error) C.qs_status {
 	if out != nil {
 		*out = nil
 		if err != nil {
@@ -60,7 +60,7 @@ func report(err error, out **C.qs_error) C.int {
 	if err == nil {
 		return 0
 	}
-	return C.int(codeOf(err))
+	return C.qs_status(codeOf(err))
 }
 
 // panicError describes a recovered panic.
@@ -70,7 +70,7 @@ func panicError(r any) error {
 
 // guard runs fn and turns a panic into an internal error, so that no panic
 // crosses the C boundary.
-func guard(out **C.qs_error, fn func() error) (code C.int) {
+func guard(out **C.qs_error, fn func() error) (code C.qs_status) {
 	defer func() {
 		if r := recover(); r != nil {
 			code = report(panicError(r), out)
@@ -80,7 +80,7 @@ func guard(out **C.qs_error, fn func() error) (code C.int) {
 }
 
 //export qs_error_code
-func qs_error_code(err *C.qs_error) C.int {
+func qs_error_code(err *C.qs_error) C.qs_status {
 	if err == nil {
 		return 0
 	}

@@ -10,20 +10,19 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/quicksand-go/quicksand"
 	"github.com/quicksand-go/quicksand/capi/wire"
 	"github.com/quicksand-go/quicksand/engine"
 )
 
-// Version is the library version qs_version reports.
-const Version = "0.1.0"
-
-var versionCString = C.CString(Version)
+// The library version qs_version reports: the project's VERSION file.
+var versionCString = C.CString(quicksand.Version)
 
 //export qs_version
 func qs_version() *C.char { return versionCString }
 
 //export qs_version_number
-func qs_version_number() C.int { return C.int(versionNumber(Version)) }
+func qs_version_number() C.int { return C.int(versionNumber(quicksand.Version)) }
 
 // versionNumber is "major.minor.patch" as major*10000 + minor*100 + patch.
 func versionNumber(v string) int {
@@ -44,14 +43,23 @@ func goBytes(p *C.uint8_t, n C.size_t) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
-// setBuffer hands b to the caller as a malloc'd qs_buffer.
+// setBuffer hands b (msgpack) to the caller as a malloc'd qs_buffer.
 func setBuffer(out *C.qs_buffer, b []byte) {
 	out.len = C.size_t(len(b))
 	out.data = (*C.uint8_t)(C.CBytes(b))
 }
 
+// setText hands text to the caller as a malloc'd qs_buffer with a NUL after
+// its len bytes, not counted in len, so that C can use it as a string
+// (quicksand.h, Conventions).
+func setText(out *C.qs_buffer, text []byte) {
+	b := cAlloc(len(text) + 1)
+	b[copy(b, text)] = 0
+	out.data, out.len = cPtr(b), C.size_t(len(text))
+}
+
 //export qs_sandbox_start
-func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox, errOut **C.qs_error) C.int {
+func qs_sandbox_start(config *C.uint8_t, configLen C.size_t, out **C.qs_sandbox, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if out == nil {
 			return invalidHandle("qs_sandbox_start: out is NULL")
@@ -148,7 +156,7 @@ func cPtr(b []byte) *C.uint8_t { return (*C.uint8_t)(unsafe.Pointer(unsafe.Slice
 
 //export qs_sandbox_execute
 func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
-	onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.int {
+	onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if result == nil {
 			return invalidHandle("qs_sandbox_execute: result is NULL")
@@ -171,7 +179,7 @@ func qs_sandbox_execute(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 
 //export qs_sandbox_execute_async
 func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t,
-	onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t, errOut **C.qs_error) C.int {
+	onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if onDone == nil {
 			return invalidHandle("qs_sandbox_execute_async: on_done is NULL")
@@ -222,7 +230,7 @@ func runAsync(ctx context.Context, id uint64, call func(context.Context) ([]byte
 	if err != nil {
 		cerr := newCError(err)
 		defer qs_error_free(cerr)
-		C.qs_call_done(onDone, userData, C.int(codeOf(err)), nil, 0, cerr)
+		C.qs_call_done(onDone, userData, C.qs_status(codeOf(err)), nil, 0, cerr)
 		return
 	}
 	defer C.free(unsafe.Pointer(cPtr(b)))
@@ -230,7 +238,7 @@ func runAsync(ctx context.Context, id uint64, call func(context.Context) ([]byte
 }
 
 //export qs_call_cancel
-func qs_call_cancel(id C.uint64_t) C.int {
+func qs_call_cancel(id C.uint64_t) C.qs_status {
 	return guard(nil, func() error {
 		cancel, ok := finishCall(uint64(id))
 		if !ok {
@@ -242,7 +250,7 @@ func qs_call_cancel(id C.uint64_t) C.int {
 }
 
 //export qs_sandbox_stop
-func qs_sandbox_stop(h *C.qs_sandbox, errOut **C.qs_error) C.int {
+func qs_sandbox_stop(h *C.qs_sandbox, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {
@@ -265,7 +273,7 @@ func qs_sandbox_free(h *C.qs_sandbox) {
 }
 
 //export qs_sandbox_info
-func qs_sandbox_info(h *C.qs_sandbox, info *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_info(h *C.qs_sandbox, info *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if info == nil {
 			return invalidHandle("qs_sandbox_info: info is NULL")
@@ -285,7 +293,7 @@ func qs_sandbox_info(h *C.qs_sandbox, info *C.qs_buffer, errOut **C.qs_error) C.
 }
 
 //export qs_sandbox_console_log
-func qs_sandbox_console_log(h *C.qs_sandbox, log *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_console_log(h *C.qs_sandbox, log *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if log == nil {
 			return invalidHandle("qs_sandbox_console_log: log is NULL")
@@ -299,7 +307,7 @@ func qs_sandbox_console_log(h *C.qs_sandbox, log *C.qs_buffer, errOut **C.qs_err
 		if err != nil {
 			return err
 		}
-		setBuffer(log, b)
+		setText(log, b)
 		return nil
 	})
 }
@@ -315,7 +323,7 @@ func qs_buffer_free(buf *C.qs_buffer) {
 
 // snapshotCall runs a snapshot operation on a sandbox with a C string
 // argument.
-func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.int {
+func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.qs_status {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {
@@ -329,35 +337,35 @@ func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error
 }
 
 //export qs_sandbox_checkpoint
-func qs_sandbox_checkpoint(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.int {
+func qs_sandbox_checkpoint(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.qs_status {
 	return snapshotCall(h, tag, "qs_sandbox_checkpoint", errOut, func(sb *engine.Sandbox, t string) error {
 		return sb.Checkpoint(context.Background(), t)
 	})
 }
 
 //export qs_sandbox_revert
-func qs_sandbox_revert(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.int {
+func qs_sandbox_revert(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.qs_status {
 	return snapshotCall(h, tag, "qs_sandbox_revert", errOut, func(sb *engine.Sandbox, t string) error {
 		return sb.Revert(context.Background(), t)
 	})
 }
 
 //export qs_sandbox_save
-func qs_sandbox_save(h *C.qs_sandbox, name *C.char, pathOut *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_save(h *C.qs_sandbox, name *C.char, pathOut *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if pathOut != nil {
 		pathOut.data, pathOut.len = nil, 0
 	}
 	return snapshotCall(h, name, "qs_sandbox_save", errOut, func(sb *engine.Sandbox, n string) error {
 		dir, err := sb.Save(context.Background(), n)
 		if err == nil && pathOut != nil {
-			setBuffer(pathOut, []byte(dir))
+			setText(pathOut, []byte(dir))
 		}
 		return err
 	})
 }
 
 //export qs_save_validate
-func qs_save_validate(name *C.char, errOut **C.qs_error) C.int {
+func qs_save_validate(name *C.char, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if name == nil {
 			return invalidHandle("qs_save_validate: the name is NULL")

@@ -20,7 +20,7 @@ import (
 
 // fileCall runs op on a sandbox with a path argument and a request map.
 func fileCall(h *C.qs_sandbox, path *C.char, req *C.uint8_t, reqLen C.size_t, what string, errOut **C.qs_error,
-	op func(context.Context, *engine.Sandbox, string, wire.FileRequest) error) C.int {
+	op func(context.Context, *engine.Sandbox, string, wire.FileRequest) error) C.qs_status {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {
@@ -51,7 +51,7 @@ func fileContext(r wire.FileRequest) (context.Context, context.CancelFunc) {
 
 //export qs_sandbox_write_file
 func qs_sandbox_write_file(h *C.qs_sandbox, path *C.char, data *C.uint8_t, dataLen C.size_t,
-	options *C.uint8_t, optionsLen C.size_t, errOut **C.qs_error) C.int {
+	options *C.uint8_t, optionsLen C.size_t, errOut **C.qs_error) C.qs_status {
 	return fileCall(h, path, options, optionsLen, "qs_sandbox_write_file", errOut, func(ctx context.Context, sb *engine.Sandbox, p string, r wire.FileRequest) error {
 		if data == nil && dataLen > 0 {
 			return invalidHandle("qs_sandbox_write_file: data is NULL")
@@ -63,7 +63,7 @@ func qs_sandbox_write_file(h *C.qs_sandbox, path *C.char, data *C.uint8_t, dataL
 
 //export qs_sandbox_read_file
 func qs_sandbox_read_file(h *C.qs_sandbox, path *C.char, options *C.uint8_t, optionsLen C.size_t,
-	out *C.qs_buffer, errOut **C.qs_error) C.int {
+	out *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if out != nil {
 		out.data, out.len = nil, 0
 	}
@@ -122,7 +122,7 @@ func (m *cMemory) free() {
 }
 
 //export qs_sandbox_file_op
-func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t, result *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t, result *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if result != nil {
 		result.data, result.len = nil, 0
 	}
@@ -174,20 +174,20 @@ func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 }
 
 //export qs_sandbox_upload
-func qs_sandbox_upload(h *C.qs_sandbox, hostPath, guestPath *C.char, errOut **C.qs_error) C.int {
+func qs_sandbox_upload(h *C.qs_sandbox, hostPath, guestPath *C.char, errOut **C.qs_error) C.qs_status {
 	return copyCall(h, hostPath, guestPath, "qs_sandbox_upload", errOut, func(sb *engine.Sandbox, a, b string) error {
 		return sb.Upload(context.Background(), a, b, engine.FileOptions{})
 	})
 }
 
 //export qs_sandbox_download
-func qs_sandbox_download(h *C.qs_sandbox, guestPath, hostPath *C.char, errOut **C.qs_error) C.int {
+func qs_sandbox_download(h *C.qs_sandbox, guestPath, hostPath *C.char, errOut **C.qs_error) C.qs_status {
 	return copyCall(h, guestPath, hostPath, "qs_sandbox_download", errOut, func(sb *engine.Sandbox, a, b string) error {
 		return sb.Download(context.Background(), a, b, engine.FileOptions{})
 	})
 }
 
-func copyCall(h *C.qs_sandbox, from, to *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string, string) error) C.int {
+func copyCall(h *C.qs_sandbox, from, to *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string, string) error) C.qs_status {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {

@@ -36,7 +36,7 @@ func lookup(h *C.qs_sandbox) (*engine.Sandbox, error) {
 
 // withSandbox runs fn on the sandbox behind h, its error reported as every
 // call reports one.
-func withSandbox(h *C.qs_sandbox, errOut **C.qs_error, fn func(*engine.Sandbox) error) C.int {
+func withSandbox(h *C.qs_sandbox, errOut **C.qs_error, fn func(*engine.Sandbox) error) C.qs_status {
 	return guard(errOut, func() error {
 		sb, err := lookup(h)
 		if err != nil {

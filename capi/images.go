@@ -24,7 +24,7 @@ func optionalString(s *C.char) string {
 }
 
 //export qs_image_list
-func qs_image_list(options *C.uint8_t, optionsLen C.size_t, list *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_list(options *C.uint8_t, optionsLen C.size_t, list *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
@@ -42,7 +42,7 @@ func qs_image_list(options *C.uint8_t, optionsLen C.size_t, list *C.qs_buffer, e
 }
 
 //export qs_image_install
-func qs_image_install(archive, dir *C.char, progress C.qs_progress_fn, userData C.uintptr_t, installed *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_install(archive, dir *C.char, progress C.qs_progress_fn, userData C.uintptr_t, installed *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if installed != nil {
 		installed.data, installed.len = nil, 0
 	}
@@ -59,14 +59,14 @@ func qs_image_install(archive, dir *C.char, progress C.qs_progress_fn, userData 
 			return err
 		}
 		if installed != nil {
-			setBuffer(installed, []byte(path))
+			setText(installed, []byte(path))
 		}
 		return nil
 	})
 }
 
 //export qs_image_remove
-func qs_image_remove(name, dir *C.char, removed *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_remove(name, dir *C.char, removed *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if removed != nil {
 		removed.data, removed.len = nil, 0
 	}
@@ -79,14 +79,14 @@ func qs_image_remove(name, dir *C.char, removed *C.qs_buffer, errOut **C.qs_erro
 			return err
 		}
 		if removed != nil {
-			setBuffer(removed, []byte(path))
+			setText(removed, []byte(path))
 		}
 		return nil
 	})
 }
 
 //export qs_image_pack
-func qs_image_pack(name, archive *C.char, sum *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_pack(name, archive *C.char, sum *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if sum != nil {
 		sum.data, sum.len = nil, 0
 	}
@@ -99,14 +99,14 @@ func qs_image_pack(name, archive *C.char, sum *C.qs_buffer, errOut **C.qs_error)
 			return err
 		}
 		if sum != nil {
-			setBuffer(sum, []byte(s))
+			setText(sum, []byte(s))
 		}
 		return nil
 	})
 }
 
 //export qs_image_import
-func qs_image_import(packageDir, dir, name *C.char, made *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_import(packageDir, dir, name *C.char, made *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if made != nil {
 		made.data, made.len = nil, 0
 	}
@@ -127,7 +127,7 @@ func qs_image_import(packageDir, dir, name *C.char, made *C.qs_buffer, errOut **
 }
 
 //export qs_image_build
-func qs_image_build(source, arch, dir *C.char, built *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_image_build(source, arch, dir *C.char, built *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if built != nil {
 		built.data, built.len = nil, 0
 	}
@@ -139,7 +139,7 @@ func qs_image_build(source, arch, dir *C.char, built *C.qs_buffer, errOut **C.qs
 			return err
 		}
 		if built != nil {
-			setBuffer(built, []byte(folder))
+			setText(built, []byte(folder))
 		}
 		return nil
 	})

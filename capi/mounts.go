@@ -15,7 +15,7 @@ import (
 // Shared folders (include/quicksand.h, "Shared folders").
 
 //export qs_sandbox_mount
-func qs_sandbox_mount(h *C.qs_sandbox, mount *C.uint8_t, mountLen C.size_t, handle *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_mount(h *C.qs_sandbox, mount *C.uint8_t, mountLen C.size_t, handle *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if handle != nil {
 		handle.data, handle.len = nil, 0
 	}
@@ -36,7 +36,7 @@ func qs_sandbox_mount(h *C.qs_sandbox, mount *C.uint8_t, mountLen C.size_t, hand
 }
 
 //export qs_sandbox_unmount
-func qs_sandbox_unmount(h *C.qs_sandbox, mountID *C.char, errOut **C.qs_error) C.int {
+func qs_sandbox_unmount(h *C.qs_sandbox, mountID *C.char, errOut **C.qs_error) C.qs_status {
 	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if mountID == nil {
 			return invalidHandle("qs_sandbox_unmount: the mount id is NULL")
@@ -46,7 +46,7 @@ func qs_sandbox_unmount(h *C.qs_sandbox, mountID *C.char, errOut **C.qs_error) C
 }
 
 //export qs_sandbox_list_mounts
-func qs_sandbox_list_mounts(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_list_mounts(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}

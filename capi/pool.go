@@ -29,7 +29,7 @@ func lookupPool(h *C.qs_pool) (*engine.Pool, error) {
 }
 
 //export qs_pool_new
-func qs_pool_new(config *C.uint8_t, configLen C.size_t, size C.int, out **C.qs_pool, errOut **C.qs_error) C.int {
+func qs_pool_new(config *C.uint8_t, configLen C.size_t, size C.int, out **C.qs_pool, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if out == nil {
 			return invalidHandle("qs_pool_new: out is NULL")
@@ -50,7 +50,7 @@ func qs_pool_new(config *C.uint8_t, configLen C.size_t, size C.int, out **C.qs_p
 }
 
 //export qs_pool_start
-func qs_pool_start(h *C.qs_pool, out **C.qs_sandbox, errOut **C.qs_error) C.int {
+func qs_pool_start(h *C.qs_pool, out **C.qs_sandbox, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		if out == nil {
 			return invalidHandle("qs_pool_start: out is NULL")
@@ -70,7 +70,7 @@ func qs_pool_start(h *C.qs_pool, out **C.qs_sandbox, errOut **C.qs_error) C.int 
 }
 
 //export qs_pool_close
-func qs_pool_close(h *C.qs_pool, errOut **C.qs_error) C.int {
+func qs_pool_close(h *C.qs_pool, errOut **C.qs_error) C.qs_status {
 	return guard(errOut, func() error {
 		p, err := lookupPool(h)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // Background processes (include/quicksand.h, "Processes").
 
 //export qs_sandbox_start_process
-func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t, out *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t, out *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if out != nil {
 		out.data, out.len = nil, 0
 	}
@@ -37,7 +37,7 @@ func qs_sandbox_start_process(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 }
 
 //export qs_sandbox_list_processes
-func qs_sandbox_list_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_sandbox_list_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	if list != nil {
 		list.data, list.len = nil, 0
 	}
@@ -55,7 +55,7 @@ func qs_sandbox_list_processes(h *C.qs_sandbox, list *C.qs_buffer, errOut **C.qs
 }
 
 // processCall finds the sandbox and the process an id names.
-func processCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, op func(*engine.Process) error) C.int {
+func processCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, op func(*engine.Process) error) C.qs_status {
 	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if id == nil {
 			return invalidHandle(what + ": the process id is NULL")
@@ -65,7 +65,7 @@ func processCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, 
 }
 
 //export qs_process_write
-func qs_process_write(h *C.qs_sandbox, id *C.char, data *C.uint8_t, dataLen C.size_t, errOut **C.qs_error) C.int {
+func qs_process_write(h *C.qs_sandbox, id *C.char, data *C.uint8_t, dataLen C.size_t, errOut **C.qs_error) C.qs_status {
 	return processCall(h, id, "qs_process_write", errOut, func(p *engine.Process) error {
 		if data == nil && dataLen > 0 {
 			return invalidHandle("qs_process_write: data is NULL")
@@ -75,21 +75,21 @@ func qs_process_write(h *C.qs_sandbox, id *C.char, data *C.uint8_t, dataLen C.si
 }
 
 //export qs_process_close_stdin
-func qs_process_close_stdin(h *C.qs_sandbox, id *C.char, errOut **C.qs_error) C.int {
+func qs_process_close_stdin(h *C.qs_sandbox, id *C.char, errOut **C.qs_error) C.qs_status {
 	return processCall(h, id, "qs_process_close_stdin", errOut, func(p *engine.Process) error {
 		return p.CloseStdin(context.Background())
 	})
 }
 
 //export qs_process_signal
-func qs_process_signal(h *C.qs_sandbox, id *C.char, signal C.int, errOut **C.qs_error) C.int {
+func qs_process_signal(h *C.qs_sandbox, id *C.char, signal C.int, errOut **C.qs_error) C.qs_status {
 	return processCall(h, id, "qs_process_signal", errOut, func(p *engine.Process) error {
 		return p.Signal(context.Background(), syscall.Signal(signal))
 	})
 }
 
 //export qs_process_resize
-func qs_process_resize(h *C.qs_sandbox, id *C.char, rows, cols C.int, errOut **C.qs_error) C.int {
+func qs_process_resize(h *C.qs_sandbox, id *C.char, rows, cols C.int, errOut **C.qs_error) C.qs_status {
 	return processCall(h, id, "qs_process_resize", errOut, func(p *engine.Process) error {
 		return p.Resize(context.Background(), int(rows), int(cols))
 	})
@@ -105,7 +105,7 @@ func attach(ctx context.Context, p *engine.Process, cb func(engine.Stream, []byt
 }
 
 //export qs_process_attach
-func qs_process_attach(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.int {
+func qs_process_attach(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, userData C.uintptr_t, result *C.qs_buffer, errOut **C.qs_error) C.qs_status {
 	return processCall(h, id, "qs_process_attach", errOut, func(p *engine.Process) error {
 		if result == nil {
 			return invalidHandle("qs_process_attach: result is NULL")
@@ -144,7 +144,7 @@ func known(p *engine.Process) error {
 
 //export qs_process_attach_async
 func qs_process_attach_async(h *C.qs_sandbox, id *C.char, onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t,
-	callID *C.uint64_t, errOut **C.qs_error) C.int {
+	callID *C.uint64_t, errOut **C.qs_error) C.qs_status {
 	if callID != nil {
 		*callID = 0
 	}

@@ -4,8 +4,9 @@
  *
  * Conventions
  * -----------
- * - Every function that can fail returns an int status: QS_OK (0) on
- *   success, otherwise one of the QS_ERR_* codes. If `err` is not NULL, a
+ * - Every function that can fail returns a qs_status: QS_OK (0) on
+ *   success, otherwise one of the QS_ERR_* codes (an enum, passed as an
+ *   int: a binding may declare it as one). If `err` is not NULL, a
  *   failing call stores a new qs_error there, which the caller frees with
  *   qs_error_free; on success *err is set to NULL. `err` may be NULL when
  *   the caller only wants the code.
@@ -17,6 +18,11 @@
  *   whose message names the key.
  * - Buffers the library returns (qs_buffer) are owned by the caller and
  *   freed with qs_buffer_free. Input buffers are only read during the call.
+ *   A buffer documented as text (a path, a checksum, the console log) has
+ *   a NUL byte after its `len` bytes, not counted in `len`, so that
+ *   (const char *)data is a C string; text that holds a NUL itself (the
+ *   console log may) reads as cut there, `len` has it all. A msgpack or
+ *   file-content buffer has no such byte.
  * - qs_sandbox is an opaque handle. Passing NULL, a freed handle or any
  *   other pointer the library did not return gives QS_ERR_INVALID_HANDLE,
  *   never a crash (a freed handle's address may be reused by a later
@@ -45,6 +51,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of this header: the project's VERSION file, which a test
+ * (internal/contract) holds every copy to. qs_version() is the library's. */
+#define QS_VERSION "0.1.0"
+#define QS_VERSION_NUMBER 100 /* major * 10000 + minor * 100 + patch */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -65,7 +76,7 @@ typedef struct {
 #define QS_STDERR 2
 
 /*
- * Status codes (qs_status; functions return them as int). 1-10 and 13-16
+ * Status codes (qs_status: what functions return). 1-10 and 13-16
  * are the engine's error kinds, 11 and 12 the ABI's own. Codes never change
  * meaning; new ones may be added.
  */
@@ -104,7 +115,7 @@ typedef void (*qs_chunk_fn)(void *user_data, int stream, const uint8_t *data, si
  * describes the failure. Both are owned by the library and valid only
  * during the call: do not free them.
  */
-typedef void (*qs_done_fn)(void *user_data, int status, const uint8_t *result, size_t result_len,
+typedef void (*qs_done_fn)(void *user_data, qs_status status, const uint8_t *result, size_t result_len,
                            const qs_error *err);
 
 /* Log levels (the numbers of Go's log/slog). */
@@ -127,11 +138,13 @@ typedef void (*qs_progress_fn)(void *user_data, uint64_t done, uint64_t total);
 
 #ifndef QS_BUILDING_LIBRARY /* the library's own build declares these itself */
 
-/* The library version, e.g. "0.1.0". Static storage: do not free. */
+/* The library version, e.g. "0.1.0". Static storage: do not free. It may
+ * differ from QS_VERSION when the program runs with another build of the
+ * library than the header it was compiled with. */
 const char *qs_version(void);
 
 /* The same as a number, major * 10000 + minor * 100 + patch (0.1.0: 100),
- * for comparisons. */
+ * for comparisons (QS_VERSION_NUMBER is the header's). */
 int qs_version_number(void);
 
 /*
@@ -169,7 +182,7 @@ int qs_version_number(void);
  * On success *out is a new handle: stop it with qs_sandbox_stop and release
  * it with qs_sandbox_free.
  */
-int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out, qs_error **err);
+qs_status qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out, qs_error **err);
 
 /*
  * Runs a command and waits for it.
@@ -195,8 +208,8 @@ int qs_sandbox_start(const uint8_t *config, size_t config_len, qs_sandbox **out,
  *   result's copy of that stream).
  * A command that fails is a success of this call with a non-zero exit_code.
  */
-int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_len,
-                       qs_chunk_fn on_chunk, void *user_data, qs_buffer *result, qs_error **err);
+qs_status qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_len,
+                             qs_chunk_fn on_chunk, void *user_data, qs_buffer *result, qs_error **err);
 
 /*
  * Starts a command and returns at once; no thread of the caller waits.
@@ -210,9 +223,9 @@ int qs_sandbox_execute(qs_sandbox *sb, const uint8_t *request, size_t request_le
  * as the call's result. call_id (may be NULL) receives an id for
  * qs_call_cancel.
  */
-int qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t request_len,
-                             qs_chunk_fn on_chunk, qs_done_fn on_done, void *user_data,
-                             uint64_t *call_id, qs_error **err);
+qs_status qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t request_len,
+                                   qs_chunk_fn on_chunk, qs_done_fn on_done, void *user_data,
+                                   uint64_t *call_id, qs_error **err);
 
 /*
  * Cancels an asynchronous execute: the command is killed in the guest and
@@ -220,7 +233,7 @@ int qs_sandbox_execute_async(qs_sandbox *sb, const uint8_t *request, size_t requ
  * Returns QS_OK, or QS_ERR_INVALID_HANDLE for an id that is unknown or
  * already done. Safe to call at any time, from any thread.
  */
-int qs_call_cancel(uint64_t call_id);
+qs_status qs_call_cancel(uint64_t call_id);
 
 /*
  * Stops the VM (QEMU gets SIGTERM, then SIGKILL after a few seconds: the
@@ -229,7 +242,7 @@ int qs_call_cancel(uint64_t call_id);
  * again is a no-op that returns QS_OK. The handle stays valid until
  * qs_sandbox_free: later calls on it fail with QS_ERR_NOT_RUNNING.
  */
-int qs_sandbox_stop(qs_sandbox *sb, qs_error **err);
+qs_status qs_sandbox_stop(qs_sandbox *sb, qs_error **err);
 
 /*
  * Releases the handle, stopping the sandbox first if it still runs. NULL is
@@ -249,40 +262,41 @@ void qs_sandbox_free(qs_sandbox *sb);
  * float: seconds since the start call}. Works after stop (running is then
  * false).
  */
-int qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
+qs_status qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
 
-/* The guest's serial console output so far (up to 16 MiB), as bytes. */
-int qs_sandbox_console_log(qs_sandbox *sb, qs_buffer *log, qs_error **err);
+/* The guest's serial console output so far (up to 16 MiB), as text: the
+ * bytes the guest wrote, NUL-terminated (see Conventions). */
+qs_status qs_sandbox_console_log(qs_sandbox *sb, qs_buffer *log, qs_error **err);
 
 /*
  * Captures the sandbox's RAM and disk as checkpoint `tag` (1-64 letters,
  * digits, '.', '_', '-'; an existing tag is replaced). The VM pauses while
  * its state is written. Checkpoints live as long as the sandbox.
  */
-int qs_sandbox_checkpoint(qs_sandbox *sb, const char *tag, qs_error **err);
+qs_status qs_sandbox_checkpoint(qs_sandbox *sb, const char *tag, qs_error **err);
 
 /*
  * Returns the sandbox to checkpoint `tag`: disk, RAM and running processes.
  * Executes in flight fail with QS_ERR_CANCELLED (the message says the
  * sandbox was reverted). An unknown tag is QS_ERR_BAD_REQUEST.
  */
-int qs_sandbox_revert(qs_sandbox *sb, const char *tag, qs_error **err);
+qs_status qs_sandbox_revert(qs_sandbox *sb, const char *tag, qs_error **err);
 
 /*
  * Writes the running sandbox's state (RAM and disk) to a new folder: `name`
  * goes to the default image folder, so qs_sandbox_start({image: name})
  * resumes it; a path (with '/') is used as is. The VM pauses while its RAM
- * is written, then runs on. path (may be NULL) receives the folder's path,
- * UTF-8 without a terminating NUL: free it with qs_buffer_free.
+ * is written, then runs on. path (may be NULL) receives the folder's path
+ * as text (UTF-8, NUL-terminated): free it with qs_buffer_free.
  */
-int qs_sandbox_save(qs_sandbox *sb, const char *name, qs_buffer *path, qs_error **err);
+qs_status qs_sandbox_save(qs_sandbox *sb, const char *name, qs_buffer *path, qs_error **err);
 
 /*
  * Checks a save (name or folder) without starting it: its manifest, the
  * checksum of its state, its disk and the image it builds on, and that this
  * QEMU can load it.
  */
-int qs_save_validate(const char *name_or_path, qs_error **err);
+qs_status qs_save_validate(const char *name_or_path, qs_error **err);
 
 /*
  * Sends the engine's log (the decisions it takes on its own: accelerator and
@@ -334,20 +348,20 @@ void qs_log_set_handler(qs_log_fn fn, void *user_data, int min_level);
  * mode int, mtime float seconds, target str (symlinks only)}; nothing for
  * the others.
  */
-int qs_sandbox_write_file(qs_sandbox *sb, const char *path, const uint8_t *data, size_t len,
-                          const uint8_t *options, size_t options_len, qs_error **err);
-int qs_sandbox_read_file(qs_sandbox *sb, const char *path, const uint8_t *options, size_t options_len,
-                         qs_buffer *data, qs_error **err);
-int qs_sandbox_file_op(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *result,
-                       qs_error **err);
+qs_status qs_sandbox_write_file(qs_sandbox *sb, const char *path, const uint8_t *data, size_t len,
+                                const uint8_t *options, size_t options_len, qs_error **err);
+qs_status qs_sandbox_read_file(qs_sandbox *sb, const char *path, const uint8_t *options, size_t options_len,
+                               qs_buffer *data, qs_error **err);
+qs_status qs_sandbox_file_op(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *result,
+                             qs_error **err);
 
 /*
  * Copies a file or a folder with everything in it (modes, symlinks as
  * symlinks, empty folders, modification times), streamed: host to guest,
  * or guest to host. The destination must not exist yet.
  */
-int qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, qs_error **err);
-int qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, qs_error **err);
+qs_status qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, qs_error **err);
+qs_status qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, qs_error **err);
 
 /*
  * Shared folders. A host folder mounted at a guest path (made when missing)
@@ -366,9 +380,9 @@ int qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host
  * guest reaches nothing of the folder, even through files it held open.
  * qs_sandbox_list_mounts: an array of those maps, by guest path.
  */
-int qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_buffer *handle, qs_error **err);
-int qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
-int qs_sandbox_list_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+qs_status qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_buffer *handle, qs_error **err);
+qs_status qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
+qs_status qs_sandbox_list_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 
 /*
  * Background processes. A process started here runs on after the call
@@ -401,16 +415,16 @@ int qs_sandbox_list_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
  * it. Failures after the start (the sandbox stopped, a revert that removed
  * the process meanwhile) go to on_done.
  */
-int qs_sandbox_start_process(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *out, qs_error **err);
-int qs_sandbox_list_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);
-int qs_process_write(qs_sandbox *sb, const char *process_id, const uint8_t *data, size_t len, qs_error **err);
-int qs_process_close_stdin(qs_sandbox *sb, const char *process_id, qs_error **err);
-int qs_process_signal(qs_sandbox *sb, const char *process_id, int signal, qs_error **err);
-int qs_process_resize(qs_sandbox *sb, const char *process_id, int rows, int cols, qs_error **err);
-int qs_process_attach(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, void *user_data,
-                      qs_buffer *result, qs_error **err);
-int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, qs_done_fn on_done,
-                            void *user_data, uint64_t *call_id, qs_error **err);
+qs_status qs_sandbox_start_process(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_buffer *out, qs_error **err);
+qs_status qs_sandbox_list_processes(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+qs_status qs_process_write(qs_sandbox *sb, const char *process_id, const uint8_t *data, size_t len, qs_error **err);
+qs_status qs_process_close_stdin(qs_sandbox *sb, const char *process_id, qs_error **err);
+qs_status qs_process_signal(qs_sandbox *sb, const char *process_id, int signal, qs_error **err);
+qs_status qs_process_resize(qs_sandbox *sb, const char *process_id, int rows, int cols, qs_error **err);
+qs_status qs_process_attach(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, void *user_data,
+                            qs_buffer *result, qs_error **err);
+qs_status qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, qs_done_fn on_done,
+                                  void *user_data, uint64_t *call_id, qs_error **err);
 
 /*
  * Images, as `quicksand image` manages them. dir NULL (or "") is the default
@@ -423,8 +437,8 @@ int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
  *   it beside the image folder and renames it into place; a corrupt or
  *   truncated archive leaves nothing behind. progress (may be NULL) is
  *   called on the calling thread with bytes read and the archive's size.
- *   installed: the new image's folder (UTF-8 text).
- * qs_image_remove: a name in dir, never a save; removed: its folder.
+ *   installed: the new image's folder (text).
+ * qs_image_remove: a name in dir, never a save; removed: its folder (text).
  * qs_image_pack: an image (name or folder) into an archive; sha256: the
  *   archive's checksum (hex text), also written beside it.
  * qs_image_import: images of ours from an installed Quicksand image package
@@ -435,15 +449,15 @@ int qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
  *   directory) for arch ("x86_64" or "arm64"; NULL: the host's) into dir
  *   (NULL: the default); without root through mmdebstrap and fakeroot. The
  *   build's own output goes to the process's stderr; it takes minutes.
- *   built: the image's folder.
+ *   built: the image's folder (text).
  */
-int qs_image_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
-int qs_image_install(const char *archive, const char *dir, qs_progress_fn progress, void *user_data,
-                     qs_buffer *installed, qs_error **err);
-int qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);
-int qs_image_pack(const char *name, const char *archive, qs_buffer *sha256, qs_error **err);
-int qs_image_import(const char *package_dir, const char *dir, const char *name, qs_buffer *made, qs_error **err);
-int qs_image_build(const char *source, const char *arch, const char *dir, qs_buffer *built, qs_error **err);
+qs_status qs_image_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
+qs_status qs_image_install(const char *archive, const char *dir, qs_progress_fn progress, void *user_data,
+                           qs_buffer *installed, qs_error **err);
+qs_status qs_image_remove(const char *name, const char *dir, qs_buffer *removed, qs_error **err);
+qs_status qs_image_pack(const char *name, const char *archive, qs_buffer *sha256, qs_error **err);
+qs_status qs_image_import(const char *package_dir, const char *dir, const char *name, qs_buffer *made, qs_error **err);
+qs_status qs_image_build(const char *source, const char *arch, const char *dir, qs_buffer *built, qs_error **err);
 
 /*
  * Pools: sandboxes of one config started, warmed and waiting, so that a
@@ -457,16 +471,16 @@ int qs_image_build(const char *source, const char *arch, const char *dir, qs_buf
  * qs_pool_close: stops the sandboxes still waiting (not those handed out);
  *   later starts fail with QS_ERR_NOT_RUNNING. qs_pool_free closes it too.
  */
-int qs_pool_new(const uint8_t *config, size_t config_len, int size, qs_pool **out, qs_error **err);
-int qs_pool_start(qs_pool *pool, qs_sandbox **out, qs_error **err);
-int qs_pool_close(qs_pool *pool, qs_error **err);
+qs_status qs_pool_new(const uint8_t *config, size_t config_len, int size, qs_pool **out, qs_error **err);
+qs_status qs_pool_start(qs_pool *pool, qs_sandbox **out, qs_error **err);
+qs_status qs_pool_close(qs_pool *pool, qs_error **err);
 void qs_pool_free(qs_pool *pool);
 
 /* Frees a buffer's data and zeroes it. NULL and empty buffers are ignored. */
 void qs_buffer_free(qs_buffer *buf);
 
 /* The error's QS_ERR_* code; QS_OK for NULL. */
-int qs_error_code(const qs_error *err);
+qs_status qs_error_code(const qs_error *err);
 
 /* The error's message, UTF-8, owned by err: valid until qs_error_free.
  * "" for NULL. */

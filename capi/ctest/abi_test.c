@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "mini_msgpack.h"
 #include "quicksand.h"
@@ -39,6 +40,13 @@ static int contains_bytes(mp_value v, const char *want) {
     return 0;
 }
 
+/* is_text: a text result is a C string too, a NUL after its len bytes
+ * (the header's Conventions). On a library that does not end it, the read
+ * at data[len] is past the allocation: valgrind and ASan fail it. */
+static int is_text(qs_buffer b) {
+    return b.data != NULL && b.data[b.len] == 0 && strlen((const char *)b.data) == b.len;
+}
+
 /* request builds {"command": cmd} */
 static mp_writer request(const char *cmd) {
     mp_writer w = {0};
@@ -50,7 +58,7 @@ static mp_writer request(const char *cmd) {
 
 /* expect_error checks a failed call: its status, and the error it stored in
  * *errp (read here, after the call: argument order is unspecified in C). */
-static void expect_error(int status, qs_error **errp, int code, const char *needle, const char *what) {
+static void expect_error(qs_status status, qs_error **errp, qs_status code, const char *needle, const char *what) {
     qs_error *err = *errp;
     *errp = NULL;
     CHECK(status == code, "%s: status %d, want %d (%s)", what, status, code, qs_error_message(err));
@@ -58,6 +66,55 @@ static void expect_error(int status, qs_error **errp, int code, const char *need
     CHECK(needle == NULL || strstr(qs_error_message(err), needle) != NULL,
           "%s: message \"%s\" lacks %s", what, qs_error_message(err), needle);
     qs_error_free(err);
+}
+
+/* Images' text results (an archive's checksum, the folders installed and
+ * removed) are NUL-terminated, on a small image made here (its kernel is
+ * text: it packs and installs like a real one, it does not boot). */
+static void test_image_text_results(void) {
+    struct utsname u;
+    uname(&u);
+    const char *arch = strcmp(u.machine, "aarch64") == 0 ? "arm64" : u.machine;
+    char tmp[] = "/tmp/qs-abi-images-XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "set -e; cd %s; mkdir -p src/tiny-%s dst; cd src/tiny-%s; printf kernel > vmlinux; printf initrd > initrd.img;"
+             " qemu-img create -q -f raw rootfs.ext4 1M; printf '{\"name\": \"tiny\", \"arch\": \"%s\", \"kernel\": "
+             "\"vmlinux\", \"initrd\": \"initrd.img\", \"rootfs\": \"rootfs.ext4\", \"kernel_args\": \"\"}' > manifest.json",
+             tmp, arch, arch, arch);
+    CHECK(system(cmd) == 0, "making a small image: %s", cmd);
+    char src[256], archive[256], dst[256], installed_name[sizeof u.machine + 8];
+    snprintf(src, sizeof src, "%s/src/tiny-%s", tmp, arch);
+    snprintf(archive, sizeof archive, "%s/tiny.qsimage", tmp);
+    snprintf(dst, sizeof dst, "%s/dst", tmp);
+    snprintf(installed_name, sizeof installed_name, "tiny-%s", arch);
+    qs_error *err = NULL;
+
+    qs_buffer sum = {0};
+    qs_status st = qs_image_pack(src, archive, &sum, &err);
+    CHECK(st == QS_OK && sum.len == 64 && is_text(sum), "pack: a NUL-terminated checksum (%s)", qs_error_message(err));
+    qs_error_free(err);
+    err = NULL;
+    qs_buffer_free(&sum);
+
+    qs_buffer installed = {0};
+    st = qs_image_install(archive, dst, NULL, NULL, &installed, &err);
+    CHECK(st == QS_OK && is_text(installed) && strstr((const char *)installed.data, installed_name) != NULL,
+          "install: a NUL-terminated folder (%s)", qs_error_message(err));
+    qs_error_free(err);
+    err = NULL;
+    qs_buffer_free(&installed);
+
+    qs_buffer removed = {0};
+    st = qs_image_remove(installed_name, dst, &removed, &err);
+    CHECK(st == QS_OK && is_text(removed) && strstr((const char *)removed.data, installed_name) != NULL,
+          "remove: a NUL-terminated folder (%s)", qs_error_message(err));
+    qs_error_free(err);
+    qs_buffer_free(&removed);
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    CHECK(system(cmd) == 0, "cleaning up the images");
 }
 
 /* Images: the list is an array; bad arguments are clear errors. */
@@ -75,6 +132,7 @@ static void test_images(void) {
     expect_error(qs_image_remove(NULL, NULL, &out, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL name");
     expect_error(qs_image_pack("no-such-image", "/tmp/x.qsimage", &out, &err), &err, QS_ERR_IMAGE_NOT_FOUND, "no-such-image",
                  "packing a missing image");
+    test_image_text_results();
 }
 
 static void test_errors_without_vm(void) {
@@ -121,6 +179,10 @@ static void test_errors_without_vm(void) {
           "version number %d for %s", qs_version_number(), qs_version());
     qs_status st = QS_ERR_SNAPSHOT; /* the codes are a type */
     CHECK(st == 13, "qs_status");
+    /* The enum is passed as an int: bindings declare it as one. */
+    _Static_assert(sizeof(qs_status) == sizeof(int), "qs_status is int-sized");
+    CHECK(strcmp(qs_version(), QS_VERSION) == 0 && qs_version_number() == QS_VERSION_NUMBER,
+          "the library is %s (%d), the header %s (%d)", qs_version(), qs_version_number(), QS_VERSION, QS_VERSION_NUMBER);
 }
 
 struct chunks {
@@ -159,7 +221,7 @@ static void on_chunk_async(void *ud, int stream, const uint8_t *data, size_t len
     pthread_mutex_unlock(&s->mu);
 }
 
-static void on_done(void *ud, int status, const uint8_t *result, size_t len, const qs_error *err) {
+static void on_done(void *ud, qs_status status, const uint8_t *result, size_t len, const qs_error *err) {
     struct async_state *s = ud;
     pthread_mutex_lock(&s->mu);
     s->status = status;
@@ -537,8 +599,8 @@ static void test_with_vm(void) {
     snprintf(save_dir, sizeof save_dir, "/tmp/qs-abi-save-%d", (int)getpid());
     qs_buffer path = {0};
     st = qs_sandbox_save(sb, save_dir, &path, &err);
-    CHECK(st == QS_OK && path.len == strlen(save_dir) && memcmp(path.data, save_dir, path.len) == 0,
-          "save: %s", qs_error_message(err));
+    CHECK(st == QS_OK && is_text(path) && strcmp((const char *)path.data, save_dir) == 0,
+          "save: a NUL-terminated path (%s)", qs_error_message(err));
     qs_buffer_free(&path);
     CHECK(qs_save_validate(save_dir, &err) == QS_OK, "validate save: %s", qs_error_message(err));
     expect_error(qs_save_validate("/nonexistent/save", &err), &err, QS_ERR_IMAGE_NOT_FOUND, "nonexistent",
@@ -572,6 +634,7 @@ static void test_with_vm(void) {
     qs_buffer log = {0};
     st = qs_sandbox_console_log(sb, &log, &err);
     CHECK(st == QS_OK && log.len > 0 && memmem(log.data, log.len, "QUICKSAND_AGENT_READY", 21) != NULL, "console log");
+    CHECK(st == QS_OK && log.data[log.len] == 0, "console log: a NUL after its bytes");
     qs_buffer_free(&log);
 
     test_files(sb);

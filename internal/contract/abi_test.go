@@ -3,6 +3,11 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/printer"
+	"go/token"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -35,6 +40,10 @@ func cKind(typ string) (string, error) {
 	switch t {
 	case "int", "void":
 		return t, nil
+	case "qs_status":
+		// An enum passed as an int, its own kind so that a binding
+		// declares each status function as returning one.
+		return "status", nil
 	case "size_t":
 		return "size_t", nil
 	case "uint64_t":
@@ -160,7 +169,7 @@ print(json.dumps({
 // are both c_ulong on the 64-bit platforms built for, and c_char_p carries
 // bytes as well as text.
 var pythonKinds = map[string][]string{
-	"c_int":       {"int"},
+	"c_int":       {"int", "status"},
 	"c_ulong":     {"size_t", "uint64"},
 	"None":        {"void"},
 	"c_char_p":    {"str", "bytes"},
@@ -171,14 +180,15 @@ var pythonKinds = map[string][]string{
 	"LP_c_ubyte":  {"bytes"},
 }
 
-// nodeABI dumps native.js's declarations: ffi-napi type names, the two
-// pointer types by name.
+// nodeABI dumps native.js's and imagecli.js's declarations: ffi-napi type
+// names, the two pointer types by name.
 const nodeABI = `
 const n = require("./bindings/node/lib/native.js");
+const images = require("./bindings/node/lib/imagecli.js");
 const name = (t) => t === n.voidPtr ? "pointer" : t === n.voidPtrPtr ? "pointer*" : typeof t === "string" ? t : "unknown " + String(t && t.name);
 const sig = ([ret, args]) => ({ ret: name(ret), args: args.map(name) });
 console.log(JSON.stringify({
-  functions: Object.fromEntries(Object.entries(n.signatures).map(([k, v]) => [k, sig(v)])),
+  functions: Object.fromEntries(Object.entries({ ...n.signatures, ...images.signatures }).map(([k, v]) => [k, sig(v)])),
   callbacks: { qs_chunk_fn: sig(n.chunkFnType), qs_done_fn: sig(n.doneFnType) },
 }));
 `
@@ -186,7 +196,7 @@ console.log(JSON.stringify({
 // nodeKinds: ffi-napi's pointer is untyped (it is given Buffers, callbacks
 // and handles alike); user_data crosses as a pointer-sized integer key.
 var nodeKinds = map[string][]string{
-	"int":      {"int"},
+	"int":      {"int", "status"},
 	"size_t":   {"size_t"},
 	"uint64":   {"uint64", "userdata"},
 	"void":     {"void"},
@@ -195,20 +205,22 @@ var nodeKinds = map[string][]string{
 	"pointer*": {"handle_out"},
 }
 
-// checkABI compares one binding's declarations with the header's.
-func checkABI(t *testing.T, who string, b bindingABI, kinds map[string][]string, funcs, callbacks map[string]cFunc) {
+// abiProblems compares one binding's declarations with the header's.
+func abiProblems(who string, b bindingABI, kinds map[string][]string, funcs, callbacks map[string]cFunc) []string {
+	var problems []string
+	errorf := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	fits := func(what, got, want string) {
 		if want == "str" && what == "returns" && got == "c_char_p" {
 			return
 		}
 		if !slices.Contains(kinds[got], want) && got != want {
-			t.Errorf("%s: %s %s, the header %s", who, what, got, want)
+			errorf("%s: %s %s, the header %s", who, what, got, want)
 		}
 	}
 	compare := func(kind, name string, ret string, args []string, c cFunc) {
 		fits(name+" returns", ret, c.Ret)
 		if len(args) != len(c.Args) {
-			t.Errorf("%s: %s %s takes %d arguments, the header %d (%v)", who, kind, name, len(args), len(c.Args), c.Args)
+			errorf("%s: %s %s takes %d arguments, the header %d (%v)", who, kind, name, len(args), len(c.Args), c.Args)
 			return
 		}
 		for i, a := range args {
@@ -216,7 +228,7 @@ func checkABI(t *testing.T, who string, b bindingABI, kinds map[string][]string,
 		}
 	}
 	if len(b.Functions) == 0 {
-		t.Fatalf("%s declared nothing", who)
+		return []string{who + " declared nothing"}
 	}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for n := range b.Functions {
@@ -229,7 +241,7 @@ func checkABI(t *testing.T, who string, b bindingABI, kinds map[string][]string,
 		f := b.Functions[name]
 		c, ok := funcs[name]
 		if !ok {
-			t.Errorf("%s declares %s, which the header does not", who, name)
+			errorf("%s declares %s, which the header does not", who, name)
 			continue
 		}
 		compare("function", name, f.Ret, f.Args, c)
@@ -237,28 +249,31 @@ func checkABI(t *testing.T, who string, b bindingABI, kinds map[string][]string,
 	for name, f := range b.Callbacks {
 		c, ok := callbacks[name]
 		if !ok {
-			t.Errorf("%s has callback type %s, which the header does not", who, name)
+			errorf("%s has callback type %s, which the header does not", who, name)
 			continue
 		}
 		compare("callback", name, f.Ret, f.Args, c)
 	}
+	return problems
 }
 
 func TestBindingsDeclareTheHeader(t *testing.T) {
 	funcs, callbacks := headerABI(t)
 	// The parser read what is there: a few prototypes spelled out.
 	for name, want := range map[string]cFunc{
-		"qs_version":       {"str", nil},
-		"qs_sandbox_start": {"int", []string{"bytes", "size_t", "handle_out", "handle_out"}},
-		"qs_process_attach_async": {"int", []string{"handle", "str", "fn:qs_chunk_fn", "fn:qs_done_fn", "userdata",
+		"qs_version":        {"str", nil},
+		"qs_version_number": {"int", nil},
+		"qs_sandbox_start":  {"status", []string{"bytes", "size_t", "handle_out", "handle_out"}},
+		"qs_process_attach_async": {"status", []string{"handle", "str", "fn:qs_chunk_fn", "fn:qs_done_fn", "userdata",
 			"uint64_out", "handle_out"}},
+		"qs_error_code":   {"status", []string{"handle"}},
 		"qs_sandbox_free": {"void", []string{"handle"}},
 	} {
 		if got := funcs[name]; got.Ret != want.Ret || !slices.Equal(got.Args, want.Args) {
 			t.Errorf("the header parsed %s as %+v, not %+v", name, got, want)
 		}
 	}
-	if got := callbacks["qs_done_fn"]; !slices.Equal(got.Args, []string{"userdata", "int", "bytes", "size_t", "handle"}) {
+	if got := callbacks["qs_done_fn"]; !slices.Equal(got.Args, []string{"userdata", "status", "bytes", "size_t", "handle"}) {
 		t.Errorf("the header parsed qs_done_fn as %+v", got)
 	}
 
@@ -274,7 +289,37 @@ func TestBindingsDeclareTheHeader(t *testing.T) {
 		if err := json.Unmarshal(say(t, b.cmd[0], b.cmd[1:]...), &abi); err != nil {
 			t.Fatalf("%s: %v", b.who, err)
 		}
-		checkABI(t, b.who, abi, b.kinds, funcs, callbacks)
+		for _, p := range abiProblems(b.who, abi, b.kinds, funcs, callbacks) {
+			t.Error(p)
+		}
+	}
+}
+
+// TestStatusFunctionsReturnAnInt: a binding that declares a function
+// returning qs_status as anything but its int (a wider, unsigned or void
+// return reads garbage or drops the error) fails the check above; its int
+// passes.
+func TestStatusFunctionsReturnAnInt(t *testing.T) {
+	funcs, callbacks := headerABI(t)
+	declare := func(ret string) bindingABI {
+		var b bindingABI
+		json.Unmarshal([]byte(`{"functions": {"qs_sandbox_stop": {"ret": "`+ret+`", "args": ["c_void_p", "LP_c_void_p"]}}}`), &b)
+		return b
+	}
+	if p := abiProblems("ctypes", declare("c_int"), pythonKinds, funcs, callbacks); len(p) > 0 {
+		t.Errorf("c_int for qs_status: %v", p)
+	}
+	for _, ret := range []string{"c_long", "c_uint", "c_ulong", "None", "c_void_p", "c_char_p"} {
+		if p := abiProblems("ctypes", declare(ret), pythonKinds, funcs, callbacks); len(p) != 1 || !strings.Contains(p[0], "the header status") {
+			t.Errorf("qs_sandbox_stop declared to return %s: %v, want one complaint", ret, p)
+		}
+	}
+	// Every function that reports success or failure says so in its type:
+	// an int return is qs_version_number's alone.
+	for name, f := range funcs {
+		if f.Ret == "int" && name != "qs_version_number" {
+			t.Errorf("%s returns int: a status is a qs_status", name)
+		}
 	}
 }
 
@@ -297,4 +342,76 @@ func TestHeaderParserFindsEveryPrototype(t *testing.T) {
 	if len(missed) > 0 {
 		t.Errorf("prototypes the parser did not read: %v", missed)
 	}
+}
+
+// TestExportsAreTheHeader: the library's Go exports (capi, whose build
+// does not see the header's prototypes: cgo writes its own) are the
+// header's functions, each with its number of arguments and its return
+// type; a status is a C.qs_status, never a bare C.int.
+func TestExportsAreTheHeader(t *testing.T) {
+	funcs, _ := headerABI(t)
+	goKinds := map[string]string{"C.qs_status": "status", "C.int": "int", "": "void", "*C.char": "str"}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, filepath.Join(root, "capi"), nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range pkgs["main"].Files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Doc == nil || !hasExportDirective(fn) {
+				continue
+			}
+			name := fn.Name.Name
+			exported[name] = true
+			c, ok := funcs[name]
+			if !ok {
+				t.Errorf("capi exports %s, which the header does not declare", name)
+				continue
+			}
+			ret := ""
+			if fn.Type.Results != nil {
+				ret = types(fset, fn.Type.Results.List[0].Type)
+			}
+			if goKinds[ret] != c.Ret {
+				t.Errorf("capi's %s returns %q, the header %s", name, ret, c.Ret)
+			}
+			if n := fieldCount(fn.Type.Params); n != len(c.Args) {
+				t.Errorf("capi's %s takes %d arguments, the header %d", name, n, len(c.Args))
+			}
+		}
+	}
+	for name := range funcs {
+		if !exported[name] {
+			t.Errorf("the header declares %s, which capi does not export", name)
+		}
+	}
+}
+
+// hasExportDirective: fn's comment has a "//export name" line (go/ast's
+// Text drops directives, so the raw comments are read).
+func hasExportDirective(fn *ast.FuncDecl) bool {
+	for _, c := range fn.Doc.List {
+		if c.Text == "//export "+fn.Name.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// types prints a type expression as written ("C.qs_status", "*C.char").
+func types(fset *token.FileSet, e ast.Expr) string {
+	var b strings.Builder
+	printer.Fprint(&b, fset, e)
+	return b.String()
+}
+
+// fieldCount counts parameters ("a, b C.int" is two).
+func fieldCount(l *ast.FieldList) int {
+	n := 0
+	for _, f := range l.List {
+		n += max(len(f.Names), 1)
+	}
+	return n
 }

@@ -15,19 +15,20 @@ const USAGE = `usage: quicksand image list
        quicksand image remove NAME [--dir DIR]
 DIR: the image folder (default: the default image folder)`;
 
-const { voidPtr } = native;
-const voidPtrPtr = native.ref.refType(voidPtr);
+const { voidPtr, voidPtrPtr, qsStatus } = native;
+
+// The image functions as include/quicksand.h declares them (checked by
+// internal/contract).
+const signatures = {
+  qs_image_list: [qsStatus, [voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_image_install: [qsStatus, ['string', 'string', voidPtr, voidPtr, voidPtr, voidPtrPtr]],
+  qs_image_remove: [qsStatus, ['string', 'string', voidPtr, voidPtrPtr]],
+};
 
 let declared = null;
 /** The image functions, declared on the library native.js found. */
 function images() {
-  if (!declared) {
-    declared = native.ffi.Library(native.libraryPath(), {
-      qs_image_list: ['int', [voidPtr, 'size_t', voidPtr, voidPtrPtr]],
-      qs_image_install: ['int', ['string', 'string', voidPtr, voidPtr, voidPtr, voidPtrPtr]],
-      qs_image_remove: ['int', ['string', 'string', voidPtr, voidPtrPtr]],
-    });
-  }
+  if (!declared) declared = native.ffi.Library(native.libraryPath(), signatures);
   return declared;
 }
 
@@ -120,4 +121,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { run, UsageError };
+module.exports = { run, UsageError, signatures };

@@ -30,45 +30,48 @@ const voidPtrPtr = ref.refType(voidPtr);
 // qs_buffer { uint8_t *data; size_t len; } as two pointer-sized words.
 const BUFFER_SIZE = 2 * ref.sizeof.pointer;
 
+// qs_status, the header's enum of status codes: passed as an int.
+const qsStatus = 'int';
+
 // user_data crosses as a pointer-sized integer (uint64: only 64-bit
 // platforms are built for): a key into a table of calls.
 const chunkFnType = ['void', ['uint64', 'int', voidPtr, 'size_t']];
-const doneFnType = ['void', ['uint64', 'int', voidPtr, 'size_t', voidPtr]];
+const doneFnType = ['void', ['uint64', qsStatus, voidPtr, 'size_t', voidPtr]];
 
 const signatures = {
   qs_version: ['string', []],
-  qs_sandbox_start: ['int', [voidPtr, 'size_t', voidPtrPtr, voidPtrPtr]],
-  qs_sandbox_execute_async: ['int', [voidPtr, voidPtr, 'size_t', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
-  qs_call_cancel: ['int', ['uint64']],
-  qs_sandbox_stop: ['int', [voidPtr, voidPtrPtr]],
+  qs_sandbox_start: [qsStatus, [voidPtr, 'size_t', voidPtrPtr, voidPtrPtr]],
+  qs_sandbox_execute_async: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
+  qs_call_cancel: [qsStatus, ['uint64']],
+  qs_sandbox_stop: [qsStatus, [voidPtr, voidPtrPtr]],
   qs_sandbox_free: ['void', [voidPtr]],
-  qs_sandbox_info: ['int', [voidPtr, voidPtr, voidPtrPtr]],
-  qs_sandbox_console_log: ['int', [voidPtr, voidPtr, voidPtrPtr]],
-  qs_sandbox_checkpoint: ['int', [voidPtr, 'string', voidPtrPtr]],
-  qs_sandbox_revert: ['int', [voidPtr, 'string', voidPtrPtr]],
-  qs_sandbox_save: ['int', [voidPtr, 'string', voidPtr, voidPtrPtr]],
-  qs_save_validate: ['int', ['string', voidPtrPtr]],
-  qs_sandbox_write_file: ['int', [voidPtr, 'string', voidPtr, 'size_t', voidPtr, 'size_t', voidPtrPtr]],
-  qs_sandbox_read_file: ['int', [voidPtr, 'string', voidPtr, 'size_t', voidPtr, voidPtrPtr]],
-  qs_sandbox_file_op: ['int', [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
-  qs_sandbox_upload: ['int', [voidPtr, 'string', 'string', voidPtrPtr]],
-  qs_sandbox_download: ['int', [voidPtr, 'string', 'string', voidPtrPtr]],
-  qs_pool_new: ['int', [voidPtr, 'size_t', 'int', voidPtrPtr, voidPtrPtr]],
-  qs_pool_start: ['int', [voidPtr, voidPtrPtr, voidPtrPtr]],
-  qs_pool_close: ['int', [voidPtr, voidPtrPtr]],
+  qs_sandbox_info: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_console_log: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_checkpoint: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
+  qs_sandbox_revert: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
+  qs_sandbox_save: [qsStatus, [voidPtr, 'string', voidPtr, voidPtrPtr]],
+  qs_save_validate: [qsStatus, ['string', voidPtrPtr]],
+  qs_sandbox_write_file: [qsStatus, [voidPtr, 'string', voidPtr, 'size_t', voidPtr, 'size_t', voidPtrPtr]],
+  qs_sandbox_read_file: [qsStatus, [voidPtr, 'string', voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_sandbox_file_op: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_sandbox_upload: [qsStatus, [voidPtr, 'string', 'string', voidPtrPtr]],
+  qs_sandbox_download: [qsStatus, [voidPtr, 'string', 'string', voidPtrPtr]],
+  qs_pool_new: [qsStatus, [voidPtr, 'size_t', 'int', voidPtrPtr, voidPtrPtr]],
+  qs_pool_start: [qsStatus, [voidPtr, voidPtrPtr, voidPtrPtr]],
+  qs_pool_close: [qsStatus, [voidPtr, voidPtrPtr]],
   qs_pool_free: ['void', [voidPtr]],
-  qs_sandbox_start_process: ['int', [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
-  qs_sandbox_list_processes: ['int', [voidPtr, voidPtr, voidPtrPtr]],
-  qs_process_write: ['int', [voidPtr, 'string', voidPtr, 'size_t', voidPtrPtr]],
-  qs_process_close_stdin: ['int', [voidPtr, 'string', voidPtrPtr]],
-  qs_process_signal: ['int', [voidPtr, 'string', 'int', voidPtrPtr]],
-  qs_process_resize: ['int', [voidPtr, 'string', 'int', 'int', voidPtrPtr]],
-  qs_process_attach_async: ['int', [voidPtr, 'string', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
-  qs_sandbox_mount: ['int', [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
-  qs_sandbox_unmount: ['int', [voidPtr, 'string', voidPtrPtr]],
-  qs_sandbox_list_mounts: ['int', [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_start_process: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_sandbox_list_processes: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_process_write: [qsStatus, [voidPtr, 'string', voidPtr, 'size_t', voidPtrPtr]],
+  qs_process_close_stdin: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
+  qs_process_signal: [qsStatus, [voidPtr, 'string', 'int', voidPtrPtr]],
+  qs_process_resize: [qsStatus, [voidPtr, 'string', 'int', 'int', voidPtrPtr]],
+  qs_process_attach_async: [qsStatus, [voidPtr, 'string', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
+  qs_sandbox_mount: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_sandbox_unmount: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
+  qs_sandbox_list_mounts: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
   qs_buffer_free: ['void', [voidPtr]],
-  qs_error_code: ['int', [voidPtr]],
+  qs_error_code: [qsStatus, [voidPtr]],
   qs_error_message: ['string', [voidPtr]],
   qs_error_free: ['void', [voidPtr]],
 };
@@ -155,7 +158,7 @@ module.exports = {
   onPool,
   check,
   ffi, ref, lib, candidates, libraryPath: () => (lib(), loadedPath), outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
-  chunkFnType, doneFnType, voidPtr,
+  chunkFnType, doneFnType, voidPtr, qsStatus,
   // For internal/contract, which checks them against include/quicksand.h.
   signatures, voidPtrPtr,
 };

@@ -21,7 +21,7 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
     """The image functions' (restype, argtypes), as include/quicksand.h
     declares them (checked by internal/contract)."""
     c = ctypes
-    return {name: (c.c_int, args) for name, args in {
+    return {name: (_lib.Status, args) for name, args in {
         "qs_image_list": [c.c_char_p, c.c_size_t, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_install": [c.c_char_p, c.c_char_p, ProgressFn, c.c_void_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],
         "qs_image_remove": [c.c_char_p, c.c_char_p, c.POINTER(_lib.Buffer), c.POINTER(c.c_void_p)],

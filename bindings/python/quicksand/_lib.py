@@ -22,10 +22,11 @@ class Buffer(ctypes.Structure):
     _fields_ = [("data", ctypes.POINTER(ctypes.c_uint8)), ("len", ctypes.c_size_t)]
 
 
+# qs_status, the header's enum of status codes: passed as an int.
+Status = ctypes.c_int
+
 ChunkFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
-DoneFn = ctypes.CFUNCTYPE(
-    None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_void_p
-)
+DoneFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, Status, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_void_p)
 LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 
 
@@ -63,51 +64,51 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
     c = ctypes
     return {
         "qs_version": (c.c_char_p, []),
-        "qs_sandbox_start": (c.c_int, [c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_start": (Status, [c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
         "qs_sandbox_execute_async": (
-            c.c_int,
+            Status,
             [c.c_void_p, c.c_char_p, c.c_size_t, ChunkFn, DoneFn, c.c_void_p, c.POINTER(c.c_uint64), c.POINTER(c.c_void_p)],
         ),
         "qs_process_attach_async": (
-            c.c_int,
+            Status,
             [c.c_void_p, c.c_char_p, ChunkFn, DoneFn, c.c_void_p, c.POINTER(c.c_uint64), c.POINTER(c.c_void_p)],
         ),
-        "qs_call_cancel": (c.c_int, [c.c_uint64]),
-        "qs_sandbox_stop": (c.c_int, [c.c_void_p, c.POINTER(c.c_void_p)]),
+        "qs_call_cancel": (Status, [c.c_uint64]),
+        "qs_sandbox_stop": (Status, [c.c_void_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_free": (None, [c.c_void_p]),
-        "qs_sandbox_info": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_console_log": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_checkpoint": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_revert": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_save": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_save_validate": (c.c_int, [c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_info": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_console_log": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_checkpoint": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_revert": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_save": (Status, [c.c_void_p, c.c_char_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_save_validate": (Status, [c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_buffer_free": (None, [c.POINTER(Buffer)]),
-        "qs_error_code": (c.c_int, [c.c_void_p]),
+        "qs_error_code": (Status, [c.c_void_p]),
         "qs_error_message": (c.c_char_p, [c.c_void_p]),
         "qs_error_free": (None, [c.c_void_p]),
         "qs_log_set_handler": (None, [LogFn, c.c_void_p, c.c_int]),
         "qs_sandbox_write_file": (
-            c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)],
+            Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)],
         ),
         "qs_sandbox_read_file": (
-            c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)],
+            Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)],
         ),
-        "qs_sandbox_file_op": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_upload": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_download": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_pool_new": (c.c_int, [c.c_char_p, c.c_size_t, c.c_int, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
-        "qs_pool_start": (c.c_int, [c.c_void_p, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
-        "qs_pool_close": (c.c_int, [c.c_void_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_file_op": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_upload": (Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_download": (Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_pool_new": (Status, [c.c_char_p, c.c_size_t, c.c_int, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
+        "qs_pool_start": (Status, [c.c_void_p, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
+        "qs_pool_close": (Status, [c.c_void_p, c.POINTER(c.c_void_p)]),
         "qs_pool_free": (None, [c.c_void_p]),
-        "qs_sandbox_start_process": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_list_processes": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_process_write": (c.c_int, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
-        "qs_process_close_stdin": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_process_signal": (c.c_int, [c.c_void_p, c.c_char_p, c.c_int, c.POINTER(c.c_void_p)]),
-        "qs_process_resize": (c.c_int, [c.c_void_p, c.c_char_p, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_mount": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
-        "qs_sandbox_unmount": (c.c_int, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
-        "qs_sandbox_list_mounts": (c.c_int, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_start_process": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_list_processes": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_process_write": (Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
+        "qs_process_close_stdin": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_process_signal": (Status, [c.c_void_p, c.c_char_p, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_process_resize": (Status, [c.c_void_p, c.c_char_p, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mount": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_unmount": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_list_mounts": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
 
 
