@@ -1,5 +1,6 @@
 """What the async Sandbox and its synchronous twin share: the sandbox handle
-and the options and properties of both. The config and request encoding is
+and the state, options and properties of both. Their methods are in
+sandbox.py (written once, see _drive); the config and request encoding is
 in _wire, the callbacks' bridge in _calls.
 """
 
@@ -7,15 +8,20 @@ from __future__ import annotations
 
 import ctypes
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, List, Optional, Type, TypeVar
 
 import msgpack
 
 from . import _calls, _lib, _mounts
 from ._images import package_image_dirs
-from ._wire import encode_config, encode_request
+from ._wire import SandboxOptions, encode_config, takes_options
 from .errors import SandboxNotRunningError
-from .types import BootTiming, Mount, MountHandle, NetworkMode, PortForward
+from .types import BootTiming, MountHandle
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._processes import ProcessBase
 
 # --- the handle -------------------------------------------------------------------
 
@@ -28,7 +34,7 @@ class Handle:
     def __init__(self, config: bytes) -> None:
         ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
         _lib.check(_lib.lib().qs_sandbox_start(config, len(config), ctypes.byref(ptr), ctypes.byref(err)), err)
-        self._own(ptr.value)
+        self._own(ptr.value or 0)
 
     @classmethod
     def from_pool(cls, pool_ptr: int) -> "Handle":
@@ -36,7 +42,7 @@ class Handle:
         h = cls.__new__(cls)
         ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
         _lib.check(_lib.lib().qs_pool_start(pool_ptr, ctypes.byref(ptr), ctypes.byref(err)), err)
-        h._own(ptr.value)
+        h._own(ptr.value or 0)
         return h
 
     def _own(self, ptr: int) -> None:
@@ -50,7 +56,8 @@ class Handle:
     def info(self) -> Dict[str, Any]:
         buf, err = _lib.Buffer(), ctypes.c_void_p()
         _lib.check(_lib.lib().qs_sandbox_info(self._ptr, ctypes.byref(buf), ctypes.byref(err)), err)
-        return msgpack.unpackb(_lib.take_buffer(buf), raw=False)
+        info: Dict[str, Any] = msgpack.unpackb(_lib.take_buffer(buf), raw=False)
+        return info
 
     def console_log(self) -> bytes:
         buf, err = _lib.Buffer(), ctypes.c_void_p()
@@ -86,69 +93,44 @@ class Handle:
         _lib.lib().qs_call_cancel(call_id)  # an already finished call is fine
 
 
-# --- what both wrappers expose --------------------------------------------------
+# --- what both wrappers share ----------------------------------------------------
+
+ProcT = TypeVar("ProcT", bound="ProcessBase[Any]")
 
 
-class SandboxBase:
-    """Options and the read-only properties shared by Sandbox and SyncSandbox."""
+class SandboxBase(Generic[ProcT]):
+    """The state, options and read-only properties of Sandbox and
+    SyncSandbox; their methods are in sandbox.py, written once."""
 
-    def __init__(
-        self,
-        image: str = "debian",
-        *,
-        memory: Union[str, int, None] = None,
-        cpus: Optional[int] = None,
-        accel: Optional[str] = None,
-        network_mode: Union[NetworkMode, str, None] = None,
-        port_forwards: Iterable[Union[PortForward, tuple]] = (),
-        boot_timeout: Optional[float] = None,
-        extra_qemu_args: Iterable[str] = (),
-        extra_kernel_args: Iterable[str] = (),
-        workdir: Optional[str] = None,
-        cold_boot: bool = False,
-        allow_host_loopback: bool = False,
-        template_dir: Optional[str] = None,
-        image_dirs: Iterable[str] = (),
-        qemu_path: Optional[str] = None,
-        mounts: Iterable[Union[Mount, tuple]] = (),
-    ) -> None:
+    _process_type: Type[ProcT]
+    """Process or SyncProcess: the handles this API's processes get."""
+    # How each API waits (see _drive.Native): on the loop or on the caller's thread.
+    _boot: Callable[[], Any]
+    _follow: Callable[..., Any]
+
+    @takes_options
+    def __init__(self, image: str = "debian", **options: Unpack[SandboxOptions]) -> None:
         """``image`` is an image name, an image folder, or a save (see
-        ``save``). ``cold_boot=True`` boots the kernel even when a template of
-        the image could be resumed (the default resumes one in a fraction of
-        a second; the first start of an image makes it). Images are looked
+        ``save``). ``options`` are SandboxOptions' (memory, cpus,
+        network_mode, port_forwards, mounts, ...); those left out take the
+        library's defaults (memory 512 MiB, 1 CPU, accel "auto", network
+        "restricted", boot timeout 60 s: include/quicksand.h).
+        ``cold_boot=True`` boots the kernel even when a template of the
+        image could be resumed (the default resumes one in a fraction of a
+        second; the first start of an image makes it). Images are looked
         for in ``image_dirs``, then in installed image packages (``pip
         install quicksand-go-debian``), then ``QUICKSAND_IMAGE_PATH``, then
-        the default image folder.
-        ``network_mode="full"`` reaches the outside but not the host's
-        loopback services, unless ``allow_host_loopback=True``. Options left
-        at None take the library's defaults (memory 512 MiB, 1 CPU, accel
-        "auto", network "restricted", boot timeout 60 s: include/quicksand.h).
-        ``mounts`` are host folders shared into the guest once it is up
-        (``Mount(host, guest, readonly=False)``, or a tuple of those)."""
-        self._config = encode_config(
-            image, memory, cpus, accel, network_mode, port_forwards, boot_timeout,
-            extra_qemu_args, extra_kernel_args, workdir, cold_boot or None,
-            allow_host_loopback or None, template_dir, [*image_dirs, *package_image_dirs()], qemu_path,
-            mounts,
-        )
+        the default image folder. ``network_mode="full"`` reaches the
+        outside but not the host's loopback services, unless
+        ``allow_host_loopback=True``. ``mounts`` are host folders shared
+        into the guest once it is up (``Mount(host, guest,
+        readonly=False)``, or a tuple of those)."""
+        with_packages = options.copy()
+        with_packages["image_dirs"] = [*options.get("image_dirs", ()), *package_image_dirs()]
+        self._config = encode_config(image, **with_packages)
         self.image = image
+        self._options = options
         self._handle: Optional[Handle] = None
-
-    @staticmethod
-    def _prepare(
-        command: str,
-        timeout: Optional[float],
-        cwd: Optional[str],
-        shell: Optional[str],
-        env: Optional[Mapping[str, str]],
-        stdin: Union[str, bytes, None],
-        on_stdout: Optional[Callable[[str], Any]],
-        on_stderr: Optional[Callable[[str], Any]],
-        user: Optional[str] = None,
-        max_output: Optional[int] = None,
-    ) -> "tuple[bytes, Optional[Callable[[str], Any]], Optional[Callable[[str], Any]]]":
-        """The request and callbacks of an execute (both APIs take the same arguments)."""
-        return encode_request(command, timeout, cwd, shell, env, stdin, user, max_output), on_stdout, on_stderr
 
     def _require(self) -> Handle:
         if self._handle is None:

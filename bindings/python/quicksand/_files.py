@@ -15,7 +15,8 @@ from .types import FileInfo
 
 
 def _options(**kv: Any) -> bytes:
-    return msgpack.packb({k: v for k, v in kv.items() if v is not None})
+    packed: bytes = msgpack.packb({k: v for k, v in kv.items() if v is not None})
+    return packed
 
 
 def _path(p: Union[str, "os.PathLike[str]"]) -> bytes:

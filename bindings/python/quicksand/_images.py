@@ -17,9 +17,12 @@ _log = logging.getLogger("quicksand")
 
 def _entry_points() -> Iterable[Any]:
     eps = entry_points()
+    found: Iterable[Any]
     if hasattr(eps, "select"):  # Python 3.10+
-        return eps.select(group=GROUP)
-    return eps.get(GROUP, [])  # Python 3.9: a dict of groups
+        found = eps.select(group=GROUP)
+    else:
+        found = eps.get(GROUP, [])
+    return found  # Python 3.9: a dict of groups
 
 
 def package_image_dirs() -> List[str]:

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import weakref
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Generic, Optional, Type, TypeVar
 
 from . import _lib
-from ._core import Handle
+from ._core import Handle, SandboxBase
+from ._drive import Blocking, Op, awaitable, blocking
+from ._wire import SandboxOptions, takes_options
 from .errors import SandboxNotRunningError
 from .sandbox import Sandbox
 from .sync import SyncSandbox
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-class _PoolBase:
-    def __init__(self, size: int = 4, image: str = "debian", **options: Any) -> None:
+SbT = TypeVar("SbT", bound=SandboxBase[Any])
+PoolT = TypeVar("PoolT", bound="PoolBase[Any]")
+
+
+class PoolBase(Generic[SbT]):
+    """What Pool and SyncPool share; their methods are in ``Methods``."""
+
+    _sandbox_type: Type[SbT]
+    """Sandbox or SyncSandbox: what this API's pool hands out."""
+
+    @takes_options
+    def __init__(self, size: int = 4, image: str = "debian", **options: Unpack[SandboxOptions]) -> None:
         """``size`` sandboxes of this configuration (the options of
-        ``Sandbox``) are kept started, warmed and waiting once it is opened
-        (which checks them)."""
+        ``Sandbox``: SandboxOptions) are kept started, warmed and waiting
+        once it is opened (which checks them)."""
         self.size = size
         self._image, self._options = image, options
-        self._config = Sandbox(image, **options)._config  # encodes and checks the options
+        self._config = self._sandbox_type(image, **options)._config  # encodes and checks the options
         self._ptr: Optional[int] = None
 
     def _open(self) -> None:
@@ -43,7 +56,31 @@ class _PoolBase:
             _lib.check(_lib.lib().qs_pool_close(self._ptr, ctypes.byref(err)), err)
 
 
-class Pool(_PoolBase):
+class Methods:
+    """The methods of Pool and SyncPool, written once (see _drive)."""
+
+    @staticmethod
+    def open(self: PoolT) -> Op[PoolT]:
+        """Starts filling the pool (the context manager does it)."""
+        yield Blocking(self._open)
+        return self
+
+    @staticmethod
+    def start(self: PoolBase[SbT]) -> Op[SbT]:
+        """A started sandbox from the pool (a fresh start's: its own token,
+        its clock set now), or one started now if the pool cannot refill."""
+        handle = yield Blocking(self._take)
+        sb = self._sandbox_type(self._image, **self._options)
+        sb._handle = handle
+        return sb
+
+    @staticmethod
+    def close(self: PoolBase[Any]) -> Op[None]:
+        """Stops the sandboxes still waiting (not those taken)."""
+        yield Blocking(self._close)
+
+
+class Pool(PoolBase[Sandbox]):
     """Sandboxes started ahead, for asyncio::
 
         async with Pool(size=4, image="debian") as pool:
@@ -55,18 +92,11 @@ class Pool(_PoolBase):
     cannot (the image missing, QEMU failing), ``start`` starts normally.
     Closing the pool stops the sandboxes still waiting, not those taken."""
 
-    async def open(self) -> "Pool":
-        await asyncio.get_running_loop().run_in_executor(None, self._open)
-        return self
+    _sandbox_type = Sandbox
 
-    async def start(self) -> Sandbox:
-        handle = await asyncio.get_running_loop().run_in_executor(None, self._take)
-        sb = Sandbox(self._image, **self._options)
-        sb._handle = handle
-        return sb
-
-    async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._close)
+    open = awaitable(Methods.open)
+    start = awaitable(Methods.start)
+    close = awaitable(Methods.close)
 
     async def __aenter__(self) -> "Pool":
         return await self.open()
@@ -75,7 +105,7 @@ class Pool(_PoolBase):
         await self.close()
 
 
-class SyncPool(_PoolBase):
+class SyncPool(PoolBase[SyncSandbox]):
     """Pool, blocking::
 
         with SyncPool(size=4) as pool:
@@ -83,17 +113,11 @@ class SyncPool(_PoolBase):
                 sb.execute("true")
     """
 
-    def open(self) -> "SyncPool":
-        self._open()
-        return self
+    _sandbox_type = SyncSandbox
 
-    def start(self) -> SyncSandbox:
-        sb = SyncSandbox(self._image, **self._options)
-        sb._handle = self._take()
-        return sb
-
-    def close(self) -> None:
-        self._close()
+    open = blocking(Methods.open)
+    start = blocking(Methods.start)
+    close = blocking(Methods.close)
 
     def __enter__(self) -> "SyncPool":
         return self.open()

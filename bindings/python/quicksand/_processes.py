@@ -1,5 +1,6 @@
 """Background processes: blocking calls into the library, and the Process
-handles of both APIs over them."""
+handles of both APIs over them (their methods written once, in
+``Methods``; see _drive)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import asyncio
 import ctypes
 import signal as _signal
 import threading
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Dict, Generic, List, Mapping, Optional, TypeVar, Union
 
 import msgpack
 
 from . import _lib
+from ._drive import Blocking, Native, Op, awaitable, blocking
+from ._wire import encode_process
 from .types import ExecuteResult, ProcessInfo, PtySize
 
 if TYPE_CHECKING:
+    from ._core import SandboxBase
     from .sandbox import Sandbox
     from .sync import SyncSandbox
 
@@ -23,17 +27,10 @@ def start(
     ptr: int, command: str, cwd: Optional[str], env: Optional[Mapping[str, str]], shell: Optional[str],
     user: Optional[str], pty: Optional[PtySize],
 ) -> Dict[str, Any]:
-    req: Dict[str, Any] = {"command": command}
-    for key, value in (("cwd", cwd), ("shell", shell), ("user", user)):
-        if value is not None:
-            req[key] = value
-    if env is not None:
-        req["env"] = dict(env)
-    if pty is not None:
-        req["pty"] = {"rows": pty.rows, "cols": pty.cols}
-    raw, buf, err = msgpack.packb(req), _lib.Buffer(), ctypes.c_void_p()
+    raw, buf, err = encode_process(command, cwd, env, shell, user, pty), _lib.Buffer(), ctypes.c_void_p()
     _lib.check(_lib.lib().qs_sandbox_start_process(ptr, raw, len(raw), ctypes.byref(buf), ctypes.byref(err)), err)
-    return msgpack.unpackb(_lib.take_buffer(buf), raw=False)
+    started: Dict[str, Any] = msgpack.unpackb(_lib.take_buffer(buf), raw=False)
+    return started
 
 
 def list_running(ptr: int) -> List[ProcessInfo]:
@@ -65,7 +62,7 @@ def resize(ptr: int, process_id: str, rows: int, cols: int) -> None:
 
 
 Callback = Optional[Callable[[str], Any]]
-
+SbT = TypeVar("SbT", bound="SandboxBase[Any]")
 _F = TypeVar("_F", bound="asyncio.Future[Any]")
 
 
@@ -76,21 +73,87 @@ def _retrieved(f: _F) -> _F:
     return f
 
 
-class Process:
-    """A background process in a Sandbox (``Sandbox.start_process``). It runs
-    on after the call that started it, until it exits, is killed, or the
-    sandbox stops. The guest keeps the last 4 MiB of its output, so an
-    attach or ``wait`` sees it from the start (older output is dropped)."""
+class ProcessBase(Generic[SbT]):
+    """What Process and SyncProcess share: the handle's state."""
 
-    def __init__(self, sb: "Sandbox", id: str, pid: int, on_stdout: Callback = None, on_stderr: Callback = None) -> None:
+    # What each API does its own way (see _drive.Native).
+    attached: ClassVar[Callable[..., Any]]
+    """A handle that follows a process from now on (``Sandbox.attach``)."""
+    _wait: Callable[[Optional[float]], Any]
+    _follow_in_background: Callable[[Callback, Callback], Any]
+
+    def __init__(self, sb: SbT, id: str, pid: int, on_stdout: Callback = None, on_stderr: Callback = None) -> None:
+        """A handle to process ``id``; with callbacks it follows the process
+        from the start at once (as each API does: ``_follow_in_background``)."""
         self.id = id
         """Names the process within its sandbox (``Sandbox.attach`` takes it)."""
         self.pid = pid
         """Its pid in the guest (0 for a handle made by ``attach``)."""
         self._sb = sb
-        self._follower: Optional["asyncio.Future[ExecuteResult]"] = None
         if on_stdout is not None or on_stderr is not None:
             self._follow_in_background(on_stdout, on_stderr)
+
+    def _ptr(self) -> int:
+        return self._sb._require()._ptr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, pid={self.pid})"
+
+
+class Methods:
+    """The methods of Process and SyncProcess, written once (see _drive)."""
+
+    @staticmethod
+    def write_stdin(self: ProcessBase[Any], data: Union[str, bytes]) -> Op[None]:
+        """Sends data (str as UTF-8) to stdin, once the process took it."""
+        yield Blocking(write, self._ptr(), self.id, data)
+
+    @staticmethod
+    def close_stdin(self: ProcessBase[Any]) -> Op[None]:
+        """Closes stdin (on a terminal: sends ^D)."""
+        yield Blocking(close_stdin, self._ptr(), self.id)
+
+    @staticmethod
+    def signal(self: ProcessBase[Any], sig: int = _signal.SIGTERM) -> Op[None]:
+        """Sends ``sig`` (1 to 64) to the process's whole process group."""
+        yield Blocking(send_signal, self._ptr(), self.id, sig)
+
+    @staticmethod
+    def kill(self: ProcessBase[Any]) -> Op[None]:
+        """Sends SIGKILL to the process's whole process group."""
+        yield Blocking(send_signal, self._ptr(), self.id, _signal.SIGKILL)
+
+    @staticmethod
+    def resize(self: ProcessBase[Any], rows: int, cols: int) -> Op[None]:
+        """Resizes the process's terminal (BadRequestError without one)."""
+        yield Blocking(resize, self._ptr(), self.id, rows, cols)
+
+    @staticmethod
+    def wait(self: ProcessBase[Any], timeout: Optional[float] = None) -> Op[ExecuteResult]:
+        """Waits for the process to exit and returns how it ended, with its
+        output (from the start, as far as it was kept). ``timeout``
+        (seconds) raises TimeoutError (on Python before 3.11, Process's
+        raises asyncio.TimeoutError) and leaves the process running."""
+        result: ExecuteResult = yield Native(self._wait, timeout)
+        return result
+
+
+class Process(ProcessBase["Sandbox"]):
+    """A background process in a Sandbox (``Sandbox.start_process``). It runs
+    on after the call that started it, until it exits, is killed, or the
+    sandbox stops. The guest keeps the last 4 MiB of its output, so an
+    attach or ``wait`` sees it from the start (older output is dropped)."""
+
+    write_stdin = awaitable(Methods.write_stdin)
+    close_stdin = awaitable(Methods.close_stdin)
+    signal = awaitable(Methods.signal)
+    kill = awaitable(Methods.kill)
+    resize = awaitable(Methods.resize)
+    wait = awaitable(Methods.wait)
+
+    def __init__(self, sb: "Sandbox", id: str, pid: int, on_stdout: Callback = None, on_stderr: Callback = None) -> None:
+        self._follower: Optional["asyncio.Future[ExecuteResult]"] = None
+        super().__init__(sb, id, pid, on_stdout, on_stderr)
 
     @classmethod
     async def attached(cls, sb: "Sandbox", id: str, on_stdout: Callback, on_stderr: Callback) -> "Process":
@@ -110,7 +173,7 @@ class Process:
     def _follow_in_background(self, on_stdout: Callback, on_stderr: Callback) -> "asyncio.Future[None]":
         """Follows the process in a task (wait() gives how it ended);
         returns the future of the attach's start."""
-        started = _retrieved(asyncio.get_running_loop().create_future())
+        started: "asyncio.Future[None]" = _retrieved(asyncio.get_running_loop().create_future())
         # A handle nobody waits on must not make asyncio log "Task exception
         # was never retrieved" at exit: wait() reports how the follow ended.
         self._follower = _retrieved(asyncio.ensure_future(self._follow(on_stdout, on_stderr, started)))
@@ -137,53 +200,30 @@ class Process:
             started = _retrieved(asyncio.get_running_loop().create_future())
         return self._sb._follow(lambda deliver, run: handle.start_attach(self.id, deliver, run), on_stdout, on_stderr, started)
 
-    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, self._sb._require()._ptr, self.id, *args)
-
-    async def write_stdin(self, data: Union[str, bytes]) -> None:
-        """Sends data (str as UTF-8) to stdin, once the process took it."""
-        await self._blocking(write, data)
-
-    async def close_stdin(self) -> None:
-        """Closes stdin (on a terminal: sends ^D)."""
-        await self._blocking(close_stdin)
-
-    async def signal(self, sig: int = _signal.SIGTERM) -> None:
-        """Sends ``sig`` (1 to 64) to the process's whole process group."""
-        await self._blocking(send_signal, sig)
-
-    async def kill(self) -> None:
-        await self.signal(_signal.SIGKILL)
-
-    async def resize(self, rows: int, cols: int) -> None:
-        """Resizes the process's terminal (BadRequestError without one)."""
-        await self._blocking(resize, rows, cols)
-
-    async def wait(self, timeout: Optional[float] = None) -> ExecuteResult:
-        """Waits for the process to exit and returns how it ended, with its
-        output (from the start, as far as it was kept). ``timeout`` raises
-        asyncio.TimeoutError and leaves the process running."""
+    async def _wait(self, timeout: Optional[float]) -> ExecuteResult:
         if self._follower is not None:
             return await asyncio.wait_for(asyncio.shield(self._follower), timeout)
         return await asyncio.wait_for(self._follow(None, None), timeout)
 
-    def __repr__(self) -> str:
-        return f"Process(id={self.id!r}, pid={self.pid})"
 
-
-class SyncProcess:
+class SyncProcess(ProcessBase["SyncSandbox"]):
     """A background process in a SyncSandbox: the methods of Process,
     blocking. Callbacks given at start run on a thread of their own, in
     order."""
 
+    write_stdin = blocking(Methods.write_stdin)
+    close_stdin = blocking(Methods.close_stdin)
+    signal = blocking(Methods.signal)
+    kill = blocking(Methods.kill)
+    resize = blocking(Methods.resize)
+    wait = blocking(Methods.wait)
+
     def __init__(self, sb: "SyncSandbox", id: str, pid: int, on_stdout: Callback = None, on_stderr: Callback = None) -> None:
-        self.id, self.pid, self._sb = id, pid, sb
         self._result: Optional[ExecuteResult] = None
         self._failure: Optional[BaseException] = None
         self._follower: Optional[threading.Thread] = None
         self._begun = threading.Event()  # the follower's attach started, or failed
-        if on_stdout is not None or on_stderr is not None:
-            self._follow_in_background(on_stdout, on_stderr)
+        super().__init__(sb, id, pid, on_stdout, on_stderr)
 
     @classmethod
     def attached(cls, sb: "SyncSandbox", id: str, on_stdout: Callback, on_stderr: Callback) -> "SyncProcess":
@@ -215,26 +255,7 @@ class SyncProcess:
         finally:
             self._begun.set()
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(self._sb._require()._ptr, self.id, *args)
-
-    def write_stdin(self, data: Union[str, bytes]) -> None:
-        self._call(write, data)
-
-    def close_stdin(self) -> None:
-        self._call(close_stdin)
-
-    def signal(self, sig: int = _signal.SIGTERM) -> None:
-        self._call(send_signal, sig)
-
-    def kill(self) -> None:
-        self.signal(_signal.SIGKILL)
-
-    def resize(self, rows: int, cols: int) -> None:
-        self._call(resize, rows, cols)
-
-    def wait(self, timeout: Optional[float] = None) -> ExecuteResult:
-        """As Process.wait; ``timeout`` raises TimeoutError."""
+    def _wait(self, timeout: Optional[float]) -> ExecuteResult:
         if self._follower is None:
             if timeout is None:
                 return self._follow(None, None)
@@ -247,6 +268,3 @@ class SyncProcess:
             raise self._failure
         assert self._result is not None
         return self._result
-
-    def __repr__(self) -> str:
-        return f"SyncProcess(id={self.id!r}, pid={self.pid})"

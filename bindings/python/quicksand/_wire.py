@@ -1,65 +1,123 @@
 """The msgpack a sandbox's config and an execute request cross the C ABI as
-(include/quicksand.h). Options left at None are left out, so that the
+(include/quicksand.h), and the one declaration of a sandbox's options
+(SandboxOptions), which Sandbox, SyncSandbox, Pool and SyncPool take.
+Options left out (or at None) are left out of the config, so that the
 library's defaults apply."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, TypeVar, Union
 
 import msgpack
 
-from .types import Mount, NetworkMode, PortForward
+from .types import Mount, NetworkMode, PortForward, PtySize
+
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+else:
+    from typing import TypedDict
+
+# --- the options of a sandbox ---------------------------------------------------------
+
+
+class SandboxOptions(TypedDict, total=False):
+    """The options of ``Sandbox(image, **options)`` (and of a pool's
+    sandboxes). Options left out take the library's defaults (memory
+    512 MiB, 1 CPU, accel "auto", network "restricted", boot timeout 60 s:
+    include/quicksand.h)."""
+
+    memory: Union[str, int, None]
+    """Guest memory: "512M", "2G", or MiB as a number."""
+    cpus: Optional[int]
+    """Guest CPUs."""
+    accel: Optional[str]
+    """"auto", "kvm", "hvf" or "tcg"."""
+    network_mode: Union[NetworkMode, str, None]
+    """What the guest reaches: "restricted" (nothing outside the VM) or
+    "full" (out through the host, but not the host's loopback services,
+    unless ``allow_host_loopback``)."""
+    port_forwards: Iterable[Union[PortForward, Tuple[int, int]]]
+    """127.0.0.1 ports of the host forwarded into the guest:
+    ``PortForward(host, guest)`` or ``(host, guest)``."""
+    boot_timeout: Optional[float]
+    """Seconds the start may take."""
+    extra_qemu_args: Iterable[str]
+    extra_kernel_args: Iterable[str]
+    workdir: Optional[str]
+    """The folder the VM's files go to (default: a temporary one)."""
+    cold_boot: bool
+    """Boot the kernel even when a template of the image could be resumed
+    (the default resumes one in a fraction of a second; the first start of
+    an image makes it)."""
+    allow_host_loopback: bool
+    """With network "full": also reach the host's loopback services."""
+    template_dir: Optional[str]
+    image_dirs: Iterable[str]
+    """Folders to look for images in first; then installed image packages
+    (``pip install quicksand-go-debian``), then ``QUICKSAND_IMAGE_PATH``,
+    then the default image folder."""
+    qemu_path: Optional[str]
+    mounts: Iterable[Union[Mount, Tuple[str, str], Tuple[str, str, bool]]]
+    """Host folders shared into the guest once it is up:
+    ``Mount(host, guest, readonly=False)`` or a tuple of those."""
+
+
+OPTIONS = tuple(SandboxOptions.__annotations__)
+"""The option names, in the header's order."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def takes_options(fn: _F) -> _F:
+    """Shows ``**options`` as the keyword arguments they are to inspect
+    (help(), IPython, Jupyter's completion); type checkers read the
+    TypedDict itself."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [
+        inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=getattr(t, "__forward_arg__", t))
+        for k, t in SandboxOptions.__annotations__.items()
+    ]
+    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return fn
+
 
 # --- config and requests ------------------------------------------------------
 
 
-def encode_config(
-    image: str,
-    memory: Union[str, int, None],
-    cpus: Optional[int],
-    accel: Optional[str],
-    network_mode: Union[NetworkMode, str, None],
-    port_forwards: Iterable[Union[PortForward, tuple]],
-    boot_timeout: Optional[float],
-    extra_qemu_args: Iterable[str],
-    extra_kernel_args: Iterable[str],
-    workdir: Optional[str],
-    cold_boot: Optional[bool] = None,
-    allow_host_loopback: Optional[bool] = None,
-    template_dir: Optional[str] = None,
-    image_dirs: Iterable[str] = (),
-    qemu_path: Optional[str] = None,
-    mounts: Iterable[Union[Mount, tuple]] = (),
-) -> bytes:
-    """The msgpack config of qs_sandbox_start. Values are checked by the
-    library, whose errors name the option."""
-    forwards = []
-    for pf in port_forwards:
-        host, guest = (pf.host, pf.guest) if isinstance(pf, PortForward) else pf
-        forwards.append({"host": host, "guest": guest})
+@takes_options
+def encode_config(image: str = "debian", **options: Unpack[SandboxOptions]) -> bytes:
+    """The msgpack config of qs_sandbox_start. An unknown option raises
+    TypeError (as a misspelt keyword argument does); values are checked by
+    the library, whose errors name the option."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown sandbox option {unknown[0]!r} (the options: {', '.join(OPTIONS)})")
+    o: Dict[str, Any] = dict(options)
+    network = o.get("network_mode")
     cfg: Dict[str, Any] = {
+        **o,
         "image": image,
-        "memory": memory,
-        "cpus": cpus,
-        "accel": accel,
-        "network_mode": network_mode.value if isinstance(network_mode, NetworkMode) else network_mode,
-        "port_forwards": forwards or None,
-        "boot_timeout": boot_timeout,
-        "extra_qemu_args": list(extra_qemu_args) or None,
-        "extra_kernel_args": list(extra_kernel_args) or None,
-        "workdir": workdir,
-        "cold_boot": cold_boot,
-        "allow_host_loopback": allow_host_loopback,
-        "template_dir": template_dir,
-        "image_dirs": list(image_dirs) or None,
-        "qemu_path": qemu_path,
-        "mounts": [mount_map(m) for m in mounts] or None,
+        "network_mode": network.value if isinstance(network, NetworkMode) else network,
+        "port_forwards": [_forward_map(pf) for pf in o.get("port_forwards", ())] or None,
+        "extra_qemu_args": list(o.get("extra_qemu_args", ())) or None,
+        "extra_kernel_args": list(o.get("extra_kernel_args", ())) or None,
+        "cold_boot": o.get("cold_boot") or None,
+        "allow_host_loopback": o.get("allow_host_loopback") or None,
+        "image_dirs": list(o.get("image_dirs", ())) or None,
+        "mounts": [mount_map(m) for m in o.get("mounts", ())] or None,
     }
-    return msgpack.packb({k: v for k, v in cfg.items() if v is not None})
+    return bytes(msgpack.packb({k: cfg[k] for k in ("image", *OPTIONS) if cfg.get(k) is not None}))
 
 
-def mount_map(m: Union[Mount, tuple]) -> Dict[str, Any]:
+def _forward_map(pf: Union[PortForward, Tuple[int, int]]) -> Dict[str, int]:
+    host, guest = (pf.host, pf.guest) if isinstance(pf, PortForward) else pf
+    return {"host": host, "guest": guest}
+
+
+def mount_map(m: Union[Mount, Tuple[str, str], Tuple[str, str, bool]]) -> Dict[str, Any]:
     """A mount as the library takes it; a tuple is (host, guest[, readonly])."""
     if not isinstance(m, Mount):
         m = Mount(*m)
@@ -76,6 +134,7 @@ def encode_request(
     user: Optional[str] = None,
     max_output: Optional[int] = None,
 ) -> bytes:
+    """The msgpack request of qs_sandbox_execute_async."""
     req: Dict[str, Any] = {"command": command}
     for key, value in (
         ("timeout", timeout), ("cwd", cwd), ("shell", shell), ("stdin", stdin), ("user", user), ("max_output", max_output),
@@ -84,4 +143,24 @@ def encode_request(
             req[key] = value
     if env is not None:
         req["env"] = dict(env)
-    return msgpack.packb(req, use_bin_type=True)
+    return bytes(msgpack.packb(req, use_bin_type=True))
+
+
+def encode_process(
+    command: str,
+    cwd: Optional[str],
+    env: Optional[Mapping[str, str]],
+    shell: Optional[str],
+    user: Optional[str],
+    pty: Optional[PtySize],
+) -> bytes:
+    """The msgpack request of qs_sandbox_start_process."""
+    req: Dict[str, Any] = {"command": command}
+    for key, value in (("cwd", cwd), ("shell", shell), ("user", user)):
+        if value is not None:
+            req[key] = value
+    if env is not None:
+        req["env"] = dict(env)
+    if pty is not None:
+        req["pty"] = {"rows": pty.rows, "cols": pty.cols}
+    return bytes(msgpack.packb(req))

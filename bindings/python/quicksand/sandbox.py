@@ -1,19 +1,262 @@
-"""The asyncio API."""
+"""The asyncio API, and the methods of both APIs, written once.
+
+Each method of Sandbox and SyncSandbox is declared once here, in
+``Methods``: its signature, defaults, checks, encoding and docstring. It
+is a generator that yields the steps that wait (see _drive); ``Sandbox``
+takes each as a coroutine (``awaitable``), ``SyncSandbox`` (sync.py) as a
+blocking method (``blocking``). What differs between the two APIs is only
+how they wait: the boot, and following a call's output (``_follow``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List, Mapping, Optional, Union
+from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union
 
 from . import _files, _mounts, _processes
-from ._processes import Process
 from ._calls import Execution
-from ._core import Handle, SandboxBase
+from ._core import Handle, ProcT, SandboxBase
+from ._drive import Blocking, Native, Op, awaitable
+from ._processes import Process
+from ._wire import encode_request
 from .errors import GuestFileNotFoundError
 from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize
 
+Callback = Optional[Callable[[str], Any]]
+SbT = TypeVar("SbT", bound=SandboxBase[Any])
 
-class Sandbox(SandboxBase):
+
+class Methods:
+    """The methods of Sandbox and SyncSandbox (``self`` is either)."""
+
+    @staticmethod
+    def start(self: SbT) -> Op[SbT]:
+        """Boots the VM and waits until its agent answers."""
+        if self._handle is None:
+            self._handle = yield Native(self._boot)
+        return self
+
+    @staticmethod
+    def stop(self: SandboxBase[Any]) -> Op[None]:
+        """Stops the VM; calls in flight fail with SandboxNotRunningError.
+        Calling it again does nothing."""
+        if self._handle is not None:
+            yield Blocking(self._handle.stop)
+
+    @staticmethod
+    def checkpoint(self: SandboxBase[Any], tag: str) -> Op[None]:
+        """Captures RAM and disk as checkpoint ``tag`` (the VM pauses meanwhile)."""
+        yield Blocking(self._require().checkpoint, tag)
+
+    @staticmethod
+    def revert(self: SandboxBase[Any], tag: str) -> Op[None]:
+        """Returns to checkpoint ``tag``, running processes included; executes
+        in flight raise CallCancelledError."""
+        yield Blocking(self._require().revert, tag)
+
+    @staticmethod
+    def save(self: SandboxBase[Any], name: str) -> Op[str]:
+        """Writes the sandbox's state to a folder (a name goes to the image
+        folder, so ``Sandbox(image=name)`` resumes it) and returns its path.
+        The VM pauses while its RAM is written, then runs on."""
+        path: str = yield Blocking(self._require().save, name)
+        return path
+
+    # --- commands ---
+
+    @staticmethod
+    def execute(
+        self: SandboxBase[Any],
+        command: str,
+        timeout: Optional[float] = None,
+        cwd: Optional[str] = None,
+        shell: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        stdin: Union[str, bytes, None] = None,
+        on_stdout: Callback = None,
+        on_stderr: Callback = None,
+        user: Optional[str] = None,
+        max_output: Optional[int] = None,
+    ) -> Op[ExecuteResult]:
+        """Runs ``command`` with ``shell -c`` and returns how it ended.
+
+        ``timeout`` is in seconds (None: the library's default, 30 s); on
+        timeout the command's whole process group is killed and the result
+        says ``timed_out``. ``shell`` None is ``/bin/sh``. ``on_stdout`` and
+        ``on_stderr`` get the output as text as it arrives, in order: on the
+        event loop's thread (Sandbox), on the calling thread (SyncSandbox).
+        A callback that raises cancels the command and the call raises its
+        exception. Cancelling the task (or Ctrl-C in a SyncSandbox) cancels
+        the command. ``user`` runs it as that guest user (a name or uid)
+        instead of root; an unknown user raises BadRequestError.
+        ``max_output`` caps the bytes of each stream kept in the result
+        (default 256 MiB; ``stdout_truncated`` says when it cut); callbacks
+        still get every byte.
+        """
+        request = encode_request(command, timeout, cwd, shell, env, stdin, user, max_output)
+        handle = self._require()
+        result: ExecuteResult = yield Native(
+            self._follow, lambda deliver, run: handle.start_call(request, deliver, run), on_stdout, on_stderr
+        )
+        return result
+
+    # --- files (guest paths are absolute; errors name the path) ---
+    #
+    # Each call fails with TransportError once the agent has made no
+    # progress for 60 s (a frozen VM); ``timeout`` (seconds) bounds the whole
+    # call instead, past which it raises CallCancelledError. A NUL byte in
+    # a path is a BadRequestError.
+
+    @staticmethod
+    def write_file(
+        self: SandboxBase[Any],
+        path: str,
+        data: Union[bytes, str],
+        mode: int = 0o644,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Op[None]:
+        """Writes ``data`` (bytes, or str as UTF-8) as the file ``path``, whole
+        or not at all, with ``mode`` (setuid, setgid and sticky bits
+        included; no umask), belonging to ``user`` (default root). For big
+        files, ``upload`` streams from the host's disk."""
+        yield Blocking(_files.write_file, self._require()._ptr, path, data, mode, user, timeout)
+
+    @staticmethod
+    def read_file(
+        self: SandboxBase[Any],
+        path: str,
+        user: Optional[str] = None,
+        max_size: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Op[bytes]:
+        """The bytes of the file ``path``, at most ``max_size`` (default
+        256 MiB): a larger file raises BadRequestError before any of it is
+        read. ``download`` streams a file of any size to the host's disk."""
+        data: bytes = yield Blocking(_files.read_file, self._require()._ptr, path, user, max_size, timeout)
+        return data
+
+    @staticmethod
+    def upload(self: SandboxBase[Any], host_path: str, guest_path: str) -> Op[None]:
+        """Copies a host file or folder tree (modes, symlinks, empty folders,
+        mtimes) to ``guest_path``, which must not exist yet. Streamed."""
+        yield Blocking(_files.upload, self._require()._ptr, host_path, guest_path)
+
+    @staticmethod
+    def download(self: SandboxBase[Any], guest_path: str, host_path: str) -> Op[None]:
+        """Copies a guest file or folder tree to ``host_path``, which must not
+        exist yet; a failure leaves nothing there. Streamed."""
+        yield Blocking(_files.download, self._require()._ptr, guest_path, host_path)
+
+    @staticmethod
+    def list_dir(self: SandboxBase[Any], path: str, timeout: Optional[float] = None) -> Op[List[FileInfo]]:
+        """The entries of the folder ``path``."""
+        entries: List[FileInfo] = yield Blocking(_files.list_dir, self._require()._ptr, path, timeout)
+        return entries
+
+    @staticmethod
+    def stat(self: SandboxBase[Any], path: str, timeout: Optional[float] = None) -> Op[FileInfo]:
+        """Describes ``path`` (a symlink itself); GuestFileNotFoundError if absent."""
+        info: Optional[FileInfo] = yield Blocking(_files.stat, self._require()._ptr, path, timeout)
+        if info is None:
+            raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
+        return info
+
+    @staticmethod
+    def exists(self: SandboxBase[Any], path: str, timeout: Optional[float] = None) -> Op[bool]:
+        """Whether ``path`` exists (a dangling symlink does)."""
+        info: Optional[FileInfo] = yield Blocking(_files.stat, self._require()._ptr, path, timeout)
+        return info is not None
+
+    @staticmethod
+    def make_dir(
+        self: SandboxBase[Any],
+        path: str,
+        parents: bool = True,
+        mode: Optional[int] = None,
+        user: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Op[None]:
+        """Makes the folder ``path`` with ``mode`` (default 0o755; setuid,
+        setgid and sticky bits included; no umask); with ``parents`` an
+        existing folder is fine and keeps its mode."""
+        ptr = self._require()._ptr
+        yield Blocking(
+            lambda: _files.file_op(ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user, timeout=timeout)
+        )
+
+    @staticmethod
+    def remove(self: SandboxBase[Any], path: str, recursive: bool = False, timeout: Optional[float] = None) -> Op[None]:
+        """Removes the file or (empty, or with ``recursive`` any) folder ``path``."""
+        ptr = self._require()._ptr
+        yield Blocking(lambda: _files.file_op(ptr, op="remove", path=path, recursive=recursive, timeout=timeout))
+
+    @staticmethod
+    def rename(self: SandboxBase[Any], src: str, dst: str, timeout: Optional[float] = None) -> Op[None]:
+        """Renames ``src`` to ``dst`` (replacing a file there)."""
+        ptr = self._require()._ptr
+        yield Blocking(lambda: _files.file_op(ptr, op="rename", path=src, dest=dst, timeout=timeout))
+
+    # --- background processes ---
+
+    @staticmethod
+    def start_process(
+        self: SandboxBase[ProcT],
+        command: str,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        shell: Optional[str] = None,
+        on_stdout: Callback = None,
+        on_stderr: Callback = None,
+        pty: Optional[PtySize] = None,
+        user: Optional[str] = None,
+    ) -> Op[ProcT]:
+        """Starts ``command`` in the background and returns once it runs; it
+        outlives this call. ``on_stdout``/``on_stderr`` get its output as
+        text from the start, in order: on the loop's thread (Sandbox), on a
+        thread of their own (SyncSandbox). With ``pty`` it runs on a
+        terminal of that size: one output stream (stdout), raw input."""
+        started = yield Blocking(_processes.start, self._require()._ptr, command, cwd, env, shell, user, pty)
+        return self._process_type(self, started["id"], started["pid"], on_stdout, on_stderr)
+
+    @staticmethod
+    def attach(
+        self: SandboxBase[ProcT], process_id: str, on_stdout: Callback = None, on_stderr: Callback = None
+    ) -> Op[ProcT]:
+        """A handle to a background process another call started; the
+        callbacks get its output from the start (as far as it was kept).
+        It follows the process from now on (``wait`` gives how it ended);
+        an unknown id raises GuestFileNotFoundError here."""
+        self._require()
+        process: ProcT = yield Native(self._process_type.attached, self, process_id, on_stdout, on_stderr)
+        return process
+
+    @staticmethod
+    def list_processes(self: SandboxBase[Any]) -> Op[List[ProcessInfo]]:
+        """The background processes that still run."""
+        running: List[ProcessInfo] = yield Blocking(_processes.list_running, self._require()._ptr)
+        return running
+
+    # --- shared folders ---
+
+    @staticmethod
+    def mount(self: SandboxBase[Any], host: str, guest: str, readonly: bool = False) -> Op[MountHandle]:
+        """Shares the host folder ``host`` at ``guest`` (made when missing)
+        and returns its handle. The guest sees the host's changes at once and
+        the host the guest's; it reaches nothing outside the folder, and with
+        ``readonly`` changes nothing in it. Files the guest makes belong to
+        the host's user."""
+        handle: MountHandle = yield Blocking(_mounts.mount, self._require()._ptr, host, guest, readonly)
+        return handle
+
+    @staticmethod
+    def unmount(self: SandboxBase[Any], handle: MountHandle) -> Op[None]:
+        """Unmounts: once it returns the guest reaches nothing of the folder,
+        even through files it held open."""
+        yield Blocking(_mounts.unmount, self._require()._ptr, handle)
+
+
+class Sandbox(SandboxBase[Process]):
     """A Linux VM of your own, driven from asyncio.
 
     ::
@@ -25,25 +268,29 @@ class Sandbox(SandboxBase):
     produced. Many executes may run at once on one sandbox.
     """
 
-    async def start(self) -> "Sandbox":
-        """Boots the VM and waits until its agent answers."""
-        if self._handle is not None:
-            return self
-        loop = asyncio.get_running_loop()
-        boot = loop.run_in_executor(None, Handle, self._config)
-        try:
-            self._handle = await asyncio.shield(boot)
-        except asyncio.CancelledError:
-            # The boot cannot be interrupted; stop it as soon as it is up.
-            boot.add_done_callback(lambda f: f.cancelled() or f.exception() or f.result().stop())
-            raise
-        return self
+    _process_type = Process
 
-    async def stop(self) -> None:
-        """Stops the VM; calls in flight fail with SandboxNotRunningError.
-        Calling it again does nothing."""
-        if self._handle is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._handle.stop)
+    start = awaitable(Methods.start)
+    stop = awaitable(Methods.stop)
+    checkpoint = awaitable(Methods.checkpoint)
+    revert = awaitable(Methods.revert)
+    save = awaitable(Methods.save)
+    execute = awaitable(Methods.execute)
+    write_file = awaitable(Methods.write_file)
+    read_file = awaitable(Methods.read_file)
+    upload = awaitable(Methods.upload)
+    download = awaitable(Methods.download)
+    list_dir = awaitable(Methods.list_dir)
+    stat = awaitable(Methods.stat)
+    exists = awaitable(Methods.exists)
+    make_dir = awaitable(Methods.make_dir)
+    remove = awaitable(Methods.remove)
+    rename = awaitable(Methods.rename)
+    start_process = awaitable(Methods.start_process)
+    attach = awaitable(Methods.attach)
+    list_processes = awaitable(Methods.list_processes)
+    mount = awaitable(Methods.mount)
+    unmount = awaitable(Methods.unmount)
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()
@@ -51,149 +298,21 @@ class Sandbox(SandboxBase):
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
-    async def checkpoint(self, tag: str) -> None:
-        """Captures RAM and disk as checkpoint ``tag`` (the VM pauses meanwhile)."""
-        await self._blocking(self._require().checkpoint, tag)
+    # --- how this API waits ---
 
-    async def revert(self, tag: str) -> None:
-        """Returns to checkpoint ``tag``, running processes included; executes
-        in flight raise CallCancelledError."""
-        await self._blocking(self._require().revert, tag)
+    async def _boot(self) -> Handle:
+        """Starts the VM on a worker thread. The boot cannot be
+        interrupted: a cancelled start stops the VM as soon as it is up."""
+        boot = asyncio.get_running_loop().run_in_executor(None, Handle, self._config)
+        def stop_when_up(f: "asyncio.Future[Handle]") -> None:
+            if not f.cancelled() and f.exception() is None:
+                f.result().stop()
 
-    async def save(self, name: str) -> str:
-        """Writes the sandbox's state to a folder (a name goes to the image
-        folder, so ``Sandbox(image=name)`` resumes it) and returns its path.
-        The VM pauses while its RAM is written, then runs on."""
-        return await self._blocking(self._require().save, name)
-
-    # --- files (guest paths are absolute; errors name the path) ---
-    #
-    # Each call fails with TransportError once the agent has made no
-    # progress for 60 s (a frozen VM); ``timeout`` (seconds) bounds the whole
-    # call instead, past which it raises CallCancelledError. A NUL byte in
-    # a path is a BadRequestError.
-
-    async def write_file(
-        self,
-        path: str,
-        data: Union[bytes, str],
-        mode: int = 0o644,
-        user: Optional[str] = None,
-        timeout: Optional[float] = None,
-    ) -> None:
-        """Writes ``data`` (bytes, or str as UTF-8) as the file ``path``, whole
-        or not at all, with ``mode`` (setuid, setgid and sticky bits
-        included; no umask), belonging to ``user`` (default root). For big
-        files, ``upload`` streams from the host's disk."""
-        await self._blocking(_files.write_file, self._require()._ptr, path, data, mode, user, timeout)
-
-    async def read_file(
-        self, path: str, user: Optional[str] = None, max_size: Optional[int] = None, timeout: Optional[float] = None
-    ) -> bytes:
-        """The bytes of the file ``path``, at most ``max_size`` (default
-        256 MiB): a larger file raises BadRequestError before any of it is
-        read. ``download`` streams a file of any size to the host's disk."""
-        return await self._blocking(_files.read_file, self._require()._ptr, path, user, max_size, timeout)
-
-    async def upload(self, host_path: str, guest_path: str) -> None:
-        """Copies a host file or folder tree (modes, symlinks, empty folders,
-        mtimes) to ``guest_path``, which must not exist yet. Streamed."""
-        await self._blocking(_files.upload, self._require()._ptr, host_path, guest_path)
-
-    async def download(self, guest_path: str, host_path: str) -> None:
-        """Copies a guest file or folder tree to ``host_path``, which must not
-        exist yet; a failure leaves nothing there. Streamed."""
-        await self._blocking(_files.download, self._require()._ptr, guest_path, host_path)
-
-    async def list_dir(self, path: str, timeout: Optional[float] = None) -> List[FileInfo]:
-        """The entries of the folder ``path``."""
-        return await self._blocking(_files.list_dir, self._require()._ptr, path, timeout)
-
-    async def stat(self, path: str, timeout: Optional[float] = None) -> FileInfo:
-        """Describes ``path`` (a symlink itself); GuestFileNotFoundError if absent."""
-        info = await self._blocking(_files.stat, self._require()._ptr, path, timeout)
-        if info is None:
-            raise GuestFileNotFoundError(f"stat of {path}: no such file or folder")
-        return info
-
-    async def exists(self, path: str, timeout: Optional[float] = None) -> bool:
-        return await self._blocking(_files.stat, self._require()._ptr, path, timeout) is not None
-
-    async def make_dir(
-        self,
-        path: str,
-        parents: bool = True,
-        mode: Optional[int] = None,
-        user: Optional[str] = None,
-        timeout: Optional[float] = None,
-    ) -> None:
-        """Makes the folder ``path`` with ``mode`` (default 0o755; setuid,
-        setgid and sticky bits included; no umask); with ``parents`` an
-        existing folder is fine and keeps its mode."""
-        await self._blocking(
-            lambda: _files.file_op(
-                self._require()._ptr, op="mkdir", path=path, parents=parents, mode=mode, user=user, timeout=timeout
-            )
-        )
-
-    async def remove(self, path: str, recursive: bool = False, timeout: Optional[float] = None) -> None:
-        await self._blocking(
-            lambda: _files.file_op(self._require()._ptr, op="remove", path=path, recursive=recursive, timeout=timeout)
-        )
-
-    async def rename(self, src: str, dst: str, timeout: Optional[float] = None) -> None:
-        await self._blocking(
-            lambda: _files.file_op(self._require()._ptr, op="rename", path=src, dest=dst, timeout=timeout)
-        )
-
-    # --- background processes ---
-
-    async def start_process(
-        self,
-        command: str,
-        cwd: Optional[str] = None,
-        env: Optional[Mapping[str, str]] = None,
-        shell: Optional[str] = None,
-        on_stdout: Optional[Callable[[str], Any]] = None,
-        on_stderr: Optional[Callable[[str], Any]] = None,
-        pty: Optional[PtySize] = None,
-        user: Optional[str] = None,
-    ) -> Process:
-        """Starts ``command`` in the background and returns once it runs; it
-        outlives this call. ``on_stdout``/``on_stderr`` get its output as
-        text from the start, on the loop's thread. With ``pty`` it runs on a
-        terminal of that size: one output stream (stdout), raw input."""
-        started = await self._blocking(_processes.start, self._require()._ptr, command, cwd, env, shell, user, pty)
-        return Process(self, started["id"], started["pid"], on_stdout, on_stderr)
-
-    async def attach(
-        self, process_id: str, on_stdout: Optional[Callable[[str], Any]] = None, on_stderr: Optional[Callable[[str], Any]] = None
-    ) -> Process:
-        """A handle to a background process another call started; the
-        callbacks get its output from the start (as far as it was kept).
-        It follows the process from now on (``wait`` gives how it ended);
-        an unknown id raises GuestFileNotFoundError here."""
-        self._require()
-        return await Process.attached(self, process_id, on_stdout, on_stderr)
-
-    async def list_processes(self) -> List[ProcessInfo]:
-        """The background processes that still run."""
-        return await self._blocking(_processes.list_running, self._require()._ptr)
-
-    # --- shared folders ---
-
-    async def mount(self, host: str, guest: str, readonly: bool = False) -> MountHandle:
-        """Shares the host folder ``host`` at ``guest`` (made when missing)
-        and returns its handle. The guest sees the host's changes at once and
-        the host the guest's; it reaches nothing outside the folder, and with
-        ``readonly`` changes nothing in it. Files the guest makes belong to
-        the host's user."""
-        return await self._blocking(_mounts.mount, self._require()._ptr, host, guest, readonly)
-
-    async def unmount(self, handle: MountHandle) -> None:
-        """Unmounts: once it returns the guest reaches nothing of the folder,
-        even through files it held open."""
-        await self._blocking(_mounts.unmount, self._require()._ptr, handle)
+        try:
+            return await asyncio.shield(boot)
+        except asyncio.CancelledError:
+            boot.add_done_callback(stop_when_up)
+            raise
 
     @staticmethod
     async def _start_in_thread(
@@ -217,48 +336,11 @@ class Sandbox(SandboxBase):
             started.set_result(None)
         return call_id
 
-    @staticmethod
-    async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-    async def execute(
-        self,
-        command: str,
-        timeout: Optional[float] = None,
-        cwd: Optional[str] = None,
-        shell: Optional[str] = None,
-        env: Optional[Mapping[str, str]] = None,
-        stdin: Union[str, bytes, None] = None,
-        on_stdout: Optional[Callable[[str], Any]] = None,
-        on_stderr: Optional[Callable[[str], Any]] = None,
-        user: Optional[str] = None,
-        max_output: Optional[int] = None,
-    ) -> ExecuteResult:
-        """Runs ``command`` with ``shell -c`` and returns how it ended.
-
-        ``timeout`` is in seconds (None: the library's default, 30 s); on
-        timeout the command's whole process group is killed and the result
-        says ``timed_out``. ``shell`` None is ``/bin/sh``. ``on_stdout`` and
-        ``on_stderr`` get the output as text as it arrives. Cancelling the
-        task cancels the command. ``user`` runs it as that guest user (a
-        name or uid) instead of root; an unknown user raises BadRequestError.
-        ``max_output`` caps the bytes of each stream kept in the result
-        (default 256 MiB; ``stdout_truncated`` says when it cut); callbacks
-        still get every byte.
-        """
-        return await self._execute(*self._prepare(command, timeout, cwd, shell, env, stdin, on_stdout, on_stderr, user, max_output))
-
-    async def _execute(
-        self, request: bytes, on_stdout: Optional[Callable[[str], Any]], on_stderr: Optional[Callable[[str], Any]]
-    ) -> ExecuteResult:
-        handle = self._require()
-        return await self._follow(lambda deliver, run: handle.start_call(request, deliver, run), on_stdout, on_stderr)
-
     async def _follow(
         self,
         start: Callable[[Any, Execution], int],
-        on_stdout: Optional[Callable[[str], Any]],
-        on_stderr: Optional[Callable[[str], Any]],
+        on_stdout: Callback,
+        on_stderr: Callback,
         started: "Optional[asyncio.Future[None]]" = None,
     ) -> ExecuteResult:
         """Runs an asynchronous library call (an execute or an attach) that
@@ -269,15 +351,15 @@ class Sandbox(SandboxBase):
         once, not only through this task."""
         handle = self._require()
         loop = asyncio.get_running_loop()
-        finished: asyncio.Future = loop.create_future()
+        finished: "asyncio.Future[None]" = loop.create_future()
         call_id = 0
         run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id))
 
-        def on_event(event: tuple) -> None:  # on the loop's thread
+        def on_event(event: "tuple[Any, ...]") -> None:  # on the loop's thread
             if run.handle(event) and not finished.done():
                 finished.set_result(None)
 
-        def deliver(event: tuple) -> None:  # on a library thread
+        def deliver(event: "tuple[Any, ...]") -> None:  # on a library thread
             try:
                 loop.call_soon_threadsafe(on_event, event)
             except RuntimeError:

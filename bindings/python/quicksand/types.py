@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class NetworkMode(str, enum.Enum):
@@ -111,6 +111,7 @@ class ExecuteResult:
     stdout_truncated: bool
     """``max_output`` cut the result's copy of stdout (callbacks got all of it)."""
     stderr_truncated: bool
+    _text: List[Optional[str]]  # stdout and stderr, once decoded
 
     def __init__(
         self,
@@ -138,7 +139,8 @@ class ExecuteResult:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"ExecuteResult is immutable: cannot set {name!r}")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ExecuteResult is immutable: cannot delete {name!r}")
 
     def _decoded(self, i: int, raw: bytes) -> str:
         text = self._text[i]
@@ -159,7 +161,7 @@ class ExecuteResult:
         """True when the command exited with code 0."""
         return self.exit_code == 0
 
-    def _fields(self) -> tuple:
+    def _fields(self) -> Tuple[Any, ...]:
         return (self.stdout_bytes, self.stderr_bytes, self.exit_code, self.timed_out, self.duration,
                 self.stdout_truncated, self.stderr_truncated)
 

@@ -190,3 +190,41 @@ def test_sync_pool():
         SyncPool(size=1, memory=1).open()
     with pytest.raises(InvalidConfigError, match="1 to 256"):
         SyncPool(size=0).open()
+
+
+def test_sync_callbacks_run_on_the_calling_thread(ssb):
+    # execute's callbacks on the thread that called it (here not the main
+    # one); a background process's on a thread of their own.
+    import threading
+
+    seen, process_seen, failure = [], [], []
+
+    def caller():
+        try:
+            ssb.execute("echo a; echo b >&2", on_stdout=lambda _: seen.append(threading.get_ident()),
+                        on_stderr=lambda _: seen.append(threading.get_ident()))
+        except BaseException as e:  # noqa: BLE001 - the test reports it
+            failure.append(e)
+
+    t = threading.Thread(target=caller)
+    t.start()
+    t.join(120)
+    assert not failure and seen and set(seen) == {t.ident}
+    p = ssb.start_process("echo c", on_stdout=lambda _: process_seen.append(threading.get_ident()))
+    p.wait(timeout=30)
+    assert process_seen and threading.get_ident() not in process_seen
+
+
+def test_ctrl_c_cancels_a_sync_execute(ssb):
+    # KeyboardInterrupt during an execute ends the call and the command.
+    import signal
+    import threading
+
+    timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        ssb.execute("sleep 41", timeout=120)
+    for _ in range(50):
+        if ssb.execute("pgrep -f 'slee[p] 41' || true").stdout == "":
+            break
+    assert ssb.execute("pgrep -f 'slee[p] 41' || true").stdout == "", "the command still runs"

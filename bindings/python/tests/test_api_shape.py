@@ -1,0 +1,68 @@
+"""The two APIs hold together (no VM): each method of Sandbox, Process and
+Pool has a twin of the same name and parameters in SyncSandbox,
+SyncProcess and SyncPool, a coroutine on one side and a plain method on
+the other, documented; and the options are one declaration."""
+
+import inspect
+
+import msgpack
+import pytest
+
+from quicksand import Pool, Process, Sandbox, SyncPool, SyncProcess, SyncSandbox, _wire
+
+PAIRS = [(Sandbox, SyncSandbox), (Process, SyncProcess), (Pool, SyncPool)]
+CONTEXT = {"__aenter__", "__aexit__", "__enter__", "__exit__"}
+
+
+def public(cls):
+    return {n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n)) and not isinstance(
+        inspect.getattr_static(cls, n), (property, classmethod, staticmethod))} - {"attached"}
+
+
+@pytest.mark.parametrize("async_cls,sync_cls", PAIRS, ids=lambda c: c.__name__)
+def test_both_apis_have_the_same_methods_and_parameters(async_cls, sync_cls):
+    assert public(async_cls) == public(sync_cls)
+    assert len(public(async_cls)) >= 3
+    for name in public(async_cls):
+        a, s = getattr(async_cls, name), getattr(sync_cls, name)
+        assert inspect.signature(a) == inspect.signature(s), name
+        if a is s:
+            continue  # one method of their shared base (console_log: no waiting)
+        assert inspect.iscoroutinefunction(a), f"{async_cls.__name__}.{name} is not a coroutine function"
+        assert not inspect.iscoroutinefunction(s), f"{sync_cls.__name__}.{name} is a coroutine function"
+        assert a.__doc__ and a.__doc__ == s.__doc__, f"{name}: no docstring, or two"
+    assert list(inspect.signature(async_cls).parameters) == list(inspect.signature(sync_cls).parameters)
+
+
+def test_the_options_are_one_declaration():
+    # Sandbox and Pool take every option of SandboxOptions, by name (help()
+    # and IPython show them), and nothing else.
+    options = list(_wire.SandboxOptions.__annotations__)
+    assert [p for p in inspect.signature(Sandbox).parameters] == ["image", *options]
+    assert [p for p in inspect.signature(Pool).parameters] == ["size", "image", *options]
+    with pytest.raises(TypeError, match="memroy"):
+        Sandbox(memroy="1G")
+    with pytest.raises(TypeError, match="cpu"):
+        SyncPool(2, cpu=2)
+
+
+def test_the_config_carries_every_option():
+    cfg = msgpack.unpackb(_wire.encode_config(
+        "img", memory="1G", cpus=2, accel="tcg", network_mode="full", port_forwards=[(8080, 80)], boot_timeout=9.5,
+        extra_qemu_args=["-a"], extra_kernel_args=["k"], workdir="/w", cold_boot=True, allow_host_loopback=True,
+        template_dir="/t", image_dirs=["/i"], qemu_path="/q", mounts=[("/h", "/g", True)],
+    ))
+    assert list(cfg) == ["image", *_wire.OPTIONS]
+    assert cfg["port_forwards"] == [{"host": 8080, "guest": 80}]
+    assert cfg["mounts"] == [{"host": "/h", "guest": "/g", "readonly": True}]
+    # Left out, False or empty: the library's defaults.
+    assert msgpack.unpackb(_wire.encode_config("img", cold_boot=False, mounts=(), memory=None)) == {"image": "img"}
+
+
+def test_a_sandbox_that_is_not_started_says_so():
+    from quicksand import SandboxNotRunningError
+
+    with pytest.raises(SandboxNotRunningError):
+        SyncSandbox().execute("true")
+    with pytest.raises(SandboxNotRunningError):
+        SyncSandbox().write_file("/x", "y")

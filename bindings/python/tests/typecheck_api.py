@@ -1,0 +1,62 @@
+"""Not a test module (pytest collects test_*.py only): mypy reads it
+(`make test-python`) and fails when a class of either API stops showing
+its users a method's real types, e.g. a sync method typed as returning a
+coroutine, or a signature erased to (*args, **kwargs)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List
+
+from quicksand import (
+    ExecuteResult,
+    FileInfo,
+    MountHandle,
+    Pool,
+    Process,
+    Sandbox,
+    SyncPool,
+    SyncProcess,
+    SyncSandbox,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import assert_type
+
+
+async def asyncio_api() -> None:
+    sb = Sandbox("debian", memory="1G", cpus=2, mounts=[("/h", "/g")])
+    assert_type(await sb.start(), Sandbox)
+    assert_type(await sb.execute("true", timeout=1.0, on_stdout=print), ExecuteResult)
+    assert_type(await sb.read_file("/etc/hostname", max_size=10), bytes)
+    assert_type(await sb.list_dir("/"), List[FileInfo])
+    assert_type(await sb.mount("/h", "/g", readonly=True), MountHandle)
+    p = await sb.start_process("sleep 1", on_stderr=print)
+    assert_type(p, Process)
+    assert_type(await sb.attach(p.id), Process)
+    assert_type(await p.wait(timeout=1), ExecuteResult)
+    async with Pool(size=2, image="debian", cold_boot=True) as pool:
+        assert_type(await pool.start(), Sandbox)
+
+
+def sync_api() -> None:
+    sb = SyncSandbox("debian", memory="1G", cpus=2, mounts=[("/h", "/g")])
+    assert_type(sb.start(), SyncSandbox)
+    assert_type(sb.execute("true", timeout=1.0, on_stdout=print), ExecuteResult)
+    assert_type(sb.read_file("/etc/hostname", max_size=10), bytes)
+    assert_type(sb.list_dir("/"), List[FileInfo])
+    assert_type(sb.mount("/h", "/g", readonly=True), MountHandle)
+    p = sb.start_process("sleep 1", on_stderr=print)
+    assert_type(p, SyncProcess)
+    assert_type(sb.attach(p.id), SyncProcess)
+    assert_type(p.wait(timeout=1), ExecuteResult)
+    with SyncPool(size=2, image="debian", cold_boot=True) as pool:
+        assert_type(pool.start(), SyncSandbox)
+
+
+def mistakes() -> None:
+    # Each must be an error: strict mypy fails on an ignore that is not needed.
+    sb = SyncSandbox()
+    sb.execute("true", timout=1)  # type: ignore[call-arg]
+    sb.write_file(b"/x", b"")  # type: ignore[arg-type]
+    SyncSandbox(memroy="1G")  # type: ignore[call-arg]
+    SyncPool(4, "debian", cpus="2")  # type: ignore[arg-type]
