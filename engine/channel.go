@@ -35,8 +35,12 @@ func (sb *Sandbox) connectChannel() {
 // channel (docs/protocol.md) and, when it does not, why: output then comes
 // in the agent's answers, which works the same but is several times slower
 // under TCG. The answer was found at start and asks nothing of QEMU (which
-// can be busy with a checkpoint).
+// can be busy with a checkpoint). Not available on a server's sandbox
+// (false and a KindBadRequest error).
 func (sb *Sandbox) OutputChannel() (bool, error) {
+	if sb.remote != nil {
+		return false, errNotRemote("OutputChannel")
+	}
 	if sb.channel == nil || sb.channelErr != nil {
 		return false, sb.channelErr
 	}

@@ -88,6 +88,26 @@ type Config struct {
 	// TemplateDir is where templates are kept. Default:
 	// $XDG_CACHE_HOME/quicksand/templates, else ~/.cache/quicksand/templates.
 	TemplateDir string
+	// Server, when set, makes the sandbox a server's (`quicksand serve`):
+	// Start asks the server for it and every method goes there, with the
+	// same results and error kinds as locally. http://host:port (a
+	// loopback host only), https://host:port or unix:/path/to.sock. Empty:
+	// $QUICKSAND_SERVER, with $QUICKSAND_API_KEY as the key unless APIKey
+	// is set (see RemoteOptions). The options of this host's VMs
+	// (ImageDirs, QEMUPath, WorkDir, TemplateDir, ExtraQEMUArgs,
+	// ExtraKernelArgs, PortForwards, AllowHostLoopback, an Accel other than
+	// auto, an image path) are the server's business and refused with it.
+	Server string
+	// APIKey is the server's key for this client (a key without a server is
+	// an error).
+	APIKey string
+	// Metadata are labels of the sandbox (Sandbox.Metadata); a server
+	// lists its sandboxes by them (ListSandboxes).
+	Metadata map[string]string
+	// IdleTimeout: a server stops its sandbox once no call came for this
+	// long (0: the server's default, 300 s unless it says otherwise;
+	// negative: never). Only a server's sandboxes have one.
+	IdleTimeout time.Duration
 	// Logger is told the decisions the engine takes on its own: the
 	// accelerator and any fallback from it, templates built and rebuilt
 	// and why, the output channel not used and why, retries, stale folders
@@ -99,6 +119,9 @@ type Config struct {
 // (an *Error of KindInvalidConfig), without starting anything. Zero fields
 // are valid: they mean their defaults.
 func (c Config) Validate() error {
+	if c.remoteOptions().Server != "" {
+		return c.validateRemote()
+	}
 	_, err := c.withDefaults()
 	return err
 }
@@ -106,6 +129,15 @@ func (c Config) Validate() error {
 // withDefaults fills zero fields and checks every field, naming the field
 // in the error. Nothing is started before this passes.
 func (c Config) withDefaults() (Config, error) {
+	if err := c.refuseRemote(); err != nil {
+		return c, err
+	}
+	return c.defaulted()
+}
+
+// defaulted is withDefaults without the server's options (which a
+// server's config checks as well, in validateRemote).
+func (c Config) defaulted() (Config, error) {
 	if c.Image == "" {
 		c.Image = DefaultImage
 	}

@@ -82,6 +82,9 @@ type ExecResult struct {
 // Execute runs a command and returns how it ended, with all of its
 // output; req.OnOutput, if set, also gets the output as it comes.
 func (sb *Sandbox) Execute(ctx context.Context, req ExecRequest) (*ExecResult, error) {
+	if sb.remote != nil {
+		return sb.remote.execute(ctx, req)
+	}
 	onChunk := req.OnOutput
 	quicksandAgent := sb.img.Manifest.Agent == image.AgentQuicksand
 	if quicksandAgent {

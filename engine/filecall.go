@@ -97,11 +97,17 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 			return newError(kind, nil, "%s: %s", what, detail)
 		}
 	}
-	var bad *tree.BadStreamError
-	if errors.As(err, &bad) || errors.Is(err, tree.ErrExists) {
+	if treeRefusal(err) {
 		return newError(KindBadRequest, err, "%s", what)
 	}
 	return sb.callError(ctx, callCtx, epoch, err, what)
+}
+
+// treeRefusal says whether err is tree's refusal of what the caller asked
+// (a host path that exists, a tree it will not pack): a bad request.
+func treeRefusal(err error) bool {
+	var bad *tree.BadStreamError
+	return errors.As(err, &bad) || errors.Is(err, tree.ErrExists)
 }
 
 // stallKey finds a file call's stallWatch in its context.

@@ -71,6 +71,9 @@ func (sb *Sandbox) WriteFile(ctx context.Context, path string, r io.Reader, opts
 	if err := checkPaths("writing", path); err != nil {
 		return 0, err
 	}
+	if sb.remote != nil {
+		return sb.remote.writeFile(ctx, path, r, opts)
+	}
 	var n int64
 	err := sb.fileCall(ctx, "writing "+path, func(ctx context.Context) (err error) {
 		n, err = sb.client.WriteFile(ctx, path, opts.User, protocol.UnixMode(opts.Mode), noteProgress(ctx, r))
@@ -94,6 +97,9 @@ func (sb *Sandbox) ReadFile(ctx context.Context, path string, w io.Writer, opts 
 	if limit == 0 {
 		limit = DefaultMaxRead
 	}
+	if sb.remote != nil {
+		return sb.remote.readFile(ctx, path, w, opts.User, limit)
+	}
 	what := "reading " + path
 	var n int64
 	err := sb.fileCall(ctx, what, func(ctx context.Context) error {
@@ -102,33 +108,41 @@ func (sb *Sandbox) ReadFile(ctx context.Context, path string, w io.Writer, opts 
 			return err
 		}
 		defer body.Close()
-		if limit > 0 && size > limit {
-			return tooBig(what, fmt.Sprintf("it is %d bytes", size), limit)
-		}
-		if g, ok := w.(interface{ Grow(int) }); ok && size > 0 && limit > 0 {
-			g.Grow(int(size))
-		}
-		r := noteProgress(ctx, body)
-		if limit > 0 {
-			r = io.LimitReader(r, limit)
-		}
-		if n, err = io.Copy(w, r); err != nil {
-			return err
-		}
-		// An answer of unknown length (the agent always says it; a lying
-		// one may not) that goes on past the limit.
-		var more [1]byte
-		if size < 0 && n == limit {
-			if m, _ := io.ReadFull(body, more[:]); m > 0 {
-				return tooBig(what, fmt.Sprintf("more than %d bytes came", limit), limit)
-			}
-		}
-		if size >= 0 && n != size {
-			return fmt.Errorf("got %d of its %d bytes", n, size)
-		}
-		return nil
+		n, err = copyFile(ctx, what, w, body, size, limit)
+		return err
 	})
 	return n, err
+}
+
+// copyFile copies a file's bytes, body (of size bytes, -1 when not said),
+// to w, at most limit bytes (0 or less: no limit); body is untrusted, and
+// may say one size and send another.
+func copyFile(ctx context.Context, what string, w io.Writer, body io.Reader, size, limit int64) (n int64, err error) {
+	if limit > 0 && size > limit {
+		return 0, tooBig(what, fmt.Sprintf("it is %d bytes", size), limit)
+	}
+	if g, ok := w.(interface{ Grow(int) }); ok && size > 0 && limit > 0 {
+		g.Grow(int(size))
+	}
+	r := noteProgress(ctx, body)
+	if limit > 0 {
+		r = io.LimitReader(r, limit)
+	}
+	if n, err = io.Copy(w, r); err != nil {
+		return n, err
+	}
+	// An answer of unknown length (the agent always says it; a lying
+	// one may not) that goes on past the limit.
+	var more [1]byte
+	if size < 0 && n == limit {
+		if m, _ := io.ReadFull(body, more[:]); m > 0 {
+			return n, tooBig(what, fmt.Sprintf("more than %d bytes came", limit), limit)
+		}
+	}
+	if size >= 0 && n != size {
+		return n, fmt.Errorf("got %d of its %d bytes", n, size)
+	}
+	return n, nil
 }
 
 // tooBig is the error of a read past its limit: what was found, and the
@@ -212,13 +226,22 @@ func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string, opts 
 	if _, err := os.Lstat(hostPath); err != nil {
 		return newError(KindNotFound, err, "uploading %s", hostPath)
 	}
+	if sb.remote != nil {
+		return sb.remote.upload(ctx, hostPath, guestPath, opts.User)
+	}
 	return sb.fileCall(ctx, "uploading "+hostPath+" to "+guestPath, func(ctx context.Context) error {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(tree.Pack(pw, hostPath)) }()
+		pr := packTree(hostPath)
 		defer pr.Close()
 		_, err := sb.client.WriteTree(ctx, guestPath, opts.User, noteProgress(ctx, pr))
 		return err
 	})
+}
+
+// packTree is hostPath as a tar stream, packed as it is read (close it).
+func packTree(hostPath string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tree.Pack(pw, hostPath)) }()
+	return pr
 }
 
 // Download copies the guest's file or folder guestPath to hostPath, which
@@ -237,25 +260,34 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string, opt
 	if fi, err := os.Stat(filepath.Dir(hostPath)); err != nil || !fi.IsDir() {
 		return newError(KindNotFound, err, "downloading %s: no folder %s on the host", guestPath, filepath.Dir(hostPath))
 	}
+	if sb.remote != nil {
+		return sb.remote.download(ctx, guestPath, hostPath, opts.User)
+	}
 	return sb.fileCall(ctx, "downloading "+guestPath+" to "+hostPath, func(ctx context.Context) error {
 		body, err := sb.client.ReadTree(ctx, guestPath, opts.User)
 		if err != nil {
 			return err
 		}
 		defer body.Close()
-		_, err = tree.Unpack(hostPath, noteProgress(ctx, body))
-		var bad *tree.BadStreamError
-		if errors.As(err, &bad) {
-			// The guest's answer is at fault, not the caller's request
-			// (tree.Unpack says what it refuses from an untrusted side):
-			// %v, so that it is a transport error, not a bad request.
-			return fmt.Errorf("the guest sent a tree the host refuses: %v", err)
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s on the host: %w", hostPath, err)
-		}
-		return nil
+		return unpackTree(ctx, hostPath, body, "the guest")
 	})
+}
+
+// unpackTree unpacks a tar stream from an untrusted side (from: "the
+// guest", "the server") at hostPath.
+func unpackTree(ctx context.Context, hostPath string, body io.Reader, from string) error {
+	_, err := tree.Unpack(hostPath, noteProgress(ctx, body))
+	var bad *tree.BadStreamError
+	if errors.As(err, &bad) {
+		// The answer is at fault, not the caller's request (tree.Unpack
+		// says what it refuses from an untrusted side): %v, so that it is
+		// a transport error, not a bad request.
+		return fmt.Errorf("%s sent a tree the host refuses: %v", from, err)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s on the host: %w", hostPath, err)
+	}
+	return nil
 }
 
 // fileOp does one of the small operations as opts.User; call is the
@@ -270,6 +302,9 @@ func (sb *Sandbox) fileOp(ctx context.Context, call string, fop protocol.FileOp,
 	fop.User = opts.User
 	if err := checkPaths(op, fop.Path, fop.Dest); err != nil {
 		return res, err
+	}
+	if sb.remote != nil {
+		return sb.remote.fileOp(ctx, fop, what)
 	}
 	err := sb.fileCall(ctx, what, func(ctx context.Context) (err error) {
 		res, err = sb.client.FileOp(ctx, fop)

@@ -105,8 +105,12 @@ func checkMount(m Mount) (Mount, error) {
 
 // Mount shares a host folder into the running sandbox and returns its
 // handle. The guest path is made when missing; a mount already there is
-// refused.
+// refused. Not available on a server's sandbox (KindBadRequest): its
+// mounts are given at start (Config.Mounts, folders of the server's host).
 func (sb *Sandbox) Mount(ctx context.Context, m Mount) (MountHandle, error) {
+	if sb.remote != nil {
+		return MountHandle{}, errNotRemote("Mount")
+	}
 	m, err := checkMount(m)
 	if err != nil {
 		return MountHandle{}, err
@@ -166,8 +170,12 @@ func (sb *Sandbox) attach(ctx, epoch context.Context, h MountHandle) error {
 
 // Unmount unmounts a mount (the one with h.ID) and stops serving its
 // folder: once it returns, the guest reaches nothing of the folder, even
-// through files it had open.
+// through files it had open. Not available on a server's sandbox
+// (KindBadRequest).
 func (sb *Sandbox) Unmount(ctx context.Context, h MountHandle) error {
+	if sb.remote != nil {
+		return errNotRemote("Unmount")
+	}
 	sb.mounts.ops.Lock()
 	defer sb.mounts.ops.Unlock()
 	sb.mounts.mu.Lock()
@@ -191,8 +199,12 @@ func (sb *Sandbox) Unmount(ctx context.Context, h MountHandle) error {
 	})
 }
 
-// ActiveMounts are the sandbox's mounts, by guest path.
+// ActiveMounts are the sandbox's mounts, by guest path (none listed for a
+// server's sandbox).
 func (sb *Sandbox) ActiveMounts() []MountHandle {
+	if sb.remote != nil {
+		return nil
+	}
 	sb.mounts.mu.Lock()
 	defer sb.mounts.mu.Unlock()
 	out := make([]MountHandle, 0, len(sb.mounts.active))

@@ -68,6 +68,9 @@ type AttachResult struct {
 
 // StartProcess starts a background process and returns once it runs.
 func (sb *Sandbox) StartProcess(ctx context.Context, req ProcessRequest) (*Process, error) {
+	if sb.remote != nil {
+		return sb.remote.startProcess(ctx, sb, req)
+	}
 	wire := protocol.ProcessRequest{Command: req.Command, Cwd: req.Cwd, Shell: req.Shell, Env: req.Env, User: req.User}
 	if req.PTY != nil {
 		wire.PTY = &protocol.TerminalSize{Rows: req.PTY.Rows, Cols: req.PTY.Cols}
@@ -89,6 +92,9 @@ func (sb *Sandbox) Process(id string) *Process { return &Process{sb: sb, ID: id}
 
 // Processes lists the background processes that still run.
 func (sb *Sandbox) Processes(ctx context.Context) ([]ProcessInfo, error) {
+	if sb.remote != nil {
+		return sb.remote.processes(ctx)
+	}
 	var list []protocol.ProcessInfo
 	err := sb.fileCall(ctx, "listing processes", func(ctx context.Context) (err error) {
 		list, err = sb.client.Processes(ctx)
@@ -111,6 +117,9 @@ func (p *Process) Write(ctx context.Context, data []byte) error {
 
 // WriteFrom streams r to the process's stdin.
 func (p *Process) WriteFrom(ctx context.Context, r io.Reader) error {
+	if p.sb.remote != nil {
+		return p.sb.remote.writeStdin(ctx, p.ID, r)
+	}
 	return p.sb.fileCall(ctx, p.what("writing to"), func(ctx context.Context) error {
 		return p.sb.client.ProcessStdin(ctx, p.ID, r, false)
 	})
@@ -119,6 +128,9 @@ func (p *Process) WriteFrom(ctx context.Context, r io.Reader) error {
 // CloseStdin closes the process's stdin (on a terminal: sends ^D, which
 // ends the input of a program reading a line).
 func (p *Process) CloseStdin(ctx context.Context) error {
+	if p.sb.remote != nil {
+		return p.sb.remote.closeStdin(ctx, p.ID)
+	}
 	return p.sb.fileCall(ctx, p.what("closing the stdin of"), func(ctx context.Context) error {
 		return p.sb.client.ProcessStdin(ctx, p.ID, nil, true)
 	})
@@ -126,6 +138,9 @@ func (p *Process) CloseStdin(ctx context.Context) error {
 
 // Signal sends sig to the process's whole process group.
 func (p *Process) Signal(ctx context.Context, sig syscall.Signal) error {
+	if p.sb.remote != nil {
+		return p.sb.remote.signal(ctx, p.ID, sig)
+	}
 	return p.sb.fileCall(ctx, p.what("signalling"), func(ctx context.Context) error {
 		return p.sb.client.SignalProcess(ctx, p.ID, int(sig))
 	})
@@ -137,6 +152,9 @@ func (p *Process) Kill(ctx context.Context) error { return p.Signal(ctx, syscall
 // Resize changes the size of the process's terminal (a KindBadRequest
 // error for a process without one).
 func (p *Process) Resize(ctx context.Context, rows, cols int) error {
+	if p.sb.remote != nil {
+		return p.sb.remote.resize(ctx, p.ID, rows, cols)
+	}
 	return p.sb.fileCall(ctx, p.what("resizing the terminal of"), func(ctx context.Context) error {
 		return p.sb.client.ResizeProcess(ctx, p.ID, protocol.TerminalSize{Rows: rows, Cols: cols})
 	})
@@ -148,6 +166,9 @@ func (p *Process) Resize(ctx context.Context, rows, cols int) error {
 // (at most maxOutput bytes of each stream; 0: the default 256 MiB). Any
 // number of attaches may follow one process at once.
 func (p *Process) Attach(ctx context.Context, maxOutput int64, onChunk func(Stream, []byte) error) (*AttachResult, error) {
+	if p.sb.remote != nil {
+		return p.sb.remote.attach(ctx, p.ID, maxOutput, onChunk)
+	}
 	began := time.Now()
 	var res *agent.Result
 	var dropped int64

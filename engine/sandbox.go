@@ -55,6 +55,12 @@ type BootTiming struct {
 // Sandbox is one running VM. Its methods are safe to call from many
 // goroutines at once.
 type Sandbox struct {
+	// remote, when set, is the server that keeps this sandbox: every
+	// method hands its call to it (remote_sandbox.go), and the fields
+	// below are unused.
+	remote *remoteSandbox
+	ident  localIdentity // a local sandbox's ID
+
 	cfg        Config
 	img        *image.Image
 	accel      Accel
@@ -114,7 +120,13 @@ type Sandbox struct {
 // image, taken the first time that image starts (see template.go), which
 // costs a fraction of a second instead of a boot. An image that is a save
 // (Sandbox.Save) is always resumed.
+//
+// With Config.Server (or $QUICKSAND_SERVER) the server starts it and keeps
+// it, and the returned Sandbox's methods go there.
 func Start(ctx context.Context, cfg Config) (*Sandbox, error) {
+	if cfg.remoteOptions().Server != "" {
+		return startRemote(ctx, cfg)
+	}
 	sb, err := start(ctx, cfg)
 	if err != nil || len(cfg.Mounts) == 0 {
 		return sb, err
@@ -260,7 +272,13 @@ func (sb *Sandbox) kill() {
 // ctx ends), waits for QEMU and removes the sandbox's folder. Calls in
 // flight fail with a "not running" error. Safe to call more than once and
 // from several goroutines; later calls wait for the first and return nil.
+//
+// A server's sandbox: the server stops and forgets it (one it no longer
+// has is no error).
 func (sb *Sandbox) Stop(ctx context.Context) error {
+	if sb.remote != nil {
+		return sb.remote.stop(ctx)
+	}
 	var err error
 	sb.stopOnce.Do(func() { err = sb.shutdown(ctx, stopGrace) })
 	<-sb.exited
@@ -305,20 +323,49 @@ func (sb *Sandbox) currentEpoch() context.Context {
 	return sb.epoch
 }
 
-// Wait blocks until the VM has exited (after Stop, or when it dies).
-func (sb *Sandbox) Wait() { <-sb.exited }
+// Wait blocks until the VM has exited (after Stop, or when it dies). A
+// server's sandbox: until Stop was called or the server, asked every
+// second, says it no longer runs.
+func (sb *Sandbox) Wait() {
+	if sb.remote != nil {
+		sb.remote.wait()
+		return
+	}
+	<-sb.exited
+}
 
-// IsRunning reports whether the VM is up and not stopped.
-func (sb *Sandbox) IsRunning() bool { return sb.alive.Err() == nil }
+// IsRunning reports whether the VM is up and not stopped (a server's
+// sandbox: asks the server; any failure to is a no).
+func (sb *Sandbox) IsRunning() bool {
+	if sb.remote != nil {
+		return sb.remote.isRunning()
+	}
+	return sb.alive.Err() == nil
+}
 
 // Accelerator is the accelerator the VM runs on ("kvm", "hvf" or "tcg").
-func (sb *Sandbox) Accelerator() Accel { return sb.accel }
+func (sb *Sandbox) Accelerator() Accel {
+	if sb.remote != nil {
+		return Accel(sb.remote.described().Accelerator)
+	}
+	return sb.accel
+}
 
-// BootTiming says how long each phase of the start took.
-func (sb *Sandbox) BootTiming() BootTiming { return sb.timing }
+// BootTiming says how long each phase of the start took (zero for a
+// server's sandbox).
+func (sb *Sandbox) BootTiming() BootTiming {
+	if sb.remote != nil {
+		return BootTiming{}
+	}
+	return sb.timing
+}
 
-// ConsoleLog returns the guest's serial console output so far (up to 16 MiB).
+// ConsoleLog returns the guest's serial console output so far (up to 16
+// MiB); not available on a server's sandbox (KindBadRequest).
 func (sb *Sandbox) ConsoleLog() ([]byte, error) {
+	if sb.remote != nil {
+		return nil, errNotRemote("ConsoleLog")
+	}
 	b, err := os.ReadFile(sb.workdir.file("console.log"))
 	if err != nil && !sb.IsRunning() {
 		return nil, newError(KindNotRunning, err, "reading the console log")
@@ -327,15 +374,37 @@ func (sb *Sandbox) ConsoleLog() ([]byte, error) {
 }
 
 // Arch is the guest's architecture ("x86_64" or "arm64").
-func (sb *Sandbox) Arch() string { return sb.img.Manifest.Arch }
+func (sb *Sandbox) Arch() string {
+	if sb.remote != nil {
+		return sb.remote.described().Arch
+	}
+	return sb.img.Manifest.Arch
+}
 
 // AgentAddr is the host address of the agent's port forward (for tools
-// that speak the agent protocol themselves) and Token the secret it wants.
-func (sb *Sandbox) AgentAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(sb.port)) }
-func (sb *Sandbox) Token() string     { return sb.token }
+// that speak the agent protocol themselves) and Token the secret it wants;
+// both "" for a server's sandbox, whose agent is the server's.
+func (sb *Sandbox) AgentAddr() string {
+	if sb.remote != nil {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sb.port))
+}
 
-// PID is the QEMU process id.
-func (sb *Sandbox) PID() int { return sb.cmd.Process.Pid }
+func (sb *Sandbox) Token() string {
+	if sb.remote != nil {
+		return ""
+	}
+	return sb.token
+}
+
+// PID is the QEMU process id (0 for a server's sandbox).
+func (sb *Sandbox) PID() int {
+	if sb.remote != nil {
+		return 0
+	}
+	return sb.cmd.Process.Pid
+}
 
 func newToken() (string, error) {
 	b := make([]byte, 32) // 256 bits

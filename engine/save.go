@@ -43,12 +43,16 @@ func SaveDir(name string) (string, error) {
 }
 
 // Save writes the sandbox's state to a new folder (SaveDir(name)) and
-// returns its path. The VM pauses while its RAM is written and then goes
+// returns its path (a server's sandbox: the server saves it on its disk
+// and returns the name a later start there takes). The VM pauses while its RAM is written and then goes
 // on running; the disk is copied after it resumed. The save depends on its
 // image staying in place (its disk holds only the differences).
 func (sb *Sandbox) Save(ctx context.Context, name string) (string, error) {
 	if name == "" {
 		return "", newError(KindBadRequest, nil, "a save needs a name or a folder")
+	}
+	if sb.remote != nil {
+		return sb.remote.save(ctx, name)
 	}
 	if sb.img.Manifest.Agent == image.AgentQuicksand {
 		return "", newError(KindBadRequest, nil, "save %s: image %s runs Quicksand's agent, which cannot take a new token when resumed: it cannot be saved", image.Quote(name), sb.img.Manifest.Name)

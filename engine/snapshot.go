@@ -30,6 +30,9 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 	if err := checkTag(tag); err != nil {
 		return err
 	}
+	if sb.remote != nil {
+		return sb.remote.checkpoint(ctx, tag)
+	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
 	if err := sb.beginSnapshotOp("checkpointing"); err != nil {
@@ -51,6 +54,9 @@ func (sb *Sandbox) Checkpoint(ctx context.Context, tag string) error {
 func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	if err := checkTag(tag); err != nil {
 		return err
+	}
+	if sb.remote != nil {
+		return sb.remote.revert(ctx, tag)
 	}
 	sb.snapshots.Lock()
 	defer sb.snapshots.Unlock()
