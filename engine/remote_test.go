@@ -11,11 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -418,5 +421,76 @@ func TestRemoteFilesAndStop(t *testing.T) {
 	wantKind(t, err, KindNotRunning, "stopped")
 	if err := (&Sandbox{cfg: Config{}}).SetIdleTimeout(ctx, time.Minute); KindOf(err) != KindBadRequest {
 		t.Fatalf("a local idle timeout: %v", err)
+	}
+}
+
+func TestRemoteProcessesAndTrees(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); got = append(got, s); mu.Unlock() }
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("hello"), 0o600)
+	srv := fakeServer(t, map[string]http.HandlerFunc{
+		"POST /v1/sandboxes/sb1/processes": func(w http.ResponseWriter, r *http.Request) {
+			var req serverapi.ProcessRequest
+			json.NewDecoder(r.Body).Decode(&req)
+			note(fmt.Sprintf("start %s pty=%v", req.Command, req.PTY != nil && req.PTY.Rows == 24))
+			w.WriteHeader(201)
+			fmt.Fprint(w, `{"id":"p1","pid":42,"command":"cat","pty":true}`)
+		},
+		"POST /v1/sandboxes/sb1/processes/{p}/stdin": func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			note("stdin " + r.PathValue("p") + " " + string(b))
+			w.WriteHeader(204)
+		},
+		"DELETE /v1/sandboxes/sb1/processes/{p}/stdin": func(w http.ResponseWriter, r *http.Request) { note("close"); w.WriteHeader(204) },
+		"POST /v1/sandboxes/sb1/processes/{p}/signal": func(w http.ResponseWriter, r *http.Request) {
+			var s serverapi.Signal
+			json.NewDecoder(r.Body).Decode(&s)
+			note(fmt.Sprintf("signal %d", s.Signal))
+			w.WriteHeader(204)
+		},
+		"GET /v1/sandboxes/sb1/processes/{p}/output": func(w http.ResponseWriter, r *http.Request) {
+			note("attach max=" + r.URL.Query().Get("max_output"))
+			writeEvent(w, "stdout", `{"data":"out"}`)
+			writeEvent(w, "exit", `{"exit_code":137,"dropped":5}`)
+		},
+		"GET /v1/sandboxes/sb1/tree": func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(w, packTree(src))
+		},
+		"PUT /v1/sandboxes/sb1/tree": func(w http.ResponseWriter, r *http.Request) {
+			n, _ := io.Copy(io.Discard, r.Body)
+			note(fmt.Sprintf("tree %s %v", r.URL.Query().Get("path"), n > 0))
+			w.WriteHeader(204)
+		},
+	})
+	sb := connectFake(t, srv)
+	ctx := context.Background()
+	p, err := sb.StartProcess(ctx, ProcessRequest{Command: "cat", PTY: &TerminalSize{Rows: 24, Cols: 80}})
+	if err != nil || p.ID != "p1" || p.PID != 42 {
+		t.Fatalf("started %+v %v", p, err)
+	}
+	for _, err := range []error{p.Write(ctx, []byte("hi")), p.CloseStdin(ctx), p.Kill(ctx)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := p.Attach(ctx, 7, nil)
+	if err != nil || string(res.Stdout) != "out" || res.ExitCode != 137 || res.Dropped != 5 {
+		t.Fatalf("attach %+v %v", res, err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := sb.Download(ctx, "/src", dst, FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "hello" {
+		t.Fatalf("downloaded %q", b)
+	}
+	if err := sb.Upload(ctx, src, "/up", FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "start cat pty=true|stdin p1 hi|close|signal 9|attach max=7|tree /up true"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("the server saw %q, want %q", strings.Join(got, "|"), want)
 	}
 }
