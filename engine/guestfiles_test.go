@@ -170,3 +170,45 @@ func TestUploadDownloadTree(t *testing.T) {
 		t.Fatalf("an upload onto an existing path: %v", err)
 	}
 }
+
+// Every file call runs as the user its options name: nobody is refused
+// where root would not be, and what nobody makes belongs to nobody.
+func TestEveryFileCallRunsAsItsUser(t *testing.T) {
+	sb := sharedSandbox(t)
+	ctx := context.Background()
+	run(t, sb, ExecRequest{Command: "rm -rf /tmp/asuser && mkdir -p /tmp/asuser/closed/inner && echo x > /tmp/asuser/closed/f && chmod 700 /tmp/asuser/closed && mkdir -m 777 /tmp/asuser/open"})
+	defer sb.Remove(ctx, "/tmp/asuser", FileOptions{Recursive: true})
+	nobody := FileOptions{User: "nobody"}
+	denied := map[string]error{}
+	_, denied["Stat"] = sb.Stat(ctx, "/tmp/asuser/closed/f", nobody)
+	_, denied["ListDir"] = sb.ListDir(ctx, "/tmp/asuser/closed", nobody)
+	denied["Remove"] = sb.Remove(ctx, "/tmp/asuser/closed/f", nobody)
+	denied["Rename"] = sb.Rename(ctx, "/tmp/asuser/closed/f", "/tmp/asuser/open/f", nobody)
+	denied["MakeDir"] = sb.MakeDir(ctx, "/tmp/asuser/closed/d", FileOptions{User: "nobody", Parents: true})
+	host := t.TempDir()
+	denied["Download"] = sb.Download(ctx, "/tmp/asuser/closed", filepath.Join(host, "got"), nobody)
+	src := filepath.Join(host, "src")
+	os.WriteFile(src, []byte("up"), 0o644)
+	denied["Upload"] = sb.Upload(ctx, src, "/tmp/asuser/closed/up", nobody)
+	for call, err := range denied {
+		if !errors.Is(err, ErrPermission) {
+			t.Errorf("%s as nobody in a folder only root may enter: %v, want a permission error", call, err)
+		}
+	}
+	if ok, err := sb.Exists(ctx, "/tmp/asuser/closed/f", nobody); ok || !errors.Is(err, ErrPermission) {
+		t.Errorf("Exists as nobody behind a closed folder: %v, %v", ok, err)
+	}
+	// Root still sees it all: the refusals were nobody's.
+	if ok, err := sb.Exists(ctx, "/tmp/asuser/closed/f", FileOptions{}); !ok || err != nil {
+		t.Fatalf("Exists as root: %v, %v", ok, err)
+	}
+	if err := sb.Upload(ctx, src, "/tmp/asuser/open/up", nobody); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.MakeDir(ctx, "/tmp/asuser/open/d", nobody); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, sb, ExecRequest{Command: "stat -c '%U' /tmp/asuser/open/up /tmp/asuser/open/d"}); string(r.Stdout) != "nobody\nnobody\n" {
+		t.Fatalf("what nobody made belongs to %q", r.Stdout)
+	}
+}

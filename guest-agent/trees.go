@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 
@@ -44,13 +45,14 @@ func (s *server) readTree(w http.ResponseWriter, r *http.Request) {
 	err := checkPath(path)
 	if err == nil {
 		err = asUser(q.Get("user"), func() error {
-			if _, err := os.Lstat(path); err != nil {
+			if err := readable(path); err != nil {
 				return err
 			}
 			w.Header().Set("Content-Type", "application/x-tar")
 			w.WriteHeader(http.StatusOK)
-			// The status is out: a failure now cuts the stream short,
-			// which the reader sees as a truncated tar.
+			// The status is out: a failure now (a folder inside that
+			// the user may not read) cuts the stream short before tar's
+			// end-of-archive marker, which the reader refuses.
 			if err := tree.Pack(w, path); err != nil {
 				fmt.Fprintf(os.Stderr, "quicksand-agent: tar of %s: %v\n", path, err)
 			}
@@ -60,4 +62,25 @@ func (s *server) readTree(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		answerFileError(w, pathError(path, err))
 	}
+}
+
+// readable fails as the tree's packing would at its root: a file the user
+// may not read, or a folder it may not list, is refused with a status
+// before the stream begins.
+func readable(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi.IsDir() {
+		if _, err := f.Readdirnames(1); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	return nil
 }

@@ -100,3 +100,39 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 		t.Error("/tmp/evil was written")
 	}
 }
+
+// A stream that stops between two entries, without tar's end-of-archive
+// marker, is a packer that failed midway: refused, not taken for a
+// smaller tree. Its last file ends with more zeros than the marker holds,
+// which must not pass for one.
+func TestUnpackRefusesAStreamCutShort(t *testing.T) {
+	zeros := make([]byte, 4096)
+	var whole bytes.Buffer
+	tw := tar.NewWriter(&whole)
+	tw.WriteHeader(&tar.Header{Name: "d/", Mode: 0o755, Typeflag: tar.TypeDir})
+	tw.WriteHeader(&tar.Header{Name: "d/zeros", Mode: 0o644, Size: int64(len(zeros)), Typeflag: tar.TypeReg})
+	tw.Write(zeros)
+	tw.Flush()
+	cut := append([]byte(nil), whole.Bytes()...)
+	tw.Close()
+	for _, c := range []struct {
+		name   string
+		stream []byte
+		ok     bool
+	}{
+		{"whole", whole.Bytes(), true},
+		{"cut after the last entry", cut, false},
+		{"cut after half the marker", whole.Bytes()[:len(cut)+512], false},
+		{"nothing at all", nil, false},
+	} {
+		dest := filepath.Join(t.TempDir(), "out")
+		_, err := Unpack(dest, bytes.NewReader(c.stream))
+		var bad *BadStreamError
+		if c.ok != (err == nil) || !c.ok && !errors.As(err, &bad) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if _, serr := os.Lstat(dest); c.ok != (serr == nil) {
+			t.Errorf("%s: the destination exists: %v", c.name, serr == nil)
+		}
+	}
+}

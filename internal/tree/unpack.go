@@ -94,10 +94,19 @@ type folder struct {
 
 func (u *unpacker) unpack(r io.Reader) error {
 	u.folders = map[string]folder{}
-	tr := tar.NewReader(r)
+	end := &endWatch{r: r}
+	tr := tar.NewReader(end)
 	for {
+		end.mark = end.n
 		h, err := tr.Next()
 		if err == io.EOF {
+			if !end.sawTrailer() {
+				// archive/tar takes a stream that stops between two
+				// entries for a complete one: a packer that failed
+				// midway (a folder it could not read) would pass for a
+				// smaller tree.
+				return &BadStreamError{"the tar stream ended before its end-of-archive marker: it was cut short"}
+			}
 			return nil
 		}
 		if err != nil {
@@ -323,3 +332,30 @@ func setTime(dir int, base string, t time.Time) {
 	ts := unix.NsecToTimespec(t.UnixNano())
 	_ = unix.UtimesNanoAt(dir, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 }
+
+// endWatch counts what a tar reader reads, to tell a stream that ends with
+// tar's end-of-archive marker (two zero blocks after the last entry) from
+// one that merely stops.
+type endWatch struct {
+	r     io.Reader
+	n     int64 // bytes read
+	zeros int64 // how many of the last bytes read are zero
+	mark  int64 // n when the last entry's body had been read
+}
+
+func (w *endWatch) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	for _, b := range p[:n] {
+		if b == 0 {
+			w.zeros++
+		} else {
+			w.zeros = 0
+		}
+	}
+	w.n += int64(n)
+	return n, err
+}
+
+// sawTrailer says whether at least the two zero blocks of the marker came
+// after the last entry's body (its padding to a block is zeros too).
+func (w *endWatch) sawTrailer() bool { return min(w.zeros, w.n-w.mark) >= 2*512 }
