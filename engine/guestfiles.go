@@ -226,15 +226,9 @@ func (sb *Sandbox) Upload(ctx context.Context, hostPath, guestPath string, opts 
 	if _, err := os.Lstat(hostPath); err != nil {
 		return newError(KindNotFound, err, "uploading %s", hostPath)
 	}
-	if sb.remote != nil {
-		return sb.remote.upload(ctx, hostPath, guestPath, opts.User)
-	}
-	return sb.fileCall(ctx, "uploading "+hostPath+" to "+guestPath, func(ctx context.Context) error {
-		pr := packTree(hostPath)
-		defer pr.Close()
-		_, err := sb.client.WriteTree(ctx, guestPath, opts.User, noteProgress(ctx, pr))
-		return err
-	})
+	pr := packTree(hostPath)
+	defer pr.Close()
+	return sb.writeTree(ctx, "uploading "+hostPath+" to "+guestPath, guestPath, pr, opts.User)
 }
 
 // packTree is hostPath as a tar stream, packed as it is read (close it).
@@ -260,16 +254,12 @@ func (sb *Sandbox) Download(ctx context.Context, guestPath, hostPath string, opt
 	if fi, err := os.Stat(filepath.Dir(hostPath)); err != nil || !fi.IsDir() {
 		return newError(KindNotFound, err, "downloading %s: no folder %s on the host", guestPath, filepath.Dir(hostPath))
 	}
+	from := "the guest"
 	if sb.remote != nil {
-		return sb.remote.download(ctx, guestPath, hostPath, opts.User)
+		from = "the server"
 	}
-	return sb.fileCall(ctx, "downloading "+guestPath+" to "+hostPath, func(ctx context.Context) error {
-		body, err := sb.client.ReadTree(ctx, guestPath, opts.User)
-		if err != nil {
-			return err
-		}
-		defer body.Close()
-		return unpackTree(ctx, hostPath, body, "the guest")
+	return sb.readTree(ctx, "downloading "+guestPath+" to "+hostPath, guestPath, opts.User, func(ctx context.Context, body io.Reader) error {
+		return unpackTree(ctx, hostPath, body, from)
 	})
 }
 

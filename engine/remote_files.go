@@ -80,11 +80,9 @@ func (r *remoteSandbox) fileOp(ctx context.Context, op protocol.FileOp, what str
 	return res, err
 }
 
-func (r *remoteSandbox) upload(ctx context.Context, hostPath, guestPath, user string) error {
-	return r.c.run(ctx, r.alive, "uploading "+hostPath+" to "+guestPath, stallBound, func(ctx context.Context) error {
-		pr := packTree(hostPath)
-		defer pr.Close()
-		resp, err := r.c.do(ctx, http.MethodPut, route(serverapi.PathTree, r.id), fileQuery(guestPath, user), noteProgress(ctx, pr), "application/x-tar")
+func (r *remoteSandbox) writeTree(ctx context.Context, what, guestPath string, tarStream io.Reader, user string) error {
+	return r.c.run(ctx, r.alive, what, stallBound, func(ctx context.Context) error {
+		resp, err := r.c.do(ctx, http.MethodPut, route(serverapi.PathTree, r.id), fileQuery(guestPath, user), noteProgress(ctx, tarStream), "application/x-tar")
 		if err != nil {
 			return err
 		}
@@ -92,13 +90,13 @@ func (r *remoteSandbox) upload(ctx context.Context, hostPath, guestPath, user st
 	})
 }
 
-func (r *remoteSandbox) download(ctx context.Context, guestPath, hostPath, user string) error {
-	return r.c.run(ctx, r.alive, "downloading "+guestPath+" to "+hostPath, stallBound, func(ctx context.Context) error {
+func (r *remoteSandbox) readTree(ctx context.Context, what, guestPath, user string, consume func(context.Context, io.Reader) error) error {
+	return r.c.run(ctx, r.alive, what, stallBound, func(ctx context.Context) error {
 		resp, err := r.c.do(ctx, http.MethodGet, route(serverapi.PathTree, r.id), fileQuery(guestPath, user), nil, "")
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
-		return unpackTree(ctx, hostPath, resp.Body, "the server")
+		return consume(ctx, resp.Body)
 	})
 }

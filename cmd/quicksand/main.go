@@ -6,6 +6,7 @@
 //	quicksand run [--image debian] [--memory 512M] [--timeout 10m] 'uname -a'
 //	quicksand shell [--image debian] [--save NAME]
 //	quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER | build [--arch]
+//	quicksand serve [--listen 127.0.0.1:7070 | unix:/path] [--keys FILE] ...
 package main
 
 import (
@@ -25,6 +26,8 @@ const usage = `usage: quicksand run [flags] COMMAND...
        quicksand image pack NAME ARCHIVE.qsimage
        quicksand image import [--name NAME] [--dir FOLDER] QUICKSAND_IMAGE_PACKAGE_FOLDER
        quicksand image build [--arch x86_64|arm64] [--source CHECKOUT] [--dir FOLDER]
+       quicksand serve [--listen ADDR] [--keys FILE] [--tls-cert PEM --tls-key PEM] [--mount-root DIR]...
+                       [--pool image=debian,size=4]... [--idle-timeout T] [--data DIR] [--image-dir DIR]...
 
 flags of run and shell:
   --image NAME      image name, image folder or save (default debian)
@@ -32,7 +35,16 @@ flags of run and shell:
   --cpus N          guest CPUs (default 1)
   --accel NAME      auto, kvm, hvf or tcg (default auto)
   --timeout T       run: the command's timeout, seconds or 90s, 10m, 1h (default 10m)
-  -v, --verbose     print the boot timing to stderr`
+  -v, --verbose     print the boot timing to stderr
+
+flags of serve (docs/server-openapi.yaml is its API):
+  --listen ADDR     host:port (default 127.0.0.1:7070) or unix:/path; an address
+                    other than the loopback needs --tls-cert and --tls-key
+  --keys FILE       API keys, one a line, owner-only (default
+                    ~/.config/quicksand/server-keys, made with one key if missing)
+  --mount-root DIR  sandboxes may mount host folders under DIR (none by default)
+  --pool SPEC       keep sandboxes started: image=NAME,size=N[,memory=SIZE][,cpus=N]
+  --idle-timeout T  stop a sandbox idle this long, unless its create says (default 300s)`
 
 func run(args []string) int {
 	if len(args) == 0 {
@@ -44,6 +56,8 @@ func run(args []string) int {
 		return runCommand(args[1:])
 	case "shell":
 		return runShell(args[1:])
+	case "serve":
+		return runServe(args[1:])
 	case "image":
 		if len(args) >= 2 {
 			if cmd, ok := imageCommands[args[1]]; ok {

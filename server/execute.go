@@ -1,0 +1,141 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+
+	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/quicksand-go/quicksand/engine"
+	"github.com/quicksand-go/quicksand/internal/protocol"
+	api "github.com/quicksand-go/quicksand/internal/serverapi"
+)
+
+// execRequest decodes an execute's body into the engine's request.
+func execRequest(c *call) (engine.ExecRequest, error) {
+	var req api.ExecRequest
+	if err := readJSON(c.w, c.r, &req); err != nil {
+		return engine.ExecRequest{}, err
+	}
+	if req.Timeout < 0 {
+		return engine.ExecRequest{}, apiError(engine.KindBadRequest, "timeout %v is negative", req.Timeout)
+	}
+	out := engine.ExecRequest{Command: req.Command, Timeout: seconds(req.Timeout), Cwd: req.Cwd, Shell: req.Shell,
+		Env: req.Env, User: req.User, MaxOutput: req.MaxOutput}
+	if req.Stdin != "" {
+		out.Stdin = []byte(req.Stdin)
+	}
+	if req.StdinB64 != "" {
+		if req.Stdin != "" {
+			return out, apiError(engine.KindBadRequest, "give stdin or stdin_b64, not both")
+		}
+		b, err := base64.StdEncoding.DecodeString(req.StdinB64)
+		if err != nil {
+			return out, apiError(engine.KindBadRequest, "stdin_b64 is not base64: %v", err)
+		}
+		out.Stdin = b
+	}
+	return out, nil
+}
+
+// resultOf is a result as the wire carries it; output says whether with
+// its output (a stream's exit event has none).
+func resultOf(r *engine.ExecResult, output bool) api.ExecResult {
+	out := api.ExecResult{ExitCode: r.ExitCode, TimedOut: r.TimedOut, Duration: r.Duration.Seconds(),
+		StdoutTruncated: r.StdoutTruncated, StderrTruncated: r.StderrTruncated}
+	if output {
+		out.Stdout, out.StdoutB64 = protocol.EncodeChunk(r.Stdout)
+		out.Stderr, out.StderrB64 = protocol.EncodeChunk(r.Stderr)
+	}
+	return out
+}
+
+func (s *Server) execute(c *call) error {
+	req, err := execRequest(c)
+	if err != nil {
+		return err
+	}
+	res, err := c.entry.sb.Execute(c.ctx(), req)
+	if err != nil {
+		return err
+	}
+	s.metrics.executed()
+	return c.json(http.StatusOK, resultOf(res, true))
+}
+
+func (s *Server) executeStream(c *call) error {
+	req, err := execRequest(c)
+	if err != nil {
+		return err
+	}
+	st, err := openStream(c)
+	if err != nil {
+		return err
+	}
+	req.OnOutput = st.chunk
+	res, err := c.entry.sb.Execute(c.ctx(), req)
+	s.metrics.executed()
+	return st.end(resultOf(orEmpty(res), false), err)
+}
+
+func orEmpty(r *engine.ExecResult) *engine.ExecResult {
+	if r == nil {
+		return &engine.ExecResult{}
+	}
+	return r
+}
+
+// eventStream is an answer of Server-Sent Events: output chunks, then one
+// exit or error event.
+type eventStream struct {
+	sess *sse.Session
+}
+
+// openStream starts the answer as an event stream: from here on, an
+// error is an event, not a status.
+func openStream(c *call) (*eventStream, error) {
+	sess, err := sse.Upgrade(c.w, c.r)
+	if err != nil {
+		return nil, err
+	}
+	c.answered = true
+	return &eventStream{sess: sess}, nil
+}
+
+// send writes one event. A client gone makes the call fail, which
+// abandons the command.
+func (st *eventStream) send(kind string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	msg := &sse.Message{Type: sse.Type(kind)}
+	msg.AppendData(string(b))
+	if err := st.sess.Send(msg); err != nil {
+		return err
+	}
+	return st.sess.Flush()
+}
+
+// chunk is an engine OnOutput: each chunk an event.
+func (st *eventStream) chunk(s engine.Stream, p []byte) error {
+	var ch api.Chunk
+	ch.Data, ch.DataB64 = protocol.EncodeChunk(p)
+	kind := api.EventStdout
+	if s == engine.Stderr {
+		kind = api.EventStderr
+	}
+	return st.send(kind, ch)
+}
+
+// end sends the exit event, or the error event of err, and returns err
+// for the request log.
+func (st *eventStream) end(res any, err error) error {
+	if err != nil {
+		body, _ := errorBody(err)
+		st.send(api.EventError, body)
+		return err
+	}
+	return st.send(api.EventExit, res)
+}
