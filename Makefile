@@ -18,7 +18,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-output bench-quicksand bench-quicksand-run clean clean-user
+.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-server bench-output bench-quicksand bench-quicksand-run clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -221,7 +221,8 @@ test-node: $(LIB)
 # default) is the long run.
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
 	./engine/internal/agent:FuzzEventStream ./engine/internal/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
-	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages ./engine/internal/image:FuzzParseDisk
+	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages ./engine/internal/image:FuzzParseDisk \
+	./server:FuzzServerRequests
 FUZZ_TIME ?= 200000x
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -249,6 +250,11 @@ bench: deps agent $(if $(BINDINGS),image,image-all) lib
 		$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) $(if $(BINDINGS),-bindings-only) -c-bench $(OUT)/bench/bench_c -json $(OUT)/bench/report.json | tee $(OUT)/bench/report.md
 	@if [ -x $(QS_VENV)/bin/python ]; then $(MAKE) --no-print-directory bench-quicksand-run; \
 	else echo "(no Quicksand venv: make bench-quicksand makes it and compares)"; fi
+
+# quicksand serve on the loopback beside the library used directly, in one
+# run (round trip, streaming, a create from the server's pool, 50 clients).
+bench-server: deps agent image
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -server-only
 
 # The host's peak memory for 1 GiB of output, through Go, C, Python and
 # Node, with and without a callback: a table on stdout.

@@ -205,16 +205,20 @@ func (c *commandCgroup) releaseLocked() {
 	}
 	c.released = true
 	cg := c.owner
+	populated := c.populated()
+	// Busy to free in one step: a sweep between the two (another
+	// command's release) would find the empty cgroup in neither and
+	// remove it, and the next command, cloned into the removed cgroup by
+	// its descriptor, would fail with ENOENT (seen with 50 clients at once).
 	cg.mu.Lock()
 	delete(cg.busy, c.dir)
+	if !populated {
+		cg.free = append(cg.free, c)
+	}
 	cg.mu.Unlock()
-	if c.populated() {
+	if populated {
 		syscall.Close(c.fd)
 		c.events.Close()
-	} else {
-		cg.mu.Lock()
-		cg.free = append(cg.free, c)
-		cg.mu.Unlock()
 	}
 	cg.mu.Lock()
 	cg.ended++

@@ -60,6 +60,7 @@ func main() {
 	mountsOnly := flag.Bool("mounts-only", false, "measure only shared folders")
 	processesOnly := flag.Bool("processes-only", false, "measure only background processes and terminals")
 	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
+	serverOnly := flag.Bool("server-only", false, "measure only quicksand serve beside the library used directly")
 	densityOnly := flag.Int("density-only", 0, "measure only this many idle sandboxes, then 50 started at once")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
@@ -104,6 +105,12 @@ func main() {
 		section("pool")
 		add(poolStarts(ctx, 20))
 		add(external("Python", []string{"python3", "bindings/python/bench.py", "pool", "20"})...)
+		finish(r, *jsonOut)
+		return
+	}
+	if *serverOnly {
+		section("server")
+		add(serverFigures(ctx, n)...)
 		finish(r, *jsonOut)
 		return
 	}
@@ -172,6 +179,8 @@ func main() {
 	}
 	section("density")
 	add(densityFigures(ctx, n.density, 50)...)
+	section("server")
+	add(serverFigures(ctx, n)...)
 	section("image build")
 	add(imageBuild(*quick)...)
 	bindingFigures(ctx, n, *cBench, add, section)
