@@ -90,6 +90,7 @@ func orEmpty(r *engine.ExecResult) *engine.ExecResult {
 // exit or error event.
 type eventStream struct {
 	sess *sse.Session
+	c    *call
 }
 
 // openStream starts the answer as an event stream: from here on, an
@@ -100,7 +101,7 @@ func openStream(c *call) (*eventStream, error) {
 		return nil, err
 	}
 	c.answered = true
-	return &eventStream{sess: sess}, nil
+	return &eventStream{sess: sess, c: c}, nil
 }
 
 // send writes one event. A client gone makes the call fail, which
@@ -133,6 +134,7 @@ func (st *eventStream) chunk(s engine.Stream, p []byte) error {
 // for the request log.
 func (st *eventStream) end(res any, err error) error {
 	if err != nil {
+		err = st.c.srv.restarting(err)
 		body, _ := errorBody(err)
 		st.send(api.EventError, body)
 		return err

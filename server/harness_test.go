@@ -82,7 +82,8 @@ func (l *lockedLog) String() string {
 type testServer struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	base   string // http://host:port, or http://unix for a socket
+	args   []string // the command line, the same for every restart
+	base   string   // http://host:port, or http://unix for a socket
 	client *http.Client
 	log    *lockedLog
 	data   string
@@ -99,11 +100,29 @@ func startServer(t *testing.T, args ...string) *testServer {
 		t.Fatal(err)
 	}
 	s := &testServer{t: t, log: &lockedLog{}, data: filepath.Join(dir, "data")}
-	full := append([]string{"serve", "--keys", keys, "--data", s.data}, args...)
+	s.args = append([]string{"serve", "--keys", keys, "--data", s.data}, args...)
 	if !strings.Contains(strings.Join(args, " "), "--listen") {
-		full = append(full, "--listen", "127.0.0.1:0")
+		s.args = append(s.args, "--listen", "127.0.0.1:0")
 	}
-	s.cmd = exec.Command(quicksandBin, full...)
+	t.Cleanup(s.stop)
+	s.launch()
+	return s
+}
+
+// restart stops the server with SIGTERM and starts it again with the same
+// keys, data folder and options (on a new port).
+func (s *testServer) restart() {
+	s.t.Helper()
+	s.stop()
+	s.log.WriteString("--- restarted ---\n")
+	s.launch()
+}
+
+// launch starts the server's process and waits until it listens.
+func (s *testServer) launch() {
+	t := s.t
+	t.Helper()
+	s.cmd = exec.Command(quicksandBin, s.args...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -122,14 +141,12 @@ func startServer(t *testing.T, args ...string) *testServer {
 			s.log.WriteString(sc.Text() + "\n")
 		}
 	}()
-	t.Cleanup(s.stop)
 	select {
 	case a := <-addr:
 		s.connectTo(a)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the server did not listen within 30 s:\n%s", s.log)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the server did not listen within 90 s:\n%s", s.log)
 	}
-	return s
 }
 
 func (s *testServer) connectTo(addr string) {
@@ -146,7 +163,7 @@ func (s *testServer) connectTo(addr string) {
 
 // stop sends SIGTERM and waits for the server to exit.
 func (s *testServer) stop() {
-	if s.cmd.ProcessState != nil {
+	if s.cmd == nil || s.cmd.Process == nil || s.cmd.ProcessState != nil {
 		return
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
@@ -157,9 +174,9 @@ func (s *testServer) stop() {
 		if err != nil {
 			s.t.Errorf("the server exited with %v:\n%s", err, s.log)
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(120 * time.Second):
 		s.cmd.Process.Kill()
-		s.t.Errorf("the server did not stop within 60 s of SIGTERM:\n%s", s.log)
+		s.t.Errorf("the server did not stop within 120 s of SIGTERM:\n%s", s.log)
 	}
 }
 

@@ -21,8 +21,15 @@ type entry struct {
 	tenant   string
 	sb       *engine.Sandbox
 	image    string
+	network  engine.NetworkMode
 	metadata map[string]string
 	created  time.Time
+	// lost: the sandbox is gone (it could not be kept across a restart)
+	// and only its record is left, with sb nil: this says why.
+	lost string
+	// base is the save a resumed sandbox's disk builds on, removed when
+	// the sandbox stops ("" for a sandbox started afresh).
+	base string
 
 	mu       sync.Mutex
 	timeout  time.Duration // idle time before it is stopped; 0: never
@@ -50,7 +57,7 @@ func (e *entry) begin() func() {
 func (e *entry) overdue(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.timeout > 0 && e.busy == 0 && now.Sub(e.lastUsed) > e.timeout
+	return e.lost == "" && e.timeout > 0 && e.busy == 0 && now.Sub(e.lastUsed) > e.timeout
 }
 
 func (e *entry) setTimeout(d time.Duration) {
@@ -65,18 +72,21 @@ func (e *entry) describe() serverapi.Sandbox {
 	e.mu.Lock()
 	timeout := e.timeout
 	e.mu.Unlock()
-	return serverapi.Sandbox{
+	d := serverapi.Sandbox{
 		ID: e.id, Metadata: maps.Clone(e.metadata), Timeout: timeout.Seconds(),
-		Image: e.image, Arch: e.sb.Arch(), Accelerator: string(e.sb.Accelerator()),
-		Running: e.sb.IsRunning(), Created: e.created.UTC().Format(time.RFC3339Nano),
+		Image: e.image, Created: e.created.UTC().Format(time.RFC3339Nano), Lost: e.lost,
 	}
+	if e.sb != nil {
+		d.Arch, d.Accelerator, d.Running = e.sb.Arch(), string(e.sb.Accelerator()), e.sb.IsRunning()
+	}
+	return d
 }
 
 // registry is the server's sandboxes, by id.
 type registry struct {
 	mu      sync.Mutex
 	entries map[string]*entry
-	count   atomic.Int64
+	count   atomic.Int64 // the entries that are not lost
 }
 
 func newRegistry() *registry { return &registry{entries: map[string]*entry{}} }
@@ -92,8 +102,19 @@ func newID() string {
 func (g *registry) add(e *entry) {
 	g.mu.Lock()
 	g.entries[e.id] = e
-	g.count.Store(int64(len(g.entries)))
+	g.recount()
 	g.mu.Unlock()
+}
+
+// recount counts the sandboxes that run (not the lost ones); g.mu is held.
+func (g *registry) recount() {
+	n := 0
+	for _, e := range g.entries {
+		if e.lost == "" {
+			n++
+		}
+	}
+	g.count.Store(int64(n))
 }
 
 // get finds the tenant's sandbox id; another tenant's is not found.
@@ -116,7 +137,7 @@ func (g *registry) take(tenant, id string) (*entry, error) {
 		return nil, errNoSandbox(id)
 	}
 	delete(g.entries, id)
-	g.count.Store(int64(len(g.entries)))
+	g.recount()
 	return e, nil
 }
 

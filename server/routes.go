@@ -51,6 +51,7 @@ var routes = []route{
 // call is one request being answered: who asked, and the sandbox it names
 // once found.
 type call struct {
+	srv    *Server
 	w      http.ResponseWriter
 	r      *http.Request
 	tenant string
@@ -93,10 +94,13 @@ func (s *Server) Handler() http.Handler {
 // handler, and logs and counts the call.
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
-	c := &call{w: w, r: r}
+	c := &call{srv: s, w: w, r: r}
 	err := s.authenticate(rt, c)
 	if err == nil && r.PathValue("id") != "" {
 		c.entry, err = s.reg.get(c.tenant, r.PathValue("id"))
+	}
+	if err == nil && c.entry != nil && c.entry.lost != "" && rt.path != api.PathSandbox {
+		err = apiError(engine.KindNotRunning, "sandbox %q is lost: %s (delete it to forget it)", c.entry.id, c.entry.lost)
 	}
 	if err == nil {
 		if c.entry != nil {
@@ -105,6 +109,9 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
 		err = rt.handle(s, c)
 	}
 	status := http.StatusOK
+	if !c.answered {
+		err = s.restarting(err)
+	}
 	if err != nil {
 		var body any
 		body, status = errorBody(err)

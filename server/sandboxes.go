@@ -84,7 +84,7 @@ func (s *Server) create(c *call) error {
 		sb.Stop(context.Background())
 		return apiError(engine.KindCancelled, "the client went away before the sandbox was ready")
 	}
-	e := &entry{id: newID(), tenant: c.tenant, sb: sb, image: cfg.Image, metadata: maps.Clone(req.Metadata),
+	e := &entry{id: newID(), tenant: c.tenant, sb: sb, image: cfg.Image, network: cfg.Network, metadata: maps.Clone(req.Metadata),
 		created: time.Now(), timeout: timeout, lastUsed: time.Now()}
 	if e.metadata == nil {
 		e.metadata = map[string]string{}
@@ -131,6 +131,10 @@ func (s *Server) remove(c *call) error {
 	e, err := s.reg.take(c.tenant, c.entry.id)
 	if err != nil {
 		return err
+	}
+	if e.lost != "" {
+		s.forget(e)
+		return c.noContent()
 	}
 	s.stopEntry(e, "deleted by its client")
 	return c.noContent()

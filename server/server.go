@@ -35,8 +35,8 @@ type Options struct {
 	// MountRoots are the host folders under which sandboxes may mount
 	// folders (none by default: no mounts).
 	MountRoots []string
-	// DataDir keeps the tenants' saves (default
-	// $XDG_DATA_HOME/quicksand/server).
+	// DataDir keeps the tenants' saves, and the sandboxes saved across a
+	// restart (default $XDG_DATA_HOME/quicksand/server).
 	DataDir string
 	// ImageDirs are searched for images before the engine's defaults.
 	ImageDirs []string
@@ -66,7 +66,14 @@ type Server struct {
 
 	stopReaper context.CancelFunc
 	closeOnce  sync.Once
+	// life is every request's base context; Close cancels it so that the
+	// calls in flight end at once, with errRestarting as its cause.
+	life    context.Context
+	endLife context.CancelCauseFunc
 }
+
+// errRestarting is why Close ends the calls in flight.
+var errRestarting = errors.New("the server is restarting")
 
 // New checks the options, loads the keys and opens the listener; Serve
 // then answers on it.
@@ -111,12 +118,21 @@ func New(opts Options) (*Server, error) {
 	if s.listener, err = listen(opts.Listen, tlsConfig); err != nil {
 		return nil, err
 	}
-	if s.pools, err = startPools(opts.Pools, s.engineConfig, s.log); err != nil {
+	// The sandboxes the last stop saved come back before any request is
+	// answered (those that arrive meanwhile wait on the listener).
+	if err := s.resumeAll(context.Background()); err != nil {
 		s.listener.Close()
 		return nil, err
 	}
+	if s.pools, err = startPools(opts.Pools, s.engineConfig, s.log); err != nil {
+		s.listener.Close()
+		s.saveAll(context.Background())
+		return nil, err
+	}
+	s.life, s.endLife = context.WithCancelCause(context.Background())
 	s.http = &http.Server{
-		Handler: s.Handler(),
+		BaseContext: func(net.Listener) context.Context { return s.life },
+		Handler:     s.Handler(),
 		// A client that sends its headers slowly holds a connection, not
 		// the server: bounded. Bodies and answers are streams of any
 		// length (files, output), so they are bounded by their calls.
@@ -143,20 +159,41 @@ func (s *Server) Serve() error {
 	return err
 }
 
-// Close stops answering, then stops every sandbox and pool.
+// callsGrace bounds the wait for the calls in flight to end once Close
+// cancelled them (a handler blocked reading a slow client's body does not
+// see its context); then their connections are closed under them.
+const callsGrace = 5 * time.Second
+
+// Close stops answering, ends every call in flight with errRestarting,
+// closes the pools, and saves every sandbox for the next start (see
+// saveAll) within ctx's time; what it leaves no time for is lost.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		began := time.Now()
 		s.stopReaper()
-		err = s.http.Shutdown(ctx)
-		for _, e := range s.reg.all() {
-			if _, terr := s.reg.take(e.tenant, e.id); terr == nil {
-				s.stopEntry(e, "the server stops")
-			}
+		s.endLife(errRestarting)
+		calls, cancel := context.WithTimeout(ctx, callsGrace)
+		if serr := s.http.Shutdown(calls); serr != nil {
+			s.log.Warn("calls still in flight after the grace: closing their connections", "err", serr)
+			s.http.Close()
 		}
+		cancel()
 		s.pools.close()
+		n := s.reg.count.Load()
+		s.saveAll(ctx)
+		s.log.Info("stopped", "sandboxes", n, "duration", time.Since(began))
 	})
 	return err
+}
+
+// restarting turns the failure of a call that Close ended into one that
+// says so (a client may retry once the server is back).
+func (s *Server) restarting(err error) error {
+	if err == nil || s.life.Err() == nil {
+		return err
+	}
+	return apiError(engine.KindNotRunning, "%v: this call was ended so that its sandbox can be saved (%v)", errRestarting, err)
 }
 
 // stopEntry stops a sandbox the registry no longer holds.
@@ -165,6 +202,7 @@ func (s *Server) stopEntry(e *entry, why string) {
 	if err := e.sb.Stop(context.Background()); err != nil {
 		s.log.Warn("stopping a sandbox", "id", e.id, "err", err)
 	}
+	s.forget(e)
 	s.metrics.sandboxStopped()
 }
 

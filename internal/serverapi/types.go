@@ -95,6 +95,10 @@ type Sandbox struct {
 	Accelerator string            `json:"accelerator"`
 	Running     bool              `json:"running"`
 	Created     string            `json:"created"`
+	// Lost says why a sandbox is gone: the server could not keep it
+	// across a restart (it had mounts, its save or resume failed). Only
+	// get, list and delete take a lost sandbox.
+	Lost string `json:"lost,omitempty"`
 }
 
 // SandboxList answers a list.
