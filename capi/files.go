@@ -174,29 +174,32 @@ func qs_sandbox_file_op(h *C.qs_sandbox, request *C.uint8_t, requestLen C.size_t
 }
 
 //export qs_sandbox_upload
-func qs_sandbox_upload(h *C.qs_sandbox, hostPath, guestPath *C.char, errOut **C.qs_error) C.qs_status {
-	return copyCall(h, hostPath, guestPath, "qs_sandbox_upload", errOut, func(sb *engine.Sandbox, a, b string) error {
-		return sb.Upload(context.Background(), a, b, engine.FileOptions{})
+func qs_sandbox_upload(h *C.qs_sandbox, hostPath, guestPath *C.char, options *C.uint8_t, optionsLen C.size_t, errOut **C.qs_error) C.qs_status {
+	return copyCall(h, hostPath, guestPath, options, optionsLen, "qs_sandbox_upload", errOut, func(ctx context.Context, sb *engine.Sandbox, a, b string, o engine.FileOptions) error {
+		return sb.Upload(ctx, a, b, o)
 	})
 }
 
 //export qs_sandbox_download
-func qs_sandbox_download(h *C.qs_sandbox, guestPath, hostPath *C.char, errOut **C.qs_error) C.qs_status {
-	return copyCall(h, guestPath, hostPath, "qs_sandbox_download", errOut, func(sb *engine.Sandbox, a, b string) error {
-		return sb.Download(context.Background(), a, b, engine.FileOptions{})
+func qs_sandbox_download(h *C.qs_sandbox, guestPath, hostPath *C.char, options *C.uint8_t, optionsLen C.size_t, errOut **C.qs_error) C.qs_status {
+	return copyCall(h, guestPath, hostPath, options, optionsLen, "qs_sandbox_download", errOut, func(ctx context.Context, sb *engine.Sandbox, a, b string, o engine.FileOptions) error {
+		return sb.Download(ctx, a, b, o)
 	})
 }
 
-func copyCall(h *C.qs_sandbox, from, to *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string, string) error) C.qs_status {
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
-		if from == nil || to == nil {
+// copyCall runs an upload or download with its options: every option goes
+// to the engine, which refuses one the call does not use, naming it.
+func copyCall(h *C.qs_sandbox, from, to *C.char, options *C.uint8_t, optionsLen C.size_t, what string, errOut **C.qs_error,
+	op func(context.Context, *engine.Sandbox, string, string, engine.FileOptions) error) C.qs_status {
+	return fileCall(h, from, options, optionsLen, what, errOut, func(ctx context.Context, sb *engine.Sandbox, a string, r wire.FileRequest) error {
+		if to == nil {
 			return invalidHandle(what + ": a path is NULL")
 		}
-		return op(sb, C.GoString(from), C.GoString(to))
+		if r.Op != "" || r.Path != "" || r.Dest != "" {
+			return &engine.Error{Kind: engine.KindBadRequest, Msg: what + ": options take no op, path or dest (the paths are arguments)"}
+		}
+		o := engine.FileOptions{User: r.User, Mode: r.Mode, Parents: r.Parents, Recursive: r.Recursive, MaxSize: r.MaxSize}
+		return op(ctx, sb, a, C.GoString(to), o)
 	})
 }
 

@@ -176,8 +176,25 @@ int qs_version_number(void);
  *   mounts            array of {host: str, guest: str, readonly: bool}:
  *                            host folders shared into the guest once it is
  *                            up (see qs_sandbox_mount)
+ *   server            str    a `quicksand serve` server that keeps the
+ *                            sandbox (see "Sandboxes a server keeps"):
+ *                            http://host:port (loopback only),
+ *                            https://host:port or unix:/path/to.sock.
+ *                            Default $QUICKSAND_SERVER; none: a VM of this
+ *                            process
+ *   api_key           str    the server's key for this client (default
+ *                            $QUICKSAND_API_KEY, only with $QUICKSAND_SERVER)
+ *   metadata          map str -> str  labels of the sandbox, which
+ *                            qs_sandbox_list filters by (a server's sandbox)
+ *   idle_timeout      number seconds the server lets the sandbox sit idle
+ *                            before it stops it (default: the server's;
+ *                            negative: never). A server's sandbox only
  * image may also name a save (qs_sandbox_save): it is then resumed with the
  * memory and CPUs it was saved with.
+ * With a server, the options of this host's VMs (image_dirs, qemu_path,
+ * workdir, template_dir, extra_qemu_args, extra_kernel_args, port_forwards,
+ * allow_host_loopback, an accel other than "auto", an image path) are the
+ * server's business and QS_ERR_INVALID_CONFIG.
  * config may be NULL with config_len 0 for all defaults.
  * On success *out is a new handle: stop it with qs_sandbox_stop and release
  * it with qs_sandbox_free.
@@ -245,24 +262,62 @@ qs_status qs_call_cancel(uint64_t call_id);
 qs_status qs_sandbox_stop(qs_sandbox *sb, qs_error **err);
 
 /*
- * Releases the handle, stopping the sandbox first if it still runs. NULL is
- * ignored. The handle must not be used afterwards (a stale handle gives
+ * Releases the handle, stopping the sandbox first if it still runs (a
+ * server's sandbox is not stopped: it runs on until qs_sandbox_stop or its
+ * idle timeout, for other handles and processes). NULL is ignored. The handle must not be used afterwards (a stale handle gives
  * QS_ERR_INVALID_HANDLE where it can be detected).
  */
 void qs_sandbox_free(qs_sandbox *sb);
 
 /*
  * Facts about a sandbox, as a msgpack map the caller frees with
- * qs_buffer_free: running bool, accelerator str ("kvm", "hvf", "tcg"),
+ * qs_buffer_free: id str (the server's id of a server's sandbox, which
+ * qs_sandbox_connect takes; a random one for a local sandbox), remote bool
+ * (a server keeps it), running bool, accelerator str ("kvm", "hvf", "tcg"),
  * arch str, pid int (QEMU's), agent_addr str, output_channel bool
  * (commands' output travels over the fast virtio-serial channel,
  * docs/protocol.md), output_channel_error str (why not, only when it does
  * not), boot_timing map {warm bool (resumed from a template or a save),
  * qemu_started float, kernel_booted float, agent_listening float, ready
- * float: seconds since the start call}. Works after stop (running is then
- * false).
+ * float: seconds since the start call}, metadata map str -> str (the
+ * sandbox's labels). A server's sandbox has no pid (0), agent_addr ("")
+ * or boot timing (zeros). Works after stop (running is then false).
  */
 qs_status qs_sandbox_info(qs_sandbox *sb, qs_buffer *info, qs_error **err);
+
+/*
+ * Sandboxes a server keeps. qs_sandbox_start with a server (config key
+ * `server`, or $QUICKSAND_SERVER) makes the sandbox on a `quicksand serve`
+ * server; every call on its handle then goes there, with the same results
+ * and codes as a local one's (qs_sandbox_console_log is
+ * QS_ERR_BAD_REQUEST). Such a sandbox outlives its handle and its process:
+ * qs_sandbox_free leaves it running; qs_sandbox_stop stops it and the
+ * server forgets it; the server stops it too after its idle timeout. A
+ * wrong key is QS_ERR_AUTH, a server that cannot be reached
+ * QS_ERR_TRANSPORT (the message names the server); the sandbox runs on.
+ *
+ * qs_sandbox_connect: a new handle to the sandbox `id` (qs_sandbox_info's
+ *   id, or qs_sandbox_list's) that this key made; an unknown id, or
+ *   another key's, is QS_ERR_NOT_FOUND.
+ * qs_sandbox_list: the sandboxes the server keeps for this key whose
+ *   metadata has every label of the filter.
+ * options (may be NULL: $QUICKSAND_SERVER and $QUICKSAND_API_KEY), a
+ * msgpack map, every key optional:
+ *   server    str  as the config's
+ *   api_key   str  as the config's
+ *   metadata  map str -> str  qs_sandbox_list only: the labels to filter by
+ * list: a msgpack array of maps {id str, metadata map, image str,
+ *   running bool, created float (seconds since the epoch), idle_timeout
+ *   float (seconds; 0: never)}.
+ * qs_sandbox_set_idle_timeout: sets how long the server lets the sandbox
+ *   sit idle (a negative number: never; 0 is QS_ERR_BAD_REQUEST) and
+ *   starts that time again, as a keep-alive. A local sandbox has none:
+ *   QS_ERR_BAD_REQUEST.
+ */
+qs_status qs_sandbox_connect(const char *id, const uint8_t *options, size_t options_len, qs_sandbox **out,
+                             qs_error **err);
+qs_status qs_sandbox_list(const uint8_t *options, size_t options_len, qs_buffer *list, qs_error **err);
+qs_status qs_sandbox_set_idle_timeout(qs_sandbox *sb, double seconds, qs_error **err);
 
 /* The guest's serial console output so far (up to 16 MiB), as text: the
  * bytes the guest wrote, NUL-terminated (see Conventions). */
@@ -358,10 +413,15 @@ qs_status qs_sandbox_file_op(qs_sandbox *sb, const uint8_t *request, size_t requ
 /*
  * Copies a file or a folder with everything in it (modes, symlinks as
  * symlinks, empty folders, modification times), streamed: host to guest,
- * or guest to host. The destination must not exist yet.
+ * or guest to host. The destination must not exist yet. options (may be
+ * NULL): the file options map above, of which these take user (the guest
+ * side is read or made as that user) and timeout; another option is
+ * QS_ERR_BAD_REQUEST naming it.
  */
-qs_status qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, qs_error **err);
-qs_status qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, qs_error **err);
+qs_status qs_sandbox_upload(qs_sandbox *sb, const char *host_path, const char *guest_path, const uint8_t *options,
+                            size_t options_len, qs_error **err);
+qs_status qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char *host_path, const uint8_t *options,
+                              size_t options_len, qs_error **err);
 
 /*
  * Shared folders. A host folder mounted at a guest path (made when missing)

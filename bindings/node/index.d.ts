@@ -31,6 +31,39 @@ export interface SandboxOptions {
   workdir?: string;
   /** Boot the kernel even when a template of the image could be resumed (default false). */
   coldBoot?: boolean;
+  /**
+   * A `quicksand serve` server that keeps the sandbox instead of a VM of this process:
+   * "http://127.0.0.1:PORT" (plain http on the loopback only), "https://host:port" or
+   * "unix:/path/to.sock". Default $QUICKSAND_SERVER. Such a sandbox outlives this process until
+   * stop() or its idle timeout; Sandbox.connect(sb.id) reaches it again. The options of this
+   * host's VMs (imageDirs, qemuPath, workdir, portForwards, ...) are refused with it.
+   */
+  server?: string;
+  /** The server's key for this client (default $QUICKSAND_API_KEY, with $QUICKSAND_SERVER only). */
+  apiKey?: string;
+  /** Labels of the sandbox, which Sandbox.list({ metadata }) filters by. */
+  metadata?: Record<string, string>;
+  /** Seconds a server lets the sandbox sit idle before it stops it (default: the server's; negative: never). */
+  idleTimeout?: number;
+}
+
+/** Which server, and with which key (default $QUICKSAND_SERVER and $QUICKSAND_API_KEY). */
+export interface RemoteOptions {
+  server?: string;
+  apiKey?: string;
+}
+
+/** A sandbox a server keeps (Sandbox.list). */
+export interface SandboxSummary {
+  /** What Sandbox.connect takes. */
+  id: string;
+  metadata: Record<string, string>;
+  image: string;
+  running: boolean;
+  /** When it was made, seconds since the epoch. */
+  created: number;
+  /** Seconds the server lets it sit idle before it stops it; 0: never. */
+  idleTimeout: number;
 }
 
 /** Options of Sandbox.execute. */
@@ -81,6 +114,18 @@ export interface BootTiming {
 export class Sandbox {
   private constructor();
   static start(options?: SandboxOptions): Promise<Sandbox>;
+  /** The sandbox `id` a server keeps for this key; rejects with NotFoundError for an unknown one. */
+  static connect(id: string, options?: RemoteOptions): Promise<Sandbox>;
+  /** The sandboxes a server keeps for this key whose metadata has every label given. */
+  static list(options?: RemoteOptions & { metadata?: Record<string, string> }): Promise<SandboxSummary[]>;
+  /** A server's sandbox: its idle timeout in seconds (negative: never), restarted now. */
+  setIdleTimeout(seconds: number): Promise<void>;
+  /** The server's id of a server's sandbox (what connect takes); a random one for a local sandbox. */
+  readonly id: string;
+  /** The sandbox's labels. */
+  readonly metadata: Record<string, string>;
+  /** True when a server keeps the sandbox. */
+  readonly remote: boolean;
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
   stop(): Promise<void>;
   /** Captures RAM and disk as checkpoint `tag`. */
@@ -95,9 +140,9 @@ export class Sandbox {
    */
   readFile(path: string, opts?: { user?: string; maxSize?: number } & FileCallOptions): Promise<Buffer>;
   /** Copies a host file or folder tree to `guestPath`, which must not exist. */
-  upload(hostPath: string, guestPath: string): Promise<void>;
+  upload(hostPath: string, guestPath: string, opts?: { user?: string } & FileCallOptions): Promise<void>;
   /** Copies a guest file or folder tree to `hostPath`, which must not exist. */
-  download(guestPath: string, hostPath: string): Promise<void>;
+  download(guestPath: string, hostPath: string, opts?: { user?: string } & FileCallOptions): Promise<void>;
   listDir(path: string, opts?: FileCallOptions): Promise<FileInfo[]>;
   /** Rejects with NotFoundError when `path` does not exist. */
   stat(path: string, opts?: FileCallOptions): Promise<FileInfo>;
@@ -155,7 +200,7 @@ export class InternalError extends QuicksandError {}
 export class SnapshotError extends QuicksandError {}
 /** The guest ran out of processes or memory to start the command. */
 export class ResourceError extends QuicksandError {}
-/** A path in the guest (or the host path of an upload) does not exist. */
+/** A path in the guest (or the host path of an upload) does not exist, or a server has no sandbox of that id. */
 export class NotFoundError extends QuicksandError {}
 /** The guest user of the call may not do that to the path. */
 export class PermissionError extends QuicksandError {}

@@ -304,8 +304,8 @@ static void test_files(qs_sandbox *sb) {
     FILE *f = fopen(src, "w");
     fputs("uploaded\n", f);
     fclose(f);
-    CHECK(qs_sandbox_upload(sb, src, "/tmp/c-up", &err) == QS_OK, "upload: %s", qs_error_message(err));
-    CHECK(qs_sandbox_download(sb, "/tmp/c-up", dst, &err) == QS_OK, "download: %s", qs_error_message(err));
+    CHECK(qs_sandbox_upload(sb, src, "/tmp/c-up", NULL, 0, &err) == QS_OK, "upload: %s", qs_error_message(err));
+    CHECK(qs_sandbox_download(sb, "/tmp/c-up", dst, NULL, 0, &err) == QS_OK, "download: %s", qs_error_message(err));
     char line[32] = {0};
     f = fopen(dst, "r");
     CHECK(f != NULL && fgets(line, sizeof line, f) != NULL && strcmp(line, "uploaded\n") == 0, "downloaded %s", line);

@@ -89,6 +89,10 @@ func configFrom(f *fields) (c engine.Config, err error) {
 		f.boolean("cold_boot", &c.ColdBoot),
 		f.boolean("allow_host_loopback", &c.AllowHostLoopback),
 		f.str("template_dir", &c.TemplateDir),
+		f.str("server", &c.Server),
+		f.str("api_key", &c.APIKey),
+		f.strMap("metadata", &c.Metadata),
+		idleTimeout(f, "idle_timeout", &c.IdleTimeout),
 	}
 	for _, err := range steps {
 		if err != nil {
@@ -182,6 +186,11 @@ type BootTiming struct {
 
 // Info is the msgpack form of qs_sandbox_info.
 type Info struct {
+	// ID is the server's id of a server's sandbox (what
+	// qs_sandbox_connect takes), a random one for a local sandbox.
+	ID string `msgpack:"id"`
+	// Remote: a server keeps the sandbox.
+	Remote      bool   `msgpack:"remote"`
 	Running     bool   `msgpack:"running"`
 	Accelerator string `msgpack:"accelerator"`
 	Arch        string `msgpack:"arch"`
@@ -193,13 +202,25 @@ type Info struct {
 	OutputChannelError string `msgpack:"output_channel_error,omitempty"`
 	// Last: the C tests' small reader stops at the first nested value.
 	BootTiming BootTiming `msgpack:"boot_timing"`
+	// Metadata: the sandbox's labels (never nil: an empty map).
+	Metadata map[string]string `msgpack:"metadata"`
 }
+
+// IsRemote says whether a server keeps sb. The engine has no method for it;
+// a local sandbox always has its agent's address, a server's never (see
+// engine.Sandbox.AgentAddr).
+func IsRemote(sb *engine.Sandbox) bool { return sb.AgentAddr() == "" }
 
 // EncodeInfo writes the info map of a sandbox.
 func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
 	t := sb.BootTiming()
 	channel, why := sb.OutputChannel()
+	metadata := sb.Metadata()
+	if metadata == nil {
+		metadata = map[string]string{}
+	}
 	info := Info{
+		ID: sb.ID(), Remote: IsRemote(sb), Metadata: metadata,
 		OutputChannel: channel,
 		Running:       sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
 		PID: sb.PID(), AgentAddr: sb.AgentAddr(),

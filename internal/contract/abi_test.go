@@ -46,6 +46,8 @@ func cKind(typ string) (string, error) {
 		return "status", nil
 	case "size_t":
 		return "size_t", nil
+	case "double":
+		return "double", nil
 	case "uint64_t":
 		return "uint64", nil
 	case "char*":
@@ -170,6 +172,7 @@ print(json.dumps({
 // bytes as well as text.
 var pythonKinds = map[string][]string{
 	"c_int":       {"int", "status"},
+	"c_double":    {"double"},
 	"c_ulong":     {"size_t", "uint64"},
 	"None":        {"void"},
 	"c_char_p":    {"str", "bytes"},
@@ -198,6 +201,7 @@ console.log(JSON.stringify({
 var nodeKinds = map[string][]string{
 	"int":      {"int", "status"},
 	"size_t":   {"size_t"},
+	"double":   {"double"},
 	"uint64":   {"uint64", "userdata"},
 	"void":     {"void"},
 	"string":   {"str"},

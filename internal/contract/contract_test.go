@@ -44,6 +44,7 @@ type header struct {
 	codes         map[string]int // QS_OK, QS_ERR_* → number
 	configKeys    []string
 	requestKeys   []string
+	remoteKeys    []string // qs_sandbox_connect's and qs_sandbox_list's options
 	resultKeys    []string
 	streams, logs map[string]int
 }
@@ -80,6 +81,7 @@ func parseHeader(t *testing.T) header {
 	}
 	h.configKeys = block("config: msgpack map", "image may also")
 	h.requestKeys = block("request: msgpack map", "on_chunk:")
+	h.remoteKeys = block("msgpack map, every key optional:\n *   server", " * list: ")
 	res := src[strings.Index(src, "result (required)"):]
 	res = res[:strings.Index(res, "A command that fails")]
 	for _, m := range regexp.MustCompile(`([a-z_]+) (?:bin|int|bool|float)\b`).FindAllStringSubmatch(res, -1) {
@@ -172,7 +174,7 @@ codes = {c.code: c.status for c in vars(errors).values()
 def every(fn, **special):
     return {p: special.get(p, "x") for p in inspect.signature(fn).parameters}
 cfg = msgpack.unpackb(_core.encode_config(**every(_core.encode_config,
-    port_forwards=[(1, 2)], extra_qemu_args=["a"], extra_kernel_args=["a"], mounts=[("/h", "/g")])))
+    port_forwards=[(1, 2)], extra_qemu_args=["a"], extra_kernel_args=["a"], mounts=[("/h", "/g")], metadata={"a": "b"})))
 req = msgpack.unpackb(_core.encode_request(**every(_core.encode_request, env={"A": "b"})), raw=False)
 print(json.dumps({"codes": codes, "config_keys": list(cfg), "request_keys": list(req)}))
 `
@@ -186,7 +188,7 @@ const codes = {};
 for (const cls of Object.values(errors)) {
   if (typeof cls === "function" && cls.status > 0) codes[cls.code] = cls.status;
 }
-const special = { portForwards: [{ host: 1, guest: 2 }], extraQemuArgs: ["a"], extraKernelArgs: ["a"], env: { A: "b" }, timeout: 1, maxOutput: 1 };
+const special = { portForwards: [{ host: 1, guest: 2 }], extraQemuArgs: ["a"], extraKernelArgs: ["a"], env: { A: "b" }, timeout: 1, maxOutput: 1, metadata: { a: "b" } };
 const options = (keys) => Object.fromEntries(keys.filter((k) => !["onStdout", "onStderr", "signal"].includes(k)).map((k) => [k, special[k] ?? "x"]));
 const cfg = decode(encodeConfig(options(Object.keys(CONFIG_KEYS))));
 const req = decode(encodeRequest("true", options(EXECUTE_KEYS)));
@@ -234,6 +236,15 @@ func TestOneContract(t *testing.T) {
 	}
 	if got := wire.RequestKeys(); !slices.Equal(got, h.requestKeys) {
 		t.Errorf("request keys: header %v, capi/wire %v", h.requestKeys, got)
+	}
+
+	// connect takes the remote options but the list's filter.
+	if got := wire.ListKeys(); !slices.Equal(got, h.remoteKeys) {
+		t.Errorf("qs_sandbox_list option keys: header %v, capi/wire %v", h.remoteKeys, got)
+	}
+	wantConnect := slices.DeleteFunc(slices.Clone(h.remoteKeys), func(k string) bool { return k == "metadata" })
+	if got := wire.ConnectKeys(); len(wantConnect) == 0 || !slices.Equal(got, wantConnect) {
+		t.Errorf("qs_sandbox_connect option keys: header %v (but metadata), capi/wire %v", wantConnect, got)
 	}
 
 	var result map[string]any

@@ -130,6 +130,8 @@ func outputMaps(t *testing.T) []struct {
 			[]string{"_files.py", "types.py"}, []string{"files.js"}},
 		{"image list", "list is a msgpack array of", "qs_image_install:",
 			wire.EncodeImages([]engine.ImageEntry{{}}), []string{"_imagecli.py"}, nil},
+		{"sandbox list", " * list: a msgpack array of maps", "qs_sandbox_set_idle_timeout: sets",
+			wire.EncodeSandboxList([]engine.SandboxSummary{{Metadata: map[string]string{}}}), []string{"types.py"}, []string{"remote.js"}},
 	}
 }
 

@@ -84,13 +84,15 @@ const files = {
   async rename(ptr, src, dst, { timeout } = {}) {
     await fileOp(ptr, { op: 'rename', path: src, dest: dst, timeout });
   },
-  async upload(ptr, hostPath, guestPath) {
+  async upload(ptr, hostPath, guestPath, { user, timeout } = {}) {
+    const opts = options({ user, timeout });
     const err = native.outPointer();
-    await check(await uploadAsync(ptr, cPath(hostPath), cPath(guestPath), err), err);
+    await check(await uploadAsync(ptr, cPath(hostPath), cPath(guestPath), opts, opts.length, err), err);
   },
-  async download(ptr, guestPath, hostPath) {
+  async download(ptr, guestPath, hostPath, { user, timeout } = {}) {
+    const opts = options({ user, timeout });
     const err = native.outPointer();
-    await check(await downloadAsync(ptr, cPath(guestPath), cPath(hostPath), err), err);
+    await check(await downloadAsync(ptr, cPath(guestPath), cPath(hostPath), opts, opts.length, err), err);
   },
 };
 

@@ -25,7 +25,26 @@ const CONFIG_KEYS = {
   imageDirs: 'image_dirs',
   qemuPath: 'qemu_path',
   mounts: 'mounts', // [{ host, guest, readonly }]
+  server: 'server',
+  apiKey: 'api_key',
+  metadata: 'metadata', // { key: value }
+  idleTimeout: 'idle_timeout',
 };
+
+/** Whether a sandbox of these options is a server's (the library's rule: the server option, else $QUICKSAND_SERVER). */
+function isRemote(options) {
+  return Boolean(options.server || process.env.QUICKSAND_SERVER);
+}
+
+/** The msgpack options of qs_sandbox_connect and qs_sandbox_list. */
+function encodeRemote(options, allowed) {
+  checkKeys(options, allowed, 'option', InvalidConfigError);
+  const m = {};
+  for (const js of allowed) {
+    if (options[js] !== undefined && options[js] !== null) m[CONFIG_KEYS[js]] = options[js];
+  }
+  return Buffer.from(encode(m));
+}
 
 const EXECUTE_KEYS = ['timeout', 'cwd', 'shell', 'env', 'stdin', 'user', 'maxOutput', 'onStdout', 'onStderr', 'signal'];
 
@@ -45,7 +64,8 @@ function encodeConfig(options) {
   }
   // After the caller's folders, those of installed image packages (lib/images.js).
   // (Anything but an array is left for the library to refuse.)
-  if (cfg.image_dirs === undefined || Array.isArray(cfg.image_dirs)) {
+  // A server looks for images itself.
+  if (!isRemote(options) && (cfg.image_dirs === undefined || Array.isArray(cfg.image_dirs))) {
     const dirs = [...(cfg.image_dirs || []), ...packageImageDirs()];
     if (dirs.length) cfg.image_dirs = dirs;
   }
@@ -67,4 +87,4 @@ function encodeRequest(command, opts) {
   return Buffer.from(encode(req));
 }
 
-module.exports = { CONFIG_KEYS, EXECUTE_KEYS, encodeConfig, encodeRequest };
+module.exports = { CONFIG_KEYS, EXECUTE_KEYS, encodeConfig, encodeRequest, encodeRemote };

@@ -5,6 +5,7 @@ const native = require('./native');
 const calls = require('./calls');
 const { files } = require('./files');
 const { mounts } = require('./mounts');
+const { remote } = require('./remote');
 const { processes, Process } = require('./process');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
@@ -18,9 +19,11 @@ const STDOUT = 1;
 const STDERR = 2;
 
 // --- lifetime ---------------------------------------------------------------------
-// No VM outlives the process: QEMU dies with it (the library's parent-death
-// signal), and at a normal exit every live handle is freed, which stops its
-// VM and removes its folder. A collected Sandbox is freed too.
+// No VM of this process outlives it: QEMU dies with it (the library's
+// parent-death signal), and at a normal exit every live handle is freed,
+// which stops its VM and removes its folder. A collected Sandbox is freed
+// too. A server's sandbox is not stopped by a free (the library's rule): it
+// runs until stop() or its idle timeout, and Sandbox.connect reaches it.
 
 const live = new Set();
 const freeHandle = (ptr) => {
@@ -70,6 +73,36 @@ class Sandbox {
     await check(await startAsync(cfg, cfg.length, out, err), err);
     return new Sandbox(out.deref());
   }
+
+  /**
+   * The sandbox `id` (sb.id, or Sandbox.list's) that a server keeps for
+   * this key; its methods go to the server. opts: server, apiKey (default
+   * $QUICKSAND_SERVER, $QUICKSAND_API_KEY). An unknown id (or another
+   * key's) rejects with NotFoundError, a wrong key with AuthError, a server
+   * that cannot be reached with TransportError. Only stop() (or its idle
+   * timeout) stops it.
+   * @returns {Promise<Sandbox>}
+   */
+  static async connect(id, opts = {}) {
+    return new Sandbox(await remote.connect(id, opts));
+  }
+
+  /**
+   * The sandboxes a server keeps for this key whose metadata has every
+   * label of opts.metadata: [{ id, metadata, image, running, created
+   * (seconds since the epoch), idleTimeout (seconds; 0: never) }].
+   * opts: metadata, server, apiKey.
+   */
+  static async list(opts = {}) {
+    return remote.list(opts);
+  }
+
+  /**
+   * Sets how long the server lets the sandbox sit idle before it stops it
+   * (negative: never; 0 rejects with BadRequestError) and starts that time
+   * again, as a keep-alive. A local sandbox has none: BadRequestError.
+   */
+  async setIdleTimeout(seconds) { return remote.setIdleTimeout(this.#live(), seconds); }
 
   /**
    * Runs a command with `shell -c` and resolves with how it ended; a failing
@@ -189,11 +222,17 @@ class Sandbox {
    */
   async readFile(path, opts) { return files.readFile(this.#live(), path, opts); }
 
-  /** Copies a host file or folder tree (modes, symlinks, empty folders, mtimes) to `guestPath`, which must not exist. */
-  async upload(hostPath, guestPath) { return files.upload(this.#live(), hostPath, guestPath); }
+  /**
+   * Copies a host file or folder tree (modes, symlinks, empty folders, mtimes) to `guestPath`, which must not exist,
+   * made as opts.user (default root).
+   */
+  async upload(hostPath, guestPath, opts) { return files.upload(this.#live(), hostPath, guestPath, opts); }
 
-  /** Copies a guest file or folder tree to `hostPath`, which must not exist; a failure leaves nothing there. */
-  async download(guestPath, hostPath) { return files.download(this.#live(), guestPath, hostPath); }
+  /**
+   * Copies a guest file or folder tree, read as opts.user (default root), to `hostPath`, which must not exist;
+   * a failure leaves nothing there.
+   */
+  async download(guestPath, hostPath, opts) { return files.download(this.#live(), guestPath, hostPath, opts); }
 
   /** The entries of a folder: { name, type, size, mode, mtime, target }. */
   async listDir(path, opts) { return files.listDir(this.#live(), path, opts); }
@@ -304,6 +343,21 @@ class Sandbox {
   /** True between start and stop (false if the VM died). */
   get isRunning() {
     return live.has(this.#ptr) && this.#info().running;
+  }
+
+  /** The sandbox's id: a server's (what Sandbox.connect takes), or a random one for a local sandbox. */
+  get id() {
+    return this.#info().id;
+  }
+
+  /** The sandbox's labels (the metadata option). */
+  get metadata() {
+    return { ...(this.#info().metadata ?? {}) };
+  }
+
+  /** True when a server keeps the sandbox. */
+  get remote() {
+    return Boolean(this.#info().remote);
   }
 
   /** "kvm", "hvf" or "tcg". */

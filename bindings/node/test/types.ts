@@ -2,7 +2,7 @@
 // index.d.ts and this file, so a declaration that does not compile, or
 // that the API's documented use does not fit, fails the tests.
 import {
-  Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, SandboxOptions,
+  Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, SandboxOptions, SandboxSummary,
   QuicksandError, NotFoundError, BadRequestError, SandboxNotRunningError,
 } from '../index';
 
@@ -12,6 +12,16 @@ export async function everyCall(): Promise<void> {
     portForwards: [{ host: 8080, guest: 80 }], mounts: [{ host: '/tmp', guest: '/mnt', readonly: true }],
     bootTimeout: 60, extraQemuArgs: [], extraKernelArgs: [], coldBoot: false, imageDirs: ['/images'],
   };
+  const onServer: SandboxOptions = { server: 'http://127.0.0.1:8080', apiKey: 'k', metadata: { job: '1' }, idleTimeout: -1 };
+  const there0: Sandbox = await Sandbox.connect('id', { server: 'unix:/run/qs.sock', apiKey: 'k' });
+  const found: SandboxSummary[] = await Sandbox.list({ metadata: { job: '1' }, server: 'unix:/s' });
+  const summary: [string, Record<string, string>, string, boolean, number, number] = [
+    found[0].id, found[0].metadata, found[0].image, found[0].running, found[0].created, found[0].idleTimeout];
+  const labels: Record<string, string> = there0.metadata;
+  const ident: string = there0.id;
+  const isRemote: boolean = there0.remote;
+  await there0.setIdleTimeout(60);
+  void [onServer, summary, labels, ident, isRemote];
   const sb: Sandbox = await Sandbox.start(options);
   const ac = new AbortController();
   const r: ExecuteResult = await sb.execute('echo hi', {
@@ -32,8 +42,8 @@ export async function everyCall(): Promise<void> {
   await sb.makeDir('/d', { parents: true, mode: 0o755 });
   await sb.rename('/f', '/g');
   await sb.remove('/d', { recursive: true });
-  await sb.upload('/tmp/x', '/x');
-  await sb.download('/x', '/tmp/y');
+  await sb.upload('/tmp/x', '/x', { user: 'nobody', timeout: 5 });
+  await sb.download('/x', '/tmp/y', { user: 'nobody' });
 
   const p: Process = await sb.startProcess('cat', { pty: { rows: 24, cols: 80 }, onStdout: (t) => void t });
   await p.writeStdin('x');

@@ -28,7 +28,7 @@ from .sandbox import Sandbox
 from .sync import SyncSandbox
 from ._pool import Pool, SyncPool
 from ._processes import Process, SyncProcess
-from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward, ProcessInfo, PtySize
+from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward, ProcessInfo, PtySize, SandboxSummary
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "SyncProcess",
     "ProcessInfo",
     "PtySize",
+    "SandboxSummary",
     "QuicksandError",
     "InvalidConfigError",
     "ImageNotFoundError",

@@ -14,9 +14,9 @@ import msgpack
 
 from . import _calls, _lib, _mounts
 from ._images import package_image_dirs
-from ._wire import SandboxOptions, encode_config, takes_options
+from ._wire import SandboxOptions, encode_config, is_remote, takes_options
 from .errors import SandboxNotRunningError
-from .types import BootTiming, MountHandle
+from .types import BootTiming, MountHandle, SandboxSummary
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 class Handle:
     """An owned qs_sandbox. Blocking calls; the wrappers decide on which
-    thread they run. Freed (which stops the VM) when garbage collected or
-    at interpreter exit, so no sandbox outlives the interpreter."""
+    thread they run. Freed (which stops a VM of this process) when garbage
+    collected or at interpreter exit, so no local sandbox outlives the
+    interpreter; a server's sandbox is not stopped by the free (the
+    library's rule): it runs until stopped or its idle timeout."""
 
     def __init__(self, config: bytes) -> None:
         ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
@@ -44,6 +46,26 @@ class Handle:
         _lib.check(_lib.lib().qs_pool_start(pool_ptr, ctypes.byref(ptr), ctypes.byref(err)), err)
         h._own(ptr.value or 0)
         return h
+
+    @classmethod
+    def connect(cls, sandbox_id: str, options: bytes) -> "Handle":
+        """A handle to a sandbox a server keeps (qs_sandbox_connect)."""
+        h = cls.__new__(cls)
+        ptr, err = ctypes.c_void_p(), ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_connect(sandbox_id.encode(), options, len(options), ctypes.byref(ptr), ctypes.byref(err)), err)
+        h._own(ptr.value or 0)
+        return h
+
+    @staticmethod
+    def list(options: bytes) -> List[SandboxSummary]:
+        """The sandboxes a server keeps for this key (qs_sandbox_list)."""
+        buf, err = _lib.Buffer(), ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_list(options, len(options), ctypes.byref(buf), ctypes.byref(err)), err)
+        return [SandboxSummary._from_wire(m) for m in msgpack.unpackb(_lib.take_buffer(buf), raw=False)]
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        err = ctypes.c_void_p()
+        _lib.check(_lib.lib().qs_sandbox_set_idle_timeout(self._ptr, float(seconds), ctypes.byref(err)), err)
 
     def _own(self, ptr: int) -> None:
         self._ptr = ptr
@@ -96,6 +118,7 @@ class Handle:
 # --- what both wrappers share ----------------------------------------------------
 
 ProcT = TypeVar("ProcT", bound="ProcessBase[Any]")
+SbT = TypeVar("SbT", bound="SandboxBase[Any]")
 
 
 class SandboxBase(Generic[ProcT]):
@@ -124,13 +147,28 @@ class SandboxBase(Generic[ProcT]):
         outside but not the host's loopback services, unless
         ``allow_host_loopback=True``. ``mounts`` are host folders shared
         into the guest once it is up (``Mount(host, guest,
-        readonly=False)``, or a tuple of those)."""
+        readonly=False)``, or a tuple of those).
+
+        ``server`` (default ``QUICKSAND_SERVER``) makes it a sandbox a
+        ``quicksand serve`` server keeps, with ``api_key``, ``metadata``
+        and ``idle_timeout``: the same methods, results and errors. ``async
+        with``/``with`` stop it at the end; one started with ``start()``
+        runs on after this process until ``stop()`` or its idle timeout
+        (``Sandbox.connect(sb.id)`` reaches it from elsewhere)."""
         with_packages = options.copy()
-        with_packages["image_dirs"] = [*options.get("image_dirs", ()), *package_image_dirs()]
+        if not is_remote(options):  # a server looks for images itself
+            with_packages["image_dirs"] = [*options.get("image_dirs", ()), *package_image_dirs()]
         self._config = encode_config(image, **with_packages)
         self.image = image
         self._options = options
         self._handle: Optional[Handle] = None
+
+    @classmethod
+    def _adopt(cls: Type[SbT], handle: Handle) -> SbT:
+        """A started sandbox around a handle made elsewhere (connect)."""
+        sb = cls.__new__(cls)
+        sb._config, sb.image, sb._options, sb._handle = b"", "", {}, handle
+        return sb
 
     def _require(self) -> Handle:
         if self._handle is None:
@@ -141,6 +179,22 @@ class SandboxBase(Generic[ProcT]):
     def is_running(self) -> bool:
         """True between a successful start and stop (False if the VM died)."""
         return self._handle is not None and bool(self._handle.info()["running"])
+
+    @property
+    def id(self) -> str:
+        """The sandbox's id: a server's (what ``Sandbox.connect`` takes), or
+        a random one for a local sandbox."""
+        return str(self._require().info()["id"])
+
+    @property
+    def metadata(self) -> Dict[str, str]:
+        """The sandbox's labels (the ``metadata`` option)."""
+        return dict(self._require().info()["metadata"] or {})
+
+    @property
+    def remote(self) -> bool:
+        """True when a server keeps the sandbox."""
+        return bool(self._require().info()["remote"])
 
     @property
     def accelerator(self) -> str:

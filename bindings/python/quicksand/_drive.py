@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 S = TypeVar("S")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Blocking:
@@ -123,3 +124,14 @@ def awaitable(op: "Callable[Concatenate[S, P], Op[R]]") -> "Callable[Concatenate
     functools.update_wrapper(method, op)
     method.__signature__ = _unwrapped(op)  # type: ignore[attr-defined]
     return method
+
+
+def shared_doc(op: Callable[..., Any]) -> Callable[[F], F]:
+    """Gives a method written out by hand (a classmethod that mypy could
+    not type through ``awaitable``/``blocking``) the shared op's docstring."""
+
+    def take(fn: F) -> F:
+        fn.__doc__ = op.__doc__
+        return fn
+
+    return take

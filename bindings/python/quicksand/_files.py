@@ -64,11 +64,11 @@ def list_dir(ptr: int, path: str, timeout: Optional[float] = None) -> List[FileI
     return [FileInfo._from_wire(e) for e in file_op(ptr, op="list", path=path, timeout=timeout)["entries"]]
 
 
-def upload(ptr: int, host_path: str, guest_path: str) -> None:
-    err = ctypes.c_void_p()
-    _lib.check(_lib.lib().qs_sandbox_upload(ptr, _path(host_path), _path(guest_path), ctypes.byref(err)), err)
+def upload(ptr: int, host_path: str, guest_path: str, user: Optional[str], timeout: Optional[float]) -> None:
+    opts, err = _options(user=user, timeout=timeout), ctypes.c_void_p()
+    _lib.check(_lib.lib().qs_sandbox_upload(ptr, _path(host_path), _path(guest_path), opts, len(opts), ctypes.byref(err)), err)
 
 
-def download(ptr: int, guest_path: str, host_path: str) -> None:
-    err = ctypes.c_void_p()
-    _lib.check(_lib.lib().qs_sandbox_download(ptr, _path(guest_path), _path(host_path), ctypes.byref(err)), err)
+def download(ptr: int, guest_path: str, host_path: str, user: Optional[str], timeout: Optional[float]) -> None:
+    opts, err = _options(user=user, timeout=timeout), ctypes.c_void_p()
+    _lib.check(_lib.lib().qs_sandbox_download(ptr, _path(guest_path), _path(host_path), opts, len(opts), ctypes.byref(err)), err)

@@ -62,6 +62,24 @@ class SandboxOptions(TypedDict, total=False):
     mounts: Iterable[Union[Mount, Tuple[str, str], Tuple[str, str, bool]]]
     """Host folders shared into the guest once it is up:
     ``Mount(host, guest, readonly=False)`` or a tuple of those."""
+    server: Optional[str]
+    """A ``quicksand serve`` server that keeps the sandbox instead of a VM
+    of this process: ``http://127.0.0.1:PORT`` (plain http on the loopback
+    only), ``https://host:port`` or ``unix:/path/to.sock``. Default
+    ``QUICKSAND_SERVER``. Such a sandbox outlives this process: ``async
+    with``/``with`` stop it at the end, ``stop()`` does, its idle timeout
+    does; otherwise it runs on, and ``Sandbox.connect(id)`` reaches it
+    again. The options of this host's VMs (image_dirs, qemu_path, workdir,
+    port_forwards, ...) are the server's business and refused with it."""
+    api_key: Optional[str]
+    """The server's key for this client (default ``QUICKSAND_API_KEY``,
+    with ``QUICKSAND_SERVER`` only)."""
+    metadata: Optional[Mapping[str, str]]
+    """Labels of the sandbox, which ``Sandbox.list(metadata=...)`` filters by."""
+    idle_timeout: Optional[float]
+    """Seconds a server lets the sandbox sit idle before it stops it
+    (default: the server's, 300 s unless it says otherwise; negative:
+    never). A server's sandbox only."""
 
 
 OPTIONS = tuple(SandboxOptions.__annotations__)
@@ -108,8 +126,23 @@ def encode_config(image: str = "debian", **options: Unpack[SandboxOptions]) -> b
         "allow_host_loopback": o.get("allow_host_loopback") or None,
         "image_dirs": list(o.get("image_dirs", ())) or None,
         "mounts": [mount_map(m) for m in o.get("mounts", ())] or None,
+        "metadata": dict(o["metadata"]) if o.get("metadata") is not None else None,
     }
     return bytes(msgpack.packb({k: cfg[k] for k in ("image", *OPTIONS) if cfg.get(k) is not None}))
+
+
+def is_remote(options: SandboxOptions) -> bool:
+    """Whether a sandbox of these options is a server's (the library's
+    rule: the server option, else QUICKSAND_SERVER)."""
+    return bool(options.get("server") or os.environ.get("QUICKSAND_SERVER"))
+
+
+def encode_remote(
+    server: Optional[str] = None, api_key: Optional[str] = None, metadata: Optional[Mapping[str, str]] = None
+) -> bytes:
+    """The options of qs_sandbox_connect and qs_sandbox_list."""
+    o: Dict[str, Any] = {"server": server, "api_key": api_key, "metadata": dict(metadata) if metadata is not None else None}
+    return bytes(msgpack.packb({k: v for k, v in o.items() if v is not None}))
 
 
 def _forward_map(pf: Union[PortForward, Tuple[int, int]]) -> Dict[str, int]:

@@ -55,14 +55,16 @@ class SandboxNotRunningError(QuicksandError):
 
 
 class AuthError(QuicksandError):
-    """The guest agent refused the sandbox's token."""
+    """The guest agent refused the sandbox's token, or a server the API key
+    (the message names the server)."""
 
     code = "QS_ERR_AUTH"
     status = 7
 
 
 class TransportError(QuicksandError):
-    """Talking to the guest agent failed."""
+    """Talking to the guest agent failed, or to a server (the message names
+    it; a server's sandbox runs on)."""
 
     code = "QS_ERR_TRANSPORT"
     status = 8
@@ -115,7 +117,8 @@ class ResourceError(QuicksandError):
 
 
 class GuestFileNotFoundError(QuicksandError, FileNotFoundError):
-    """A path in the guest (or the host path of an upload) does not exist."""
+    """A path in the guest (or the host path of an upload) does not exist,
+    or a server has no sandbox of the id given (``Sandbox.connect``)."""
 
     code = "QS_ERR_NOT_FOUND"
     status = 15

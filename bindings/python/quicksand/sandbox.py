@@ -11,16 +11,16 @@ how they wait: the boot, and following a call's output (``_follow``).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union
+from typing import Any, Callable, List, Mapping, Optional, Type, TypeVar, Union
 
 from . import _files, _mounts, _processes
 from ._calls import Execution
 from ._core import Handle, ProcT, SandboxBase
-from ._drive import Blocking, Native, Op, awaitable
+from ._drive import Blocking, Native, Op, awaitable, shared_doc
 from ._processes import Process
-from ._wire import encode_request
+from ._wire import encode_remote, encode_request
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize
+from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize, SandboxSummary
 
 Callback = Optional[Callable[[str], Any]]
 SbT = TypeVar("SbT", bound=SandboxBase[Any])
@@ -35,6 +35,37 @@ class Methods:
         if self._handle is None:
             self._handle = yield Native(self._boot)
         return self
+
+    @staticmethod
+    def connect(cls: Type[SbT], id: str, server: Optional[str] = None, api_key: Optional[str] = None) -> Op[SbT]:
+        """The sandbox ``id`` (``sb.id``, or ``list``'s) that a server keeps
+        for this key, started: its methods go to the server. ``server`` and
+        ``api_key`` default to ``QUICKSAND_SERVER`` and
+        ``QUICKSAND_API_KEY``. An unknown id (or another key's) raises
+        GuestFileNotFoundError, a wrong key AuthError, a server that cannot
+        be reached TransportError. Only ``stop()`` (or its idle timeout)
+        stops it: a handle dropped leaves it running."""
+        handle: Handle = yield Blocking(Handle.connect, id, encode_remote(server, api_key))
+        return cls._adopt(handle)
+
+    @staticmethod
+    def list(
+        cls: Type[SandboxBase[Any]],
+        metadata: Optional[Mapping[str, str]] = None,
+        server: Optional[str] = None,
+        api_key: Optional[str] = None,
+    ) -> Op[List[SandboxSummary]]:
+        """The sandboxes a server keeps for this key whose metadata has every
+        label of ``metadata`` (None: all of them)."""
+        found: List[SandboxSummary] = yield Blocking(Handle.list, encode_remote(server, api_key, metadata))
+        return found
+
+    @staticmethod
+    def set_idle_timeout(self: SandboxBase[Any], seconds: float) -> Op[None]:
+        """Sets how long the server lets the sandbox sit idle before it stops
+        it (negative: never; 0 raises BadRequestError) and starts that time
+        again, as a keep-alive. A local sandbox has none: BadRequestError."""
+        yield Blocking(self._require().set_idle_timeout, seconds)
 
     @staticmethod
     def stop(self: SandboxBase[Any]) -> Op[None]:
@@ -137,16 +168,22 @@ class Methods:
         return data
 
     @staticmethod
-    def upload(self: SandboxBase[Any], host_path: str, guest_path: str) -> Op[None]:
+    def upload(
+        self: SandboxBase[Any], host_path: str, guest_path: str, user: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Op[None]:
         """Copies a host file or folder tree (modes, symlinks, empty folders,
-        mtimes) to ``guest_path``, which must not exist yet. Streamed."""
-        yield Blocking(_files.upload, self._require()._ptr, host_path, guest_path)
+        mtimes) to ``guest_path``, which must not exist yet, made as
+        ``user`` (default root: what it makes is that user's). Streamed."""
+        yield Blocking(_files.upload, self._require()._ptr, host_path, guest_path, user, timeout)
 
     @staticmethod
-    def download(self: SandboxBase[Any], guest_path: str, host_path: str) -> Op[None]:
-        """Copies a guest file or folder tree to ``host_path``, which must not
-        exist yet; a failure leaves nothing there. Streamed."""
-        yield Blocking(_files.download, self._require()._ptr, guest_path, host_path)
+    def download(
+        self: SandboxBase[Any], guest_path: str, host_path: str, user: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Op[None]:
+        """Copies a guest file or folder tree, read as ``user`` (default
+        root), to ``host_path``, which must not exist yet; a failure leaves
+        nothing there. Streamed."""
+        yield Blocking(_files.download, self._require()._ptr, guest_path, host_path, user, timeout)
 
     @staticmethod
     def list_dir(self: SandboxBase[Any], path: str, timeout: Optional[float] = None) -> Op[List[FileInfo]]:
@@ -270,8 +307,17 @@ class Sandbox(SandboxBase[Process]):
 
     _process_type = Process
 
+    @classmethod
+    @shared_doc(Methods.connect)
+    async def connect(cls, id: str, server: Optional[str] = None, api_key: Optional[str] = None) -> "Sandbox":
+        # A classmethod of the shared op's generic cls is beyond mypy's
+        # inference (SbT unsolved), hence this one-line wrapper.
+        return await awaitable(Methods.connect)(cls, id, server, api_key)
+
+    list = classmethod(awaitable(Methods.list))
     start = awaitable(Methods.start)
     stop = awaitable(Methods.stop)
+    set_idle_timeout = awaitable(Methods.set_idle_timeout)
     checkpoint = awaitable(Methods.checkpoint)
     revert = awaitable(Methods.revert)
     save = awaitable(Methods.save)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 
 from ._calls import Execution
 from ._core import Handle, SandboxBase
-from ._drive import blocking
+from ._drive import blocking, shared_doc
 from ._processes import SyncProcess
 from .sandbox import Methods
 from .types import ExecuteResult
@@ -26,8 +26,16 @@ class SyncSandbox(SandboxBase[SyncProcess]):
 
     _process_type = SyncProcess
 
+    @classmethod
+    @shared_doc(Methods.connect)
+    def connect(cls, id: str, server: Optional[str] = None, api_key: Optional[str] = None) -> "SyncSandbox":
+        # As Sandbox.connect: mypy cannot type the shared op as a classmethod.
+        return blocking(Methods.connect)(cls, id, server, api_key)
+
+    list = classmethod(blocking(Methods.list))
     start = blocking(Methods.start)
     stop = blocking(Methods.stop)
+    set_idle_timeout = blocking(Methods.set_idle_timeout)
     checkpoint = blocking(Methods.checkpoint)
     revert = blocking(Methods.revert)
     save = blocking(Methods.save)

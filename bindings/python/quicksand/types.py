@@ -212,3 +212,23 @@ class FileInfo:
             name=m["name"], type=m["type"], size=int(m["size"]), mode=int(m["mode"]),
             mtime=float(m["mtime"]), target=m.get("target"),
         )
+
+
+@dataclass(frozen=True)
+class SandboxSummary:
+    """A sandbox a server keeps (``Sandbox.list``)."""
+
+    id: str
+    """What ``Sandbox.connect`` takes."""
+    metadata: Dict[str, str]
+    image: str
+    running: bool
+    created: float
+    """When it was made, seconds since the epoch."""
+    idle_timeout: float
+    """Seconds the server lets it sit idle before it stops it; 0: never."""
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "SandboxSummary":
+        return cls(str(m["id"]), dict(m["metadata"] or {}), str(m["image"]), bool(m["running"]),
+                   float(m["created"]), float(m["idle_timeout"]))

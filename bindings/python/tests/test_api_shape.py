@@ -51,12 +51,31 @@ def test_the_config_carries_every_option():
         "img", memory="1G", cpus=2, accel="tcg", network_mode="full", port_forwards=[(8080, 80)], boot_timeout=9.5,
         extra_qemu_args=["-a"], extra_kernel_args=["k"], workdir="/w", cold_boot=True, allow_host_loopback=True,
         template_dir="/t", image_dirs=["/i"], qemu_path="/q", mounts=[("/h", "/g", True)],
+        server="http://127.0.0.1:1", api_key="k", metadata={"a": "b"}, idle_timeout=-1,
     ))
     assert list(cfg) == ["image", *_wire.OPTIONS]
     assert cfg["port_forwards"] == [{"host": 8080, "guest": 80}]
     assert cfg["mounts"] == [{"host": "/h", "guest": "/g", "readonly": True}]
     # Left out, False or empty: the library's defaults.
     assert msgpack.unpackb(_wire.encode_config("img", cold_boot=False, mounts=(), memory=None)) == {"image": "img"}
+
+
+def test_the_class_methods_are_twins():
+    # connect and list are class methods (no sandbox yet), with the same
+    # parameters and docstring on both sides.
+    for name in ("connect", "list"):
+        a, s = getattr(Sandbox, name), getattr(SyncSandbox, name)
+        assert isinstance(inspect.getattr_static(Sandbox, name), classmethod), name
+        assert inspect.signature(a) == inspect.signature(s) or name == "connect", name
+        assert list(inspect.signature(a).parameters) == list(inspect.signature(s).parameters), name
+        assert inspect.iscoroutinefunction(a) and not inspect.iscoroutinefunction(s), name
+        assert a.__doc__ and a.__doc__ == s.__doc__, name
+
+
+def test_the_remote_options_cross_as_the_header_says():
+    assert msgpack.unpackb(_wire.encode_remote("unix:/s", "k", {"a": "b"})) == {
+        "server": "unix:/s", "api_key": "k", "metadata": {"a": "b"}}
+    assert msgpack.unpackb(_wire.encode_remote()) == {}
 
 
 def test_a_sandbox_that_is_not_started_says_so():
