@@ -125,6 +125,11 @@ test-go test-c test-python test-node: export XDG_CACHE_HOME := $(TEST_HOME)/cach
 test-go test-c test-python test-node: export XDG_DATA_HOME := $(TEST_HOME)/data
 test-go test-c test-python test-node: export XDG_RUNTIME_DIR := $(TEST_HOME)/run
 test-go: export QUICKSAND_INTEROP_PYTHON := $(abspath $(OUT))/interop-venv/bin/python
+# server/bindings_test.go drives the server from Python, Node and C
+# processes: the library, the project venv's Python (msgpack) and Node.
+test-go: export QUICKSAND_LIB := $(abspath $(LIB))
+test-go: export QUICKSAND_TEST_PYTHON := $(abspath $(OUT))/venv/bin/python
+test-go: export QUICKSAND_TEST_NODE := $(shell command -v node)
 # One value per `make test` run, in the environment of everything it starts:
 # every QEMU inherits it (ours, Quicksand's own Sandbox through its reaper,
 # the bindings'; build/dist-test.sh hands it on past its `env -i`), so
