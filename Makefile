@@ -227,7 +227,7 @@ test-node: $(LIB)
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
 	./engine/internal/agent:FuzzEventStream ./engine/internal/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
 	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages ./engine/internal/image:FuzzParseDisk \
-	./server:FuzzServerRequests
+	./server:FuzzServerRequests ./engine/internal/netguard:FuzzDNS
 FUZZ_TIME ?= 200000x
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

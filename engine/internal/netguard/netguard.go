@@ -19,8 +19,10 @@
 package netguard
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -47,15 +49,29 @@ const (
 	typeIPv6    = 0x86dd
 	protoTCP    = 6
 	protoUDP    = 17
+	protoICMP   = 1
+	protoICMPv6 = 58
 	tcpFlagACK  = 0x10
 	dnsPort     = 53
 )
 
 // Guard decides the guest's frames. The zero Guard knows no host
-// addresses but the loopback and unspecified ones; NewGuard learns the
-// host's own.
+// addresses but the loopback and unspecified ones, and has no policy;
+// NewGuard learns the host's own.
 type Guard struct {
 	host atomic.Pointer[map[netip.Addr]bool]
+	// policy, when set, decides the flows the guest opens to the outside
+	// and the names it may resolve (the guard then answers its DNS).
+	policy atomic.Pointer[Policy]
+	// Log, if set before Run, is told every frame dropped (at Debug).
+	Log *slog.Logger
+	// Resolve looks a name up on the host (default: net.DefaultResolver).
+	Resolve func(ctx context.Context, network, name string) ([]netip.Addr, error)
+
+	flows  flowTable
+	leases leaseTable
+	dns    dnsServer
+	counts counters
 }
 
 // NewGuard returns a Guard that also drops everything to the host's own
@@ -85,6 +101,15 @@ func (g *Guard) Refresh() {
 // SetHostAddrs sets the host's own addresses.
 func (g *Guard) SetHostAddrs(host map[netip.Addr]bool) { g.host.Store(&host) }
 
+// SetPolicy sets the policy (nil: none) for the flows opened from now
+// on; flows already open are decided again by their next frame (so a
+// flow the new policy denies stops), and the addresses learnt from names
+// are kept only while the new policy still allows their names.
+func (g *Guard) SetPolicy(p *Policy) {
+	g.leases.keep(p)
+	g.policy.Store(p)
+}
+
 // refreshEvery is how often Run learns the host's addresses again.
 const refreshEvery = 5 * time.Second
 
@@ -109,58 +134,90 @@ func (g *Guard) hostOwn(dst netip.Addr) bool {
 	return false
 }
 
+// verdict is what becomes of a frame.
+type verdict int
+
+const (
+	pass     verdict = iota
+	drop             // counted and logged as dropped
+	answered         // a DNS query the guard answers itself
+)
+
 // Allow says whether a frame the guest sent may reach slirp.
-func (g *Guard) Allow(frame []byte) bool {
+func (g *Guard) Allow(frame []byte) bool { return g.decide(frame) == pass }
+
+func (g *Guard) decide(frame []byte) verdict {
 	if len(frame) < etherHeader {
-		return false
+		return g.drop(ReasonMalformed, 0, netip.Addr{}, 0)
 	}
 	switch binary.BigEndian.Uint16(frame[12:]) {
 	case typeARP:
-		return true
+		return pass
 	case typeIPv4:
-		return g.allowIPv4(frame[etherHeader:])
+		return g.decideIPv4(frame, frame[etherHeader:])
 	case typeIPv6:
-		return g.allowIPv6(frame[etherHeader:])
+		return g.decideIPv6(frame, frame[etherHeader:])
 	}
-	return false // VLAN tags and anything else slirp has no use for
+	return g.drop(ReasonMalformed, 0, netip.Addr{}, 0) // VLAN tags and anything else slirp has no use for
 }
 
-func (g *Guard) allowIPv4(p []byte) bool {
+func (g *Guard) decideIPv4(frame, p []byte) verdict {
 	if len(p) < 20 || p[0]>>4 != 4 {
-		return false
+		return g.drop(ReasonMalformed, 0, netip.Addr{}, 0)
 	}
 	ihl := int(p[0]&0x0f) * 4
 	if ihl < 20 || len(p) < ihl {
-		return false
+		return g.drop(ReasonMalformed, 0, netip.Addr{}, 0)
 	}
 	dst := [4]byte(p[16:20])
-	if g.hostOwn(netip.AddrFrom4(dst)) {
-		return false
+	addr := netip.AddrFrom4(dst)
+	if g.hostOwn(addr) {
+		return g.drop(ReasonHost, p[9], addr, 0)
 	}
 	toHost := dst == gateway || dst == broadcast || dst == allOnes
+	fragment := binary.BigEndian.Uint16(p[6:]) & 0x3fff
 	if !toHost && dst != dns {
-		return true
+		if fragment&0x1fff != 0 { // a later fragment: no transport header
+			return g.outward(p[9], addr, nil, frame)
+		}
+		return g.outward(p[9], addr, p[ihl:], frame)
 	}
 	// A fragment's transport header may be elsewhere: not to these.
-	if binary.BigEndian.Uint16(p[6:])&0x3fff != 0 {
-		return false
+	if fragment != 0 {
+		return g.drop(ReasonSlirpOwn, p[9], addr, 0)
 	}
-	return allowTransport(p[9], p[ihl:], toHost)
+	if dst == dns && g.policy.Load() != nil {
+		return g.dnsQuery(frame, p[9], addr, p[ihl:])
+	}
+	return g.slirpOwn(p[9], addr, p[ihl:], toHost)
 }
 
-func (g *Guard) allowIPv6(p []byte) bool {
+func (g *Guard) decideIPv6(frame, p []byte) verdict {
 	if len(p) < 40 || p[0]>>4 != 6 {
-		return false
+		return g.drop(ReasonMalformed, 0, netip.Addr{}, 0)
 	}
-	if g.hostOwn(netip.AddrFrom16([16]byte(p[24:40]))) {
-		return false
+	addr := netip.AddrFrom16([16]byte(p[24:40]))
+	if g.hostOwn(addr) {
+		return g.drop(ReasonHost, p[6], addr, 0)
 	}
 	if [8]byte(p[24:32]) != prefix6 {
-		return true
+		if p[6] == protoICMPv6 && p[24] == 0xff && p[25]&0x0f == 2 {
+			return pass // neighbour and router discovery (link-scope multicast): slirp answers it itself
+		}
+		return g.outward(p[6], addr.Unmap(), p[40:], frame)
 	}
 	// slirp's own addresses: host (::2) and DNS (::3) among them. Extension
 	// headers are not followed: such packets are dropped.
-	return allowTransport(p[6], p[40:], true)
+	return g.slirpOwn(p[6], addr, p[40:], true)
+}
+
+// slirpOwn decides a packet to one of slirp's own addresses: to the host
+// only TCP with ACK, to DNS only port 53.
+func (g *Guard) slirpOwn(proto byte, dst netip.Addr, l4 []byte, toHost bool) verdict {
+	if allowTransport(proto, l4, toHost) {
+		return pass
+	}
+	return g.drop(ReasonSlirpOwn, proto, dst, port(proto, l4))
 }
 
 // allowTransport decides a packet to one of slirp's own addresses: to the
@@ -210,7 +267,10 @@ func (g *Guard) Run(out io.Reader, in io.Writer, dropped func(frame []byte)) err
 		if _, err := io.ReadFull(out, frame); err != nil {
 			return errors.Wrap(err, "reading the guest's frames")
 		}
-		if !g.Allow(frame) {
+		switch g.decide(frame) {
+		case answered:
+			continue
+		case drop:
 			if dropped != nil {
 				dropped(frame)
 			}
