@@ -184,9 +184,9 @@ func TestReturnedMapsAreTheHeaders(t *testing.T) {
 const pythonDecodes = `
 import sys, msgpack
 sys.path.insert(0, "bindings/python")
-from quicksand.types import BootTiming, ExecuteResult, FileInfo, MountHandle, ProcessInfo
+from quicksand.types import BootTiming, ExecuteResult, FileInfo, MountHandle, ProcessInfo, SandboxSummary
 decoders = {"result": ExecuteResult._from_wire, "boot_timing": BootTiming._from_info, "mount": MountHandle._from_wire,
-            "file": FileInfo._from_wire, "process": ProcessInfo._from_wire}
+            "file": FileInfo._from_wire, "process": ProcessInfo._from_wire, "summary": SandboxSummary._from_wire}
 for line in sys.stdin:
     name, raw = line.split()
     m = msgpack.unpackb(bytes.fromhex(raw), raw=False)
@@ -203,6 +203,7 @@ const decoders = {
   mount: require("./bindings/node/lib/mounts.js").toHandle,
   file: require("./bindings/node/lib/files.js").toInfo,
   process: require("./bindings/node/lib/process.js").toProcessInfo,
+  summary: require("./bindings/node/lib/remote.js").toSummary,
 };
 for (const line of require("fs").readFileSync(0, "utf8").trim().split("\n")) {
   const [name, raw] = line.split(" ");
@@ -227,6 +228,12 @@ func TestBindingsDecodeTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	process, _ := msgpack.Marshal(processes[0])
+	var summaries []any
+	if err := msgpack.Unmarshal(wire.EncodeSandboxList([]engine.SandboxSummary{{ID: "sb-4761", Metadata: map[string]string{"k4762": "v4763"},
+		Image: "i4764", Running: true, Created: time.Unix(4765, 0), IdleTimeout: 4766 * time.Second}}), &summaries); err != nil {
+		t.Fatal(err)
+	}
+	summary, _ := msgpack.Marshal(summaries[0])
 	cases := []struct {
 		decoder string
 		raw     []byte
@@ -245,6 +252,7 @@ func TestBindingsDecodeTheWire(t *testing.T) {
 			[]string{"m4721", "/h4722", "/g4723"}, []string{"readonly=True"}, []string{`"readonly":true`}},
 		{"file", fileInfoOf(t, wire.EncodeFileResult(&file, nil, false)), []string{"n4731", "t4732", "4733", "493", "4735", "/t4736"}, nil, nil},
 		{"process", process, []string{"p4751", "4752", "c4753"}, []string{"pty=True"}, []string{`"pty":true`}},
+		{"summary", summary, []string{"sb-4761", "k4762", "v4763", "i4764", "4765", "4766"}, []string{"running=True"}, []string{`"running":true`}},
 	}
 	var in strings.Builder
 	for _, c := range cases {

@@ -5,7 +5,7 @@ coroutine, or a signature erased to (*args, **kwargs)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Dict, List
 
 from quicksand import (
     ExecuteResult,
@@ -14,6 +14,7 @@ from quicksand import (
     Pool,
     Process,
     Sandbox,
+    SandboxSummary,
     SyncPool,
     SyncProcess,
     SyncSandbox,
@@ -36,6 +37,12 @@ async def asyncio_api() -> None:
     assert_type(await p.wait(timeout=1), ExecuteResult)
     async with Pool(size=2, image="debian", cold_boot=True) as pool:
         assert_type(await pool.start(), Sandbox)
+    remote = await Sandbox(server="unix:/s", api_key="k", metadata={"a": "b"}, idle_timeout=-1).start()
+    assert_type(await Sandbox.connect(remote.id, server="unix:/s", api_key="k"), Sandbox)
+    assert_type(await Sandbox.list(metadata={"a": "b"}), List[SandboxSummary])
+    assert_type(remote.metadata, Dict[str, str])
+    await remote.set_idle_timeout(60)
+    await remote.upload("/h", "/g", user="nobody")
 
 
 def sync_api() -> None:
@@ -51,6 +58,10 @@ def sync_api() -> None:
     assert_type(p.wait(timeout=1), ExecuteResult)
     with SyncPool(size=2, image="debian", cold_boot=True) as pool:
         assert_type(pool.start(), SyncSandbox)
+    assert_type(SyncSandbox.connect("sb-1", server="unix:/s"), SyncSandbox)
+    assert_type(SyncSandbox.list(metadata={"a": "b"}), List[SandboxSummary])
+    sb.set_idle_timeout(60)
+    sb.download("/g", "/h", user="nobody", timeout=5)
 
 
 def mistakes() -> None:
