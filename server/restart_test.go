@@ -147,6 +147,52 @@ func TestARestartKeepsSandboxes(t *testing.T) {
 	}
 }
 
+// A save that cannot be resumed is listed as lost, saying why; a server
+// killed leaves nothing to resume, and its next start cleans up after it.
+func TestWhatARestartCannotKeep(t *testing.T) {
+	s := startServer(t)
+	var broken, killed api.Sandbox
+	s.must(http.StatusCreated, "POST", "/v1/sandboxes", keyA, map[string]any{"metadata": map[string]string{"n": "1"}}, &broken)
+	s.must(http.StatusCreated, "POST", "/v1/sandboxes", keyA, map[string]any{}, &killed)
+	s.stop()
+	states, _ := filepath.Glob(filepath.Join(s.data, "state", broken.ID, "save-*", "state"))
+	if len(states) != 1 {
+		t.Fatalf("the save's state: %v", states)
+	}
+	f, err := os.OpenFile(states[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("garbage"))
+	f.Close()
+	s.launch()
+	var got api.Sandbox
+	s.must(http.StatusOK, "GET", "/v1/sandboxes/"+broken.ID, keyA, nil, &got)
+	if got.Running || !strings.Contains(got.Lost, "could not be resumed") || !strings.Contains(got.Lost, "corrupt") || got.Metadata["n"] != "1" {
+		t.Fatalf("a save that cannot be resumed: %+v", got)
+	}
+	s.must(http.StatusOK, "GET", "/v1/sandboxes/"+killed.ID, keyA, nil, &got)
+	if !got.Running {
+		t.Fatalf("resumed: %+v", got)
+	}
+
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.launch()
+	s.must(http.StatusNotFound, "GET", "/v1/sandboxes/"+killed.ID, keyA, nil, nil)
+	s.must(http.StatusOK, "GET", "/v1/sandboxes/"+broken.ID, keyA, nil, &got)
+	if got.Lost == "" {
+		t.Fatalf("after a kill, the lost one: %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(s.data, "state", killed.ID)); !os.IsNotExist(err) {
+		t.Fatalf("the killed server's sandbox left its folder: %v", err)
+	}
+	s.must(http.StatusNoContent, "DELETE", "/v1/sandboxes/"+broken.ID, keyA, nil, nil)
+	if left, _ := os.ReadDir(filepath.Join(s.data, "state")); len(left) != 0 {
+		t.Fatalf("left in the data folder: %v", left)
+	}
+}
+
 // A restart with no sandboxes is nothing special.
 func TestARestartWithNoSandboxes(t *testing.T) {
 	s := startServer(t)
@@ -159,13 +205,15 @@ func TestARestartWithNoSandboxes(t *testing.T) {
 }
 
 // QS_RESTART_BENCH=N measures a restart with N sandboxes of 512 MiB, each
-// with a file written: how long the stop (SIGTERM to exit) and the start
-// (to listening, every sandbox resumed) take.
+// with a file written (and QS_RESTART_BENCH_FILL MiB of random bytes in its
+// RAM, /dev/shm, which holds at most half the guest's RAM): how long the stop (SIGTERM to exit) and the start (to
+// listening, every sandbox resumed) take, and the size of the saves.
 func TestRestartTime(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("QS_RESTART_BENCH"))
 	if n < 1 {
 		t.Skip("QS_RESTART_BENCH=N measures a restart with N sandboxes")
 	}
+	fill, _ := strconv.Atoi(os.Getenv("QS_RESTART_BENCH_FILL"))
 	s := startServer(t)
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -184,7 +232,8 @@ func TestRestartTime(t *testing.T) {
 				return
 			}
 			ids[i] = sb.ID
-			s.do("POST", "/v1/sandboxes/"+sb.ID+"/execute", keyA, map[string]any{"command": "echo " + sb.ID + " > /root/id"})
+			s.do("POST", "/v1/sandboxes/"+sb.ID+"/execute", keyA, map[string]any{"command": fmt.Sprintf(
+				"echo %s > /root/id && head -c %dM /dev/urandom > /dev/shm/fill", sb.ID, fill), "timeout": 300})
 		}()
 	}
 	wg.Wait()
@@ -194,6 +243,16 @@ func TestRestartTime(t *testing.T) {
 	began := time.Now()
 	s.stop()
 	stopped := time.Since(began)
+	var size int64
+	filepath.Walk(filepath.Join(s.data, "state"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	if lost := strings.Count(s.log.String(), "lost=it"); lost > 0 {
+		t.Errorf("%d sandboxes lost:\n%s", lost, s.log)
+	}
 	began = time.Now()
 	s.launch()
 	started := time.Since(began)
@@ -204,5 +263,6 @@ func TestRestartTime(t *testing.T) {
 			t.Errorf("%s after the restart: %q", id, r.Stdout)
 		}
 	}
-	t.Logf("%d sandboxes of 512 MiB: stop (saving them) %v, start (resuming them) %v", n, stopped, started)
+	t.Logf("%d sandboxes of 512 MiB, %d MiB of RAM filled in each: stop (saving them) %v, saves %d MiB, start (resuming them) %v",
+		n, fill, stopped, size>>20, started)
 }

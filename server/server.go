@@ -159,6 +159,10 @@ func (s *Server) Serve() error {
 	return err
 }
 
+// DefaultStopTimeout bounds a stop: saving every sandbox. Measured under
+// TCG on 2 cores: see docs/deploy.md.
+const DefaultStopTimeout = 120 * time.Second
+
 // callsGrace bounds the wait for the calls in flight to end once Close
 // cancelled them (a handler blocked reading a slow client's body does not
 // see its context); then their connections are closed under them.

@@ -28,6 +28,7 @@ const usage = `usage: quicksand run [flags] COMMAND...
        quicksand image build [--arch x86_64|arm64] [--source CHECKOUT] [--dir FOLDER]
        quicksand serve [--listen ADDR] [--keys FILE] [--tls-cert PEM --tls-key PEM] [--mount-root DIR]...
                        [--pool image=debian,size=4]... [--idle-timeout T] [--data DIR] [--image-dir DIR]...
+                       [--stop-timeout T]
 
 flags of run and shell:
   --image NAME      image name, image folder or save (default debian)
@@ -44,7 +45,8 @@ flags of serve (docs/server-openapi.yaml is its API):
                     ~/.config/quicksand/server-keys, made with one key if missing)
   --mount-root DIR  sandboxes may mount host folders under DIR (none by default)
   --pool SPEC       keep sandboxes started: image=NAME,size=N[,memory=SIZE][,cpus=N]
-  --idle-timeout T  stop a sandbox idle this long, unless its create says (default 300s)`
+  --idle-timeout T  stop a sandbox idle this long, unless its create says (default 300s)
+  --stop-timeout T  SIGTERM saves every sandbox for the next start within T (default 120s)`
 
 func run(args []string) int {
 	if len(args) == 0 {

@@ -21,11 +21,12 @@ func (l *listFlag) String() string     { return fmt.Sprint(*l) }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // runServe is `quicksand serve`: it answers until SIGTERM or SIGINT, then
-// stops its sandboxes.
+// saves its sandboxes for its next start (within --stop-timeout).
 func runServe(args []string) int {
 	var opts server.Options
 	var mountRoots, imageDirs, poolSpecs listFlag
 	idle := seconds(300 * time.Second)
+	stopTimeout := seconds(server.DefaultStopTimeout)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:7070", "")
@@ -37,6 +38,7 @@ func runServe(args []string) int {
 	fs.Var(&imageDirs, "image-dir", "")
 	fs.Var(&poolSpecs, "pool", "")
 	fs.Var(&idle, "idle-timeout", "")
+	fs.Var(&stopTimeout, "stop-timeout", "")
 	if _, ok := parse(fs, args); !ok {
 		return 2
 	}
@@ -64,7 +66,7 @@ func runServe(args []string) int {
 	case err = <-done:
 	case sig := <-sigs:
 		opts.Logger.Info("stopping", "signal", sig.String())
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(stopTimeout))
 		err = srv.Close(ctx)
 		cancel()
 	}
