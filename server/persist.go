@@ -121,13 +121,14 @@ func (s *Server) saveEntry(ctx context.Context, e *entry) {
 	rec := e.record()
 	err := os.MkdirAll(dir, 0o700)
 	if err == nil {
-		if ctx.Err() != nil {
-			err = errors.New("the server's stop ran out of time before it was saved")
-		} else {
+		if ctx.Err() == nil {
 			rec.Save = fmt.Sprintf("save-%d", time.Now().UnixNano())
 			_, err = e.sb.Save(ctx, filepath.Join(dir, rec.Save))
 		}
-		if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			rec.Save, rec.Lost = "", "the server's stop ran out of time (--stop-timeout) before it was saved"
+		case err != nil:
 			rec.Save, rec.Lost = "", "it could not be saved when the server stopped: "+err.Error()
 		}
 		err = writeRecord(dir, rec)

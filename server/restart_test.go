@@ -193,6 +193,24 @@ func TestWhatARestartCannotKeep(t *testing.T) {
 	}
 }
 
+// A stop that --stop-timeout leaves no time to save a sandbox in still
+// exits at once, and records it lost.
+func TestAStopOutOfTimeRecordsLost(t *testing.T) {
+	s := startServer(t, "--stop-timeout", "0.001")
+	var sb api.Sandbox
+	s.must(http.StatusCreated, "POST", "/v1/sandboxes", keyA, map[string]any{}, &sb)
+	began := time.Now()
+	s.restart()
+	var got api.Sandbox
+	s.must(http.StatusOK, "GET", "/v1/sandboxes/"+sb.ID, keyA, nil, &got)
+	if got.Running || !strings.Contains(got.Lost, "ran out of time") {
+		t.Fatalf("after a stop with no time: %+v", got)
+	}
+	if took := time.Since(began); took > 20*time.Second {
+		t.Errorf("the restart took %v", took)
+	}
+}
+
 // A restart with no sandboxes is nothing special.
 func TestARestartWithNoSandboxes(t *testing.T) {
 	s := startServer(t)

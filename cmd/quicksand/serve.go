@@ -57,9 +57,11 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "quicksand serve: %v\n", err)
 		return 1
 	}
-	opts.Logger.Info("serving", "address", srv.Addr().String())
+	// The signals are ours before "serving" is said: a SIGTERM sent on
+	// hearing it must save the sandboxes, not kill the process.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	opts.Logger.Info("serving", "address", srv.Addr().String())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
 	select {
