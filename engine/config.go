@@ -65,6 +65,9 @@ type Config struct {
 	// host's loopback services (127.0.0.1) as 10.0.2.2. Off by default:
 	// they trust their callers to be local, and the guest is not.
 	AllowHostLoopback bool
+	// NetworkPolicy, if set, narrows full network mode to the destinations
+	// it allows (see NetworkPolicy); Network then defaults to full.
+	NetworkPolicy *NetworkPolicy
 	// PortForwards are bound on 127.0.0.1 only.
 	PortForwards []PortForward
 	// Mounts are host folders shared into the guest once it is up (see
@@ -152,6 +155,9 @@ func (c Config) defaulted() (Config, error) {
 	}
 	if c.Network == "" {
 		c.Network = NetworkRestricted
+		if c.NetworkPolicy != nil {
+			c.Network = NetworkFull
+		}
 	}
 	if c.BootTimeout == 0 {
 		c.BootTimeout = DefaultBootTimeout
@@ -194,6 +200,20 @@ func (c Config) defaulted() (Config, error) {
 	}
 	if c.AllowHostLoopback && c.Network != NetworkFull {
 		return bad("allow_host_loopback", "needs network_mode full")
+	}
+	if c.NetworkPolicy != nil {
+		switch {
+		case c.Network != NetworkFull:
+			return bad("network_policy", "needs network_mode full")
+		case c.AllowHostLoopback:
+			return bad("network_policy", "cannot be used with allow_host_loopback (the policy's guard keeps the host out)")
+		case c.remoteOptions().Server != "":
+			return bad("network_policy", "a server's sandboxes do not take one yet")
+		}
+		if _, err := c.NetworkPolicy.compile(); err != nil {
+			return bad("network_policy", "%v", err)
+		}
+		c.NetworkPolicy = c.NetworkPolicy.clone()
 	}
 	seen := map[int]bool{}
 	for i, pf := range c.PortForwards {

@@ -21,7 +21,7 @@ func guardSocket(cfg Config, workdir *lockedDir, side string) string {
 	return workdir.file("guard-" + side + ".sock")
 }
 
-// startGuard connects to both guard sockets (QEMU waits for that before it
+// startGuard connects to the three guard sockets (QEMU waits for that before it
 // runs the VM) and filters the guest's frames until QEMU exits. Should the
 // guard fail while the VM runs, the VM is killed: a guest must never be
 // left on the network unguarded.
@@ -43,21 +43,38 @@ func (sb *Sandbox) startGuard(ctx context.Context, deadline time.Time) error {
 			}
 		}
 	}
-	out, err := dial(sb.spec.GuardOut)
-	if err != nil {
-		return err
+	var conns []net.Conn
+	for _, path := range []string{sb.spec.GuardOut, sb.spec.GuardIn, sb.spec.GuardReply} {
+		c, err := dial(path)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return err
+		}
+		conns = append(conns, c)
 	}
-	in, err := dial(sb.spec.GuardIn)
+	out, in, reply := conns[0], conns[1], conns[2]
+	g := netguard.NewGuard()
+	g.Log = sb.cfg.Logger
+	policy, err := sb.cfg.NetworkPolicy.compile() // checked by Validate
 	if err != nil {
-		out.Close()
-		return err
+		return newError(KindInvalidConfig, err, "network policy")
 	}
+	g.SetPolicy(policy)
+	sb.guard = g
 	go func() {
-		err := netguard.NewGuard().Run(out, in, nil)
+		if err := g.ServeReplies(reply, sb.exited); err != nil {
+			sb.cfg.Logger.Debug("network: the guard's answers to the guest stopped", "error", err)
+		}
+	}()
+	go func() {
+		err := g.Run(out, in, nil)
 		// The sockets stay open until QEMU is gone: QEMU lets frames pass
 		// unfiltered once nobody is connected.
 		defer out.Close()
 		defer in.Close()
+		defer reply.Close()
 		select {
 		case <-sb.exited: // QEMU went first: the guard's end is no news
 		case <-time.After(deathSettle):

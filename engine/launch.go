@@ -124,10 +124,11 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		QMPSocket:     workdir.file("qmp.sock"),
 		ChannelSocket: workdir.file("channel.sock"),
 		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
-		TokenFile: workdir.file("token"),
-		GuardOut:  guardSocket(cfg, workdir, "out"),
-		GuardIn:   guardSocket(cfg, workdir, "in"),
-		Extra:     cfg.ExtraQEMUArgs,
+		TokenFile:  workdir.file("token"),
+		GuardOut:   guardSocket(cfg, workdir, "out"),
+		GuardIn:    guardSocket(cfg, workdir, "in"),
+		GuardReply: guardSocket(cfg, workdir, "reply"),
+		Extra:      cfg.ExtraQEMUArgs,
 	}
 	// The token reaches the guest through fw_cfg from this owner-only file
 	// (in an owner-only folder); QEMU has read it once the sandbox is ready,

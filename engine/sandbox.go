@@ -22,6 +22,7 @@ import (
 
 	"github.com/quicksand-go/quicksand/engine/internal/agent"
 	"github.com/quicksand-go/quicksand/engine/internal/image"
+	"github.com/quicksand-go/quicksand/engine/internal/netguard"
 	"github.com/quicksand-go/quicksand/engine/internal/qemu"
 )
 
@@ -93,6 +94,8 @@ type Sandbox struct {
 	// snapshot operation left behind (resumeVM), nil when there are none:
 	// a later operation's pause must not be undone by them.
 	stopContRetry context.CancelFunc
+	// guard is the network guard in full mode (guard.go), nil otherwise.
+	guard *netguard.Guard
 	// mounts are the shared folders (mounts.go).
 	mounts mounts
 	// epoch ends (with the reason) when a revert throws away the guest

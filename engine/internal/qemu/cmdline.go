@@ -34,6 +34,10 @@ type Spec struct {
 	// through GuardIn. QEMU waits for the engine to connect to both before
 	// the VM runs, so no frame ever passes unchecked.
 	GuardOut, GuardIn string
+	// GuardReply, if set (with the other two), is a unix socket through
+	// which the engine sends frames to the guest (its DNS answers under a
+	// network policy): a redirector on the transmit queue.
+	GuardReply string
 	// QMPSocket, if set, is a unix socket path for QMP.
 	QMPSocket string
 	// ChannelSocket, if set, is the unix socket QEMU serves the guest's
@@ -122,6 +126,13 @@ func (s Spec) Args() []string {
 			"-object", "filter-redirector,id=qsguardi,netdev=net0,queue=rx,indev=qsguardin",
 			"-object", "filter-redirector,id=qsguardo,netdev=net0,queue=rx,outdev=qsguardout",
 		)
+		if s.GuardReply != "" {
+			args = append(args,
+				"-chardev", "socket,id=qsguardreply,path="+escapeOpt(s.GuardReply)+",server=on,wait=on",
+				// queue=tx: what it reads goes on as if slirp sent it, to the guest.
+				"-object", "filter-redirector,id=qsguardr,netdev=net0,queue=tx,indev=qsguardreply",
+			)
+		}
 	}
 	args = append(args,
 		"-device", "virtio-rng-"+m.bus,

@@ -145,7 +145,7 @@ func TestTokenFileIsFwCfg(t *testing.T) {
 // The guard's injecting redirector comes before the capturing one: frames
 // the guest sends visit filters in reverse order.
 func TestGuardArgs(t *testing.T) {
-	s := Spec{Arch: "x86_64", Accel: "tcg", MemoryMiB: 256, CPUs: 1, GuardOut: "/w/o.sock", GuardIn: "/w/i.sock"}
+	s := Spec{Arch: "x86_64", Accel: "tcg", MemoryMiB: 256, CPUs: 1, GuardOut: "/w/o.sock", GuardIn: "/w/i.sock", GuardReply: "/w/r.sock"}
 	objs := argsAfter(s.Args(), "-object")
 	var guard []string
 	for _, o := range objs {
@@ -153,8 +153,9 @@ func TestGuardArgs(t *testing.T) {
 			guard = append(guard, o)
 		}
 	}
-	if len(guard) != 2 || !strings.Contains(guard[0], "indev=qsguardin") || !strings.Contains(guard[1], "outdev=qsguardout") ||
-		!strings.Contains(guard[0], "queue=rx") || !strings.Contains(guard[1], "queue=rx") {
+	if len(guard) != 3 || !strings.Contains(guard[0], "indev=qsguardin") || !strings.Contains(guard[1], "outdev=qsguardout") ||
+		!strings.Contains(guard[0], "queue=rx") || !strings.Contains(guard[1], "queue=rx") ||
+		!strings.Contains(guard[2], "queue=tx") || !strings.Contains(guard[2], "indev=qsguardreply") {
 		t.Fatalf("redirectors %v", guard)
 	}
 	for _, c := range argsAfter(s.Args(), "-chardev") {
@@ -162,7 +163,7 @@ func TestGuardArgs(t *testing.T) {
 			t.Fatalf("QEMU must wait for the guard: %s", c)
 		}
 	}
-	s.GuardOut, s.GuardIn = "", ""
+	s.GuardOut, s.GuardIn, s.GuardReply = "", "", ""
 	if strings.Contains(strings.Join(s.Args(), " "), "filter-redirector") {
 		t.Fatal("a guard without sockets")
 	}

@@ -21,6 +21,7 @@ import (
 
 func main() {
 	iface := flag.String("iface", "eth0", "interface to send on")
+	flood := flag.Duration("flood", 0, "send the SYNs over and over, as fast as it can, for this long (a flood)")
 	flag.Parse()
 	ifc, err := net.InterfaceByName(*iface)
 	if err != nil {
@@ -34,6 +35,7 @@ func main() {
 	}
 	to := &syscall.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
 	copy(to.Addr[:], gw)
+	var frames [][]byte
 	for _, a := range flag.Args() {
 		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
@@ -46,6 +48,10 @@ func main() {
 		} else {
 			frame = ipv6SYN(ifc.HardwareAddr, gw, src6, dst, ap.Port())
 		}
+		if *flood > 0 {
+			frames = append(frames, frame)
+			continue
+		}
 		for range 3 { // slirp may be busy: a few tries, a connection each at most
 			if err := syscall.Sendto(fd, frame, 0, to); err != nil {
 				fail(fmt.Errorf("sending to %s: %w", dst, err))
@@ -53,6 +59,17 @@ func main() {
 			time.Sleep(50 * time.Millisecond)
 		}
 		fmt.Println("sent", dst)
+	}
+	if *flood > 0 {
+		sent := 0
+		for end := time.Now().Add(*flood); time.Now().Before(end); {
+			for _, f := range frames {
+				if syscall.Sendto(fd, f, 0, to) == nil {
+					sent++
+				}
+			}
+		}
+		fmt.Println("sent", sent)
 	}
 }
 
