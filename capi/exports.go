@@ -268,7 +268,7 @@ func qs_sandbox_free(h *C.qs_sandbox) {
 			return err
 		}
 		dropHandle(h)
-		if wire.IsRemote(sb) {
+		if sb.Remote() {
 			// A server's sandbox outlives its handles: it runs until
 			// stopped (qs_sandbox_stop) or its idle timeout, so that
 			// another process may connect to it.

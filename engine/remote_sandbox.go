@@ -212,6 +212,10 @@ type localIdentity struct {
 	id   string
 }
 
+// Remote says whether a server keeps the sandbox (Config.Server, Connect)
+// rather than this process.
+func (sb *Sandbox) Remote() bool { return sb.remote != nil }
+
 // ID is the sandbox's id: the server's for a sandbox a server keeps (what
 // Connect takes), a random one for a local sandbox.
 func (sb *Sandbox) ID() string {

@@ -206,10 +206,6 @@ type Info struct {
 	Metadata map[string]string `msgpack:"metadata"`
 }
 
-// IsRemote says whether a server keeps sb. The engine has no method for it;
-// a local sandbox always has its agent's address, a server's never (see
-// engine.Sandbox.AgentAddr).
-func IsRemote(sb *engine.Sandbox) bool { return sb.AgentAddr() == "" }
 
 // EncodeInfo writes the info map of a sandbox.
 func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
@@ -220,7 +216,7 @@ func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
 		metadata = map[string]string{}
 	}
 	info := Info{
-		ID: sb.ID(), Remote: IsRemote(sb), Metadata: metadata,
+		ID: sb.ID(), Remote: sb.Remote(), Metadata: metadata,
 		OutputChannel: channel,
 		Running:       sb.IsRunning(), Accelerator: string(sb.Accelerator()), Arch: sb.Arch(),
 		PID: sb.PID(), AgentAddr: sb.AgentAddr(),
