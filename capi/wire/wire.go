@@ -206,7 +206,6 @@ type Info struct {
 	Metadata map[string]string `msgpack:"metadata"`
 }
 
-
 // EncodeInfo writes the info map of a sandbox.
 func EncodeInfo(sb *engine.Sandbox) ([]byte, error) {
 	t := sb.BootTiming()
