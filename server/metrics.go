@@ -14,6 +14,7 @@ type metrics struct {
 	mu         sync.Mutex
 	starts     int64
 	startFails int64
+	poolStarts int64 // creates handed to a pool (which starts one itself when none waits)
 	stops      int64
 	executes   int64
 	startTime  summary
@@ -32,9 +33,12 @@ func newMetrics() *metrics {
 	return &metrics{requests: map[string]*summary{}, errors: map[string]int64{}}
 }
 
-func (m *metrics) started(took time.Duration, accel string) {
+func (m *metrics) started(took time.Duration, accel string, pooled bool) {
 	m.mu.Lock()
 	m.starts++
+	if pooled {
+		m.poolStarts++
+	}
 	m.startTime.count++
 	m.startTime.sum += took.Seconds()
 	m.accel = accel
@@ -71,6 +75,7 @@ func (s *Server) metricsText(c *call) error {
 	m.mu.Lock()
 	fmt.Fprintf(&b, "# TYPE quicksand_sandboxes gauge\nquicksand_sandboxes %d\n", s.reg.count.Load())
 	fmt.Fprintf(&b, "# TYPE quicksand_sandbox_starts_total counter\nquicksand_sandbox_starts_total %d\n", m.starts)
+	fmt.Fprintf(&b, "# TYPE quicksand_sandbox_pool_starts_total counter\nquicksand_sandbox_pool_starts_total %d\n", m.poolStarts)
 	fmt.Fprintf(&b, "# TYPE quicksand_sandbox_start_failures_total counter\nquicksand_sandbox_start_failures_total %d\n", m.startFails)
 	fmt.Fprintf(&b, "# TYPE quicksand_sandbox_stops_total counter\nquicksand_sandbox_stops_total %d\n", m.stops)
 	fmt.Fprintf(&b, "# TYPE quicksand_executes_total counter\nquicksand_executes_total %d\n", m.executes)

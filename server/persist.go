@@ -210,7 +210,7 @@ func (s *Server) resume(ctx context.Context, r record) {
 	}
 	dropSavedRAM(save)
 	s.reg.add(e)
-	s.metrics.started(time.Since(began), string(sb.Accelerator()))
+	s.metrics.started(time.Since(began), string(sb.Accelerator()), false)
 	s.log.Info("resumed a sandbox", "id", r.ID, "tenant", r.Tenant, "duration", time.Since(began))
 }
 

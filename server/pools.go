@@ -79,21 +79,32 @@ func startPools(specs []PoolSpec, configure func(engine.Config) engine.Config, l
 // start takes a sandbox of cfg from a pool that holds such sandboxes, or
 // starts one. shadowed: the image's name is also one of the tenant's
 // saves, which is what the tenant gets.
-func (ps *pools) start(ctx context.Context, cfg engine.Config, shadowed bool) (*engine.Sandbox, error) {
+func (ps *pools) start(ctx context.Context, cfg engine.Config, shadowed bool) (sb *engine.Sandbox, pooled bool, err error) {
 	for _, kp := range ps.list {
 		if !shadowed && poolable(kp.cfg, cfg) {
-			return kp.pool.Start(ctx)
+			sb, err = kp.pool.Start(ctx)
+			return sb, true, err
 		}
 	}
-	return engine.Start(ctx, cfg)
+	sb, err = engine.Start(ctx, cfg)
+	return sb, false, err
 }
 
 // poolable says whether a create of want may take a sandbox started with
 // have: the same image, memory, CPUs, network and boot, and nothing the
 // pool's sandboxes were not started with (mounts).
 func poolable(have, want engine.Config) bool {
-	return want.Image == have.Image && want.MemoryMiB == have.MemoryMiB && want.CPUs == have.CPUs &&
+	return want.Image == have.Image && orDefault(want.MemoryMiB, engine.DefaultMemoryMiB) == orDefault(have.MemoryMiB, engine.DefaultMemoryMiB) &&
+		orDefault(want.CPUs, engine.DefaultCPUs) == orDefault(have.CPUs, engine.DefaultCPUs) &&
 		want.Network == have.Network && !want.ColdBoot && len(want.Mounts) == 0
+}
+
+// orDefault is v, or def for the zero value (the engine's default).
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func (ps *pools) close() {

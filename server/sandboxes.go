@@ -73,12 +73,12 @@ func (s *Server) create(c *call) error {
 		timeout = seconds(*req.Timeout)
 	}
 	began := time.Now()
-	sb, err := s.pools.start(c.ctx(), cfg, s.hasSave(c.tenant, cfg.Image))
+	sb, pooled, err := s.pools.start(c.ctx(), cfg, s.hasSave(c.tenant, cfg.Image))
 	if err != nil {
 		s.metrics.startFailed()
 		return err
 	}
-	s.metrics.started(time.Since(began), string(sb.Accelerator()))
+	s.metrics.started(time.Since(began), string(sb.Accelerator()), pooled)
 	if c.ctx().Err() != nil {
 		// The client went away while it booted: nobody knows its id.
 		sb.Stop(context.Background())
@@ -90,7 +90,7 @@ func (s *Server) create(c *call) error {
 		e.metadata = map[string]string{}
 	}
 	s.reg.add(e)
-	s.log.Info("started a sandbox", "id", e.id, "tenant", c.tenant, "image", cfg.Image)
+	s.log.Info("started a sandbox", "id", e.id, "tenant", c.tenant, "image", cfg.Image, "from_pool", pooled, "duration", time.Since(began))
 	return c.json(http.StatusCreated, e.describe())
 }
 
