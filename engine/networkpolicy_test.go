@@ -24,12 +24,26 @@ def serve(c):
     a = c.getsockname()
     c.sendall(("hi %s:%d\n" % (a[0], a[1])).encode())
     try:
-        c.settimeout(3)
-        d = c.recv(16)
-        if d.startswith(b"big"):
+        c.settimeout(5)
+        d = b""
+        while b"\n" not in d:
+            more = c.recv(65536)
+            if not more:
+                break
+            d += more
+        line, _, rest = d.partition(b"\n")
+        if line.startswith(b"big"):
             buf = b"x" * 65536
-            for _ in range(int(d[3:].strip())):
+            for _ in range(int(line[3:])):
                 c.sendall(buf)
+        elif line.startswith(b"up"):
+            n, want = len(rest), int(line[2:])
+            while n < want:
+                more = c.recv(65536)
+                if not more:
+                    break
+                n += len(more)
+            c.sendall(b"got %d\n" % n)
     except Exception:
         pass
     c.close()
