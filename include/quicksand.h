@@ -520,6 +520,18 @@ qs_status qs_image_import(const char *package_dir, const char *dir, const char *
 qs_status qs_image_build(const char *source, const char *arch, const char *dir, qs_buffer *built, qs_error **err);
 
 /*
+ * Runs `quicksand serve` in the calling process (docs/deploy.md), for a
+ * program whose command line is over the library: options is a msgpack map
+ * {args: array of str}, the words after `quicksand serve` (e.g.
+ * ["--listen", "unix:/run/qs.sock"]). It blocks until the process gets
+ * SIGTERM or SIGINT (which it takes for itself meanwhile), saves its
+ * sandboxes and returns QS_OK; bad flags are QS_ERR_INVALID_CONFIG, a
+ * failure to start QS_ERR_UNKNOWN, each said on standard error as the
+ * command says it.
+ */
+qs_status qs_serve(const uint8_t *options, size_t options_len, qs_error **err);
+
+/*
  * Pools: sandboxes of one config started, warmed and waiting, so that a
  * start takes one in milliseconds and the pool refills in the background.
  * A sandbox from a pool is a fresh start's: a token issued when taken, the

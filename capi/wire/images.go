@@ -31,3 +31,17 @@ func EncodeStrings(list []string) []byte {
 	}
 	return encodeSorted(list)
 }
+
+// DecodeServeOptions reads qs_serve's options: {args: [str]}, the words
+// after `quicksand serve`.
+func DecodeServeOptions(b []byte) ([]string, error) {
+	f, err := decodeMap(b, "serve options", engine.KindInvalidConfig)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	if err := f.strList("args", &args); err != nil {
+		return nil, err
+	}
+	return args, f.unknown()
+}

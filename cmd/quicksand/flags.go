@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/quicksand-go/quicksand/engine"
+	"github.com/quicksand-go/quicksand/internal/cliflags"
 )
 
 // sandboxFlags are the flags of run and shell, the same in the Python CLI.
 type sandboxFlags struct {
 	image, memory, accel string
 	cpus                 int
-	timeout              seconds
+	timeout              cliflags.Seconds
 	verbose              bool
 }
 
@@ -28,7 +27,7 @@ func newFlagSet(name string, sf *sandboxFlags) *flag.FlagSet {
 	fs.StringVar(&sf.memory, "memory", "512M", "")
 	fs.IntVar(&sf.cpus, "cpus", engine.DefaultCPUs, "")
 	fs.StringVar(&sf.accel, "accel", string(engine.AccelAuto), "")
-	sf.timeout = seconds(10 * time.Minute)
+	sf.timeout = cliflags.Seconds(10 * time.Minute)
 	fs.Var(&sf.timeout, "timeout", "")
 	fs.BoolVar(&sf.verbose, "v", false, "")
 	fs.BoolVar(&sf.verbose, "verbose", false, "")
@@ -52,25 +51,6 @@ func (sf *sandboxFlags) config() (engine.Config, error) {
 		return engine.Config{}, err
 	}
 	return engine.Config{Image: sf.image, MemoryMiB: mem, CPUs: sf.cpus, Accel: engine.Accel(sf.accel)}, nil
-}
-
-// seconds is a duration given as seconds ("600", "1.5") or with a unit
-// ("90s", "10m", "1h").
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
-		*s = seconds(time.Duration(n * float64(time.Second)))
-		return nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil || d <= 0 {
-		return fmt.Errorf("%q is not a duration like 600, 90s, 10m or 1h", v)
-	}
-	*s = seconds(d)
-	return nil
 }
 
 // start boots a sandbox as the flags say; on failure it has said why and

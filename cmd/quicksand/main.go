@@ -12,6 +12,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/quicksand-go/quicksand/server"
 )
 
 func main() {
@@ -38,15 +40,7 @@ flags of run and shell:
   --timeout T       run: the command's timeout, seconds or 90s, 10m, 1h (default 10m)
   -v, --verbose     print the boot timing to stderr
 
-flags of serve (docs/server-openapi.yaml is its API):
-  --listen ADDR     host:port (default 127.0.0.1:7070) or unix:/path; an address
-                    other than the loopback needs --tls-cert and --tls-key
-  --keys FILE       API keys, one a line, owner-only (default
-                    ~/.config/quicksand/server-keys, made with one key if missing)
-  --mount-root DIR  sandboxes may mount host folders under DIR (none by default)
-  --pool SPEC       keep sandboxes started: image=NAME,size=N[,memory=SIZE][,cpus=N]
-  --idle-timeout T  stop a sandbox idle this long, unless its create says (default 300s)
-  --stop-timeout T  SIGTERM saves every sandbox for the next start within T (default 120s)`
+` + server.Usage
 
 func run(args []string) int {
 	if len(args) == 0 {
@@ -59,7 +53,7 @@ func run(args []string) int {
 	case "shell":
 		return runShell(args[1:])
 	case "serve":
-		return runServe(args[1:])
+		return server.Main(args[1:])
 	case "image":
 		if len(args) >= 2 {
 			if cmd, ok := imageCommands[args[1]]; ok {

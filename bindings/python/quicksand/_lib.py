@@ -96,6 +96,7 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_sandbox_file_op": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_upload": (Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
         "qs_sandbox_download": (Status, [c.c_void_p, c.c_char_p, c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
+        "qs_serve": (Status, [c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
         "qs_sandbox_connect": (Status, [c.c_char_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p), c.POINTER(c.c_void_p)]),
         "qs_sandbox_list": (Status, [c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_set_idle_timeout": (Status, [c.c_void_p, c.c_double, c.POINTER(c.c_void_p)]),

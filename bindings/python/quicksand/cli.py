@@ -5,18 +5,22 @@ whichever program a user runs.
     quicksand run [--image debian] [--memory 512M] [--timeout 10m] 'uname -a'
     quicksand shell [--image debian] [--save NAME]
     quicksand image list | install FILE | remove NAME | pack NAME FILE | import FOLDER | build [--arch]
+    quicksand serve [--listen 127.0.0.1:7070 | unix:/path] [--keys FILE] ...
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import re
 import sys
 from typing import Any, List, Optional
 
-from . import _imagecli
+import msgpack
+
+from . import _imagecli, _lib
 from ._wire import encode_request
-from .errors import QuicksandError
+from .errors import InvalidConfigError, QuicksandError
 from .sync import SyncSandbox
 
 
@@ -79,7 +83,23 @@ def _shell(args: argparse.Namespace) -> int:
     return code
 
 
+def _serve(args: List[str]) -> int:
+    """The server runs in the library (qs_serve): the same flags, the same
+    server, as the Go command's; it says why it failed on stderr itself."""
+    opts = msgpack.packb({"args": args})
+    err = ctypes.c_void_p()
+    status = _lib.lib().qs_serve(opts, len(opts), ctypes.byref(err))
+    if status == 0:
+        return 0
+    _lib.lib().qs_error_free(err)
+    return 2 if status == InvalidConfigError.status else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        # Its flags are the library's to parse (see `quicksand serve -h`).
+        return _serve(argv[1:])
     parser = argparse.ArgumentParser(prog="quicksand", description="Run commands in a Linux VM of your own.")
     sub = parser.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="boot a sandbox and run one command in it")
@@ -90,6 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     shell.add_argument("--save", help="save the sandbox under this name (or folder) when the shell ends")
     shell.add_argument("--shell", default="/bin/bash", help="the guest's shell (default /bin/bash)")
     _imagecli.add_parser(sub)
+    sub.add_parser("serve", help="keep sandboxes for other processes and hosts (its flags: quicksand serve -h)")
     args = parser.parse_args(argv)
     try:
         if args.verb == "image":
