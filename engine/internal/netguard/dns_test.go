@@ -1,10 +1,13 @@
 package netguard
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,7 +89,8 @@ func answerOf(t *testing.T, g *Guard) (int, []netip.Addr) {
 // lookup), allowed ones their addresses, which then open on the allowed
 // ports only; a wildcard matches subdomains, not the parent.
 func TestGuardAnswersDNS(t *testing.T) {
-	g := &Guard{}
+	var logged bytes.Buffer
+	g := &Guard{Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	looked := 0
 	g.Resolve = func(ctx context.Context, network, name string) ([]netip.Addr, error) {
 		looked++
@@ -126,6 +130,9 @@ func TestGuardAnswersDNS(t *testing.T) {
 	}
 	if syn(other, 443) {
 		t.Fatal("a refused name's address opened")
+	}
+	if !strings.Contains(logged.String(), "destination=198.51.100.11 port=443") || !strings.Contains(logged.String(), "name=denied.test") {
+		t.Fatalf("the drops and refusals were not logged with their destination:\n%s", logged.String())
 	}
 	g.decide(dnsFrame(query(10, "a.wild.test", dnsTypeA)))
 	if rcode, _ := answerOf(t, g); rcode != rcodeOK || !syn(other, 80) {
