@@ -163,34 +163,14 @@ type (
 	FileWritten  = protocol.FileWritten
 )
 
-// ProcessRequest is the body of a process start.
-type ProcessRequest struct {
-	Command string            `json:"command"`
-	Cwd     string            `json:"cwd,omitempty"`
-	Shell   string            `json:"shell,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
-	User    string            `json:"user,omitempty"`
-	PTY     *TerminalSize     `json:"pty,omitempty"`
-}
-
-// TerminalSize is a pseudo-terminal's size.
-type TerminalSize struct {
-	Rows int `json:"rows"`
-	Cols int `json:"cols"`
-}
-
-// ProcessInfo describes a background process.
-type ProcessInfo struct {
-	ID      string `json:"id"`
-	PID     int    `json:"pid"`
-	Command string `json:"command"`
-	PTY     bool   `json:"pty"`
-}
-
-// ProcessList answers a process list.
-type ProcessList struct {
-	Processes []ProcessInfo `json:"processes"`
-}
+// The process bodies are the agent's own too: the server hands them to the
+// engine and back in the same shapes.
+type (
+	ProcessRequest = protocol.ProcessRequest
+	TerminalSize   = protocol.TerminalSize
+	ProcessInfo    = protocol.ProcessInfo
+	ProcessList    = protocol.ProcessList
+)
 
 // Signal is the body of PathSignal (PathResize's is a TerminalSize).
 type Signal struct {
