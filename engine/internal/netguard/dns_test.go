@@ -201,3 +201,19 @@ func FuzzDNS(f *testing.F) {
 		}
 	})
 }
+
+// A policy removed while a name is looked up (SetNetwork(nil) meanwhile):
+// the answer comes, nothing panics.
+func TestPolicyRemovedDuringALookup(t *testing.T) {
+	g := &Guard{}
+	g.Resolve = func(ctx context.Context, network, name string) ([]netip.Addr, error) {
+		g.SetPolicy(nil)
+		return []netip.Addr{netip.MustParseAddr("198.51.100.1")}, nil
+	}
+	p, _ := NewPolicy([]string{"*"}, nil, nil)
+	g.SetPolicy(p)
+	g.decide(dnsFrame(query(1, "a.test", dnsTypeA)))
+	if rcode, addrs := answerOf(t, g); rcode != rcodeOK || len(addrs) != 1 {
+		t.Fatalf("rcode %d %v", rcode, addrs)
+	}
+}

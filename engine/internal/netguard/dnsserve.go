@@ -70,8 +70,8 @@ func (g *Guard) ServeReplies(w io.Writer, done <-chan struct{}) error {
 	}
 }
 
-// dnsQuery handles a packet to slirp's DNS address under a policy.
-func (g *Guard) dnsQuery(frame []byte, proto byte, dst netip.Addr, l4 []byte) verdict {
+// dnsQuery handles a packet to slirp's DNS address under policy p.
+func (g *Guard) dnsQuery(p *Policy, frame []byte, proto byte, dst netip.Addr, l4 []byte) verdict {
 	if proto == protoTCP && port(proto, l4) == dnsPort {
 		return g.drop(ReasonDNSOverTCP, proto, dst, dnsPort)
 	}
@@ -95,7 +95,6 @@ func (g *Guard) dnsQuery(frame []byte, proto byte, dst netip.Addr, l4 []byte) ve
 		answer(q.rcode, nil)
 		return answered
 	}
-	p := g.policy.Load()
 	if ok, _, _ := p.name(q.name); !ok || q.name == "" {
 		g.counts.namesRefused.Add(1)
 		if g.Log != nil {
@@ -113,9 +112,13 @@ func (g *Guard) dnsQuery(frame []byte, proto byte, dst netip.Addr, l4 []byte) ve
 	go func() {
 		defer func() { <-g.dns.slots }()
 		addrs, rcode := g.lookup(p, q.name, q.qtype)
-		// The policy may have changed meanwhile: lease by the current one.
-		p := g.policy.Load()
-		if ok, learn, ports := p.name(q.name); !ok {
+		// The policy may have changed meanwhile: lease by the current one
+		// (none: the name is free, and nothing needs leasing).
+		ok, learn, ports := true, false, []Ports(nil)
+		if p := g.policy.Load(); p != nil {
+			ok, learn, ports = p.name(q.name)
+		}
+		if !ok {
 			rcode, addrs = rcodeNXDomain, nil
 		} else if learn && len(addrs) > 0 && !g.leases.learn(q.name, ports, addrs, time.Now().UnixNano()) {
 			rcode, addrs = rcodeServFail, nil

@@ -186,8 +186,10 @@ func (g *Guard) decideIPv4(frame, p []byte) verdict {
 	if fragment != 0 {
 		return g.drop(ReasonSlirpOwn, p[9], addr, 0)
 	}
-	if dst == dns && g.policy.Load() != nil {
-		return g.dnsQuery(frame, p[9], addr, p[ihl:])
+	if dst == dns {
+		if pol := g.policy.Load(); pol != nil {
+			return g.dnsQuery(pol, frame, p[9], addr, p[ihl:])
+		}
 	}
 	return g.slirpOwn(p[9], addr, p[ihl:], toHost)
 }
