@@ -132,7 +132,18 @@ func FuzzAllow(f *testing.F) {
 	f.Add(ipv6([16]byte{0xfe, 0xc0, 15: 2}, protoUDP, 53, 0))
 	f.Add(ipv6(netip.MustParseAddr("::ffff:127.0.0.1").As16(), protoTCP, 80, 0x02))
 	g := NewGuard()
-	f.Fuzz(func(t *testing.T, frame []byte) { g.Allow(frame) })
+	// And one with a policy: frames to the DNS address are parsed as DNS.
+	pg := NewGuard()
+	p, err := NewPolicy([]string{"198.18.0.0/15:80", "*.test"}, []string{"198.18.0.9"}, map[string][]netip.Addr{"a.test": {netip.MustParseAddr("198.18.1.1")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pg.SetPolicy(p)
+	f.Add(ipv4(dns, protoUDP, 53, 0))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		g.Allow(frame)
+		pg.Allow(frame)
+	})
 }
 
 // NewGuard knows this machine's own addresses (its loopback at least,
