@@ -162,18 +162,14 @@ func (c *remoteClient) readStream(body io.Reader, maxOutput int64, onChunk func(
 		if err != nil {
 			return fail(errors.Wrap(err, "reading the server's event stream"))
 		}
-		switch ev.Type {
-		case serverapi.EventStdout, serverapi.EventStderr:
-			var ch serverapi.Chunk
-			if err := json.Unmarshal([]byte(ev.Data), &ch); err != nil {
-				return fail(errors.Errorf("the server sent a %s event that is not a chunk: %.100q", ev.Type, ev.Data))
-			}
-			p, err := protocol.DecodeChunk(ch.Data, ch.DataB64)
-			if err != nil {
-				return fail(err)
-			}
+		p, stderr, chunk, err := serverapi.ChunkOf(ev.Type, ev.Data)
+		if err != nil {
+			return fail(err)
+		}
+		switch {
+		case chunk:
 			s := Stdout
-			if ev.Type == serverapi.EventStderr {
+			if stderr {
 				s = Stderr
 			}
 			kept.Add(agent.Stream(s), p)
@@ -182,7 +178,7 @@ func (c *remoteClient) readStream(body io.Reader, maxOutput int64, onChunk func(
 					return fail(err)
 				}
 			}
-		case serverapi.EventExit:
+		case ev.Type == serverapi.EventExit:
 			var w serverapi.ExecResult
 			if err := json.Unmarshal([]byte(ev.Data), &w); err != nil {
 				return fail(errors.Errorf("the server sent an exit event that is not a result: %.100q", ev.Data))
@@ -191,7 +187,7 @@ func (c *remoteClient) readStream(body io.Reader, maxOutput int64, onChunk func(
 				return fail(errors.Errorf("the server said %d bytes were dropped", w.Dropped))
 			}
 			return &w, kept, nil
-		case serverapi.EventError:
+		case ev.Type == serverapi.EventError:
 			return fail(c.errorEvent(ev.Data))
 		}
 		// Other events (none yet) are for later versions of the server.

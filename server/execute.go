@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	sse "github.com/tmaxmax/go-sse"
-
 	"github.com/quicksand-go/quicksand/engine"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 	api "github.com/quicksand-go/quicksand/internal/serverapi"
@@ -89,45 +87,49 @@ func orEmpty(r *engine.ExecResult) *engine.ExecResult {
 // eventStream is an answer of Server-Sent Events: output chunks, then one
 // exit or error event.
 type eventStream struct {
-	sess *sse.Session
-	c    *call
+	c   *call
+	rc  *http.ResponseController
+	buf []byte // the event being written, reused
 }
 
 // openStream starts the answer as an event stream: from here on, an
-// error is an event, not a status.
+// error is an event, not a status. The events are written here, not by an
+// SSE library: output goes as text lines (serverapi.AppendChunkEvent),
+// which no library's message type writes byte for byte.
 func openStream(c *call) (*eventStream, error) {
-	sess, err := sse.Upgrade(c.w, c.r)
-	if err != nil {
-		return nil, err
-	}
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // a proxy in front must not hold output back
+	c.w.WriteHeader(http.StatusOK)
 	c.answered = true
-	return &eventStream{sess: sess, c: c}, nil
+	st := &eventStream{c: c, rc: http.NewResponseController(c.w)}
+	return st, st.rc.Flush()
 }
 
-// send writes one event. A client gone makes the call fail, which
-// abandons the command.
+// write sends the event in st.buf. A client gone makes the call fail,
+// which abandons the command.
+func (st *eventStream) write() error {
+	if _, err := st.c.w.Write(st.buf); err != nil {
+		return err
+	}
+	return st.rc.Flush()
+}
+
+// send writes one event of JSON data (one line: JSON holds no raw newline).
 func (st *eventStream) send(kind string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	msg := &sse.Message{Type: sse.Type(kind)}
-	msg.AppendData(string(b))
-	if err := st.sess.Send(msg); err != nil {
-		return err
-	}
-	return st.sess.Flush()
+	st.buf = append(append(append(append(append(st.buf[:0], "event: "...), kind...), "\ndata: "...), b...), "\n\n"...)
+	return st.write()
 }
 
 // chunk is an engine OnOutput: each chunk an event.
 func (st *eventStream) chunk(s engine.Stream, p []byte) error {
-	var ch api.Chunk
-	ch.Data, ch.DataB64 = protocol.EncodeChunk(p)
-	kind := api.EventStdout
-	if s == engine.Stderr {
-		kind = api.EventStderr
-	}
-	return st.send(kind, ch)
+	st.buf = api.AppendChunkEvent(st.buf[:0], s == engine.Stderr, p)
+	return st.write()
 }
 
 // end sends the exit event, or the error event of err, and returns err

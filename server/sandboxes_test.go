@@ -37,8 +37,8 @@ func TestASandboxThroughTheServer(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		status, body := s.do("POST", base+"/execute/stream", keyA, map[string]any{"command": "echo one; sleep 0.3; echo two >&2; exit 4"})
 		text := string(body)
-		if status != 200 || !strings.Contains(text, "event: stdout\ndata: {\"data\":\"one\\n\"}") ||
-			!strings.Contains(text, "event: stderr\ndata: {\"data\":\"two\\n\"}") || !strings.Contains(text, "event: exit\ndata: {\"exit_code\":4") {
+		if status != 200 || !strings.Contains(text, "event: stdout\ndata: one\ndata: \n\n") ||
+			!strings.Contains(text, "event: stderr\ndata: two\ndata: \n\n") || !strings.Contains(text, "event: exit\ndata: {\"exit_code\":4") {
 			t.Fatalf("%d %s", status, text)
 		}
 		if strings.Index(text, "one") > strings.Index(text, "two") || strings.Index(text, "two") > strings.Index(text, "exit") {
@@ -107,7 +107,7 @@ func TestASandboxThroughTheServer(t *testing.T) {
 		}
 		s.must(http.StatusNoContent, "POST", base+"/processes/"+p.ID+"/stdin", keyA, []byte("hi\n"), nil)
 		_, out := s.do("GET", base+"/processes/"+p.ID+"/output", keyA, nil)
-		if !strings.Contains(string(out), `"data":"got hi\n"`) || !strings.Contains(string(out), `"exit_code":5`) {
+		if !strings.Contains(string(out), "event: stdout\ndata: got hi\ndata: \n\n") || !strings.Contains(string(out), `"exit_code":5`) {
 			t.Fatalf("attach: %s", out)
 		}
 		status, body := s.do("GET", base+"/processes/no-such-process/output", keyA, nil)

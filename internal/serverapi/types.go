@@ -139,12 +139,6 @@ type ExecResult struct {
 	Dropped         int64   `json:"dropped,omitempty"`
 }
 
-// Chunk is the data of a stdout or stderr event.
-type Chunk struct {
-	Data    string `json:"data"`
-	DataB64 string `json:"data_b64,omitempty"`
-}
-
 // The events of a stream.
 const (
 	EventStdout = "stdout"
