@@ -163,6 +163,10 @@ int qs_version_number(void);
  *                            host's loopback services)
  *   allow_host_loopback bool with "full": the guest may reach the host's
  *                            127.0.0.1 as 10.0.2.2 (default false)
+ *   network_policy    map {allow_out: array of str, deny_out: array of str,
+ *                            hosts: map str -> array of str}: narrows
+ *                            "full" (then the default mode) to what it
+ *                            allows; see "Network policy"
  *   port_forwards     array of {host: int, guest: int}, host side on 127.0.0.1
  *   boot_timeout      number seconds (default 60)
  *   extra_qemu_args   array of str
@@ -443,6 +447,36 @@ qs_status qs_sandbox_download(qs_sandbox *sb, const char *guest_path, const char
 qs_status qs_sandbox_mount(qs_sandbox *sb, const uint8_t *mount, size_t mount_len, qs_buffer *handle, qs_error **err);
 qs_status qs_sandbox_unmount(qs_sandbox *sb, const char *mount_id, qs_error **err);
 qs_status qs_sandbox_list_mounts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+
+/*
+ * Network policy. A sandbox in network mode "full" (without
+ * allow_host_loopback) may have a policy that narrows what the guest
+ * reaches; docs/security.md says what it does and does not catch.
+ *
+ * policy: msgpack map, every key optional:
+ *   allow_out  array of str: the destinations allowed; with any, every
+ *              other is denied. An entry is a domain ("pypi.org"), a
+ *              wildcard domain ("*.example.com"), an IP or CIDR (IPv4 or
+ *              IPv6), each optionally with a port or port range
+ *              ("api.example.com:443", "10.1.0.0/16:5432")
+ *   deny_out   array of str: the same, denied (allow beats deny)
+ *   hosts      map str -> array of str: names the engine's DNS answers
+ *              with these addresses itself (still subject to allow_out)
+ * Private, link-local (cloud metadata) and multicast ranges are denied
+ * unless an allow_out entry names them; the host's loopback is never
+ * reached. Names not allowed get NXDOMAIN. A bad entry is
+ * QS_ERR_INVALID_CONFIG naming it; a sandbox without the guard (restricted
+ * mode, allow_host_loopback) QS_ERR_BAD_REQUEST.
+ *
+ * qs_sandbox_set_network replaces the policy at once (NULL, 0: none, plain
+ * full mode); new connections obey it, and open ones at their next packet.
+ * qs_sandbox_network_stats: stats is a msgpack map of the counts since the
+ * sandbox started: allowed int (flows opened), dropped int (packets
+ * stopped, each logged at QS_LOG_DEBUG), names_allowed int and
+ * names_refused int (DNS questions answered and refused under a policy).
+ */
+qs_status qs_sandbox_set_network(qs_sandbox *sb, const uint8_t *policy, size_t policy_len, qs_error **err);
+qs_status qs_sandbox_network_stats(qs_sandbox *sb, qs_buffer *stats, qs_error **err);
 
 /*
  * Background processes. A process started here runs on after the call

@@ -13,6 +13,8 @@ export interface SandboxOptions {
   networkMode?: 'restricted' | 'full';
   /** With networkMode "full": the guest may reach the host's 127.0.0.1 as 10.0.2.2. Default false. */
   allowHostLoopback?: boolean;
+  /** Narrows networkMode "full" (then the default) to what the policy allows (see NetworkPolicy). */
+  networkPolicy?: NetworkPolicy;
   /** Where templates are kept (default $XDG_CACHE_HOME/quicksand/templates). */
   templateDir?: string;
   /** Folders to look the image name up in first (then installed image packages, then $QUICKSAND_IMAGE_PATH, then the default). */
@@ -163,6 +165,10 @@ export class Sandbox {
   unmount(handle: MountHandle): Promise<void>;
   /** The shared folders mounted now, by guest path. */
   readonly activeMounts: MountHandle[];
+  /** Replaces the network policy at once (null: none); networkMode "full" only. A bad entry rejects with InvalidConfigError. */
+  setNetwork(policy: NetworkPolicy | null): Promise<void>;
+  /** The network guard's counts since the sandbox started (networkMode "full" only). */
+  networkStats(): NetworkStats;
   checkpoint(tag: string): Promise<void>;
   /** Returns to checkpoint `tag`, running processes included. */
   revert(tag: string): Promise<void>;
@@ -231,6 +237,31 @@ export interface Process {
   resize(rows: number, cols: number): Promise<void>;
   /** Its end and its output from the start; an aborted signal stops waiting, not the process. */
   wait(opts?: { signal?: AbortSignal }): Promise<ExecuteResult>;
+}
+
+/**
+ * What a sandbox in networkMode "full" may reach (docs/security.md). Each entry is a domain
+ * ("pypi.org"), a wildcard domain ("*.example.com"), an IP or CIDR, each optionally with a port or
+ * range ("api.example.com:443", "10.1.0.0/16:5432"). Allow beats deny; with any allowOut entry,
+ * everything else is denied. Private, link-local (cloud metadata) and multicast ranges are denied
+ * unless allowOut names them. Names not allowed get NXDOMAIN.
+ */
+export interface NetworkPolicy {
+  allowOut?: string[];
+  denyOut?: string[];
+  /** Names the engine's DNS answers with these addresses itself (still subject to allowOut). */
+  hosts?: Record<string, string[]>;
+}
+
+/** A sandbox's network counts since it started. */
+export interface NetworkStats {
+  /** Flows (TCP connections, UDP and ICMP conversations) the guest opened. */
+  readonly allowed: number;
+  /** Packets the guard stopped, each logged at debug with its destination. */
+  readonly dropped: number;
+  /** DNS questions answered and refused under a policy. */
+  readonly namesAllowed: number;
+  readonly namesRefused: number;
 }
 
 export interface MountHandle {

@@ -93,6 +93,7 @@ func configFrom(f *fields) (c engine.Config, err error) {
 		f.str("api_key", &c.APIKey),
 		f.strMap("metadata", &c.Metadata),
 		idleTimeout(f, "idle_timeout", &c.IdleTimeout),
+		networkPolicy(f, "network_policy", &c.NetworkPolicy),
 	}
 	for _, err := range steps {
 		if err != nil {

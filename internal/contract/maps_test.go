@@ -130,6 +130,8 @@ func outputMaps(t *testing.T) []struct {
 			[]string{"_files.py", "types.py"}, []string{"files.js"}},
 		{"image list", "list is a msgpack array of", "qs_image_install:",
 			wire.EncodeImages([]engine.ImageEntry{{}}), []string{"_imagecli.py"}, nil},
+		{"network stats", "qs_sandbox_network_stats: stats is", "(DNS questions",
+			wire.EncodeNetworkStats(engine.NetworkStats{}), []string{"types.py"}, []string{"network.js"}},
 		{"sandbox list", " * list: a msgpack array of maps", "qs_sandbox_set_idle_timeout: sets",
 			wire.EncodeSandboxList([]engine.SandboxSummary{{Metadata: map[string]string{}}}), []string{"types.py"}, []string{"remote.js"}},
 	}
@@ -184,8 +186,9 @@ func TestReturnedMapsAreTheHeaders(t *testing.T) {
 const pythonDecodes = `
 import sys, msgpack
 sys.path.insert(0, "bindings/python")
-from quicksand.types import BootTiming, ExecuteResult, FileInfo, MountHandle, ProcessInfo, SandboxSummary
+from quicksand.types import BootTiming, ExecuteResult, FileInfo, MountHandle, NetworkStats, ProcessInfo, SandboxSummary
 decoders = {"result": ExecuteResult._from_wire, "boot_timing": BootTiming._from_info, "mount": MountHandle._from_wire,
+            "network_stats": NetworkStats._from_wire,
             "file": FileInfo._from_wire, "process": ProcessInfo._from_wire, "summary": SandboxSummary._from_wire}
 for line in sys.stdin:
     name, raw = line.split()
@@ -201,6 +204,7 @@ const decoders = {
   result: require("./bindings/node/lib/calls.js").toResult,
   boot_timing: require("./bindings/node/lib/sandbox.js").toBootTiming,
   mount: require("./bindings/node/lib/mounts.js").toHandle,
+  network_stats: require("./bindings/node/lib/network.js").toStats,
   file: require("./bindings/node/lib/files.js").toInfo,
   process: require("./bindings/node/lib/process.js").toProcessInfo,
   summary: require("./bindings/node/lib/remote.js").toSummary,
@@ -251,6 +255,8 @@ func TestBindingsDecodeTheWire(t *testing.T) {
 		{"mount", wire.EncodeMount(engine.MountHandle{ID: "m4721", Mount: engine.Mount{HostPath: "/h4722", GuestPath: "/g4723", ReadOnly: true}}),
 			[]string{"m4721", "/h4722", "/g4723"}, []string{"readonly=True"}, []string{`"readonly":true`}},
 		{"file", fileInfoOf(t, wire.EncodeFileResult(&file, nil, false)), []string{"n4731", "t4732", "4733", "493", "4735", "/t4736"}, nil, nil},
+		{"network_stats", wire.EncodeNetworkStats(engine.NetworkStats{Allowed: 4781, Dropped: 4782, NamesAllowed: 4783, NamesRefused: 4784}),
+			[]string{"4781", "4782", "4783", "4784"}, nil, nil},
 		{"process", process, []string{"p4751", "4752", "c4753"}, []string{"pty=True"}, []string{`"pty":true`}},
 		{"summary", summary, []string{"sb-4761", "k4762", "v4763", "i4764", "4765", "4766"}, []string{"running=True"}, []string{`"running":true`}},
 	}

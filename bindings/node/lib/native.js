@@ -73,6 +73,8 @@ const signatures = {
   qs_sandbox_mount: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
   qs_sandbox_unmount: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
   qs_sandbox_list_mounts: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_set_network: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtrPtr]],
+  qs_sandbox_network_stats: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
   qs_buffer_free: ['void', [voidPtr]],
   qs_error_code: [qsStatus, [voidPtr]],
   qs_error_message: ['string', [voidPtr]],

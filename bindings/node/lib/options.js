@@ -7,6 +7,7 @@
 const { encode } = require('@msgpack/msgpack');
 const { InvalidConfigError, BadRequestError } = require('./errors');
 const { packageImageDirs } = require('./images');
+const { policyMap } = require('./network');
 
 const CONFIG_KEYS = {
   image: 'image',
@@ -21,6 +22,7 @@ const CONFIG_KEYS = {
   workdir: 'workdir',
   coldBoot: 'cold_boot',
   allowHostLoopback: 'allow_host_loopback',
+  networkPolicy: 'network_policy', // { allowOut, denyOut, hosts }: lib/network.js
   templateDir: 'template_dir',
   imageDirs: 'image_dirs',
   qemuPath: 'qemu_path',
@@ -62,6 +64,7 @@ function encodeConfig(options) {
   for (const [js, wire] of Object.entries(CONFIG_KEYS)) {
     if (options[js] !== undefined && options[js] !== null) cfg[wire] = options[js];
   }
+  if (cfg.network_policy !== undefined) cfg.network_policy = policyMap(cfg.network_policy);
   // After the caller's folders, those of installed image packages (lib/images.js).
   // (Anything but an array is left for the library to refuse.)
   // A server looks for images itself.

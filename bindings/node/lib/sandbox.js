@@ -5,6 +5,7 @@ const native = require('./native');
 const calls = require('./calls');
 const { files } = require('./files');
 const { mounts } = require('./mounts');
+const { network } = require('./network');
 const { remote } = require('./remote');
 const { processes, Process } = require('./process');
 const { encodeConfig, encodeRequest } = require('./options');
@@ -304,6 +305,19 @@ class Sandbox {
 
   /** The shared folders mounted now, by guest path. */
   get activeMounts() { return mounts.active(this.#live()); }
+
+  // --- network policy --------------------------------------------------------
+
+  /**
+   * Replaces the network policy { allowOut, denyOut, hosts } at once (null:
+   * none, plain full mode): new connections obey it, open ones at their next
+   * packet. Network mode "full" only; a bad entry rejects with
+   * InvalidConfigError naming it.
+   */
+  async setNetwork(policy) { return network.set(this.#live(), policy); }
+
+  /** The network guard's counts since the sandbox started: { allowed, dropped, namesAllowed, namesRefused }. */
+  networkStats() { return network.stats(this.#live()); }
 
   /** Returns to checkpoint `tag`, running processes included; executes in flight reject with CallCancelledError. */
   async revert(tag) {

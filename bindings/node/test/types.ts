@@ -2,7 +2,7 @@
 // index.d.ts and this file, so a declaration that does not compile, or
 // that the API's documented use does not fit, fails the tests.
 import {
-  Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, SandboxOptions, SandboxSummary,
+  Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, NetworkPolicy, NetworkStats, SandboxOptions, SandboxSummary,
   QuicksandError, NotFoundError, BadRequestError, SandboxNotRunningError,
 } from '../index';
 
@@ -59,6 +59,14 @@ export async function everyCall(): Promise<void> {
   const mounted: MountHandle[] = sb.activeMounts;
   await sb.unmount(m);
   void mounted;
+
+  const policy: NetworkPolicy = { allowOut: ['pypi.org:443', '10.1.0.0/16'], denyOut: ['*.example.com'], hosts: { 'db.internal': ['10.1.0.5'] } };
+  const guarded: SandboxOptions = { networkMode: 'full', networkPolicy: policy };
+  await sb.setNetwork(policy);
+  await sb.setNetwork(null);
+  const counts: NetworkStats = sb.networkStats();
+  const netCounts: [number, number, number, number] = [counts.allowed, counts.dropped, counts.namesAllowed, counts.namesRefused];
+  void [guarded, netCounts];
 
   await sb.checkpoint('c');
   await sb.revert('c');

@@ -28,7 +28,7 @@ from .sandbox import Sandbox
 from .sync import SyncSandbox
 from ._pool import Pool, SyncPool
 from ._processes import Process, SyncProcess
-from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, PortForward, ProcessInfo, PtySize, SandboxSummary
+from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, NetworkPolicy, NetworkStats, PortForward, ProcessInfo, PtySize, SandboxSummary
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,8 @@ __all__ = [
     "FileInfo",
     "BootTiming",
     "NetworkMode",
+    "NetworkPolicy",
+    "NetworkStats",
     "PortForward",
     "Mount",
     "MountHandle",

@@ -113,6 +113,8 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_sandbox_mount": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_unmount": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_list_mounts": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_set_network": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_network_stats": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Option
 
 import msgpack
 
-from .types import Mount, NetworkMode, PortForward, PtySize
+from .types import Mount, NetworkMode, NetworkPolicy, PortForward, PtySize
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -53,6 +53,9 @@ class SandboxOptions(TypedDict, total=False):
     an image makes it)."""
     allow_host_loopback: bool
     """With network "full": also reach the host's loopback services."""
+    network_policy: Optional[NetworkPolicy]
+    """Narrows network mode "full" (then the default) to what the policy
+    allows; ``set_network`` changes it on a running sandbox."""
     template_dir: Optional[str]
     image_dirs: Iterable[str]
     """Folders to look for images in first; then installed image packages
@@ -126,6 +129,7 @@ def encode_config(image: str = "debian", **options: Unpack[SandboxOptions]) -> b
         "allow_host_loopback": o.get("allow_host_loopback") or None,
         "image_dirs": list(o.get("image_dirs", ())) or None,
         "mounts": [mount_map(m) for m in o.get("mounts", ())] or None,
+        "network_policy": policy_map(o.get("network_policy")),
         "metadata": dict(o["metadata"]) if o.get("metadata") is not None else None,
     }
     return bytes(msgpack.packb({k: cfg[k] for k in ("image", *OPTIONS) if cfg.get(k) is not None}))
@@ -155,6 +159,15 @@ def mount_map(m: Union[Mount, Tuple[str, str], Tuple[str, str, bool]]) -> Dict[s
     if not isinstance(m, Mount):
         m = Mount(*m)
     return {"host": os.fspath(m.host), "guest": m.guest, "readonly": bool(m.readonly)}
+
+
+def policy_map(p: Optional[NetworkPolicy]) -> Optional[Dict[str, Any]]:
+    """A network policy as the library takes it (None: none)."""
+    if p is None:
+        return None
+    if not isinstance(p, NetworkPolicy):
+        raise TypeError(f"network_policy must be a NetworkPolicy, not {type(p).__name__}")
+    return p._to_wire()
 
 
 def encode_request(

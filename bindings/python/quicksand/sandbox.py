@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Mapping, Optional, Type, TypeVar, Union
 
-from . import _files, _mounts, _processes
+from . import _files, _mounts, _network, _processes
 from ._calls import Execution
 from ._core import Handle, ProcT, SandboxBase
 from ._drive import Blocking, Native, Op, awaitable, shared_doc
 from ._processes import Process
 from ._wire import encode_remote, encode_request
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo, MountHandle, ProcessInfo, PtySize, SandboxSummary
+from .types import ExecuteResult, FileInfo, MountHandle, NetworkPolicy, NetworkStats, ProcessInfo, PtySize, SandboxSummary
 
 Callback = Optional[Callable[[str], Any]]
 SbT = TypeVar("SbT", bound=SandboxBase[Any])
@@ -292,6 +292,23 @@ class Methods:
         even through files it held open."""
         yield Blocking(_mounts.unmount, self._require()._ptr, handle)
 
+    # --- network policy ---
+
+    @staticmethod
+    def set_network(self: SandboxBase[Any], policy: Optional[NetworkPolicy]) -> Op[None]:
+        """Replaces the network policy at once (None: none, plain full
+        mode): new connections obey it, open ones at their next packet. A
+        sandbox in network mode "full" only (without allow_host_loopback);
+        a bad entry raises InvalidConfigError naming it."""
+        yield Blocking(_network.set_network, self._require()._ptr, policy)
+
+    @staticmethod
+    def network_stats(self: SandboxBase[Any]) -> Op[NetworkStats]:
+        """The network guard's counts since the sandbox started (network
+        mode "full" only)."""
+        stats: NetworkStats = yield Blocking(_network.stats, self._require()._ptr)
+        return stats
+
 
 class Sandbox(SandboxBase[Process]):
     """A Linux VM of your own, driven from asyncio.
@@ -337,6 +354,8 @@ class Sandbox(SandboxBase[Process]):
     list_processes = awaitable(Methods.list_processes)
     mount = awaitable(Methods.mount)
     unmount = awaitable(Methods.unmount)
+    set_network = awaitable(Methods.set_network)
+    network_stats = awaitable(Methods.network_stats)
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()

@@ -55,6 +55,8 @@ class SyncSandbox(SandboxBase[SyncProcess]):
     list_processes = blocking(Methods.list_processes)
     mount = blocking(Methods.mount)
     unmount = blocking(Methods.unmount)
+    set_network = blocking(Methods.set_network)
+    network_stats = blocking(Methods.network_stats)
 
     def __enter__(self) -> "SyncSandbox":
         return self.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
 class NetworkMode(str, enum.Enum):
@@ -14,6 +14,46 @@ class NetworkMode(str, enum.Enum):
     """Nothing outside the VM; port forwards into it still work (the default)."""
     FULL = "full"
     """The guest also reaches out through the host (NAT)."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Narrows network mode "full" (the default mode with a policy) to what
+    it allows (docs/security.md). Each entry is a domain ("pypi.org"), a
+    wildcard domain ("*.example.com"), an IP or CIDR, each optionally with
+    a port or range ("api.example.com:443", "10.1.0.0/16:5432"). Allow
+    beats deny; with any ``allow_out`` entry everything else is denied.
+    Private, link-local (cloud metadata) and multicast ranges are denied
+    unless ``allow_out`` names them. ``hosts`` are names the engine's DNS
+    answers itself with these addresses (still subject to ``allow_out``).
+    A bad entry raises InvalidConfigError naming it."""
+
+    allow_out: Sequence[str] = ()
+    deny_out: Sequence[str] = ()
+    hosts: Optional[Mapping[str, Sequence[str]]] = None
+
+    def _to_wire(self) -> Dict[str, Any]:
+        m: Dict[str, Any] = {"allow_out": list(self.allow_out), "deny_out": list(self.deny_out)}
+        if self.hosts is not None:
+            m["hosts"] = {name: list(addrs) for name, addrs in self.hosts.items()}
+        return m
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    """A sandbox's network counts since it started (``network_stats()``):
+    flows the guest opened, packets the guard dropped (each logged at
+    debug with its destination), DNS questions answered and refused under
+    a policy."""
+
+    allowed: int
+    dropped: int
+    names_allowed: int
+    names_refused: int
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "NetworkStats":
+        return cls(int(m["allowed"]), int(m["dropped"]), int(m["names_allowed"]), int(m["names_refused"]))
 
 
 @dataclass(frozen=True)
