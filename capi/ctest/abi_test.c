@@ -382,6 +382,85 @@ static void test_mounts(qs_sandbox *sb) {
     rmdir(host);
 }
 
+/* Network policy: a sandbox in full mode whose policy refuses a name
+ * (NXDOMAIN, counted) until qs_sandbox_set_network allows it from hosts; bad
+ * entries name themselves; the restricted sandbox sb has no guard. No
+ * address is reached: 198.19.0.9 (a benchmarking range) is never dialled. */
+static void test_network(qs_sandbox *sb) {
+    qs_error *err = NULL;
+    qs_buffer stats = {0}, res = {0};
+    mp_writer one = {0};
+    mp_map(&one, 1);
+    mp_str(&one, "allow_out");
+    mp_array(&one, 1);
+    mp_str(&one, "198.19.0.9:1");
+    expect_error(qs_sandbox_network_stats(sb, &stats, &err), &err, QS_ERR_BAD_REQUEST, "no network guard",
+                 "stats of a restricted sandbox");
+    expect_error(qs_sandbox_set_network(sb, one.buf, one.len, &err), &err, QS_ERR_BAD_REQUEST, "no network guard",
+                 "a policy on a restricted sandbox");
+
+    mp_writer cfg = {0};
+    mp_map(&cfg, 1);
+    mp_str(&cfg, "network_policy");
+    memcpy(cfg.buf + cfg.len, one.buf, one.len);
+    cfg.len += one.len;
+    qs_sandbox *guarded = NULL;
+    int st = qs_sandbox_start(cfg.buf, cfg.len, &guarded, &err);
+    CHECK(st == QS_OK, "start with a policy: %s", qs_error_message(err));
+    if (st != QS_OK) {
+        qs_error_free(err);
+        return;
+    }
+    mp_writer r = request("getent hosts example.invalid; echo $?");
+    st = qs_sandbox_execute(guarded, r.buf, r.len, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK && has_bytes(mp_get(res.data, res.len, "stdout"), "2\n"), "a name not allowed: NXDOMAIN (%s)",
+          qs_error_message(err));
+    qs_buffer_free(&res);
+    st = qs_sandbox_network_stats(guarded, &stats, &err);
+    CHECK(st == QS_OK && mp_get(stats.data, stats.len, "names_refused").i >= 1 &&
+              mp_get(stats.data, stats.len, "allowed").found && mp_get(stats.data, stats.len, "dropped").found,
+          "stats count the refused name: %s", qs_error_message(err));
+    qs_buffer_free(&stats);
+
+    mp_writer named = {0};
+    mp_map(&named, 2);
+    mp_str(&named, "allow_out");
+    mp_array(&named, 2);
+    mp_str(&named, "198.19.0.9:1");
+    mp_str(&named, "example.invalid");
+    mp_str(&named, "hosts");
+    mp_map(&named, 1);
+    mp_str(&named, "example.invalid");
+    mp_array(&named, 1);
+    mp_str(&named, "198.19.0.9");
+    CHECK(qs_sandbox_set_network(guarded, named.buf, named.len, &err) == QS_OK, "set_network: %s", qs_error_message(err));
+    mp_writer r2 = request("getent hosts example.invalid");
+    st = qs_sandbox_execute(guarded, r2.buf, r2.len, NULL, NULL, &res, &err);
+    CHECK(st == QS_OK && contains_bytes(mp_get(res.data, res.len, "stdout"), "198.19.0.9"), "an allowed name resolves");
+    qs_buffer_free(&res);
+    st = qs_sandbox_network_stats(guarded, &stats, &err);
+    CHECK(st == QS_OK && mp_get(stats.data, stats.len, "names_allowed").i >= 1, "stats count the allowed name");
+    qs_buffer_free(&stats);
+
+    mp_writer bad = {0};
+    mp_map(&bad, 1);
+    mp_str(&bad, "deny_out");
+    mp_array(&bad, 1);
+    mp_str(&bad, "10.0.0.0/33");
+    expect_error(qs_sandbox_set_network(guarded, bad.buf, bad.len, &err), &err, QS_ERR_INVALID_CONFIG, "deny_out[0]",
+                 "a bad entry");
+    mp_writer typo = {0};
+    mp_map(&typo, 1);
+    mp_str(&typo, "allow");
+    mp_array(&typo, 0);
+    expect_error(qs_sandbox_set_network(guarded, typo.buf, typo.len, &err), &err, QS_ERR_INVALID_CONFIG, "\"allow\"",
+                 "an unknown policy key");
+    expect_error(qs_sandbox_network_stats(guarded, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "NULL stats");
+    CHECK(qs_sandbox_set_network(guarded, NULL, 0, &err) == QS_OK, "removing the policy: %s", qs_error_message(err));
+    CHECK(qs_sandbox_stop(guarded, &err) == QS_OK, "stop: %s", qs_error_message(err));
+    qs_sandbox_free(guarded);
+}
+
 /* Background processes: stdin in, output by a sync attach, a terminal, a
  * second attach after the end, bad input. */
 static void test_processes(qs_sandbox *sb) {
@@ -639,6 +718,7 @@ static void test_with_vm(void) {
 
     test_files(sb);
     test_mounts(sb);
+    test_network(sb);
     test_processes(sb);
     test_pool();
 
