@@ -232,6 +232,9 @@ func (c *remoteClient) do(ctx context.Context, method, path string, query url.Va
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	// Streams come as records rather than Server-Sent Events when asked
+	// (serverapi.StreamType); other answers are JSON whatever this says.
+	req.Header.Set("Accept", serverapi.StreamType+", text/event-stream;q=0.5, application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error

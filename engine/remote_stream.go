@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -128,7 +130,7 @@ func (r *remoteSandbox) executeStream(ctx context.Context, body serverapi.ExecRe
 	// Closing it early (a callback's error, a cancel) drops the
 	// connection: the server then ends the command.
 	defer resp.Body.Close()
-	w, kept, err := r.c.readStream(resp.Body, body.MaxOutput, onChunk)
+	w, kept, err := r.c.readStream(resp, body.MaxOutput, onChunk)
 	if err != nil {
 		return nil, err
 	}
@@ -152,47 +154,96 @@ func resultOf(w serverapi.ExecResult) *ExecResult {
 // event's result and what was kept (the caller moves or releases it), the
 // error event's error (an *Error), onChunk's error as it is, or why the
 // stream is no answer (a plain error).
-func (c *remoteClient) readStream(body io.Reader, maxOutput int64, onChunk func(Stream, []byte) error) (*serverapi.ExecResult, *agent.Output, error) {
+func (c *remoteClient) readStream(resp *http.Response, maxOutput int64, onChunk func(Stream, []byte) error) (*serverapi.ExecResult, *agent.Output, error) {
 	kept := agent.NewOutput(maxOutput)
 	fail := func(err error) (*serverapi.ExecResult, *agent.Output, error) {
 		kept.Release()
 		return nil, nil, err
 	}
-	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxRemoteEvent}) {
-		if err != nil {
-			return fail(errors.Wrap(err, "reading the server's event stream"))
-		}
-		p, stderr, chunk, err := serverapi.ChunkOf(ev.Type, ev.Data)
+	for ev, err := range streamEvents(resp) {
 		if err != nil {
 			return fail(err)
 		}
-		switch {
-		case chunk:
+		switch ev.kind {
+		case serverapi.EventStdout, serverapi.EventStderr:
 			s := Stdout
-			if stderr {
+			if ev.kind == serverapi.EventStderr {
 				s = Stderr
 			}
-			kept.Add(agent.Stream(s), p)
-			if onChunk != nil && len(p) > 0 {
-				if err := onChunk(s, p); err != nil {
+			kept.Add(agent.Stream(s), ev.data)
+			if onChunk != nil && len(ev.data) > 0 {
+				if err := onChunk(s, ev.data); err != nil {
 					return fail(err)
 				}
 			}
-		case ev.Type == serverapi.EventExit:
+		case serverapi.EventExit:
 			var w serverapi.ExecResult
-			if err := json.Unmarshal([]byte(ev.Data), &w); err != nil {
-				return fail(errors.Errorf("the server sent an exit event that is not a result: %.100q", ev.Data))
+			if err := json.Unmarshal(ev.data, &w); err != nil {
+				return fail(errors.Errorf("the server sent an exit event that is not a result: %.100q", ev.data))
 			}
 			if w.Dropped < 0 {
 				return fail(errors.Errorf("the server said %d bytes were dropped", w.Dropped))
 			}
 			return &w, kept, nil
-		case ev.Type == serverapi.EventError:
-			return fail(c.errorEvent(ev.Data))
+		case serverapi.EventError:
+			return fail(c.errorEvent(string(ev.data)))
 		}
 		// Other events (none yet) are for later versions of the server.
 	}
 	return fail(errors.New("the server's event stream ended without an exit or error event"))
+}
+
+// streamEvent is one event of a stream, output decoded: kind is a
+// serverapi.Event*, data valid until the next event.
+type streamEvent struct {
+	kind string
+	data []byte
+}
+
+// streamEvents reads the events of an answer in either of its forms: the
+// records asked for (serverapi.StreamType), or Server-Sent Events from a
+// server that gives only those.
+func streamEvents(resp *http.Response) iter.Seq2[streamEvent, error] {
+	return func(yield func(streamEvent, error) bool) {
+		if resp.Header.Get("Content-Type") != serverapi.StreamType {
+			for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: maxRemoteEvent}) {
+				if err != nil {
+					yield(streamEvent{}, errors.Wrap(err, "reading the server's event stream"))
+					return
+				}
+				p, stderr, chunk, err := serverapi.ChunkOf(ev.Type, ev.Data)
+				e := streamEvent{kind: ev.Type, data: []byte(ev.Data)}
+				if chunk {
+					e = streamEvent{kind: serverapi.EventStdout, data: p}
+					if stderr {
+						e.kind = serverapi.EventStderr
+					}
+				}
+				if !yield(e, err) || err != nil {
+					return
+				}
+			}
+			return
+		}
+		kinds := map[byte]string{serverapi.RecordStdout: serverapi.EventStdout, serverapi.RecordStderr: serverapi.EventStderr,
+			serverapi.RecordExit: serverapi.EventExit, serverapi.RecordError: serverapi.EventError}
+		r := bufio.NewReaderSize(resp.Body, 256<<10)
+		var buf []byte
+		for {
+			kind, p, err := serverapi.ReadRecord(r, buf, maxRemoteEvent)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(streamEvent{}, errors.Wrap(err, "reading the server's stream"))
+				return
+			}
+			buf = p[:0]
+			if !yield(streamEvent{kind: kinds[kind], data: p}, nil) {
+				return
+			}
+		}
+	}
 }
 
 // attach is Process.Attach on the server: a process may be silent for as
@@ -218,7 +269,7 @@ func (r *remoteSandbox) attach(ctx context.Context, id string, maxOutput int64, 
 		if onChunk != nil {
 			cb = func(s Stream, p []byte) error { cbErr = onChunk(s, p); return cbErr }
 		}
-		w, kept, err := r.c.readStream(resp.Body, maxOutput, cb)
+		w, kept, err := r.c.readStream(resp, maxOutput, cb)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/quicksand-go/quicksand/engine"
 	"github.com/quicksand-go/quicksand/internal/protocol"
@@ -87,9 +88,10 @@ func orEmpty(r *engine.ExecResult) *engine.ExecResult {
 // eventStream is an answer of Server-Sent Events: output chunks, then one
 // exit or error event.
 type eventStream struct {
-	c   *call
-	rc  *http.ResponseController
-	buf []byte // the event being written, reused
+	c      *call
+	rc     *http.ResponseController
+	binary bool   // records (serverapi.StreamType), not SSE
+	buf    []byte // the event being written, reused
 }
 
 // openStream starts the answer as an event stream: from here on, an
@@ -97,13 +99,17 @@ type eventStream struct {
 // SSE library: output goes as text lines (serverapi.AppendChunkEvent),
 // which no library's message type writes byte for byte.
 func openStream(c *call) (*eventStream, error) {
+	binary := strings.Contains(c.r.Header.Get("Accept"), api.StreamType)
 	h := c.w.Header()
 	h.Set("Content-Type", "text/event-stream")
+	if binary {
+		h.Set("Content-Type", api.StreamType)
+	}
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // a proxy in front must not hold output back
 	c.w.WriteHeader(http.StatusOK)
 	c.answered = true
-	st := &eventStream{c: c, rc: http.NewResponseController(c.w)}
+	st := &eventStream{c: c, rc: http.NewResponseController(c.w), binary: binary}
 	return st, st.rc.Flush()
 }
 
@@ -122,13 +128,28 @@ func (st *eventStream) send(kind string, v any) error {
 	if err != nil {
 		return err
 	}
+	if st.binary {
+		record := byte(api.RecordExit)
+		if kind == api.EventError {
+			record = api.RecordError
+		}
+		st.buf = api.AppendRecord(st.buf[:0], record, b)
+		return st.write()
+	}
 	st.buf = append(append(append(append(append(st.buf[:0], "event: "...), kind...), "\ndata: "...), b...), "\n\n"...)
 	return st.write()
 }
 
 // chunk is an engine OnOutput: each chunk an event.
 func (st *eventStream) chunk(s engine.Stream, p []byte) error {
-	st.buf = api.AppendChunkEvent(st.buf[:0], s == engine.Stderr, p)
+	switch {
+	case !st.binary:
+		st.buf = api.AppendChunkEvent(st.buf[:0], s == engine.Stderr, p)
+	case s == engine.Stderr:
+		st.buf = api.AppendRecord(st.buf[:0], api.RecordStderr, p)
+	default:
+		st.buf = api.AppendRecord(st.buf[:0], api.RecordStdout, p)
+	}
 	return st.write()
 }
 

@@ -44,6 +44,27 @@ func TestASandboxThroughTheServer(t *testing.T) {
 		if strings.Index(text, "one") > strings.Index(text, "two") || strings.Index(text, "two") > strings.Index(text, "exit") {
 			t.Fatalf("events out of order: %s", text)
 		}
+		// Asked for, the same events come as records.
+		req, _ := http.NewRequest("POST", s.base+base+"/execute/stream", strings.NewReader(`{"command":"printf 'a\\377'; sleep 0.3; echo b >&2"}`))
+		req.Header.Set("Authorization", "Bearer "+keyA)
+		req.Header.Set("Accept", api.StreamType)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var got []string
+		for r := bytes.NewReader(records); ; {
+			kind, p, err := api.ReadRecord(r, nil, 1<<20)
+			if err != nil {
+				break
+			}
+			got = append(got, fmt.Sprintf("%c:%q", kind, p))
+		}
+		if resp.Header.Get("Content-Type") != api.StreamType || len(got) != 3 || got[0] != `o:"a\xff"` || got[1] != `e:"b\n"` || !strings.HasPrefix(got[2], `x:"{\"exit_code\":0`) {
+			t.Fatalf("records: %s %v", resp.Header.Get("Content-Type"), got)
+		}
 		status, body = s.do("POST", base+"/execute/stream", keyA, map[string]any{"command": "true", "cwd": "/nonexistent"})
 		if status != 200 || !strings.Contains(string(body), "event: error") || strings.Contains(string(body), "event: exit") {
 			t.Fatalf("a failed start streams an error event, not an exit: %d %s", status, body)

@@ -2,6 +2,8 @@ package serverapi
 
 import (
 	"bytes"
+	"io"
+	"strings"
 	"testing"
 
 	sse "github.com/tmaxmax/go-sse"
@@ -36,5 +38,34 @@ func TestChunkEventsRoundTrip(t *testing.T) {
 	}
 	if _, _, _, err := ChunkOf(EventStdoutB64, "!!"); err == nil {
 		t.Fatal("bad base64 taken")
+	}
+}
+
+// Records come back as they went, and a length past the bound or a
+// record cut short is an error, not an allocation or a short read taken
+// for a whole one.
+func TestRecords(t *testing.T) {
+	var b []byte
+	b = AppendRecord(b, RecordStdout, []byte("out\n"))
+	b = AppendRecord(b, RecordStderr, nil)
+	b = AppendRecord(b, RecordExit, []byte(`{"exit_code":0}`))
+	r := bytes.NewReader(b)
+	for _, want := range []struct {
+		kind byte
+		p    string
+	}{{RecordStdout, "out\n"}, {RecordStderr, ""}, {RecordExit, `{"exit_code":0}`}} {
+		kind, p, err := ReadRecord(r, nil, 100)
+		if err != nil || kind != want.kind || string(p) != want.p {
+			t.Fatalf("%c %q %v, want %c %q", kind, p, err, want.kind, want.p)
+		}
+	}
+	if _, _, err := ReadRecord(r, nil, 100); err != io.EOF {
+		t.Fatalf("after the last record: %v", err)
+	}
+	if _, _, err := ReadRecord(bytes.NewReader([]byte{RecordStdout, 0xff, 0xff, 0xff, 0xff}), nil, 1<<20); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("a 4 GiB record: %v", err)
+	}
+	if _, _, err := ReadRecord(bytes.NewReader(AppendRecord(nil, RecordStdout, []byte("abc"))[:6]), nil, 100); err == nil {
+		t.Fatal("a record cut short was taken")
 	}
 }
