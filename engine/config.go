@@ -207,8 +207,6 @@ func (c Config) defaulted() (Config, error) {
 			return bad("network_policy", "needs network_mode full")
 		case c.AllowHostLoopback:
 			return bad("network_policy", "cannot be used with allow_host_loopback (the policy's guard keeps the host out)")
-		case c.remoteOptions().Server != "":
-			return bad("network_policy", "a server's sandboxes do not take one yet")
 		}
 		if _, err := c.NetworkPolicy.compile(); err != nil {
 			return bad("network_policy", "%v", err)

@@ -84,7 +84,7 @@ type NetworkStats struct {
 // sandbox in full network mode (without AllowHostLoopback) has a policy.
 func (sb *Sandbox) SetNetwork(ctx context.Context, policy *NetworkPolicy) error {
 	if sb.remote != nil {
-		return errNotRemote("SetNetwork")
+		return sb.remote.setNetwork(ctx, policy)
 	}
 	if sb.guard == nil {
 		return newError(KindBadRequest, nil, "SetNetwork: the sandbox has no network guard (a policy needs network mode full, without allow_host_loopback)")
@@ -104,7 +104,7 @@ func (sb *Sandbox) SetNetwork(ctx context.Context, policy *NetworkPolicy) error 
 // sandbox without one: restricted mode, AllowHostLoopback, a server's).
 func (sb *Sandbox) NetworkStats() (NetworkStats, error) {
 	if sb.remote != nil {
-		return NetworkStats{}, errNotRemote("NetworkStats")
+		return sb.remote.networkStats()
 	}
 	if sb.guard == nil {
 		return NetworkStats{}, newError(KindBadRequest, nil, "NetworkStats: the sandbox has no network guard (network mode full, without allow_host_loopback)")

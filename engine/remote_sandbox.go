@@ -80,7 +80,7 @@ func startRemote(ctx context.Context, cfg Config) (*Sandbox, error) {
 func (cfg Config) createBody() serverapi.CreateSandbox {
 	body := serverapi.CreateSandbox{
 		Image: cfg.Image, CPUs: cfg.CPUs, Network: string(cfg.Network), ColdBoot: cfg.ColdBoot,
-		BootTimeout: cfg.BootTimeout.Seconds(), Metadata: cfg.Metadata,
+		BootTimeout: cfg.BootTimeout.Seconds(), Metadata: cfg.Metadata, NetworkPolicy: policyBody(cfg.NetworkPolicy),
 	}
 	if cfg.MemoryMiB != 0 {
 		body.Memory = cfg.MemoryMiB

@@ -19,7 +19,7 @@ var imageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // a remote client may not choose.
 func (s *Server) configOf(tenant string, req api.CreateSandbox) (engine.Config, error) {
 	cfg := engine.Config{Image: req.Image, CPUs: req.CPUs, ColdBoot: req.ColdBoot, Network: engine.NetworkMode(req.Network),
-		BootTimeout: seconds(req.BootTimeout)}
+		BootTimeout: seconds(req.BootTimeout), NetworkPolicy: (*engine.NetworkPolicy)(req.NetworkPolicy)}
 	if cfg.Image == "" {
 		cfg.Image = engine.DefaultImage
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/quicksand-go/quicksand/engine"
+	api "github.com/quicksand-go/quicksand/internal/serverapi"
 )
 
 const recordFile = "sandbox.json"
@@ -41,9 +42,11 @@ type record struct {
 	Timeout  float64           `json:"timeout"` // idle seconds, 0: never
 	Image    string            `json:"image"`
 	Network  string            `json:"network,omitempty"`
-	Created  time.Time         `json:"created"`
-	Save     string            `json:"save,omitempty"` // the save's folder, in the record's
-	Lost     string            `json:"lost,omitempty"` // why it is gone
+	// Policy is the network policy in force when the server stopped.
+	Policy  *api.NetworkPolicy `json:"network_policy,omitempty"`
+	Created time.Time          `json:"created"`
+	Save    string             `json:"save,omitempty"` // the save's folder, in the record's
+	Lost    string             `json:"lost,omitempty"` // why it is gone
 }
 
 func (s *Server) stateRoot() string { return filepath.Join(s.opts.DataDir, "state") }
@@ -54,7 +57,7 @@ func (e *entry) record() record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return record{ID: e.id, Tenant: e.tenant, Metadata: e.metadata, Timeout: e.timeout.Seconds(), Image: e.image,
-		Network: string(e.network), Created: e.created, Lost: e.lost}
+		Network: string(e.network), Policy: (*api.NetworkPolicy)(e.policy), Created: e.created, Lost: e.lost}
 }
 
 // writeRecord writes the record whole or not at all (a stop cut short
@@ -190,7 +193,8 @@ func (s *Server) resume(ctx context.Context, r record) {
 	began := time.Now()
 	dir := s.stateDir(r.ID)
 	save := filepath.Join(dir, r.Save)
-	sb, err := engine.Start(ctx, s.engineConfig(engine.Config{Image: save, Network: engine.NetworkMode(r.Network)}))
+	sb, err := engine.Start(ctx, s.engineConfig(engine.Config{Image: save, Network: engine.NetworkMode(r.Network),
+		NetworkPolicy: (*engine.NetworkPolicy)(r.Policy)}))
 	if err != nil {
 		r.Save, r.Lost = "", "it could not be resumed after the server's restart: "+err.Error()
 		s.log.Warn("a saved sandbox is lost", "id", r.ID, "tenant", r.Tenant, "err", err)
@@ -220,7 +224,7 @@ func entryOf(r record) *entry {
 		r.Metadata = map[string]string{}
 	}
 	return &entry{id: r.ID, tenant: r.Tenant, image: r.Image, network: engine.NetworkMode(r.Network), metadata: r.Metadata,
-		created: r.Created, timeout: seconds(r.Timeout), lastUsed: time.Now(), lost: r.Lost}
+		created: r.Created, timeout: seconds(r.Timeout), lastUsed: time.Now(), lost: r.Lost, policy: (*engine.NetworkPolicy)(r.Policy)}
 }
 
 // dropSavedRAM removes a resumed save's RAM state, named by its manifest:

@@ -92,11 +92,11 @@ func (ps *pools) start(ctx context.Context, cfg engine.Config, shadowed bool) (s
 
 // poolable says whether a create of want may take a sandbox started with
 // have: the same image, memory, CPUs, network and boot, and nothing the
-// pool's sandboxes were not started with (mounts).
+// pool's sandboxes were not started with (mounts, a network policy).
 func poolable(have, want engine.Config) bool {
 	return want.Image == have.Image && orDefault(want.MemoryMiB, engine.DefaultMemoryMiB) == orDefault(have.MemoryMiB, engine.DefaultMemoryMiB) &&
 		orDefault(want.CPUs, engine.DefaultCPUs) == orDefault(have.CPUs, engine.DefaultCPUs) &&
-		want.Network == have.Network && !want.ColdBoot && len(want.Mounts) == 0
+		want.Network == have.Network && !want.ColdBoot && len(want.Mounts) == 0 && want.NetworkPolicy == nil
 }
 
 // orDefault is v, or def for the zero value (the engine's default).

@@ -32,7 +32,8 @@ type entry struct {
 	base string
 
 	mu       sync.Mutex
-	timeout  time.Duration // idle time before it is stopped; 0: never
+	policy   *engine.NetworkPolicy // the network policy in force, nil: none
+	timeout  time.Duration         // idle time before it is stopped; 0: never
 	lastUsed time.Time
 	busy     int // calls in flight: a sandbox is never idle during one
 }

@@ -46,6 +46,8 @@ var routes = []route{
 	{"POST", api.PathCheckpoint, false, (*Server).checkpoint},
 	{"POST", api.PathRevert, false, (*Server).revert},
 	{"POST", api.PathSave, false, (*Server).save},
+	{"PUT", api.PathNetwork, false, (*Server).setNetwork},
+	{"GET", api.PathNetwork, false, (*Server).networkStats},
 }
 
 // call is one request being answered: who asked, and the sandbox it names

@@ -85,7 +85,7 @@ func (s *Server) create(c *call) error {
 		return apiError(engine.KindCancelled, "the client went away before the sandbox was ready")
 	}
 	e := &entry{id: newID(), tenant: c.tenant, sb: sb, image: cfg.Image, network: cfg.Network, metadata: maps.Clone(req.Metadata),
-		created: time.Now(), timeout: timeout, lastUsed: time.Now()}
+		created: time.Now(), timeout: timeout, lastUsed: time.Now(), policy: cfg.NetworkPolicy}
 	if e.metadata == nil {
 		e.metadata = map[string]string{}
 	}

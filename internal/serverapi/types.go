@@ -3,7 +3,11 @@
 // docs/server-openapi.yaml, written once for both sides.
 package serverapi
 
-import "github.com/quicksand-go/quicksand/internal/protocol"
+import (
+	"net/netip"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
+)
 
 // Version is the API's version, the first element of every path.
 const Version = "v1"
@@ -30,6 +34,7 @@ const (
 	PathCheckpoint  = "/v1/sandboxes/{id}/checkpoint"
 	PathRevert      = "/v1/sandboxes/{id}/revert"
 	PathSave        = "/v1/sandboxes/{id}/save"
+	PathNetwork     = "/v1/sandboxes/{id}/network"
 	DefaultListen   = "127.0.0.1:7070"
 	DefaultIdleTime = 300 // seconds an idle sandbox lives unless its timeout says otherwise
 )
@@ -80,6 +85,9 @@ type CreateSandbox struct {
 	BootTimeout float64           `json:"boot_timeout,omitempty"`
 	Mounts      []Mount           `json:"mounts,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
+	// NetworkPolicy narrows network "full" (then the default) to what it
+	// allows.
+	NetworkPolicy *NetworkPolicy `json:"network_policy,omitempty"`
 	// Timeout is the idle time in seconds after which the server stops the
 	// sandbox: nil for the server's default, 0 for never.
 	Timeout *float64 `json:"timeout,omitempty"`
@@ -104,6 +112,23 @@ type Sandbox struct {
 // SandboxList answers a list.
 type SandboxList struct {
 	Sandboxes []Sandbox `json:"sandboxes"`
+}
+
+// NetworkPolicy is a create's network_policy and the body of a PUT to
+// PathNetwork (null there: none). Its fields are engine.NetworkPolicy's,
+// in the same order and types, so that each converts to the other.
+type NetworkPolicy struct {
+	AllowOut []string                `json:"allow_out,omitempty"`
+	DenyOut  []string                `json:"deny_out,omitempty"`
+	Hosts    map[string][]netip.Addr `json:"hosts,omitempty"`
+}
+
+// NetworkStats answers a GET of PathNetwork: engine.NetworkStats.
+type NetworkStats struct {
+	Allowed      uint64 `json:"allowed"`
+	Dropped      uint64 `json:"dropped"`
+	NamesAllowed uint64 `json:"names_allowed"`
+	NamesRefused uint64 `json:"names_refused"`
 }
 
 // SetTimeout is the body of PathTimeout.
