@@ -98,3 +98,16 @@ func TestANetworkPolicyNeedsFullMode(t *testing.T) {
 		t.Fatalf("a bad host address: %d %s", status, body)
 	}
 }
+
+// A create with a policy is never answered from the pool, whose
+// sandboxes were started without one (and in the pool's network mode).
+func TestAPolicyIsNotAnsweredFromThePool(t *testing.T) {
+	s := startServer(t, "--pool", "image=debian,size=1,memory=512M")
+	var sb api.Sandbox
+	s.must(http.StatusCreated, "POST", "/v1/sandboxes", keyA, map[string]any{"network_policy": map[string]any{"allow_out": []string{"198.19.0.9:1"}}}, &sb)
+	if got := metric(t, s, "quicksand_sandbox_pool_starts_total"); got != 0 {
+		t.Errorf("starts from the pool: %d, want 0", got)
+	}
+	var counts api.NetworkStats
+	s.must(http.StatusOK, "GET", "/v1/sandboxes/"+sb.ID+"/network", keyA, nil, &counts)
+}
