@@ -114,7 +114,7 @@ if [ ! -x "$venv/bin/python" ] || [ ! "$stamp" -nt bindings/python/pyproject.tom
 	say "making the project's Python venv ($venv)"
 	rm -rf "$venv"
 	"$python" -m venv "$venv"
-	"$venv/bin/python" -m pip install -q --disable-pip-version-check -c bindings/python/constraints.txt -e 'bindings/python[test]' setuptools
+	"$venv/bin/python" -m pip install -q --disable-pip-version-check -c bindings/python/constraints.txt -e 'bindings/python[test,ray]' setuptools
 	touch "$stamp"
 fi
 
