@@ -8,7 +8,7 @@ import inspect
 import msgpack
 import pytest
 
-from quicksand import Pool, Process, Sandbox, SyncPool, SyncProcess, SyncSandbox, _wire
+from quicksand import NetworkPolicy, Pool, Process, Sandbox, SyncPool, SyncProcess, SyncSandbox, _wire
 
 PAIRS = [(Sandbox, SyncSandbox), (Process, SyncProcess), (Pool, SyncPool)]
 CONTEXT = {"__aenter__", "__aexit__", "__enter__", "__exit__"}
@@ -52,10 +52,12 @@ def test_the_config_carries_every_option():
         extra_qemu_args=["-a"], extra_kernel_args=["k"], workdir="/w", cold_boot=True, allow_host_loopback=True,
         template_dir="/t", image_dirs=["/i"], qemu_path="/q", mounts=[("/h", "/g", True)],
         server="http://127.0.0.1:1", api_key="k", metadata={"a": "b"}, idle_timeout=-1,
+        network_policy=NetworkPolicy(allow_out=["a.test"], hosts={"a.test": ["198.19.0.9"]}),
     ))
     assert list(cfg) == ["image", *_wire.OPTIONS]
     assert cfg["port_forwards"] == [{"host": 8080, "guest": 80}]
     assert cfg["mounts"] == [{"host": "/h", "guest": "/g", "readonly": True}]
+    assert cfg["network_policy"] == {"allow_out": ["a.test"], "deny_out": [], "hosts": {"a.test": ["198.19.0.9"]}}
     # Left out, False or empty: the library's defaults.
     assert msgpack.unpackb(_wire.encode_config("img", cold_boot=False, mounts=(), memory=None)) == {"image": "img"}
 

@@ -11,6 +11,8 @@ from quicksand import (
     ExecuteResult,
     FileInfo,
     MountHandle,
+    NetworkPolicy,
+    NetworkStats,
     Pool,
     Process,
     Sandbox,
@@ -31,6 +33,10 @@ async def asyncio_api() -> None:
     assert_type(await sb.read_file("/etc/hostname", max_size=10), bytes)
     assert_type(await sb.list_dir("/"), List[FileInfo])
     assert_type(await sb.mount("/h", "/g", readonly=True), MountHandle)
+    await Sandbox(network_policy=NetworkPolicy(allow_out=["pypi.org:443"], hosts={"a.test": ["198.19.0.9"]})).start()
+    await sb.set_network(NetworkPolicy(deny_out=["10.0.0.0/8"]))
+    await sb.set_network(None)
+    assert_type(await sb.network_stats(), NetworkStats)
     p = await sb.start_process("sleep 1", on_stderr=print)
     assert_type(p, Process)
     assert_type(await sb.attach(p.id), Process)
@@ -52,6 +58,8 @@ def sync_api() -> None:
     assert_type(sb.read_file("/etc/hostname", max_size=10), bytes)
     assert_type(sb.list_dir("/"), List[FileInfo])
     assert_type(sb.mount("/h", "/g", readonly=True), MountHandle)
+    sb.set_network(NetworkPolicy(allow_out=["pypi.org:443"]))
+    assert_type(sb.network_stats(), NetworkStats)
     p = sb.start_process("sleep 1", on_stderr=print)
     assert_type(p, SyncProcess)
     assert_type(sb.attach(p.id), SyncProcess)
