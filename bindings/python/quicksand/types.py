@@ -205,6 +205,12 @@ class ExecuteResult:
         return (self.stdout_bytes, self.stderr_bytes, self.exit_code, self.timed_out, self.duration,
                 self.stdout_truncated, self.stderr_truncated)
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Pickles through __init__ (quicksand.ray sends results between
+        # processes): the default would set the slots, which are immutable.
+        return (ExecuteResult, (None, None, self.exit_code, self.timed_out, self.stdout_bytes, self.stderr_bytes,
+                                self.duration, self.stdout_truncated, self.stderr_truncated))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExecuteResult):
             return NotImplemented
