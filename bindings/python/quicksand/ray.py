@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Coroutine, Dict,
 
 import ray
 from ray.exceptions import RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ._processes import Process
 from ._wire import SandboxOptions, takes_options
@@ -200,6 +201,7 @@ class RaySandbox:
         name: Optional[str] = None,
         namespace: str = NAMESPACE,
         timeout: Optional[float] = 60.0,
+        node_id: Optional[str] = None,
         **options: "Unpack[SandboxOptions]",
     ) -> "RaySandbox":
         """Places an actor taking one ``quicksand`` unit (and no CPU) on a
@@ -209,7 +211,8 @@ class RaySandbox:
         bounded by the ``boot_timeout`` option. ``name`` (default: a random
         one) names the actor in ``namespace``. The actor belongs to the
         process that starts it and dies with it unless ``detached``; a
-        detached sandbox runs until ``stop()``, whoever calls it."""
+        detached sandbox runs until ``stop()``, whoever calls it.
+        ``node_id`` puts it on that node only (it waits for a unit there)."""
         Sandbox(image, **options)  # checks the options here, before Ray places anything
         actor_name = name or uuid.uuid4().hex
         actor = _Actor.options(
@@ -219,10 +222,11 @@ class RaySandbox:
             num_cpus=0,
             resources={RESOURCE: 1},
             max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False) if node_id else None,
         ).remote()
         try:
-            node_id, _ = await asyncio.wait_for(asyncio.wrap_future(actor.where.remote().future()), timeout)
-            sb = cls(actor, actor_name, namespace, node_id)
+            placed, _ = await asyncio.wait_for(asyncio.wrap_future(actor.where.remote().future()), timeout)
+            sb = cls(actor, actor_name, namespace, placed)
             await sb._call(actor.start.remote(image, dict(options)))
         except asyncio.TimeoutError:
             ray.kill(actor)
@@ -258,14 +262,23 @@ class RaySandbox:
         return found
 
     async def stop(self) -> None:
-        """Stops the VM and ends its actor, which frees its ``quicksand``
-        unit. A sandbox already gone (its node died) is fine."""
+        """Stops the VM and ends its actor, and returns once Ray has seen it
+        end: its ``quicksand`` unit is free and ``list`` no longer shows it.
+        A sandbox already gone (its node died) is fine."""
         try:
             await self._call(self._actor.call.remote("stop", (), {}))
         except SandboxNotRunningError:
             pass
         finally:
             ray.kill(self._actor, no_restart=True)
+        # ray.kill only asks: a call raises RayActorError once Ray marked the actor dead.
+        with contextlib.suppress(RayActorError, asyncio.TimeoutError):
+            await asyncio.wait_for(self._until_dead(), 30)
+
+    async def _until_dead(self) -> None:
+        while True:
+            await asyncio.wrap_future(self._actor.where.remote().future())
+            await asyncio.sleep(0.05)
 
     async def __aenter__(self) -> "RaySandbox":
         return self
@@ -402,6 +415,76 @@ class RayProcess:
             return await asyncio.wait_for(asyncio.shield(self._followed), timeout)
         result: ExecuteResult = await self._op("wait", timeout)
         return result
+
+
+class RayPool:
+    """Sandboxes started ahead on every node of the cluster that advertises
+    ``quicksand`` units, ``size_per_node`` on each, for starts in
+    milliseconds::
+
+        async with RayPool(size_per_node=2, image="debian", memory="512M") as pool:
+            sb = await pool.start()          # a ready RaySandbox, on this node if it has one
+            await sb.execute("uname -a")
+
+    The pool lives in the process that opened it (a driver, or an actor of
+    yours); the sandboxes it hands out are RaySandboxes like any other. A
+    waiting sandbox holds its unit. ``start`` takes one from the node asked
+    for (default: the caller's), else from any node, else starts one
+    normally; the node it came from is refilled in the background. Closing
+    stops those still waiting, not those taken."""
+
+    @takes_options
+    def __init__(self, size_per_node: int = 2, image: str = "debian", *, namespace: str = NAMESPACE, **options: "Unpack[SandboxOptions]") -> None:
+        Sandbox(image, **options)  # checks the options
+        self.size_per_node, self._image, self._namespace, self._options = size_per_node, image, namespace, options
+        self._ready: Dict[str, List[RaySandbox]] = {}
+        self._filling: "set[asyncio.Task[None]]" = set()
+        self._closed = False
+
+    async def open(self) -> "RayPool":
+        """Fills every node that has ``quicksand`` units, and returns once full."""
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get(RESOURCE, 0) > 0]
+        await asyncio.gather(*(self._fill(node) for node in nodes for _ in range(self.size_per_node)))
+        return self
+
+    async def _fill(self, node_id: str) -> None:
+        sb = await RaySandbox.start(self._image, namespace=self._namespace, node_id=node_id, timeout=None, **self._options)
+        if self._closed:
+            await sb.stop()
+        else:
+            self._ready.setdefault(node_id, []).append(sb)
+
+    def _refill(self, node_id: str) -> None:
+        task = asyncio.ensure_future(self._fill(node_id))
+        self._filling.add(task)
+        task.add_done_callback(self._filling.discard)
+
+    async def start(self, node_id: Optional[str] = None) -> RaySandbox:
+        """A started sandbox: a waiting one of ``node_id`` (default: this
+        process's node), else of any node, else one started now."""
+        here = node_id or ray.get_runtime_context().get_node_id()
+        for node in [here, *self._ready]:
+            if self._ready.get(node):
+                sb = self._ready[node].pop(0)
+                self._refill(node)
+                return sb
+        return await RaySandbox.start(self._image, namespace=self._namespace, **self._options)
+
+    async def close(self) -> None:
+        """Stops the sandboxes still waiting (and those being started)."""
+        self._closed = True
+        for task in list(self._filling):
+            with contextlib.suppress(Exception):
+                await task
+        waiting = [sb for node in self._ready.values() for sb in node]
+        self._ready.clear()
+        await asyncio.gather(*(sb.stop() for sb in waiting))
+
+    async def __aenter__(self) -> "RayPool":
+        return await self.open()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
 
 
 def _no_room(timeout: Optional[float]) -> str:

@@ -22,7 +22,7 @@ from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from quicksand import GuestFileNotFoundError, ResourceError, SandboxNotRunningError
-from quicksand.ray import RaySandbox, units_for_memory
+from quicksand.ray import RayPool, RaySandbox, units_for_memory
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -109,6 +109,27 @@ async def test_lifetime_follows_the_driver_unless_detached(cluster):
     assert not qemu_alive(qemu)
     with pytest.raises(SandboxNotRunningError, match="kept on Ray node"):
         await kept.execute("true")
+    assert await RaySandbox.list(namespace=NAMESPACE) == []
+
+
+async def test_a_pool_over_the_cluster(cluster):
+    pool = await RayPool(size_per_node=1, namespace=NAMESPACE, **OPTIONS).open()
+    waiting = lambda: [sb for node in pool._ready.values() for sb in node]
+    assert sorted(sb.node_id for sb in waiting()) == sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
+    here = ray.get_runtime_context().get_node_id()
+    began = time.monotonic()
+    taken = [await pool.start()]
+    assert time.monotonic() - began < 0.5 and taken[0].node_id == here
+    elsewhere = next(n for n in pool._ready if n != here)
+    taken.append(await pool.start(node_id=elsewhere))
+    assert taken[1].node_id == elsewhere
+    await eventually(lambda: len(waiting()) == 3)  # both nodes refilled
+    left = [(await sb.info())["pid"] for sb in waiting()]
+    await pool.close()
+    assert not any(qemu_alive(pid) for pid in left)  # closing stopped those waiting
+    for sb in taken:  # not those taken
+        assert (await sb.execute("echo taken")).stdout == "taken\n"
+        await sb.stop()
     assert await RaySandbox.list(namespace=NAMESPACE) == []
 
 
