@@ -270,12 +270,11 @@ func TestALyingAgentsCommandAnswers(t *testing.T) {
 		t.Run(lie, func(t *testing.T) {
 			l.tell(t, lie)
 			ctx := backstop(t, time.Minute)
-			var err error
+			r := req
 			if strings.Contains(lie, "stream") {
-				_, err = sb.Execute(ctx, req)
-			} else {
-				_, err = sb.Execute(ctx, req)
+				r = streaming(req, func(Stream, []byte) {}) // the stream route
 			}
+			_, err := sb.Execute(ctx, r)
 			endedByItself(t, ctx, err)
 		})
 	}
