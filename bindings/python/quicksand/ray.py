@@ -147,7 +147,7 @@ def _forward(method: "Callable[Concatenate[Sandbox, P], Coroutine[Any, Any, R]]"
     name = method.__name__
 
     async def call(self: RaySandbox, /, *args: "P.args", **kwargs: "P.kwargs") -> R:
-        result: R = await self._call(self._actor.call.remote(name, args, kwargs))
+        result: R = await self._call("call", name, args, kwargs)
         return result
 
     functools.update_wrapper(call, method)
@@ -164,13 +164,17 @@ def _streamed(method: "Callable[Concatenate[Sandbox, P], Coroutine[Any, Any, R]]
         bound.pop("self")
         on_stdout, on_stderr = bound.pop("on_stdout", None), bound.pop("on_stderr", None)
         if on_stdout is None and on_stderr is None:
-            result: R = await self._call(self._actor.call.remote(name, (), bound))
+            result: R = await self._call("call", name, (), bound)
         else:
             result = await self._stream(name, bound, on_stdout, on_stderr)
         return result
 
     functools.update_wrapper(call, method)
     return call
+
+
+class _ActorGone(SandboxNotRunningError):
+    """The sandbox's actor is dead (stopped, or its node died)."""
 
 
 class RaySandbox:
@@ -187,6 +191,7 @@ class RaySandbox:
         self.namespace = namespace
         self.node_id = node_id
         """The Ray node (hex id) the sandbox runs on."""
+        self._stopped = False
 
     def __repr__(self) -> str:
         return f"RaySandbox(id={self.id!r}, node_id={self.node_id!r})"
@@ -227,7 +232,7 @@ class RaySandbox:
         try:
             placed, _ = await asyncio.wait_for(asyncio.wrap_future(actor.where.remote().future()), timeout)
             sb = cls(actor, actor_name, namespace, placed)
-            await sb._call(actor.start.remote(image, dict(options)))
+            await sb._call("start", image, dict(options))
         except asyncio.TimeoutError:
             ray.kill(actor)
             raise ResourceError(_no_room(timeout)) from None
@@ -258,21 +263,30 @@ class RaySandbox:
     async def info(self) -> Dict[str, Any]:
         """Where it runs: ``node_id``, the actor's process (``worker_pid``),
         QEMU's (``pid``), the library's ``sandbox_id`` and ``accelerator``."""
-        found: Dict[str, Any] = await self._call(self._actor.info.remote())
+        found: Dict[str, Any] = await self._call("info")
         return found
 
     async def stop(self) -> None:
         """Stops the VM and ends its actor, and returns once Ray has seen it
         end: its ``quicksand`` unit is free and ``list`` no longer shows it.
         A sandbox already gone (its node died) is fine."""
+        if self._stopped:
+            return
         try:
-            await self._call(self._actor.call.remote("stop", (), {}))
+            await self._call("call", "stop", (), {})
+        except _ActorGone:
+            # Dead already (stopped elsewhere, or its node died): nothing to
+            # stop or free. No ray.kill: on a handle whose actor Ray is just
+            # now declaring dead it can abort this process (Ray 2.40's
+            # CoreWorker::KillActor: "Cannot find an actor handle").
+            self._stopped = True
+            return
         except SandboxNotRunningError:
-            pass
-        finally:
-            ray.kill(self._actor, no_restart=True)
+            pass  # the VM had died: ending the actor ends the rest
+        self._stopped = True
+        ray.kill(self._actor, no_restart=True)
         # ray.kill only asks: a call raises RayActorError once Ray marked the actor dead.
-        with contextlib.suppress(RayActorError, asyncio.TimeoutError):
+        with contextlib.suppress(Exception):  # RayActorError, a refused submit, or 30 s gone by
             await asyncio.wait_for(self._until_dead(), 30)
 
     async def _until_dead(self) -> None:
@@ -318,27 +332,29 @@ class RaySandbox:
         """``Sandbox.start_process``, in the actor; the callbacks get the
         output streamed from there, from the start."""
         process_id, pid = await self._call(
-            self._actor.start_process.remote((command,), {"cwd": cwd, "env": env, "shell": shell, "pty": pty, "user": user})
+            "start_process", (command,), {"cwd": cwd, "env": env, "shell": shell, "pty": pty, "user": user}
         )
         return RayProcess(self, process_id, pid, on_stdout, on_stderr)
 
     async def attach(self, process_id: str, on_stdout: Callback = None, on_stderr: Callback = None) -> "RayProcess":
         """``Sandbox.attach``: a handle to a process another call started."""
-        await self._call(self._actor.attach.remote(process_id))
+        await self._call("attach", process_id)
         return RayProcess(self, process_id, 0, on_stdout, on_stderr)
 
     # --- how calls reach the actor ---
 
-    async def _call(self, ref: Any) -> Any:
+    async def _call(self, method: str, *args: Any) -> Any:
+        """The actor's ``method``, its errors translated (``_translated``)."""
         with self._translated():
-            return await asyncio.wrap_future(ref.future())
+            return await asyncio.wrap_future(getattr(self._actor, method).remote(*args).future())
 
     async def _stream(self, name: str, kwargs: Dict[str, Any], on_stdout: Callback, on_stderr: Callback) -> Any:
         """Runs the actor's ``stream`` and hands each chunk to its callback
         here; a callback that raises cancels the call, which raises that."""
-        gen = self._actor.stream.options(num_returns="streaming").remote(name, (), kwargs)
+        gen = None
         try:
             with self._translated():
+                gen = self._actor.stream.options(num_returns="streaming").remote(name, (), kwargs)
                 async for ref in gen:
                     kind, value = await ref
                     if kind == "result":
@@ -347,8 +363,9 @@ class RaySandbox:
                     if callback is not None:
                         callback(value)
         except BaseException:
-            with contextlib.suppress(Exception):
-                ray.cancel(gen)
+            if gen is not None:
+                with contextlib.suppress(Exception):
+                    ray.cancel(gen)
             raise
         raise SandboxNotRunningError(f"sandbox {self.id} on Ray node {self.node_id}: the call's stream ended without its result")
 
@@ -357,6 +374,8 @@ class RaySandbox:
         """The library's own errors as they were raised in the actor; a dead
         actor (its node gone, or stopped) as SandboxNotRunningError naming
         the node."""
+        if self._stopped:
+            raise SandboxNotRunningError(f"sandbox {self.id} on Ray node {self.node_id}: stopped")
         try:
             yield
         except RayTaskError as e:
@@ -364,9 +383,14 @@ class RaySandbox:
                 raise e.cause from None
             raise
         except RayActorError as e:
-            raise SandboxNotRunningError(self._gone(e)) from None
+            raise _ActorGone(self._gone(e)) from None
+        except Exception as e:
+            # A call submitted after Ray dropped a dead actor's handle.
+            if "Failed to submit task to actor" not in str(e):
+                raise
+            raise _ActorGone(self._gone(e)) from None
 
-    def _gone(self, e: RayActorError) -> str:
+    def _gone(self, e: Exception) -> str:
         alive = any(n["NodeID"] == self.node_id and n["Alive"] for n in ray.nodes())
         why = "its actor died" if alive else "its node died"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -387,7 +411,7 @@ class RayProcess:
         return f"RayProcess(id={self.id!r}, pid={self.pid})"
 
     async def _op(self, name: str, *args: Any) -> Any:
-        return await self._sb._call(self._sb._actor.process_call.remote(self.id, name, args))
+        return await self._sb._call("process_call", self.id, name, args)
 
     async def write_stdin(self, data: Union[str, bytes]) -> None:
         """Sends data (str as UTF-8) to stdin."""

@@ -239,7 +239,8 @@ async def test_connect_by_id_from_a_second_driver(cluster, full):
 
 
 async def test_a_dead_node_takes_only_its_sandboxes(cluster, full):
-    victim = cluster.list_all_nodes()[1]  # not the head: the driver's node
+    driver_node = ray.get_runtime_context().get_node_id()
+    victim = next(n for n in cluster.worker_nodes if n.node_id != driver_node)  # not the driver's
     dead_id = victim.node_id
     on_it = [(sb, info) for sb, info in full if sb.node_id == dead_id]
     others = [(sb, info) for sb, info in full if sb.node_id != dead_id]
