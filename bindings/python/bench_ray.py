@@ -2,7 +2,8 @@
 machine (ray.cluster_utils.Cluster, a raylet per node, all on loopback):
 
 - ``true`` through Ray against the library directly, alternated in one run;
-- the time to start N sandboxes (default 30) across 3 nodes at once;
+- the time to start N sandboxes (default 30) across 3 nodes at once, and
+  the same N started by the library in this process;
 - the memory Ray adds per sandbox: the proportional set size (PSS) of each
   sandbox's actor process, beside its QEMU's.
 
@@ -83,6 +84,13 @@ async def main(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         await asyncio.gather(*(sb.stop() for sb in sandboxes))
         print(f"{args.sandboxes} stopped in {time.perf_counter() - t:.1f} s")
+
+        # the same starts without Ray, for scale: what Ray adds is mostly a
+        # new Python worker process per actor (ray, quicksand and the library imported)
+        t = time.perf_counter()
+        local_ones = await asyncio.gather(*(Sandbox(memory=args.memory).start() for _ in range(args.sandboxes)))
+        print(f"{args.sandboxes} sandboxes started at once by the library in this process: {time.perf_counter() - t:.1f} s")
+        await asyncio.gather(*(sb.stop() for sb in local_ones))
     finally:
         ray.shutdown()
         cluster.shutdown()
