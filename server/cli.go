@@ -33,37 +33,10 @@ const Usage = `flags of serve (docs/server-openapi.yaml is its API):
 // returns the exit status (2: the flags, 1: a failure), having said why on
 // standard error.
 func Main(args []string) int {
-	var opts Options
-	var mountRoots, imageDirs, poolSpecs cliflags.List
-	idle := cliflags.Seconds(300 * time.Second)
-	stopTimeout := cliflags.Seconds(DefaultStopTimeout)
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // the usage is ours
-	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:7070", "")
-	fs.StringVar(&opts.KeysFile, "keys", "", "")
-	fs.StringVar(&opts.TLSCert, "tls-cert", "", "")
-	fs.StringVar(&opts.TLSKey, "tls-key", "", "")
-	fs.StringVar(&opts.DataDir, "data", "", "")
-	fs.Var(&mountRoots, "mount-root", "")
-	fs.Var(&imageDirs, "image-dir", "")
-	fs.Var(&poolSpecs, "pool", "")
-	fs.Var(&idle, "idle-timeout", "")
-	fs.Var(&stopTimeout, "stop-timeout", "")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
-		}
+	opts, stopTimeout, err := ParseArgs(args)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand serve: %v\n%s\n", err, Usage)
 		return 2
-	}
-	opts.MountRoots, opts.ImageDirs, opts.IdleTimeout = mountRoots, imageDirs, time.Duration(idle)
-	for _, p := range poolSpecs {
-		spec, err := ParsePool(p)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "quicksand serve: %v\n", err)
-			return 2
-		}
-		opts.Pools = append(opts.Pools, spec)
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv, err := New(opts)
@@ -83,7 +56,7 @@ func Main(args []string) int {
 	case err = <-done:
 	case sig := <-sigs:
 		opts.Logger.Info("stopping", "signal", sig.String())
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(stopTimeout))
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		err = srv.Close(ctx)
 		cancel()
 	}
@@ -92,4 +65,41 @@ func Main(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// ParseArgs reads serve's flags into its options and the stop timeout,
+// without starting anything (the deployment recipes' test checks theirs
+// with it).
+func ParseArgs(args []string) (Options, time.Duration, error) {
+	var opts Options
+	var mountRoots, imageDirs, poolSpecs cliflags.List
+	idle := cliflags.Seconds(300 * time.Second)
+	stopTimeout := cliflags.Seconds(DefaultStopTimeout)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the usage is ours
+	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:7070", "")
+	fs.StringVar(&opts.KeysFile, "keys", "", "")
+	fs.StringVar(&opts.TLSCert, "tls-cert", "", "")
+	fs.StringVar(&opts.TLSKey, "tls-key", "", "")
+	fs.StringVar(&opts.DataDir, "data", "", "")
+	fs.Var(&mountRoots, "mount-root", "")
+	fs.Var(&imageDirs, "image-dir", "")
+	fs.Var(&poolSpecs, "pool", "")
+	fs.Var(&idle, "idle-timeout", "")
+	fs.Var(&stopTimeout, "stop-timeout", "")
+	if err := fs.Parse(args); err != nil {
+		return opts, 0, err
+	}
+	if fs.NArg() > 0 {
+		return opts, 0, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	opts.MountRoots, opts.ImageDirs, opts.IdleTimeout = mountRoots, imageDirs, time.Duration(idle)
+	for _, p := range poolSpecs {
+		spec, err := ParsePool(p)
+		if err != nil {
+			return opts, 0, err
+		}
+		opts.Pools = append(opts.Pools, spec)
+	}
+	return opts, time.Duration(stopTimeout), nil
 }
