@@ -39,6 +39,7 @@ func FuzzServerRequests(f *testing.F) {
 	f.Add("POST", "/v1/sandboxes", keyA, []byte(`{"mounts":[{"host":"/","guest":"/m"}]}`))
 	f.Add("GET", "/v1/sandboxes?metadata=a%3Db&metadata=c", keyA, []byte(nil))
 	f.Add("GET", "/v1/sandboxes/sb-1/files?path=/x&max_size=-5", "", []byte(nil))
+	f.Add("0", "/.", "", []byte(nil)) // found by the fuzzer: the mux's redirect to the clean path
 	f.Fuzz(func(t *testing.T, method, target, key string, body []byte) {
 		if !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n\x00#") || len(method) == 0 || strings.ContainsAny(method, " \r\n\x00/") {
 			return // not an HTTP request line net/http would hand a handler
@@ -53,6 +54,8 @@ func FuzzServerRequests(f *testing.F) {
 		switch rec.Code {
 		case 200, 201, 204:
 			return
+		case 301, 307, 308:
+			return // net/http's mux sends a path that is not clean ("/.", "//x") to the clean one
 		case 400, 401, 404, 405, 409, 499, 500, 502, 503, 504:
 		default:
 			t.Fatalf("%s %s: status %d", method, target, rec.Code)
