@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,19 +76,7 @@ const (
 
 func policyHosts(t *testing.T) {
 	t.Helper()
-	id := strconv.Itoa(os.Getpid() % 100000)
-	ns, hostEnd, nsEnd := "qs-policy-"+id, "qph"+id, "qpn"+id
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v %s (this test makes a network namespace: run it as root, as CI does)", args, err, out)
-		}
-	}
-	exec.Command("ip", "netns", "del", ns).Run()
-	sh("ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", nsEnd, "netns", ns)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", hostEnd).Run() })
+	ns, hostEnd, nsEnd, sh := testNamespace(t, "qs-policy-", "qph", "qpn")
 	sh("ip", "addr", "add", "198.19.0.1/24", "dev", hostEnd)
 	sh("ip", "link", "set", hostEnd, "up")
 	for _, a := range []string{nsA, nsB, nsC, nsD} {

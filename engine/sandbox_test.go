@@ -468,15 +468,15 @@ func TestNetworkModes(t *testing.T) {
 	}
 }
 
-// outsideHost starts an HTTP server on a test host of our own: a network
-// namespace joined to this one by a veth pair (198.18.0.0/30, a range kept
-// for tests), so a guest can reach "the outside" without leaving this
-// machine. It returns the server's address.
-func outsideHost(t *testing.T) string {
+// testNamespace makes a network namespace of the test's own, joined to
+// this one by a veth pair (hostEnd here, nsEnd there; names made unique by
+// the process), both removed when the test ends, and returns them with sh,
+// which runs a command or fails the test. The caller gives the addresses.
+func testNamespace(t *testing.T, nsPrefix, hostPrefix, nsEndPrefix string) (ns, hostEnd, nsEnd string, sh func(args ...string)) {
 	t.Helper()
 	id := strconv.Itoa(os.Getpid() % 100000)
-	ns, hostEnd, nsEnd := "qs-outside-"+id, "qsh"+id, "qsn"+id
-	sh := func(args ...string) {
+	ns, hostEnd, nsEnd = nsPrefix+id, hostPrefix+id, nsEndPrefix+id
+	sh = func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v %s (this test makes a network namespace: run it as root, as CI does)", args, err, out)
@@ -487,6 +487,16 @@ func outsideHost(t *testing.T) string {
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	sh("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", nsEnd, "netns", ns)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", hostEnd).Run() })
+	return ns, hostEnd, nsEnd, sh
+}
+
+// outsideHost starts an HTTP server on a test host of our own: a network
+// namespace joined to this one by a veth pair (198.18.0.0/30, a range kept
+// for tests), so a guest can reach "the outside" without leaving this
+// machine. It returns the server's address.
+func outsideHost(t *testing.T) string {
+	t.Helper()
+	ns, hostEnd, nsEnd, sh := testNamespace(t, "qs-outside-", "qsh", "qsn")
 	sh("ip", "addr", "add", "198.18.0.1/30", "dev", hostEnd)
 	sh("ip", "link", "set", hostEnd, "up")
 	sh("ip", "-n", ns, "addr", "add", "198.18.0.2/30", "dev", nsEnd)
