@@ -6,6 +6,8 @@ SHELL := /bin/bash
 
 HOST_ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 ARCH ?= $(HOST_ARCH)
+# The image make image builds: debian, or a variant of it (build/image.sh).
+IMAGE ?= debian
 OUT ?= out
 DATA_HOME ?= $(if $(XDG_DATA_HOME),$(XDG_DATA_HOME),$(HOME)/.local/share)
 # Where `make image` installs images and where the engine looks by default.
@@ -103,7 +105,7 @@ install: $(LIB)
 # --- images -------------------------------------------------------------------
 # build/image.sh skips every step that is up to date.
 image: deps $(AGENT_$(ARCH))
-	bash build/image.sh $(ARCH) $(AGENT_$(ARCH)) $(OUT)/image $(IMAGES_DIR)
+	bash build/image.sh $(ARCH) $(AGENT_$(ARCH)) $(OUT)/image $(IMAGES_DIR) $(IMAGE)
 
 image-all:
 	$(MAKE) image ARCH=x86_64
@@ -172,7 +174,7 @@ test-go:
 
 # The C and C++ programs build against an installed copy (through
 # pkg-config, as users would) and run under valgrind.
-VALGRIND := valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+VALGRIND := bash capi/ctest/valgrind.sh --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --suppressions=capi/ctest/go-runtime.supp
 #
 # valgrind cannot follow the Go runtime, so its errors inside the library
