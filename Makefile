@@ -142,6 +142,7 @@ test test-go test-c test-python test-node test-dist test-leaks: export QUICKSAND
 
 test: deps agent lib
 	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
+	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) interop-image IMAGES_DIR=$(TEST_IMAGES)
 	rm -rf $(TEST_HOME)
 	$(MAKE) test-go test-c test-python test-node test-dist test-fuzz test-leaks

@@ -3,6 +3,7 @@ module github.com/quicksand-go/quicksand
 go 1.26.0
 
 require (
+	github.com/go-zeromq/zmq4 v0.17.0
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/hugelgupf/p9 v0.3.0
 	github.com/mattn/go-pointer v0.0.1
@@ -18,6 +19,7 @@ require (
 	github.com/agext/levenshtein v1.2.1 // indirect
 	github.com/apparentlymart/go-textseg/v15 v15.0.0 // indirect
 	github.com/apparentlymart/go-textseg/v17 v17.0.1 // indirect
+	github.com/go-zeromq/goczmq/v4 v4.2.2 // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/u-root/uio v0.0.0-20230305220412-3e8cd9d6bf63 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 	if shared.sb != nil {
 		shared.sb.Stop(context.Background())
 	}
+	stopPythonShared()
 	os.Exit(code)
 }
 

@@ -137,6 +137,9 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 		return nil, err
 	}
 	defer sb.Stop(context.Background())
+	if err := sb.prestartCode(ctx); err != nil {
+		return nil, err
+	}
 	if err := sb.stopForTemplate(ctx, filepath.Join(tmp, templateState)); err != nil {
 		kind, msg := blameFullDisk(sb.hostFolders, KindBootFailed, "saving the template")
 		return nil, &Error{Kind: kind, Msg: msg, Err: err}

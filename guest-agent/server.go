@@ -43,6 +43,8 @@ type server struct {
 	pending pendingMounts
 	// procs are the background processes.
 	procs processTable
+	// code are the code contexts (code.go).
+	code codeContexts
 }
 
 func newServer(s settings, ownsGuest bool) *server {
@@ -70,28 +72,32 @@ type route struct {
 // so a route added here is tested with the rest.
 func (s *server) routes() map[string]route {
 	return map[string]route{
-		protocol.PathAuthenticate:  {http.MethodPost, false, s.authenticate, false},
-		protocol.PathPing:          {http.MethodGet, true, s.ping, false},
-		protocol.PathExecute:       {http.MethodPost, true, s.execute, false},
-		protocol.PathExecuteStream: {http.MethodPost, true, s.executeStream, false},
-		protocol.PathStdin:         {http.MethodPost, true, s.stdin, false},
-		protocol.PathCancel:        {http.MethodPost, true, s.cancel, false},
-		protocol.PathCreateUser:    {http.MethodPost, true, s.createUser, false},
-		protocol.PathDeleteUser:    {http.MethodPost, true, s.deleteUser, false},
-		protocol.PathResume:        {http.MethodPost, true, s.resume, false},
-		protocol.PathFileWrite:     {http.MethodPost, true, s.writeFile, true},
-		protocol.PathFileRead:      {http.MethodGet, true, s.readFile, false},
-		protocol.PathTreeWrite:     {http.MethodPost, true, s.writeTree, true},
-		protocol.PathTreeRead:      {http.MethodGet, true, s.readTree, false},
-		protocol.PathFileOp:        {http.MethodPost, true, s.fileOp, false},
-		protocol.PathMountConnect:  {http.MethodPost, true, s.mountConnect, false},
-		protocol.PathMount:         {http.MethodPost, true, s.mount, false},
-		protocol.PathUnmount:       {http.MethodPost, true, s.unmount, false},
-		protocol.PathProcesses:     {"", true, s.startProcess, false},
-		protocol.PathProcessOutput: {http.MethodGet, true, s.processOutput, false},
-		protocol.PathProcessStdin:  {http.MethodPost, true, s.processStdin, true},
-		protocol.PathProcessSignal: {http.MethodPost, true, s.processSignal, false},
-		protocol.PathProcessResize: {http.MethodPost, true, s.processResize, false},
+		protocol.PathAuthenticate:       {http.MethodPost, false, s.authenticate, false},
+		protocol.PathPing:               {http.MethodGet, true, s.ping, false},
+		protocol.PathExecute:            {http.MethodPost, true, s.execute, false},
+		protocol.PathExecuteStream:      {http.MethodPost, true, s.executeStream, false},
+		protocol.PathStdin:              {http.MethodPost, true, s.stdin, false},
+		protocol.PathCancel:             {http.MethodPost, true, s.cancel, false},
+		protocol.PathCreateUser:         {http.MethodPost, true, s.createUser, false},
+		protocol.PathDeleteUser:         {http.MethodPost, true, s.deleteUser, false},
+		protocol.PathResume:             {http.MethodPost, true, s.resume, false},
+		protocol.PathFileWrite:          {http.MethodPost, true, s.writeFile, true},
+		protocol.PathFileRead:           {http.MethodGet, true, s.readFile, false},
+		protocol.PathTreeWrite:          {http.MethodPost, true, s.writeTree, true},
+		protocol.PathTreeRead:           {http.MethodGet, true, s.readTree, false},
+		protocol.PathFileOp:             {http.MethodPost, true, s.fileOp, false},
+		protocol.PathMountConnect:       {http.MethodPost, true, s.mountConnect, false},
+		protocol.PathMount:              {http.MethodPost, true, s.mount, false},
+		protocol.PathUnmount:            {http.MethodPost, true, s.unmount, false},
+		protocol.PathProcesses:          {"", true, s.startProcess, false},
+		protocol.PathProcessOutput:      {http.MethodGet, true, s.processOutput, false},
+		protocol.PathProcessStdin:       {http.MethodPost, true, s.processStdin, true},
+		protocol.PathProcessSignal:      {http.MethodPost, true, s.processSignal, false},
+		protocol.PathProcessResize:      {http.MethodPost, true, s.processResize, false},
+		protocol.PathCodeRun:            {http.MethodPost, true, s.codeRun, false},
+		protocol.PathCodeContexts:       {"", true, s.codeContextsRoute, false},
+		protocol.PathCodeContextRestart: {http.MethodPost, true, s.codeContextRestart, false},
+		protocol.PathCodeContextRemove:  {http.MethodPost, true, s.codeContextRemove, false},
 	}
 }
 

@@ -36,6 +36,10 @@ type Manifest struct {
 	Source string `json:"source,omitempty"`
 	// Save is set when the folder is a saved sandbox rather than an image.
 	Save *SaveInfo `json:"save,omitempty"`
+	// CodePrestart names a code language whose default context the engine
+	// starts before it takes a warm-start template ("python" for
+	// debian-python), so that warm starts hand out a running kernel.
+	CodePrestart string `json:"code_prestart,omitempty"`
 }
 
 // SaveInfo describes a saved sandbox (engine.Sandbox.Save): a paused VM's
