@@ -23,6 +23,10 @@ static inline void qs_call_chunk(qs_chunk_fn fn, uintptr_t ud, int stream, const
 	fn((void *)ud, stream, data, len);
 }
 
+static inline void qs_call_event(qs_event_fn fn, uintptr_t ud, const uint8_t *event, size_t len) {
+	fn((void *)ud, event, len);
+}
+
 static inline void qs_call_log(qs_log_fn fn, uintptr_t ud, int level, const char *message) {
 	fn((void *)ud, level, message);
 }

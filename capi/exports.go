@@ -200,6 +200,14 @@ func qs_sandbox_execute_async(h *C.qs_sandbox, request *C.uint8_t, requestLen C.
 func startAsync(onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t,
 	call func(context.Context, func(engine.Stream, []byte) error) ([]byte, error)) {
 	cb, release := chunkCaller(onChunk, userData)
+	startCall(onDone, userData, callID, release, func(ctx context.Context) ([]byte, error) { return call(ctx, cb) })
+}
+
+// startCall runs call on its own goroutine, with a call id for
+// qs_call_cancel, reports through on_done, then releases what the call's
+// callbacks held (startAsync's chunk buffer, run_code's event buffer).
+func startCall(onDone C.qs_done_fn, userData C.uintptr_t, callID *C.uint64_t, release func(),
+	call func(context.Context) ([]byte, error)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	id := registerCall(cancel)
 	if callID != nil {
@@ -207,7 +215,7 @@ func startAsync(onChunk C.qs_chunk_fn, onDone C.qs_done_fn, userData C.uintptr_t
 	}
 	go func() {
 		defer release()
-		runAsync(ctx, id, func(ctx context.Context) ([]byte, error) { return call(ctx, cb) }, onDone, userData)
+		runAsync(ctx, id, call, onDone, userData)
 	}()
 }
 

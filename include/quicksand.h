@@ -118,6 +118,13 @@ typedef void (*qs_chunk_fn)(void *user_data, int stream, const uint8_t *data, si
 typedef void (*qs_done_fn)(void *user_data, qs_status status, const uint8_t *result, size_t result_len,
                            const qs_error *err);
 
+/*
+ * Called with each event of a code run (qs_sandbox_run_code), in order, as
+ * a msgpack map (see "Code interpreter"). `event` is valid only during the
+ * call: copy what you keep.
+ */
+typedef void (*qs_event_fn)(void *user_data, const uint8_t *event, size_t event_len);
+
 /* Log levels (the numbers of Go's log/slog). */
 #define QS_LOG_DEBUG (-4)
 #define QS_LOG_INFO    0
@@ -519,6 +526,71 @@ qs_status qs_process_attach(qs_sandbox *sb, const char *process_id, qs_chunk_fn 
                             qs_buffer *result, qs_error **err);
 qs_status qs_process_attach_async(qs_sandbox *sb, const char *process_id, qs_chunk_fn on_chunk, qs_done_fn on_done,
                                   void *user_data, uint64_t *call_id, qs_error **err);
+
+/*
+ * Code interpreter: code run cell by cell in a live context whose
+ * variables, imports and working folder carry from one run to the next,
+ * with rich results (text, HTML, images), as E2B's code interpreter. A
+ * Python context is a Jupyter kernel (an image that has ipykernel, such as
+ * debian-python, whose warm start has its default Python context running);
+ * a bash context works in every image. Contexts live in guest RAM: they
+ * follow checkpoints, reverts and saves.
+ *
+ * qs_sandbox_run_code's request: msgpack map, code required:
+ *   code      str            the cell
+ *   language  str            "python" (default) or "bash": that language's
+ *                            default context, when context is not given;
+ *                            with context, empty or the context's own
+ *   context   str            a context's id (qs_sandbox_create_code_context)
+ *   env       map str -> str set for this run only
+ *   timeout   number seconds interrupts the cell (default: none); the run
+ *                            then ends with the error "TimeoutError" and
+ *                            the context keeps its earlier state
+ * on_event (may be NULL): called with each event, on the calling thread,
+ * in the order the code produced them: {type "stdout"|"stderr", text str},
+ * {type "result", result map}, {type "error", error map}.
+ * A result map has is_main_result bool (the value of the cell's last
+ * expression, not something it displayed on the way) and each format the
+ * result has: text, html, markdown, svg, png, jpeg, pdf, latex, javascript
+ * (str; png, jpeg and pdf base64, as Jupyter gives them), json (any
+ * value), extra (map: other MIME types, by type). An error map is {name
+ * str, value str, traceback str}: the exception the code raised, or
+ * "TimeoutError" (the timeout came, or the call was cancelled) or
+ * "KernelDied" (the code ended its kernel; the context's next run starts a
+ * fresh one).
+ * result (required): on success, a msgpack map the caller frees with
+ * qs_buffer_free: results (array of result maps, in order), logs {stdout
+ * array of str, stderr array of str} (the output in the chunks it came
+ * in), error (an error map, nil if none), execution_count int (the
+ * context's count of runs). An exception in the code is a success of this
+ * call with an error; the call fails for what could not run: an unknown
+ * language (QS_ERR_BAD_REQUEST) or context (QS_ERR_NOT_FOUND), an image
+ * without a Python kernel, a stopped sandbox.
+ * qs_sandbox_run_code_async is to qs_sandbox_run_code what
+ * qs_sandbox_execute_async is to qs_sandbox_execute: on_event (may be
+ * NULL) then on_done (required, with the result map) on library threads;
+ * qs_call_cancel interrupts the cell (on_done then reports
+ * QS_ERR_CANCELLED, or a result whose error is "TimeoutError").
+ * qs_sandbox_create_code_context: options (may be NULL) is a msgpack map
+ *   {language str ("python", the default, or "bash"), cwd str (the
+ *   context's first working folder; default /root)}; out (may be NULL) a
+ *   context map {id str, language str, cwd str, default bool (the context
+ *   runs of its language use when they name none)}.
+ * qs_sandbox_list_code_contexts: an array of context maps (the defaults
+ *   among them once used).
+ * qs_sandbox_restart_code_context gives a context fresh state (a new
+ * kernel); qs_sandbox_remove_code_context stops it (a run in it ends). An
+ * unknown id is QS_ERR_NOT_FOUND.
+ */
+qs_status qs_sandbox_run_code(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_event_fn on_event,
+                              void *user_data, qs_buffer *result, qs_error **err);
+qs_status qs_sandbox_run_code_async(qs_sandbox *sb, const uint8_t *request, size_t request_len, qs_event_fn on_event,
+                                    qs_done_fn on_done, void *user_data, uint64_t *call_id, qs_error **err);
+qs_status qs_sandbox_create_code_context(qs_sandbox *sb, const uint8_t *options, size_t options_len, qs_buffer *out,
+                                         qs_error **err);
+qs_status qs_sandbox_list_code_contexts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
+qs_status qs_sandbox_restart_code_context(qs_sandbox *sb, const char *context_id, qs_error **err);
+qs_status qs_sandbox_remove_code_context(qs_sandbox *sb, const char *context_id, qs_error **err);
 
 /*
  * Images, as `quicksand image` manages them. dir NULL (or "") is the default

@@ -563,6 +563,173 @@ static void test_pool(void) {
     qs_pool_free(NULL);
 }
 
+/* The code interpreter, in a debian-python sandbox: a Python context's
+ * state across calls, its events in order, an exception's name, a
+ * cancelled run that keeps the state, a bash context's folder. */
+struct code_events {
+    pthread_mutex_t mu;
+    char kinds[64]; /* o stdout, e stderr, r result, x error, per event */
+    size_t n;
+    int done, status, timed_out;
+};
+
+static void on_code_event(void *ud, const uint8_t *event, size_t len) {
+    struct code_events *e = ud;
+    mp_value t = mp_get(event, len, "type");
+    char k = has_bytes(t, "stdout") ? 'o' : has_bytes(t, "stderr") ? 'e' : has_bytes(t, "result") ? 'r'
+             : has_bytes(t, "error")  ? 'x' : '?';
+    pthread_mutex_lock(&e->mu);
+    if (e->n + 1 < sizeof e->kinds) e->kinds[e->n++] = k;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void on_code_done(void *ud, qs_status status, const uint8_t *result, size_t len, const qs_error *err) {
+    struct code_events *e = ud;
+    pthread_mutex_lock(&e->mu);
+    e->status = status;
+    if (status == QS_OK) {
+        mp_value error = mp_get(result, len, "error");
+        e->timed_out = error.is_container && has_bytes(mp_get(error.data, error.len, "name"), "TimeoutError");
+    } else if (err == NULL || qs_error_code(err) != status) {
+        e->status = -1000;
+    }
+    e->done = 1;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* code_request builds {code, context (if not NULL)}. */
+static mp_writer code_request(const char *code, const char *context) {
+    mp_writer w = {0};
+    mp_map(&w, context ? 2 : 1);
+    mp_str(&w, "code");
+    mp_str(&w, code);
+    if (context) {
+        mp_str(&w, "context");
+        mp_str(&w, context);
+    }
+    return w;
+}
+
+/* main_text: the text of a run's first result, if it is the main one. */
+static mp_value main_text(qs_buffer res) {
+    mp_value none = {0};
+    mp_value results = mp_get(res.data, res.len, "results");
+    if (!results.is_container || results.len < 2 || (results.data[0] & 0xf0) != 0x90) return none;
+    if (mp_get(results.data + 1, results.len - 1, "is_main_result").i != 1) return none;
+    return mp_get(results.data + 1, results.len - 1, "text");
+}
+
+static void test_code(void) {
+    qs_error *err = NULL;
+    qs_sandbox *sb = NULL;
+    mp_writer cfg = {0};
+    mp_map(&cfg, 2);
+    mp_str(&cfg, "image");
+    mp_str(&cfg, "debian-python");
+    mp_str(&cfg, "memory");
+    mp_uint(&cfg, 1024);
+    int st = qs_sandbox_start(cfg.buf, cfg.len, &sb, &err);
+    CHECK(st == QS_OK, "start debian-python: %s", qs_error_message(err));
+    if (st != QS_OK) {
+        qs_error_free(err);
+        return;
+    }
+    qs_buffer res = {0};
+    mp_writer r = code_request("x = 41", NULL);
+    CHECK(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK, "run x = 41: %s", qs_error_message(err));
+    int64_t count = mp_get(res.data, res.len, "execution_count").i;
+    CHECK(mp_get(res.data, res.len, "error").is_nil, "x = 41 has no error");
+    qs_buffer_free(&res);
+    r = code_request("x + 1", NULL);
+    CHECK(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK && has_bytes(main_text(res), "42") &&
+              mp_get(res.data, res.len, "execution_count").i == count + 1,
+          "x + 1 is 42 in the next run: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+
+    struct code_events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    r = code_request("import sys\nprint('one', flush=True)\nprint('two', file=sys.stderr, flush=True)\n"
+                     "def f():\n    return 1 / 0\nf()", NULL);
+    st = qs_sandbox_run_code(sb, r.buf, r.len, on_code_event, &ev, &res, &err);
+    mp_value error = mp_get(res.data, res.len, "error");
+    CHECK(st == QS_OK && error.is_container && has_bytes(mp_get(error.data, error.len, "name"), "ZeroDivisionError") &&
+              contains_bytes(mp_get(error.data, error.len, "traceback"), "return 1 / 0"),
+          "an exception's name and traceback: %s", qs_error_message(err));
+    CHECK(strcmp(ev.kinds, "oex") == 0, "events in order: %s, want oex", ev.kinds);
+    qs_buffer_free(&res);
+
+    /* Cancelled asynchronously: the cell is interrupted, the state stays. */
+    struct code_events slow = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    uint64_t call_id = 0;
+    r = code_request("import time\ntime.sleep(600)", NULL);
+    st = qs_sandbox_run_code_async(sb, r.buf, r.len, on_code_event, on_code_done, &slow, &call_id, &err);
+    CHECK(st == QS_OK && call_id != 0, "run_code_async: %s", qs_error_message(err));
+    sleep(2);
+    CHECK(qs_call_cancel(call_id) == QS_OK, "cancel the run");
+    for (int i = 0; i < 600; i++) {
+        pthread_mutex_lock(&slow.mu);
+        int done = slow.done;
+        pthread_mutex_unlock(&slow.mu);
+        if (done) break;
+        usleep(100 * 1000);
+    }
+    CHECK(slow.done && (slow.status == QS_ERR_CANCELLED || (slow.status == QS_OK && slow.timed_out)),
+          "a cancelled run: done %d, status %d", slow.done, slow.status);
+    r = code_request("x", NULL);
+    CHECK(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK && has_bytes(main_text(res), "41"),
+          "x after the cancel: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+
+    /* A bash context keeps its folder and variables. */
+    mp_writer opts = {0};
+    mp_map(&opts, 2);
+    mp_str(&opts, "language");
+    mp_str(&opts, "bash");
+    mp_str(&opts, "cwd");
+    mp_str(&opts, "/tmp");
+    qs_buffer out = {0};
+    CHECK(qs_sandbox_create_code_context(sb, opts.buf, opts.len, &out, &err) == QS_OK, "create a bash context: %s",
+          qs_error_message(err));
+    mp_value idv = mp_get(out.data, out.len, "id");
+    char id[64] = {0};
+    if (idv.found && idv.is_bin && idv.len < sizeof id) memcpy(id, idv.data, idv.len);
+    CHECK(id[0] && has_bytes(mp_get(out.data, out.len, "language"), "bash") &&
+              has_bytes(mp_get(out.data, out.len, "cwd"), "/tmp"),
+          "the bash context's map");
+    qs_buffer_free(&out);
+    r = code_request("pwd; cd /var; N=7", id);
+    CHECK(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK &&
+              memmem(res.data, res.len, "/tmp\n", 5) != NULL,
+          "a bash context starts in its cwd: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+    r = code_request("echo \"$PWD $N\"", id);
+    CHECK(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err) == QS_OK &&
+              memmem(res.data, res.len, "/var 7\n", 7) != NULL,
+          "a bash context keeps its folder and variables: %s", qs_error_message(err));
+    qs_buffer_free(&res);
+    qs_buffer list = {0};
+    CHECK(qs_sandbox_list_code_contexts(sb, &list, &err) == QS_OK && memmem(list.data, list.len, id, strlen(id)) != NULL,
+          "the context listed: %s", qs_error_message(err));
+    qs_buffer_free(&list);
+    CHECK(qs_sandbox_restart_code_context(sb, id, &err) == QS_OK, "restart: %s", qs_error_message(err));
+    CHECK(qs_sandbox_remove_code_context(sb, id, &err) == QS_OK, "remove: %s", qs_error_message(err));
+    expect_error(qs_sandbox_remove_code_context(sb, id, &err), &err, QS_ERR_NOT_FOUND, NULL, "removing it again");
+    expect_error(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, &res, &err), &err, QS_ERR_NOT_FOUND, NULL,
+                 "a run in a removed context");
+
+    mp_writer bad = {0};
+    mp_map(&bad, 1);
+    mp_str(&bad, "language");
+    mp_str(&bad, "python");
+    expect_error(qs_sandbox_run_code(sb, bad.buf, bad.len, NULL, NULL, &res, &err), &err, QS_ERR_BAD_REQUEST, "code",
+                 "a request without code");
+    r = code_request("1", NULL);
+    expect_error(qs_sandbox_run_code(sb, r.buf, r.len, NULL, NULL, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL",
+                 "a NULL result");
+    expect_error(qs_sandbox_remove_code_context(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL id");
+    qs_sandbox_stop(sb, NULL);
+    qs_sandbox_free(sb);
+}
+
 static void test_with_vm(void) {
     qs_log_set_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -721,6 +888,7 @@ static void test_with_vm(void) {
     test_network(sb);
     test_processes(sb);
     test_pool();
+    test_code();
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));

@@ -41,6 +41,8 @@ static inline void mp_double(mp_writer *w, double d) {
 typedef struct {
     int found;
     int is_bin; /* str or bin */
+    int is_nil;
+    int is_container; /* a map or an array: data and len are the whole of it */
     const uint8_t *data;
     size_t len;
     int64_t i; /* ints and bools */
@@ -62,6 +64,7 @@ static inline size_t mp_scalar(const uint8_t *p, const uint8_t *end, mp_value *v
     if (c >= 0xe0) { v->i = (int8_t)c; return 1; }
     if ((c & 0xe0) == 0xa0) { v->is_bin = 1; v->len = c & 0x1f; v->data = p + 1; return 1 + v->len; }
     switch (c) {
+    case 0xc0: v->is_nil = 1; return 1;
     case 0xc2: v->i = 0; return 1;
     case 0xc3: v->i = 1; return 1;
     case 0xc4: case 0xd9: v->is_bin = 1; v->len = p[1]; v->data = p + 2; return 2 + v->len;
@@ -82,7 +85,30 @@ static inline size_t mp_scalar(const uint8_t *p, const uint8_t *end, mp_value *v
     return 0;
 }
 
-/* Finds key in a map of scalars (nested values end the search). */
+/* Skips one value of any kind at p (maps and arrays whole); returns its
+ * size, 0 if unknown or cut short. */
+static inline size_t mp_skip(const uint8_t *p, const uint8_t *end) {
+    if (p >= end) return 0;
+    size_t items, at;
+    uint8_t c = *p;
+    if ((c & 0xf0) == 0x80) { items = 2 * (size_t)(c & 0x0f); at = 1; }
+    else if ((c & 0xf0) == 0x90) { items = c & 0x0f; at = 1; }
+    else if (c == 0xde || c == 0xdc) { items = mp_read_be(p + 1, 2) * (c == 0xde ? 2 : 1); at = 3; }
+    else if (c == 0xdf || c == 0xdd) { items = mp_read_be(p + 1, 4) * (c == 0xdf ? 2 : 1); at = 5; }
+    else {
+        mp_value v;
+        size_t s = mp_scalar(p, end, &v);
+        return p + s <= end ? s : 0;
+    }
+    for (size_t i = 0; i < items; i++) {
+        size_t s = mp_skip(p + at, end);
+        if (!s) return 0;
+        at += s;
+    }
+    return at;
+}
+
+/* Finds key in a map; a nested value comes back as is_container. */
 static inline mp_value mp_get(const uint8_t *p, size_t len, const char *key) {
     mp_value none; memset(&none, 0, sizeof none);
     const uint8_t *end = p + len;
@@ -96,7 +122,14 @@ static inline mp_value mp_get(const uint8_t *p, size_t len, const char *key) {
         if (!s || !k.is_bin) return none;
         p += s;
         s = mp_scalar(p, end, &v);
-        if (!s) return none;
+        if (!s) {
+            memset(&v, 0, sizeof v);
+            s = mp_skip(p, end);
+            if (!s) return none;
+            v.found = v.is_container = 1;
+            v.data = p;
+            v.len = s;
+        }
         if (k.len == strlen(key) && memcmp(k.data, key, k.len) == 0) return v;
         p += s;
     }

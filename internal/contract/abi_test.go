@@ -64,7 +64,7 @@ func cKind(typ string) (string, error) {
 		return "buffer_out", nil
 	case "uint64_t*":
 		return "uint64_out", nil
-	case "qs_chunk_fn", "qs_done_fn", "qs_log_fn", "qs_progress_fn":
+	case "qs_chunk_fn", "qs_done_fn", "qs_log_fn", "qs_progress_fn", "qs_event_fn":
 		return "fn:" + t, nil
 	}
 	return "", fmt.Errorf("the C type %q has no kind here: add it to cKind", typ)
@@ -112,7 +112,7 @@ func headerABI(t *testing.T) (funcs, callbacks map[string]cFunc) {
 		}
 		into[m[2]] = cFunc{ret, args}
 	}
-	if len(funcs) < 40 || len(callbacks) != 4 {
+	if len(funcs) < 40 || len(callbacks) != 5 {
 		t.Fatalf("the header parsed to %d functions and %d callback types: the parser no longer fits its style", len(funcs), len(callbacks))
 	}
 	return funcs, callbacks
@@ -151,7 +151,7 @@ const pythonABI = `
 import ctypes, json, sys
 sys.path.insert(0, "bindings/python")
 from quicksand import _lib, _imagecli
-fns = {_lib.ChunkFn: "qs_chunk_fn", _lib.DoneFn: "qs_done_fn", _lib.LogFn: "qs_log_fn", _imagecli.ProgressFn: "qs_progress_fn"}
+fns = {_lib.ChunkFn: "qs_chunk_fn", _lib.DoneFn: "qs_done_fn", _lib.LogFn: "qs_log_fn", _imagecli.ProgressFn: "qs_progress_fn", _lib.EventFn: "qs_event_fn"}
 def name(t):
     if t is None:
         return "None"
@@ -192,7 +192,7 @@ const name = (t) => t === n.voidPtr ? "pointer" : t === n.voidPtrPtr ? "pointer*
 const sig = ([ret, args]) => ({ ret: name(ret), args: args.map(name) });
 console.log(JSON.stringify({
   functions: Object.fromEntries(Object.entries({ ...n.signatures, ...images.signatures }).map(([k, v]) => [k, sig(v)])),
-  callbacks: { qs_chunk_fn: sig(n.chunkFnType), qs_done_fn: sig(n.doneFnType) },
+  callbacks: { qs_chunk_fn: sig(n.chunkFnType), qs_done_fn: sig(n.doneFnType), qs_event_fn: sig(n.eventFnType) },
 }));
 `
 
@@ -205,7 +205,7 @@ var nodeKinds = map[string][]string{
 	"uint64":   {"uint64", "userdata"},
 	"void":     {"void"},
 	"string":   {"str"},
-	"pointer":  {"handle", "bytes", "userdata", "buffer_out", "uint64_out", "fn:qs_chunk_fn", "fn:qs_done_fn", "fn:qs_log_fn", "fn:qs_progress_fn"},
+	"pointer":  {"handle", "bytes", "userdata", "buffer_out", "uint64_out", "fn:qs_chunk_fn", "fn:qs_done_fn", "fn:qs_log_fn", "fn:qs_progress_fn", "fn:qs_event_fn"},
 	"pointer*": {"handle_out"},
 }
 

@@ -44,6 +44,7 @@ type header struct {
 	codes         map[string]int // QS_OK, QS_ERR_* → number
 	configKeys    []string
 	requestKeys   []string
+	codeKeys      []string // qs_sandbox_run_code's request
 	remoteKeys    []string // qs_sandbox_connect's and qs_sandbox_list's options
 	resultKeys    []string
 	streams, logs map[string]int
@@ -81,6 +82,7 @@ func parseHeader(t *testing.T) header {
 	}
 	h.configKeys = block("config: msgpack map", "image may also")
 	h.requestKeys = block("request: msgpack map", "on_chunk:")
+	h.codeKeys = block("qs_sandbox_run_code's request: msgpack map", " * on_event")
 	h.remoteKeys = block("msgpack map, every key optional:\n *   server", " * list: ")
 	res := src[strings.Index(src, "result (required)"):]
 	res = res[:strings.Index(res, "A command that fails")]
@@ -238,6 +240,9 @@ func TestOneContract(t *testing.T) {
 	}
 	if got := wire.RequestKeys(); !slices.Equal(got, h.requestKeys) {
 		t.Errorf("request keys: header %v, capi/wire %v", h.requestKeys, got)
+	}
+	if got := wire.CodeRequestKeys(); len(h.codeKeys) == 0 || !slices.Equal(got, h.codeKeys) {
+		t.Errorf("qs_sandbox_run_code request keys: header %v, capi/wire %v", h.codeKeys, got)
 	}
 
 	// connect takes the remote options but the list's filter.

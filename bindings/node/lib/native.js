@@ -37,6 +37,7 @@ const qsStatus = 'int';
 // platforms are built for): a key into a table of calls.
 const chunkFnType = ['void', ['uint64', 'int', voidPtr, 'size_t']];
 const doneFnType = ['void', ['uint64', qsStatus, voidPtr, 'size_t', voidPtr]];
+const eventFnType = ['void', ['uint64', voidPtr, 'size_t']];
 
 const signatures = {
   qs_version: ['string', []],
@@ -75,6 +76,11 @@ const signatures = {
   qs_sandbox_list_mounts: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
   qs_sandbox_set_network: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtrPtr]],
   qs_sandbox_network_stats: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_run_code_async: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtr, 'uint64', voidPtr, voidPtrPtr]],
+  qs_sandbox_create_code_context: [qsStatus, [voidPtr, voidPtr, 'size_t', voidPtr, voidPtrPtr]],
+  qs_sandbox_list_code_contexts: [qsStatus, [voidPtr, voidPtr, voidPtrPtr]],
+  qs_sandbox_restart_code_context: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
+  qs_sandbox_remove_code_context: [qsStatus, [voidPtr, 'string', voidPtrPtr]],
   qs_buffer_free: ['void', [voidPtr]],
   qs_error_code: [qsStatus, [voidPtr]],
   qs_error_message: ['string', [voidPtr]],
@@ -163,7 +169,7 @@ module.exports = {
   onPool,
   check,
   ffi, ref, lib, candidates, libraryPath: () => (lib(), loadedPath), outPointer, borrowedError, takeError, newBuffer, takeBuffer, copyBytes, borrowedBytes,
-  chunkFnType, doneFnType, voidPtr, qsStatus,
+  chunkFnType, doneFnType, eventFnType, voidPtr, qsStatus,
   // For internal/contract, which checks them against include/quicksand.h.
   signatures, voidPtrPtr,
 };

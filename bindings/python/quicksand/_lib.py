@@ -28,6 +28,7 @@ Status = ctypes.c_int
 ChunkFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 DoneFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, Status, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.c_void_p)
 LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+EventFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 
 
 def candidates() -> List[Path]:
@@ -115,6 +116,16 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_sandbox_list_mounts": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_set_network": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
         "qs_sandbox_network_stats": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_run_code_async": (
+            Status,
+            [c.c_void_p, c.c_char_p, c.c_size_t, EventFn, DoneFn, c.c_void_p, c.POINTER(c.c_uint64), c.POINTER(c.c_void_p)],
+        ),
+        "qs_sandbox_create_code_context": (
+            Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(Buffer), c.POINTER(c.c_void_p)],
+        ),
+        "qs_sandbox_list_code_contexts": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_restart_code_context": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_remove_code_context": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
     }
 
 
