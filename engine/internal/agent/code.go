@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/pkg/errors"
@@ -24,13 +25,31 @@ func (c *Client) RunCode(ctx context.Context, req protocol.CodeRunRequest, limit
 		return 0, err
 	}
 	defer resp.Body.Close()
+	return ReadCodeEvents(ctx, resp.Body, limit, onEvent, nil)
+}
+
+// ReadCodeEvents reads a code run's Server-Sent Events, each one's data a
+// CodeEvent's JSON, hands each but the end to onEvent, and returns the
+// end's execution count. The sender is untrusted: the events may come to
+// limit bytes in all. The agent's events have no SSE name; a server's
+// (quicksand serve) failure is a named event, which goes to onNamed when
+// it is set (its error ends the reading) and is decoded as the others
+// when it is not. The engine's client of a server reads with this too, so
+// that a remote run is decoded as a local one.
+func ReadCodeEvents(ctx context.Context, body io.Reader, limit int64, onEvent func(protocol.CodeEvent) error, onNamed func(name, data string) error) (int, error) {
 	var total int64
-	for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: maxCodeEventSize}) {
+	for ev, err := range sse.Read(body, &sse.ReadConfig{MaxEventSize: maxCodeEventSize}) {
 		if err != nil {
 			return 0, errors.Wrap(err, "reading the code run's events")
 		}
 		if total += int64(len(ev.Data)); total > limit {
 			return 0, errors.Errorf("the code run's output and results passed %d MiB", limit>>20)
+		}
+		if ev.Type != "" && onNamed != nil {
+			if err := onNamed(ev.Type, ev.Data); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		var e protocol.CodeEvent
 		if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
