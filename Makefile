@@ -264,6 +264,12 @@ bench: deps agent $(if $(BINDINGS),image,image-all) lib
 bench-server: deps agent image
 	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -server-only
 
+# The code interpreter's figures: run_code round trips, start to the first
+# result (warm start and pool), a chart, the debian-python image's size.
+bench-code: deps agent
+	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH)
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -code-only
+
 # The host's peak memory for 1 GiB of output, through Go, C, Python and
 # Node, with and without a callback: a table on stdout.
 bench-output: deps agent image lib

@@ -108,7 +108,10 @@ func startJupyterKernel(ctx context.Context, cwd string, preload bool) (*jupyter
 	}
 	cmd := exec.Command("python3", "-m", "ipykernel_launcher", "-f", connFile,
 		// Tracebacks as plain text, not ANSI colours.
-		"--InteractiveShell.colors=NoColor")
+		"--InteractiveShell.colors=NoColor",
+		// No history database: a write to SQLite per cell, and a file
+		// every context would share.
+		"--HistoryManager.enabled=False")
 	if preload {
 		cmd.Args = append(cmd.Args, "--IPKernelApp.exec_lines="+preloadLines)
 	}

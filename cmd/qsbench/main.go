@@ -61,6 +61,7 @@ func main() {
 	processesOnly := flag.Bool("processes-only", false, "measure only background processes and terminals")
 	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
 	serverOnly := flag.Bool("server-only", false, "measure only quicksand serve beside the library used directly")
+	codeOnly := flag.Bool("code-only", false, "measure only the code interpreter (debian-python)")
 	densityOnly := flag.Int("density-only", 0, "measure only this many idle sandboxes, then 50 started at once")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
@@ -111,6 +112,12 @@ func main() {
 	if *serverOnly {
 		section("server")
 		add(serverFigures(ctx, n)...)
+		finish(r, *jsonOut)
+		return
+	}
+	if *codeOnly {
+		section("code interpreter")
+		add(codeFigures(ctx, n)...)
 		finish(r, *jsonOut)
 		return
 	}
@@ -181,6 +188,8 @@ func main() {
 	add(densityFigures(ctx, n.density, 50)...)
 	section("server")
 	add(serverFigures(ctx, n)...)
+	section("code interpreter")
+	add(codeFigures(ctx, n)...)
 	section("image build")
 	add(imageBuild(*quick)...)
 	bindingFigures(ctx, n, *cBench, add, section)
