@@ -28,7 +28,7 @@ from .sandbox import Sandbox
 from .sync import SyncSandbox
 from ._pool import Pool, SyncPool
 from ._processes import Process, SyncProcess
-from .types import BootTiming, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, NetworkPolicy, NetworkStats, PortForward, ProcessInfo, PtySize, SandboxSummary
+from .types import BootTiming, CodeContext, Execution, ExecutionError, Logs, Result, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, NetworkPolicy, NetworkStats, PortForward, ProcessInfo, PtySize, SandboxSummary
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,11 @@ __all__ = [
     "Sandbox",
     "SyncSandbox",
     "ExecuteResult",
+    "Execution",
+    "ExecutionError",
+    "Result",
+    "Logs",
+    "CodeContext",
     "FileInfo",
     "BootTiming",
     "NetworkMode",

@@ -28,7 +28,10 @@ Deliver = Callable[[tuple], None]
 # library thread; None: nothing.
 Prepare = Callable[[int, memoryview], Union[str, bytes, None]]
 
-_calls: Dict[int, Tuple[Deliver, Optional[Prepare]]] = {}
+# Turns on_done's result map into what the call returns.
+Decode = Callable[[Dict[str, Any]], Any]
+
+_calls: Dict[int, Tuple[Deliver, Optional[Prepare], Decode]] = {}
 _call_ids: Dict[int, int] = {}  # key -> the library's call id, for cancel
 _ids = itertools.count(1)
 _calls_lock = threading.Lock()
@@ -57,7 +60,7 @@ def _on_chunk(user_data: Optional[int], stream: int, data: Any, n: int) -> None:
     # Runs on a library thread; must never raise into C. The chunk is
     # decoded where the library lends it: no copy of the bytes first.
     try:
-        deliver, prepare = _calls.get(user_data or 0, (None, None))
+        deliver, prepare, _ = _calls.get(user_data or 0, (None, None, None))
         if deliver is not None and prepare is not None:
             text = prepare(stream, _lib.borrowed_view(data, n))
             if text:
@@ -66,19 +69,30 @@ def _on_chunk(user_data: Optional[int], stream: int, data: Any, n: int) -> None:
         pass
 
 
+@_lib.EventFn
+def _on_event(user_data: Optional[int], data: Any, n: int) -> None:
+    # A code run's event (qs_event_fn), decoded on the library thread.
+    try:
+        deliver, _, _ = _calls.get(user_data or 0, (None, None, None))
+        if deliver is not None:
+            deliver(("event", msgpack.unpackb(_lib.borrowed_view(data, n), raw=False)))
+    except BaseException:  # noqa: BLE001 - nothing may cross into C
+        pass
+
+
 @_lib.DoneFn
 def _on_done(user_data: Optional[int], status: int, result: Any, n: int, err: Optional[int]) -> None:
     try:
         with _calls_lock:
-            deliver, _ = _calls.pop(user_data or 0, (None, None))
+            deliver, _, decode = _calls.pop(user_data or 0, (None, None, None))
             _call_ids.pop(user_data or 0, None)
-        if deliver is None:
+        if deliver is None or decode is None:
             return
         try:
             if status == 0:
                 # Unpacked straight from the library's memory (valid during
                 # this call): one copy of the output fewer than string_at.
-                res = ExecuteResult._from_wire(msgpack.unpackb(_lib.borrowed_view(result, n), raw=False))
+                res = decode(msgpack.unpackb(_lib.borrowed_view(result, n), raw=False))
                 event: tuple = ("done", res, None)
             else:
                 event = ("done", None, _lib.error_from_borrowed(status, err))
@@ -154,14 +168,15 @@ class Execution:
 Invoke = Callable[[Any, Any, int, Any, Any], int]
 
 
-def start(invoke: Invoke, deliver: Deliver, prepare: Optional[Prepare]) -> int:
-    """Starts an asynchronous call (an execute or an attach) whose events go
-    to deliver, its chunks made ready by prepare (None: the library collects
-    the output itself and sends no chunks); returns the library's call id."""
+def start(invoke: Invoke, deliver: Deliver, prepare: Optional[Prepare], decode: Decode = ExecuteResult._from_wire) -> int:
+    """Starts an asynchronous call (an execute, an attach or a code run)
+    whose events go to deliver, its chunks made ready by prepare (None: the
+    library collects the output itself and sends no chunks), its result
+    made by decode; returns the library's call id."""
     streaming = prepare is not None
     with _calls_lock:
         key = next(_ids)
-        _calls[key] = (deliver, prepare)
+        _calls[key] = (deliver, prepare, decode)
     call_id, err = ctypes.c_uint64(), ctypes.c_void_p()
     status = invoke(_on_chunk if streaming else _lib.ChunkFn(), _on_done, key, ctypes.byref(call_id), ctypes.byref(err))
     with _calls_lock:
@@ -179,3 +194,8 @@ def execute_call(ptr: Any, request: bytes) -> Invoke:
 
 def attach_call(ptr: Any, process_id: str) -> Invoke:
     return lambda *cb: _lib.lib().qs_process_attach_async(ptr, process_id.encode(), *cb)
+
+
+def run_code_call(ptr: Any, request: bytes) -> Invoke:
+    """A code run: its events go to _on_event (the chunk callback is unused)."""
+    return lambda _chunks, *cb: _lib.lib().qs_sandbox_run_code_async(ptr, request, len(request), _on_event, *cb)

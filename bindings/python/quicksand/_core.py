@@ -130,6 +130,7 @@ class SandboxBase(Generic[ProcT]):
     # How each API waits (see _drive.Native): on the loop or on the caller's thread.
     _boot: Callable[[], Any]
     _follow: Callable[..., Any]
+    _follow_code: Callable[..., Any]
 
     @takes_options
     def __init__(self, image: str = "debian", **options: Unpack[SandboxOptions]) -> None:

@@ -210,3 +210,16 @@ def encode_process(
     if pty is not None:
         req["pty"] = {"rows": pty.rows, "cols": pty.cols}
     return bytes(msgpack.packb(req))
+
+
+def encode_code(
+    code: str, language: Optional[str], context: Optional[str], env: Optional[Mapping[str, str]], timeout: Optional[float]
+) -> bytes:
+    """The msgpack request of qs_sandbox_run_code_async."""
+    req: Dict[str, Any] = {"code": code}
+    for key, value in (("language", language), ("context", context), ("timeout", timeout)):
+        if value is not None:
+            req[key] = value
+    if env is not None:
+        req["env"] = dict(env)
+    return bytes(msgpack.packb(req, use_bin_type=True))

@@ -13,14 +13,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, List, Mapping, Optional, Type, TypeVar, Union
 
-from . import _files, _mounts, _network, _processes
-from ._calls import Execution
+from . import _code, _files, _mounts, _network, _processes
+from ._calls import Execution as _Streamed
 from ._core import Handle, ProcT, SandboxBase
 from ._drive import Blocking, Native, Op, awaitable, shared_doc
 from ._processes import Process
 from ._wire import encode_remote, encode_request
 from .errors import GuestFileNotFoundError
-from .types import ExecuteResult, FileInfo, MountHandle, NetworkPolicy, NetworkStats, ProcessInfo, PtySize, SandboxSummary
+from ._code import ContextRef, ErrorCallback, ResultCallback, TextCallback
+from ._wire import encode_code
+from .types import (
+    CodeContext, ExecuteResult, Execution, FileInfo, MountHandle, NetworkPolicy, NetworkStats, ProcessInfo, PtySize, SandboxSummary,
+)
 
 Callback = Optional[Callable[[str], Any]]
 SbT = TypeVar("SbT", bound=SandboxBase[Any])
@@ -274,6 +278,69 @@ class Methods:
         running: List[ProcessInfo] = yield Blocking(_processes.list_running, self._require()._ptr)
         return running
 
+    # --- the code interpreter (E2B's names) ---
+
+    @staticmethod
+    def run_code(
+        self: SandboxBase[Any],
+        code: str,
+        language: Optional[str] = None,
+        context: Optional[ContextRef] = None,
+        on_stdout: TextCallback = None,
+        on_stderr: TextCallback = None,
+        on_result: ResultCallback = None,
+        on_error: ErrorCallback = None,
+        envs: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = 300,
+    ) -> Op[Execution]:
+        """Runs ``code`` in a code context, whose variables, imports and
+        folder carry from one run to the next, and returns what it produced:
+        rich results (``text``, ``html``, ``png``, ...), its output, and the
+        exception it raised as ``error`` (not raised here). ``context`` is a
+        CodeContext or its id (None: the default context of ``language``,
+        "python" when None too; a Python context needs an image with a
+        Jupyter kernel, such as "debian-python"). ``envs`` are set for this
+        run only. ``timeout`` (seconds; None: none) interrupts the cell: the
+        run then ends with the error "TimeoutError" and the context keeps
+        its earlier state. The callbacks get each event as it comes, in
+        order: text, a Result, an ExecutionError; they may be plain or
+        async functions (awaited before the next event), called on the
+        loop's thread (Sandbox) or the calling thread (SyncSandbox). A
+        callback that raises interrupts the cell and the call raises its
+        exception; so does cancelling the task (or Ctrl-C). An unknown
+        language raises BadRequestError, an unknown context
+        GuestFileNotFoundError."""
+        ctx = None if context is None else _code.context_id(context)
+        request = encode_code(code, language, ctx, envs, timeout)
+        handle = self._require()
+        execution: Execution = yield Native(
+            self._follow_code, handle, request, (on_stdout, on_stderr, on_result, on_error)
+        )
+        return execution
+
+    @staticmethod
+    def create_code_context(self: SandboxBase[Any], language: str = "python", cwd: Optional[str] = None) -> Op[CodeContext]:
+        """Makes a code context of ``language`` ("python" or "bash") whose
+        first working folder is ``cwd`` (None: /root), its kernel started."""
+        created: CodeContext = yield Blocking(_code.create, self._require()._ptr, language, cwd)
+        return created
+
+    @staticmethod
+    def list_code_contexts(self: SandboxBase[Any]) -> Op[List[CodeContext]]:
+        """The code contexts (the default ones among them once used)."""
+        contexts: List[CodeContext] = yield Blocking(_code.list_contexts, self._require()._ptr)
+        return contexts
+
+    @staticmethod
+    def restart_code_context(self: SandboxBase[Any], context: ContextRef) -> Op[None]:
+        """Gives a context (a CodeContext or its id) fresh state: a new kernel."""
+        yield Blocking(_code.restart, self._require()._ptr, context)
+
+    @staticmethod
+    def remove_code_context(self: SandboxBase[Any], context: ContextRef) -> Op[None]:
+        """Stops a context (a CodeContext or its id); a run in it ends."""
+        yield Blocking(_code.remove, self._require()._ptr, context)
+
     # --- shared folders ---
 
     @staticmethod
@@ -356,6 +423,11 @@ class Sandbox(SandboxBase[Process]):
     unmount = awaitable(Methods.unmount)
     set_network = awaitable(Methods.set_network)
     network_stats = awaitable(Methods.network_stats)
+    run_code = awaitable(Methods.run_code)
+    create_code_context = awaitable(Methods.create_code_context)
+    list_code_contexts = awaitable(Methods.list_code_contexts)
+    restart_code_context = awaitable(Methods.restart_code_context)
+    remove_code_context = awaitable(Methods.remove_code_context)
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()
@@ -364,6 +436,9 @@ class Sandbox(SandboxBase[Process]):
         await self.stop()
 
     # --- how this API waits ---
+
+    async def _follow_code(self, handle: Handle, request: bytes, callbacks: _code.Callbacks) -> Execution:
+        return await _code.follow_async(handle, request, callbacks)
 
     async def _boot(self) -> Handle:
         """Starts the VM on a worker thread. The boot cannot be
@@ -381,7 +456,7 @@ class Sandbox(SandboxBase[Process]):
 
     @staticmethod
     async def _start_in_thread(
-        start: Callable[[Any, Execution], int], deliver: Any, run: Execution, started: "asyncio.Future[None]"
+        start: Callable[[Any, _Streamed], int], deliver: Any, run: _Streamed, started: "asyncio.Future[None]"
     ) -> int:
         """Starts a call on a worker thread and reports it to ``started``; a
         call that starts after this task was cancelled is cancelled too."""
@@ -403,7 +478,7 @@ class Sandbox(SandboxBase[Process]):
 
     async def _follow(
         self,
-        start: Callable[[Any, Execution], int],
+        start: Callable[[Any, _Streamed], int],
         on_stdout: Callback,
         on_stderr: Callback,
         started: "Optional[asyncio.Future[None]]" = None,
@@ -418,7 +493,7 @@ class Sandbox(SandboxBase[Process]):
         loop = asyncio.get_running_loop()
         finished: "asyncio.Future[None]" = loop.create_future()
         call_id = 0
-        run = Execution(on_stdout, on_stderr, lambda: handle.cancel(call_id))
+        run = _Streamed(on_stdout, on_stderr, lambda: handle.cancel(call_id))
 
         def on_event(event: "tuple[Any, ...]") -> None:  # on the loop's thread
             if run.handle(event) and not finished.done():

@@ -6,12 +6,14 @@ from __future__ import annotations
 import queue
 from typing import Any, Callable, Optional
 
+from . import _code
 from ._calls import Execution
 from ._core import Handle, SandboxBase
 from ._drive import blocking, shared_doc
 from ._processes import SyncProcess
 from .sandbox import Methods
 from .types import ExecuteResult
+from .types import Execution as CodeExecution  # _calls.Execution is the streaming bridge
 
 
 class SyncSandbox(SandboxBase[SyncProcess]):
@@ -57,6 +59,11 @@ class SyncSandbox(SandboxBase[SyncProcess]):
     unmount = blocking(Methods.unmount)
     set_network = blocking(Methods.set_network)
     network_stats = blocking(Methods.network_stats)
+    run_code = blocking(Methods.run_code)
+    create_code_context = blocking(Methods.create_code_context)
+    list_code_contexts = blocking(Methods.list_code_contexts)
+    restart_code_context = blocking(Methods.restart_code_context)
+    remove_code_context = blocking(Methods.remove_code_context)
 
     def __enter__(self) -> "SyncSandbox":
         return self.start()
@@ -65,6 +72,9 @@ class SyncSandbox(SandboxBase[SyncProcess]):
         self.stop()
 
     # --- how this API waits ---
+
+    def _follow_code(self, handle: Handle, request: bytes, callbacks: _code.Callbacks) -> CodeExecution:
+        return _code.follow_blocking(handle, request, callbacks)
 
     def _boot(self) -> Handle:
         return Handle(self._config)

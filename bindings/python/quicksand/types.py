@@ -278,3 +278,117 @@ class SandboxSummary:
     def _from_wire(cls, m: Dict[str, Any]) -> "SandboxSummary":
         return cls(str(m["id"]), dict(m["metadata"] or {}), str(m["image"]), bool(m["running"]),
                    float(m["created"]), float(m["idle_timeout"]))
+
+
+# --- the code interpreter (E2B's names) ---
+
+
+@dataclass(frozen=True)
+class Result:
+    """One rich result of a code run: the same value in each format the
+    code produced (``formats()`` lists them). ``png``, ``jpeg`` and ``pdf``
+    are base64, as Jupyter gives them; ``json`` is the decoded value;
+    ``extra`` holds other MIME types by type. ``is_main_result``: the value
+    of the cell's last expression, not something it displayed on the way."""
+
+    text: Optional[str] = None
+    html: Optional[str] = None
+    markdown: Optional[str] = None
+    svg: Optional[str] = None
+    png: Optional[str] = None
+    jpeg: Optional[str] = None
+    pdf: Optional[str] = None
+    latex: Optional[str] = None
+    json: Optional[Any] = None
+    javascript: Optional[str] = None
+    is_main_result: bool = False
+    extra: Optional[Dict[str, Any]] = None
+
+    _FORMATS = ("text", "html", "markdown", "svg", "png", "jpeg", "pdf", "latex", "json", "javascript")
+
+    def formats(self) -> List[str]:
+        """The formats the result has ("text", "html", "png", ...; other
+        MIME types as they are)."""
+        have = [f for f in self._FORMATS if getattr(self, f) is not None]
+        return have + list(self.extra or {})
+
+    def __str__(self) -> str:
+        return self.text or ""
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "Result":
+        return cls(**{f: m.get(f) for f in cls._FORMATS}, is_main_result=bool(m.get("is_main_result")), extra=m.get("extra"))
+
+
+@dataclass(frozen=True)
+class Logs:
+    """A run's output, in the chunks it came in."""
+
+    stdout: List[str]
+    stderr: List[str]
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    """The exception a run's code raised (``name`` its class, e.g.
+    "ZeroDivisionError"), or why the run ended early: "TimeoutError" (its
+    timeout came or it was cancelled; the context keeps its earlier state)
+    or "KernelDied" (the code ended its kernel; the next run starts a fresh
+    one)."""
+
+    name: str
+    value: str
+    traceback: str
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "ExecutionError":
+        return cls(str(m["name"]), str(m["value"]), str(m["traceback"]))
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What a code run produced (``run_code``)."""
+
+    results: List[Result]
+    """The rich results in order: what the cell displayed, and the value of
+    its last expression (``is_main_result``)."""
+    logs: Logs
+    error: Optional[ExecutionError]
+    """The exception the code raised, or the timeout; None if none."""
+    execution_count: int
+    """The context's count of runs."""
+
+    @property
+    def text(self) -> Optional[str]:
+        """The main result's text; None if there is none."""
+        for r in self.results:
+            if r.is_main_result:
+                return r.text
+        return None
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "Execution":
+        logs = m.get("logs") or {}
+        error = m.get("error")
+        return cls(
+            [Result._from_wire(r) for r in m.get("results") or []],
+            Logs(list(logs.get("stdout") or []), list(logs.get("stderr") or [])),
+            ExecutionError._from_wire(error) if error else None,
+            int(m.get("execution_count") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class CodeContext:
+    """A code context (``create_code_context``): its own kernel (Python) or
+    shell state (bash), whose variables, imports and folder carry from one
+    run to the next. ``run_code(context=...)`` and the context methods take
+    it or its ``id``."""
+
+    id: str
+    language: str
+    cwd: str
+
+    @classmethod
+    def _from_wire(cls, m: Dict[str, Any]) -> "CodeContext":
+        return cls(str(m["id"]), str(m["language"]), str(m.get("cwd") or ""))

@@ -5,9 +5,13 @@ coroutine, or a signature erased to (*args, **kwargs)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from quicksand import (
+    CodeContext,
+    Execution,
+    ExecutionError,
+    Result,
     ExecuteResult,
     FileInfo,
     MountHandle,
@@ -50,6 +54,22 @@ async def asyncio_api() -> None:
     await remote.set_idle_timeout(60)
     await remote.upload("/h", "/g", user="nobody")
 
+    async def on_result(r: Result) -> None:
+        assert_type(r.formats(), List[str])
+
+    def on_error(e: ExecutionError) -> None:
+        assert_type(e.traceback, str)
+
+    ctx = await sb.create_code_context("bash", cwd="/tmp")
+    assert_type(ctx, CodeContext)
+    ex = await sb.run_code("1", context=ctx, on_stdout=print, on_result=on_result, on_error=on_error, envs={"A": "b"}, timeout=2)
+    assert_type(ex, Execution)
+    assert_type(ex.text, Optional[str])
+    assert_type(ex.logs.stdout, List[str])
+    assert_type(await sb.list_code_contexts(), List[CodeContext])
+    await sb.restart_code_context(ctx.id)
+    await sb.remove_code_context(ctx)
+
 
 def sync_api() -> None:
     sb = SyncSandbox("debian", memory="1G", cpus=2, mounts=[("/h", "/g")])
@@ -58,6 +78,11 @@ def sync_api() -> None:
     assert_type(sb.read_file("/etc/hostname", max_size=10), bytes)
     assert_type(sb.list_dir("/"), List[FileInfo])
     assert_type(sb.mount("/h", "/g", readonly=True), MountHandle)
+    ex = sb.run_code("x", language="python", on_stderr=print, timeout=None)
+    assert_type(ex, Execution)
+    assert_type(ex.error, Optional[ExecutionError])
+    assert_type(sb.create_code_context(), CodeContext)
+    assert_type(sb.list_code_contexts(), List[CodeContext])
     sb.set_network(NetworkPolicy(allow_out=["pypi.org:443"]))
     assert_type(sb.network_stats(), NetworkStats)
     p = sb.start_process("sleep 1", on_stderr=print)
