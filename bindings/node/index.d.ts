@@ -113,6 +113,78 @@ export interface BootTiming {
   ready: number;
 }
 
+/** One rich result of a code run: the same value in each format the code produced. */
+export interface Result {
+  text?: string;
+  html?: string;
+  markdown?: string;
+  svg?: string;
+  /** Base64, as Jupyter gives it (so are jpeg and pdf). */
+  png?: string;
+  jpeg?: string;
+  pdf?: string;
+  latex?: string;
+  /** The decoded application/json value. */
+  json?: unknown;
+  javascript?: string;
+  /** Other MIME types, by type. */
+  extra?: Record<string, unknown>;
+  /** The value of the cell's last expression, not something it displayed on the way. */
+  isMainResult: boolean;
+  /** The formats the result has ("text", "html", "png", ...; other MIME types as they are). */
+  formats(): string[];
+}
+
+/** A run's output, in the chunks it came in. */
+export interface Logs {
+  stdout: string[];
+  stderr: string[];
+}
+
+/** The exception the code raised, or "TimeoutError" (the run's timeout or a cancel) or "KernelDied". */
+export interface ExecutionError {
+  name: string;
+  value: string;
+  traceback: string;
+}
+
+/** What a code run produced. */
+export interface Execution {
+  results: Result[];
+  logs: Logs;
+  error: ExecutionError | null;
+  /** The context's count of runs. */
+  executionCount: number;
+  /** The main result's text, if there is one. */
+  readonly text: string | undefined;
+}
+
+/** A code context: its own kernel (Python) or shell state (bash). */
+export interface CodeContext {
+  id: string;
+  language: string;
+  cwd: string;
+}
+
+/** Options of Sandbox.runCode. */
+export interface RunCodeOptions {
+  /** "python" (the default) or "bash": that language's default context, when no context is given. */
+  language?: string;
+  /** A context or its id. */
+  context?: CodeContext | string;
+  /** Set for this run only. */
+  envs?: Record<string, string>;
+  /** Seconds; default 300, null for none. The cell is interrupted: error "TimeoutError", the state kept. */
+  timeout?: number | null;
+  /** Called on the main thread with each event in order; an async callback is awaited before the next. */
+  onStdout?: (text: string) => unknown;
+  onStderr?: (text: string) => unknown;
+  onResult?: (result: Result) => unknown;
+  onError?: (error: ExecutionError) => unknown;
+  /** Aborting interrupts the cell and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 export class Sandbox {
   private constructor();
   static start(options?: SandboxOptions): Promise<Sandbox>;
@@ -129,6 +201,12 @@ export class Sandbox {
   /** True when a server keeps the sandbox. */
   readonly remote: boolean;
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
+  /** Runs code in a code context (by default the language's default one); an exception is the Execution's error. */
+  runCode(code: string, options?: RunCodeOptions): Promise<Execution>;
+  createCodeContext(options?: { language?: string; cwd?: string }): Promise<CodeContext>;
+  listCodeContexts(): Promise<CodeContext[]>;
+  restartCodeContext(context: CodeContext | string): Promise<void>;
+  removeCodeContext(context: CodeContext | string): Promise<void>;
   stop(): Promise<void>;
   /** Captures RAM and disk as checkpoint `tag`. */
   /**

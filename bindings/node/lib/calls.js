@@ -34,6 +34,16 @@ const onChunk = native.ffi.Callback(...native.chunkFnType, (key, stream, data, l
   }
 });
 
+// A code run's events (qs_event_fn): decoded from the lent bytes at once.
+const onEvent = native.ffi.Callback(...native.eventFnType, (key, data, len) => {
+  try {
+    const call = calls.get(Number(key));
+    if (call) call.event(decode(native.borrowedBytes(data, len)));
+  } catch (e) {
+    // see onChunk
+  }
+});
+
 const onDone = native.ffi.Callback(...native.doneFnType, (key, status, result, len, err) => {
   try {
     const call = calls.get(Number(key));
@@ -44,7 +54,9 @@ const onDone = native.ffi.Callback(...native.doneFnType, (key, status, result, l
     try {
       // Decoded straight from the library's memory (lent for this call
       // only); toResult copies the output out of it.
-      outcome = status === 0 ? [null, toResult(decode(native.borrowedBytes(result, len)))]
+      // A call may decode its result its own way (a code run's Execution).
+      const toOutcome = call.decode ?? toResult;
+      outcome = status === 0 ? [null, toOutcome(decode(native.borrowedBytes(result, len)))]
         : [native.borrowedError(status, err)];
     } catch (e) {
       outcome = [e]; // the caller must hear of it, not wait for ever
@@ -89,7 +101,7 @@ function toResult(m) {
   });
 }
 
-/** Registers a call's handlers ({chunk, done}); returns its key for the library. */
+/** Registers a call's handlers ({chunk, done}, or {event, done, decode}); returns its key for the library. */
 function register(call) {
   const key = nextKey++;
   calls.set(key, call);
@@ -103,4 +115,4 @@ function forget(key) {
   trackCalls();
 }
 
-module.exports = { register, forget, onChunk, onDone, toResult };
+module.exports = { register, forget, onChunk, onEvent, onDone, toResult };

@@ -8,6 +8,7 @@ const { mounts } = require('./mounts');
 const { network } = require('./network');
 const { remote } = require('./remote');
 const { processes, Process } = require('./process');
+const { code } = require('./code');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
@@ -289,6 +290,44 @@ class Sandbox {
     const follow = (o, s) => this.#follow((ptr, ...cb) => attachAsync(ptr, id, ...cb), o, s);
     return new Process(() => this.#live(), id, pid, follow, opts, started);
   }
+
+  // --- the code interpreter (E2B's names) -------------------------------------
+
+  /**
+   * Runs `source` in a code context, whose variables, imports and folder
+   * carry from one run to the next, and resolves with its Execution: rich
+   * results (text, html, png, ...), its output, and the exception it raised
+   * as `error` (the call does not reject for it). opts: context (a context
+   * or its id; none: the default context of `language`, "python" by
+   * default, which needs an image with a Jupyter kernel such as
+   * debian-python), envs (for this run only), timeout (seconds, default
+   * 300, null for none: it interrupts the cell, which then ends with the
+   * error "TimeoutError", and the context keeps its state), onStdout,
+   * onStderr, onResult, onError (each event in order on the main thread; an
+   * async callback is awaited before the next; one that throws interrupts
+   * the cell and the call rejects with its error), signal.
+   */
+  runCode(source, opts = {}) {
+    let ptr;
+    try {
+      ptr = this.#live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return code.run(ptr, source, opts);
+  }
+
+  /** Makes a code context ({ language: "python" | "bash", cwd }) and starts its kernel: { id, language, cwd }. */
+  async createCodeContext(opts) { return code.createContext(this.#live(), opts); }
+
+  /** The code contexts (the default ones among them once used). */
+  async listCodeContexts() { return code.listContexts(this.#live()); }
+
+  /** Gives a context (a context or its id) fresh state: a new kernel. */
+  async restartCodeContext(ctx) { return code.restartContext(this.#live(), ctx); }
+
+  /** Stops a context (a context or its id); a run in it ends. */
+  async removeCodeContext(ctx) { return code.removeContext(this.#live(), ctx); }
 
   // --- shared folders --------------------------------------------------------
 

@@ -4,6 +4,7 @@
 import {
   Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, NetworkPolicy, NetworkStats, SandboxOptions, SandboxSummary,
   QuicksandError, NotFoundError, BadRequestError, SandboxNotRunningError,
+  Execution, Result, ExecutionError, CodeContext, Logs,
 } from '../index';
 
 export async function everyCall(): Promise<void> {
@@ -32,6 +33,24 @@ export async function everyCall(): Promise<void> {
   const b: Buffer = r.stdoutBuffer;
   const flags: boolean = r.timedOut || r.stdoutTruncated || r.stderrTruncated;
   void [n, b, flags, r.stdout.trim(), r.stderr];
+
+  const ctx: CodeContext = await sb.createCodeContext({ language: 'bash', cwd: '/tmp' });
+  const ex: Execution = await sb.runCode('x + 1', {
+    language: 'python', context: ctx, envs: { A: 'b' }, timeout: 10, signal: ac.signal,
+    onStdout: (t: string) => void t, onStderr: async (t: string) => void t,
+    onResult: (res: Result) => void res.formats(), onError: (e: ExecutionError) => void e.name,
+  });
+  const logs: Logs = ex.logs;
+  const first: Result | undefined = ex.results[0];
+  const png: string | undefined = first?.png;
+  const text: string | undefined = ex.text;
+  const count: number = ex.executionCount;
+  const failed: string | undefined = ex.error?.traceback;
+  await sb.runCode('1', { context: ctx.id, timeout: null });
+  const contexts: CodeContext[] = await sb.listCodeContexts();
+  await sb.restartCodeContext(ctx);
+  await sb.removeCodeContext(ctx.id);
+  void [logs.stdout, logs.stderr, png, text, count, failed, contexts[0].cwd, first?.isMainResult];
 
   await sb.writeFile('/f', 'text', { mode: 0o600, user: 'root', timeout: 10 });
   const data: Buffer = await sb.readFile('/f', { maxSize: 100 });
