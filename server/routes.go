@@ -48,6 +48,11 @@ var routes = []route{
 	{"POST", api.PathSave, false, (*Server).save},
 	{"PUT", api.PathNetwork, false, (*Server).setNetwork},
 	{"GET", api.PathNetwork, false, (*Server).networkStats},
+	{"POST", api.PathCodeRun, false, (*Server).runCode},
+	{"POST", api.PathCodeContexts, false, (*Server).createCodeContext},
+	{"GET", api.PathCodeContexts, false, (*Server).listCodeContexts},
+	{"POST", api.PathCodeRestart, false, (*Server).restartCodeContext},
+	{"DELETE", api.PathCodeContext, false, (*Server).removeCodeContext},
 }
 
 // call is one request being answered: who asked, and the sandbox it names
