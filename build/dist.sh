@@ -7,6 +7,7 @@
 #   quicksand_go_debian-VERSION-...whl        the same image as a Python package, which
 #                                             the binding finds once installed
 #   (both images also for the other architecture, when its image was built)
+#   the same three for each variant built (debian-python), named after it
 #   quicksand_go-VERSION-py3-none-manylinux_X_Y_ARCH.whl   Python, library inside
 #   quicksand_go-VERSION.tar.gz               Python sdist (no library: set QUICKSAND_LIB)
 #   quicksand-VERSION.tgz                     npm, each library under prebuilds/linux-ARCH/;
@@ -161,24 +162,25 @@ with open(path, "w") as f:
     f.write(json.dumps(manifest, indent=2) + "\n")
 EOF
 }
-image_artifacts() { # image_artifacts GUEST_ARCH (x86_64 or arm64)
-	local garch=$1 machine=$1
+image_artifacts() { # image_artifacts IMAGE GUEST_ARCH (x86_64 or arm64)
+	local image=$1 garch=$2 machine=$2
 	[ "$garch" = arm64 ] && machine=aarch64
-	local archive=$dist/debian-$garch-$version.qsimage
-	"$cli" image pack "$images/debian-$garch" "$archive" >/dev/null
-	local ipkg=$stage/image-package-$garch
-	mkdir -p "$ipkg/quicksand_go_debian/images"
-	"$cli" image install -dir "$ipkg/quicksand_go_debian/images" "$archive" >/dev/null
-	set_source "$ipkg/quicksand_go_debian/images/debian-$garch/manifest.json" "package quicksand-go-debian"
-	cat > "$ipkg/quicksand_go_debian/__init__.py" <<'EOF'
-"""The debian guest image of Quicksand-Go; the quicksand-go package finds it
+	local module=quicksand_go_${image//-/_} package=quicksand-go-$image
+	local archive=$dist/$image-$garch-$version.qsimage
+	"$cli" image pack "$images/$image-$garch" "$archive" >/dev/null
+	local ipkg=$stage/image-package-$image-$garch
+	mkdir -p "$ipkg/$module/images"
+	"$cli" image install -dir "$ipkg/$module/images" "$archive" >/dev/null
+	set_source "$ipkg/$module/images/$image-$garch/manifest.json" "package $package"
+	cat > "$ipkg/$module/__init__.py" <<EOF
+"""The $image guest image of Quicksand-Go; the quicksand-go package finds it
 through the entry point group quicksand_go.images."""
 
 from pathlib import Path
 
 
 def images_dir() -> str:
-    """The folder that holds the image (debian-<arch>)."""
+    """The folder that holds the image ($image-<arch>)."""
     return str(Path(__file__).resolve().parent / "images")
 EOF
 	cat > "$ipkg/pyproject.toml" <<EOF
@@ -187,19 +189,19 @@ requires = ["setuptools>=70.1"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "quicksand-go-debian"
+name = "$package"
 version = "$version"
-description = "The debian guest image of Quicksand-Go ($garch)"
+description = "The $image guest image of Quicksand-Go ($garch)"
 requires-python = ">=3.9"
 
 [project.entry-points."quicksand_go.images"]
-debian = "quicksand_go_debian:images_dir"
+$image = "$module:images_dir"
 
 [tool.setuptools]
-packages = ["quicksand_go_debian"]
+packages = ["$module"]
 
 [tool.setuptools.package-data]
-quicksand_go_debian = ["images/*/*"]
+$module = ["images/*/*"]
 EOF
 	# -W ignore: setuptools warns that the image folders are not Python packages.
 	(cd "$ipkg" && "$py" -W ignore -c 'from setuptools import build_meta as b; b.build_wheel("wheel")' >/dev/null)
@@ -209,26 +211,26 @@ EOF
 	# as Node names it), found by the Node binding through the field
 	# "quicksand-go" of its package.json (bindings/node/lib/images.js). No
 	# "cpu": a guest of the other architecture runs too, emulated.
-	local node_arch=x64 npkg=$stage/npm-image-$garch
+	local node_arch=x64 npkg=$stage/npm-image-$image-$garch
 	[ "$garch" = arm64 ] && node_arch=arm64
-	local name=quicksand-go-debian-$node_arch
+	local name=$package-$node_arch
 	mkdir -p "$npkg/images"
-	cp -r "$ipkg/quicksand_go_debian/images/debian-$garch" "$npkg/images/"
-	set_source "$npkg/images/debian-$garch/manifest.json" "package $name"
+	cp -r "$ipkg/$module/images/$image-$garch" "$npkg/images/"
+	set_source "$npkg/images/$image-$garch/manifest.json" "package $name"
 	cat > "$npkg/package.json" <<EOF
 {
   "name": "$name",
   "version": "$version",
-  "description": "The debian guest image of Quicksand-Go ($garch); the quicksand package finds it once installed",
+  "description": "The $image guest image of Quicksand-Go ($garch); the quicksand package finds it once installed",
   "license": "MIT",
   "main": "index.js",
   "files": ["index.js", "images/"],
   "quicksand-go": { "images": "images" }
 }
 EOF
-	cat > "$npkg/index.js" <<'EOF'
+	cat > "$npkg/index.js" <<EOF
 'use strict';
-// The folder that holds the image (debian-<arch>); the quicksand package
+// The folder that holds the image ($image-<arch>); the quicksand package
 // finds it by the field "quicksand-go" of package.json.
 module.exports = { imagesDir: require('path').join(__dirname, 'images') };
 EOF
@@ -236,11 +238,20 @@ EOF
 }
 guest_arch=$host_arch
 [ "$host_arch" = aarch64 ] && guest_arch=arm64
-image_artifacts "$guest_arch"
+image_artifacts debian "$guest_arch"
 for other in x86_64 arm64; do
 	if [ "$other" != "$guest_arch" ] && [ -f "$images/debian-$other/manifest.json" ]; then
-		image_artifacts "$other"
+		image_artifacts debian "$other"
 	fi
+done
+# The variants, for each architecture they were built for (DIST_IMAGES
+# narrows them: `make test` packs the default image only, to save minutes).
+for image in ${DIST_IMAGES-debian-python}; do
+	for arch in x86_64 arm64; do
+		if [ -f "$images/$image-$arch/manifest.json" ]; then
+			image_artifacts "$image" "$arch"
+		fi
+	done
 done
 
 echo "==> out/dist:"
