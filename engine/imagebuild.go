@@ -17,14 +17,17 @@ type BuildOptions struct {
 	Source string
 	// Arch is the guest architecture, x86_64 or arm64; empty: the host's.
 	Arch string
+	// Name is the image: "debian" (empty) or a variant build/image.sh
+	// knows ("debian-python", for the code interpreter).
+	Name string
 	// Dir is where the image is installed; empty: DefaultImageDir().
 	Dir string
 	// Log gets the build's own output; nil: discarded.
 	Log io.Writer
 }
 
-// BuildImage builds the default image, debian-ARCH, with the sources'
-// build/image.sh, and returns its folder. As root the root file system
+// BuildImage builds the default image, debian-ARCH (or the variant
+// o.Name), with the sources' build/image.sh, and returns its folder. As root the root file system
 // comes from debootstrap; as any other user from mmdebstrap in a user
 // namespace and fakeroot (the packages mmdebstrap, uidmap and fakeroot, and
 // the user's subordinate ids). It needs make and Go to build the guest
@@ -40,6 +43,13 @@ func BuildImage(ctx context.Context, o BuildOptions) (string, error) {
 	}
 	if arch != "x86_64" && arch != "arm64" {
 		return "", newError(KindBadRequest, nil, "no image for architecture %q: x86_64 or arm64", arch)
+	}
+	name := o.Name
+	if name == "" {
+		name = "debian"
+	}
+	if name != "debian" && name != "debian-python" {
+		return "", newError(KindBadRequest, nil, "no image %q to build: debian or debian-python", name)
 	}
 	dir := o.Dir
 	if dir == "" {
@@ -77,11 +87,11 @@ func BuildImage(ctx context.Context, o BuildOptions) (string, error) {
 	if err := run("building the guest agent (needs make and Go)", exec.CommandContext(ctx, "make", "--no-print-directory", "OUT="+out, agent)); err != nil {
 		return "", err
 	}
-	image := exec.CommandContext(ctx, "bash", filepath.Join(src, "build", "image.sh"), arch, agent, filepath.Join(out, "image"), dir)
+	image := exec.CommandContext(ctx, "bash", filepath.Join(src, "build", "image.sh"), arch, agent, filepath.Join(out, "image"), dir, name)
 	if err := run("build/image.sh", image); err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "debian-"+arch), nil
+	return filepath.Join(dir, name+"-"+arch), nil
 }
 
 // findSource returns the checkout to build from: dir if given, else

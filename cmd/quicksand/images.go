@@ -132,6 +132,7 @@ func importImage(args []string) int {
 func buildImage(args []string) int {
 	fs := flag.NewFlagSet("quicksand image build", flag.ContinueOnError)
 	arch := fs.String("arch", engine.HostArch(), "guest architecture: x86_64 or arm64")
+	name := fs.String("image", "debian", "the image: debian, or debian-python (a Jupyter kernel for run_code)")
 	source := fs.String("source", "", "a Quicksand-Go checkout (default: $QUICKSAND_SOURCE, else the one around the working directory)")
 	dir := fs.String("dir", engine.DefaultImageDir(), "image folder to install into")
 	if err := fs.Parse(args); err != nil {
@@ -143,7 +144,7 @@ func buildImage(args []string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	built, err := engine.BuildImage(ctx, engine.BuildOptions{Source: *source, Arch: *arch, Dir: *dir, Log: os.Stderr})
+	built, err := engine.BuildImage(ctx, engine.BuildOptions{Source: *source, Arch: *arch, Name: *name, Dir: *dir, Log: os.Stderr})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quicksand image build: %v\n", err)
 		return 1
