@@ -213,12 +213,19 @@ func (sb *Sandbox) RunCode(ctx context.Context, req CodeRequest) (*Execution, er
 	}
 	wire := protocol.CodeRunRequest{Code: req.Code, Language: req.Language, Context: req.Context, Env: req.Env, Timeout: req.Timeout.Seconds()}
 	exec := &Execution{}
+	// A callback's error ends the call as it is (as Execute's does), not as
+	// the transport error the dropped stream makes of it.
+	var cbErr error
 	err := sb.fileCall(context.WithValue(ctx, waitingOnTheGuest{}, true), "running code", func(ctx context.Context) (err error) {
 		exec.ExecutionCount, err = sb.client.RunCode(ctx, wire, protocol.DefaultMaxOutput, func(ev protocol.CodeEvent) error {
-			return exec.add(ev, &req)
+			cbErr = exec.add(ev, &req)
+			return cbErr
 		})
 		return err
 	})
+	if cbErr != nil {
+		return nil, cbErr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"image/png"
 	"path/filepath"
 	"strings"
@@ -201,6 +202,18 @@ func TestRunCodePython(t *testing.T) {
 		}
 		if ex := runCode(t, sb, CodeRequest{Context: r.ID, Code: "z"}); ex.Error == nil || ex.Error.Name != "NameError" {
 			t.Errorf("after a restart: %+v", ex)
+		}
+	})
+	t.Run("a callback's error", func(t *testing.T) {
+		mine := errors.New("enough")
+		_, err := sb.RunCode(context.Background(), CodeRequest{Context: c.ID, Code: "print('a', flush=True)\nimport time\ntime.sleep(600)",
+			OnStdout: func(string) error { return mine }})
+		if err != mine {
+			t.Fatalf("a callback's error came back as %v", err)
+		}
+		// The cell was interrupted: the context answers at once.
+		if ex := runCode(t, sb, CodeRequest{Context: c.ID, Code: "x", Timeout: time.Minute}); ex.Text() != "41" {
+			t.Errorf("after the callback's error: %q %+v", ex.Text(), ex.Error)
 		}
 	})
 	t.Run("bad requests", func(t *testing.T) {
