@@ -20,7 +20,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-server bench-output bench-quicksand bench-quicksand-run clean clean-user
+.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-server bench-code bench-desktop bench-output bench-quicksand bench-quicksand-run clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -147,6 +147,7 @@ test test-go test-c test-python test-node test-dist test-leaks: export QUICKSAND
 test: deps agent lib
 	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
+	$(MAKE) image IMAGE=debian-desktop ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) interop-image IMAGES_DIR=$(TEST_IMAGES)
 	rm -rf $(TEST_HOME)
 	$(MAKE) test-go test-c test-python test-node test-dist test-fuzz test-leaks
@@ -273,6 +274,12 @@ bench-server: deps agent image
 bench-code: deps agent
 	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH)
 	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -code-only
+
+# The desktop's figures: cold boot to a usable desktop, warm start, a
+# screenshot, a key press until the screen shows it, the image's size.
+bench-desktop: deps agent
+	$(MAKE) image IMAGE=debian-desktop ARCH=$(HOST_ARCH)
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -desktop-only
 
 # The host's peak memory for 1 GiB of output, through Go, C, Python and
 # Node, with and without a callback: a table on stdout.

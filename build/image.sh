@@ -42,6 +42,8 @@ suite=bookworm
 packages=procps,iproute2,curl,ca-certificates,python3
 # What each image adds to the default, and what its manifest says of it.
 extra_packages=
+stub_packages=
+extra_modules=
 manifest_extra=
 case "$name" in
 debian) ;;
@@ -57,8 +59,26 @@ debian-python)
 	# template, so a warm start hands out a kernel already running.
 	manifest_extra='"code_prestart": "python",'
 	;;
+debian-desktop)
+	# A desktop on the VM's display device (virtio-gpu): X (modesetting,
+	# evdev input: the guest has no udev), the JWM desktop (a taskbar and a
+	# menu, without icewm's image libraries: ghostscript, x265), a terminal,
+	# a file manager, a browser and fonts.
+	# The agent starts it at boot (/etc/quicksand/autostart, written by
+	# rootfs-customize.sh); the engine drives screen, keyboard and mouse
+	# from the host through QEMU's monitor.
+	extra_packages="xserver-xorg-core xserver-xorg-input-evdev x11-utils jwm xterm pcmanfm firefox-esr fonts-dejavu-core"
+	# X depends on Mesa's GL, whose drivers bring LLVM (165 MB): nothing here
+	# renders with GL (X without acceleration, Firefox's own software
+	# renderer), so an empty package of the same version stands in for them.
+	stub_packages="libgl1-mesa-dri"
+	extra_modules="virtio_gpu virtio_input evdev"
+	# The engine waits for this before it takes the warm-start template (and
+	# before a cold-booted sandbox is handed out): the window manager runs.
+	manifest_extra='"desktop": true, "desktop_ready": "/etc/quicksand/desktop-ready",'
+	;;
 *)
-	echo "image.sh: unknown image $name (debian or debian-python)" >&2
+	echo "image.sh: unknown image $name (debian, debian-python or debian-desktop)" >&2
 	exit 2
 	;;
 esac
@@ -152,10 +172,15 @@ fi
 
 # --- initrd -----------------------------------------------------------------
 busybox_deb=$(download busybox-static)
+# An image that needs more drivers has an initrd of its own.
 initrd="$work/initrd.img"
+if [ -n "$extra_modules" ]; then
+	modules="$modules $extra_modules"
+	initrd="$work/initrd-$name.img"
+fi
 if [ ! "$initrd" -nt "$agent" ] || [ ! "$initrd" -nt "$here/init" ] || [ ! "$initrd" -nt "$kernel_deb" ] || [ ! "$initrd" -nt "$busybox_deb" ] || [ ! "$initrd" -nt "$0" ]; then
 	step "building the initrd"
-	stage="$work/initrd-stage"
+	stage="$work/initrd-stage-$name"
 	rm -rf "$stage"
 	mkdir -p "$stage"/{bin,dev,proc,sys,newroot,lib/modules}
 	dpkg-deb --fsys-tarfile "$busybox_deb" | tar -x -C "$work" ./bin/busybox
@@ -187,7 +212,7 @@ fi
 root_name=rootfs
 [ "$name" = debian ] || root_name="rootfs-$name"
 disk="$work/$root_name.ext4"
-key="$suite $debarch $packages $extra_packages"
+key="$suite $debarch $packages $extra_packages${extra_packages:+ slim held-stubs:$stub_packages}"
 if [ "$debarch" != "$(dpkg --print-architecture)" ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
 	# Foreign binaries run through qemu-user-static and binfmt_misc.
 	[ "$(id -u)" = 0 ] || { echo "image.sh: building the $arch image here needs qemu-user-static registered with binfmt_misc: run 'sudo make deps' (or build it once as root)" >&2; exit 1; }
@@ -211,10 +236,34 @@ if [ "$(id -u)" = 0 ]; then
 			# Through apt in the new system: debootstrap's own resolver takes
 			# no virtual packages (python3-zmq needs one).
 			step "apt-get install $extra_packages"
+			# What dpkg installs from here on leaves out translations, manual
+			# pages and documentation (copyright notices kept): 140 MB of
+			# debian-desktop.
+			cat >"$rootfs/etc/dpkg/dpkg.cfg.d/quicksand-slim" <<'SLIM'
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+SLIM
 			mount -t proc proc "$rootfs/proc"
 			mount --bind "$out/cache/debs-$debarch" "$rootfs/var/cache/apt/archives"
 			trap 'umount "$rootfs/var/cache/apt/archives" "$rootfs/proc" 2>/dev/null || true' EXIT
 			chroot "$rootfs" apt-get -q update >/dev/null
+			for stub in $stub_packages; do
+				# An empty package of the version apt would install, which
+				# the packages that depend on it take for the real one.
+				version=$(chroot "$rootfs" apt-cache policy "$stub" | awk '/Candidate:/ {print $2}')
+				mkdir -p "$rootfs/tmp/stub/DEBIAN"
+				printf 'Package: %s\nVersion: %s\nArchitecture: %s\nMulti-Arch: same\nMaintainer: Quicksand-Go <build/image.sh>\nDescription: empty stand-in for %s in a Quicksand-Go image\n' \
+					"$stub" "$version" "$debarch" "$stub" >"$rootfs/tmp/stub/DEBIAN/control"
+				dpkg-deb --build "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb" >/dev/null
+				chroot "$rootfs" dpkg -i /tmp/stub.deb >/dev/null
+				# Held: apt would otherwise take the real one for an upgrade.
+				chroot "$rootfs" apt-mark hold "$stub" >/dev/null
+				rm -rf "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb"
+			done
 			# shellcheck disable=SC2086 # a list of package names
 			DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get -q install -y --no-install-recommends $extra_packages | grep -E '^(E:|Err|[0-9]+ upgraded)' || true
 			umount "$rootfs/var/cache/apt/archives" "$rootfs/proc"
@@ -241,6 +290,8 @@ elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
 	# The hook is given as text: it runs as the namespace's root, a
 	# subordinate id that may not enter this user's folders.
 	rm -rf "$disk.tmp" "$disk.key" "$work/$root_name.tar" "$work/$root_name-tree"
+	# (A variant is installed in the same go: without the stand-in
+	# packages and with its documentation, so larger than as root.)
 	mmdebstrap --mode=unshare --variant=minbase --arch="$debarch" --include="$packages${extra_packages:+,${extra_packages// /,}}" --format=tar \
 		--customize-hook="$(cat "$here/rootfs-customize.sh")" \
 		"$suite" "$work/$root_name.tar" "$(mirror)" 2>&1 | quiet_bootstrap

@@ -111,6 +111,10 @@ type Config struct {
 	// long (0: the server's default, 300 s unless it says otherwise;
 	// negative: never). Only a server's sandboxes have one.
 	IdleTimeout time.Duration
+	// Display gives the sandbox a screen, a keyboard and a mouse, driven
+	// from the host (desktop.go), in an image with a desktop
+	// (debian-desktop). nil: none.
+	Display *Display
 	// Logger is told the decisions the engine takes on its own: the
 	// accelerator and any fallback from it, templates built and rebuilt
 	// and why, the output channel not used and why, retries, stale folders
@@ -212,6 +216,16 @@ func (c Config) defaulted() (Config, error) {
 			return bad("network_policy", "%v", err)
 		}
 		c.NetworkPolicy = c.NetworkPolicy.clone()
+	}
+	if c.Display != nil {
+		d := *c.Display
+		if d.Width == 0 && d.Height == 0 {
+			d.Width, d.Height = DefaultDisplayWidth, DefaultDisplayHeight
+		}
+		if d.Width < 320 || d.Width > 3840 || d.Height < 200 || d.Height > 2160 {
+			return bad("display", "%dx%d is out of range (320x200 to 3840x2160)", d.Width, d.Height)
+		}
+		c.Display = &d
 	}
 	seen := map[int]bool{}
 	for i, pf := range c.PortForwards {

@@ -128,6 +128,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		GuardOut:   guardSocket(cfg, workdir, "out"),
 		GuardIn:    guardSocket(cfg, workdir, "in"),
 		GuardReply: guardSocket(cfg, workdir, "reply"),
+		Display:    qemuDisplay(cfg),
 		Extra:      cfg.ExtraQEMUArgs,
 	}
 	// The token reaches the guest through fw_cfg from this owner-only file
@@ -224,6 +225,16 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	}
 	os.Remove(spec.TokenFile)
 	sb.connectChannel()
+	if err := sb.setUpVNC(bootCtx); err != nil {
+		sb.kill()
+		return nil, err
+	}
+	if plan.from == nil {
+		if err := sb.waitForDesktop(ctx, desktopStartLimit); err != nil {
+			sb.kill()
+			return nil, err
+		}
+	}
 	return sb, nil
 }
 

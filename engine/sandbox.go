@@ -98,6 +98,8 @@ type Sandbox struct {
 	guard *netguard.Guard
 	// mounts are the shared folders (mounts.go).
 	mounts mounts
+	// desktop is what the host keeps of the display (desktop.go).
+	desktop desktopState
 	// epoch ends (with the reason) when a revert throws away the guest
 	// state that calls in flight belong to.
 	epoch    context.Context
@@ -158,6 +160,9 @@ func start(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	if binary, err = exec.LookPath(binary); err != nil {
 		return nil, newError(KindBootFailed, err, "finding QEMU for %s guests: %s", img.Manifest.Arch, qemu.InstallHint(img.Manifest.Arch))
+	}
+	if err := checkDisplayImage(cfg, img.Manifest.Name, img.Manifest.Desktop); err != nil {
+		return nil, err
 	}
 	if err := ensurePrivateDir(cfg.WorkDir); err != nil {
 		return nil, newError(KindBootFailed, err, "the work folder")

@@ -250,6 +250,10 @@ func templateKey(plan launchPlan) (string, map[string]any, error) {
 		"arch":      plan.img.Manifest.Arch, "accel": plan.accel, "memory_mib": plan.cfg.MemoryMiB, "cpus": plan.cfg.CPUs,
 		"extra_kernel_args": plan.cfg.ExtraKernelArgs, "extra_qemu_args": plan.cfg.ExtraQEMUArgs,
 	}
+	if d := plan.cfg.Display; d != nil { // other devices, and a desktop that runs
+		// Not VNC: a host-side server each QEMU process starts afresh.
+		parts["display"] = fmt.Sprintf("%dx%d", d.Width, d.Height)
+	}
 	raw, _ := json.Marshal(parts) // map keys are sorted: the same parts hash the same
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:]), parts, nil

@@ -20,6 +20,7 @@ import (
 func runInit() {
 	fmt.Println("quicksand-agent: init starting")
 	raiseDescriptorLimit()
+	startAutostart()
 	for {
 		pid, err := startServer()
 		if err != nil {
@@ -34,6 +35,38 @@ func runInit() {
 		fmt.Printf("quicksand-agent: init: the server ended (%v); restarting it\n", describeStatus(status))
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// autostartPath is what an image runs at boot beside the agent, if it has
+// it: debian-desktop's session (X and the desktop). It is the image's own,
+// trusted as the rest of its root disk is.
+const autostartPath = "/etc/quicksand/autostart"
+
+// startAutostart starts the image's autostart program, if any, as a child of
+// init (reaped with the other orphans), with its output in
+// /var/log/quicksand-autostart.log.
+func startAutostart() {
+	if st, err := os.Stat(autostartPath); err != nil || st.Mode()&0o111 == 0 {
+		return
+	}
+	log, err := os.OpenFile("/var/log/quicksand-autostart.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		log = nil
+	}
+	proc, err := os.StartProcess(autostartPath, []string{autostartPath}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   baseEnv(),
+		Files: []*os.File{nil, log, log},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if log != nil {
+		log.Close()
+	}
+	if err != nil {
+		fmt.Printf("quicksand-agent: init: starting %s: %v\n", autostartPath, err)
+		return
+	}
+	proc.Release()
 }
 
 func startServer() (int, error) {

@@ -62,6 +62,7 @@ func main() {
 	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
 	serverOnly := flag.Bool("server-only", false, "measure only quicksand serve beside the library used directly")
 	codeOnly := flag.Bool("code-only", false, "measure only the code interpreter (debian-python)")
+	desktopOnly := flag.Bool("desktop-only", false, "measure only the desktop (debian-desktop)")
 	densityOnly := flag.Int("density-only", 0, "measure only this many idle sandboxes, then 50 started at once")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
 	outputChildMode := flag.String("output-child", "", "internal: a Go child of -output-rss (stream|collect)")
@@ -112,6 +113,12 @@ func main() {
 	if *serverOnly {
 		section("server")
 		add(serverFigures(ctx, n)...)
+		finish(r, *jsonOut)
+		return
+	}
+	if *desktopOnly {
+		section("desktop")
+		add(desktopFigures(ctx, n)...)
 		finish(r, *jsonOut)
 		return
 	}
@@ -190,6 +197,8 @@ func main() {
 	add(serverFigures(ctx, n)...)
 	section("code interpreter")
 	add(codeFigures(ctx, n)...)
+	section("desktop")
+	add(desktopFigures(ctx, n)...)
 	section("image build")
 	add(imageBuild(*quick)...)
 	bindingFigures(ctx, n, *cBench, add, section)

@@ -40,6 +40,13 @@ type Manifest struct {
 	// starts before it takes a warm-start template ("python" for
 	// debian-python), so that warm starts hand out a running kernel.
 	CodePrestart string `json:"code_prestart,omitempty"`
+	// Desktop: the image starts a desktop on the VM's display device
+	// (debian-desktop); a sandbox with a display needs one.
+	Desktop bool `json:"desktop,omitempty"`
+	// DesktopReady is a guest command that exits 0 once the desktop is up:
+	// the engine waits for it before it hands out a cold-booted sandbox
+	// with a display, or takes a template of one.
+	DesktopReady string `json:"desktop_ready,omitempty"`
 }
 
 // SaveInfo describes a saved sandbox (engine.Sandbox.Save): a paused VM's

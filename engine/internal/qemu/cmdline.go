@@ -60,7 +60,18 @@ type Spec struct {
 	// VMGenID is the VM generation id (a UUID) of the vmgenid device, where
 	// the machine has one: a new id tells a resumed guest to reseed its RNG.
 	VMGenID string
+	// Display, if set, gives the VM a screen (virtio-gpu), a keyboard and
+	// an absolute pointer (virtio tablet), driven through QMP.
+	Display *Display
 	Extra   []string
+}
+
+// Display is a VM's screen.
+type Display struct {
+	Width, Height int
+	// VNC, when set, serves the screen on 127.0.0.1 (a free port of
+	// 5900-5999, its password set through QMP).
+	VNC bool
 }
 
 // ChannelChardev is the QEMU id of the output channel's socket, as
@@ -143,6 +154,18 @@ func (s Spec) Args() []string {
 			"-chardev", "socket,id="+ChannelChardev+",path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
 			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev="+ChannelChardev+",name="+protocol.ChannelPortName,
 		)
+	}
+	if d := s.Display; d != nil {
+		args = append(args,
+			"-device", fmt.Sprintf("virtio-gpu-%s,xres=%d,yres=%d", m.bus, d.Width, d.Height),
+			"-device", "virtio-keyboard-"+m.bus,
+			"-device", "virtio-tablet-"+m.bus,
+		)
+		if d.VNC {
+			// Display :0-:99 of the loopback, the first free one; the
+			// password is set (and required) before anyone is told the port.
+			args = append(args, "-vnc", "127.0.0.1:0,to=99,password=on")
+		}
 	}
 	if s.TokenFile != "" {
 		args = append(args, "-fw_cfg", "name="+protocol.FwCfgToken+",file="+escapeOpt(s.TokenFile))
