@@ -200,6 +200,13 @@ int qs_version_number(void);
  *   idle_timeout      number seconds the server lets the sandbox sit idle
  *                            before it stops it (default: the server's;
  *                            negative: never). A server's sandbox only
+ *   display           bool|map  a screen, keyboard and mouse driven from
+ *                            the host (see "Desktop"): true for 1280x800,
+ *                            or {width int, height int (0x0: 1280x800;
+ *                            320x200 to 3840x2160), vnc bool (default
+ *                            false)}; false or nil: none. Only in an image
+ *                            with a desktop (debian-desktop): another image
+ *                            is QS_ERR_INVALID_CONFIG
  * image may also name a save (qs_sandbox_save): it is then resumed with the
  * memory and CPUs it was saved with.
  * With a server, the options of this host's VMs (image_dirs, qemu_path,
@@ -591,6 +598,58 @@ qs_status qs_sandbox_create_code_context(qs_sandbox *sb, const uint8_t *options,
 qs_status qs_sandbox_list_code_contexts(qs_sandbox *sb, qs_buffer *list, qs_error **err);
 qs_status qs_sandbox_restart_code_context(qs_sandbox *sb, const char *context_id, qs_error **err);
 qs_status qs_sandbox_remove_code_context(qs_sandbox *sb, const char *context_id, qs_error **err);
+
+/*
+ * Desktop: the screen, keyboard and mouse of a sandbox started with a
+ * display (config key display), driven from the host through QEMU, not by
+ * a program in the guest: they work whatever the guest's programs do, and
+ * the guest cannot fake what the host sees. Coordinates are pixels, (0, 0)
+ * the top left corner. Every call on a sandbox without a display (or a
+ * server's sandbox, whose desktop is not served yet) is
+ * QS_ERR_BAD_REQUEST, but qs_sandbox_mouse_position, which then gives
+ * (0, 0).
+ *
+ * qs_sandbox_screenshot: png (required) is the screen as a PNG image,
+ *   freed with qs_buffer_free.
+ * qs_sandbox_display_size: the screen's size as the guest has it now
+ *   (width and height may be NULL; both are 0 on failure).
+ * qs_sandbox_type_text: types UTF-8 text on a US keyboard (shift where a
+ *   character needs it). Printable ASCII, newline and tab only: another
+ *   character is QS_ERR_BAD_REQUEST naming it, before anything is typed.
+ * qs_sandbox_press_key: keys is a msgpack array of strings, a key or a
+ *   combination (["ctrl", "alt", "t"]): each goes down in order, then up in
+ *   reverse. A key is an X keysym name, case aside ("Return", "Tab",
+ *   "Escape", "BackSpace", "Delete", "Home", "End", "Page_Up", "Page_Down",
+ *   "Left", "Right", "Up", "Down", "space", "F1" to "F12", "ctrl", "alt",
+ *   "shift", "super") or one printable character; an unknown one is
+ *   QS_ERR_BAD_REQUEST naming it, and nothing is pressed.
+ * qs_sandbox_mouse_move: a pixel off the screen is QS_ERR_BAD_REQUEST.
+ * qs_sandbox_mouse_position: where qs_sandbox_mouse_move (or a drag) last
+ *   put the pointer, (0, 0) before any: QEMU does not report the guest's
+ *   pointer. x and y may be NULL.
+ * qs_sandbox_mouse_click, qs_sandbox_mouse_down, qs_sandbox_mouse_up:
+ *   button "left", "right" or "middle" (NULL or "": left), where the
+ *   pointer is; double_click non-zero clicks twice.
+ * qs_sandbox_scroll: turns the wheel dy notches down (negative: up) and dx
+ *   right (negative: left), where the pointer is.
+ * qs_sandbox_drag: presses the left button at (x1, y1), moves to (x2, y2)
+ *   and releases it there.
+ * qs_sandbox_vnc: info (required) is a msgpack map {port int (on
+ *   127.0.0.1), password str (8 characters, this sandbox's own)} for a VNC
+ *   viewer; a display without vnc is QS_ERR_BAD_REQUEST.
+ */
+qs_status qs_sandbox_screenshot(qs_sandbox *sb, qs_buffer *png, qs_error **err);
+qs_status qs_sandbox_display_size(qs_sandbox *sb, int *width, int *height, qs_error **err);
+qs_status qs_sandbox_type_text(qs_sandbox *sb, const char *text, qs_error **err);
+qs_status qs_sandbox_press_key(qs_sandbox *sb, const uint8_t *keys, size_t keys_len, qs_error **err);
+qs_status qs_sandbox_mouse_move(qs_sandbox *sb, int x, int y, qs_error **err);
+qs_status qs_sandbox_mouse_position(qs_sandbox *sb, int *x, int *y, qs_error **err);
+qs_status qs_sandbox_mouse_click(qs_sandbox *sb, const char *button, int double_click, qs_error **err);
+qs_status qs_sandbox_mouse_down(qs_sandbox *sb, const char *button, qs_error **err);
+qs_status qs_sandbox_mouse_up(qs_sandbox *sb, const char *button, qs_error **err);
+qs_status qs_sandbox_scroll(qs_sandbox *sb, int dx, int dy, qs_error **err);
+qs_status qs_sandbox_drag(qs_sandbox *sb, int x1, int y1, int x2, int y2, qs_error **err);
+qs_status qs_sandbox_vnc(qs_sandbox *sb, qs_buffer *info, qs_error **err);
 
 /*
  * Images, as `quicksand image` manages them. dir NULL (or "") is the default

@@ -730,6 +730,125 @@ static void test_code(void) {
     qs_sandbox_free(sb);
 }
 
+/* png_size reads a PNG's size from its IHDR; 0 when it is not a PNG. */
+static int png_size(qs_buffer png, uint32_t *w, uint32_t *h) {
+    if (png.data == NULL || png.len < 24 || memcmp(png.data, "\x89PNG\r\n\x1a\n", 8) != 0 ||
+        memcmp(png.data + 12, "IHDR", 4) != 0)
+        return 0;
+    *w = (uint32_t)png.data[16] << 24 | (uint32_t)png.data[17] << 16 | (uint32_t)png.data[18] << 8 | png.data[19];
+    *h = (uint32_t)png.data[20] << 24 | (uint32_t)png.data[21] << 16 | (uint32_t)png.data[22] << 8 | png.data[23];
+    return 1;
+}
+
+/* key_list builds a msgpack array of n key names. */
+static mp_writer key_list(int n, const char **keys) {
+    mp_writer w = {0};
+    mp_array(&w, n);
+    for (int i = 0; i < n; i++) mp_str(&w, keys[i]);
+    return w;
+}
+
+/* The desktop calls on a sandbox without a display: each says so. */
+static void test_desktop_errors(qs_sandbox *sb) {
+    qs_error *err = NULL;
+    qs_buffer png = {0}, vnc = {0};
+    int w = -1, h = -1;
+    const char *combo[] = {"ctrl", "alt", "t"};
+    mp_writer keys = key_list(3, combo);
+    expect_error(qs_sandbox_screenshot(sb, &png, &err), &err, QS_ERR_BAD_REQUEST, "no display", "a screenshot without a display");
+    CHECK(png.data == NULL && png.len == 0, "no PNG without a display");
+    expect_error(qs_sandbox_display_size(sb, &w, &h, &err), &err, QS_ERR_BAD_REQUEST, "no display", "display_size");
+    CHECK(w == 0 && h == 0, "no size without a display: %dx%d", w, h);
+    expect_error(qs_sandbox_type_text(sb, "hi", &err), &err, QS_ERR_BAD_REQUEST, "no display", "type_text");
+    expect_error(qs_sandbox_press_key(sb, keys.buf, keys.len, &err), &err, QS_ERR_BAD_REQUEST, "no display", "press_key");
+    expect_error(qs_sandbox_mouse_move(sb, 1, 1, &err), &err, QS_ERR_BAD_REQUEST, "no display", "mouse_move");
+    expect_error(qs_sandbox_mouse_click(sb, NULL, 1, &err), &err, QS_ERR_BAD_REQUEST, "no display", "mouse_click");
+    expect_error(qs_sandbox_mouse_down(sb, "left", &err), &err, QS_ERR_BAD_REQUEST, "no display", "mouse_down");
+    expect_error(qs_sandbox_mouse_up(sb, "left", &err), &err, QS_ERR_BAD_REQUEST, "no display", "mouse_up");
+    expect_error(qs_sandbox_scroll(sb, 0, 3, &err), &err, QS_ERR_BAD_REQUEST, "no display", "scroll");
+    expect_error(qs_sandbox_drag(sb, 1, 1, 5, 5, &err), &err, QS_ERR_BAD_REQUEST, "no display", "drag");
+    expect_error(qs_sandbox_vnc(sb, &vnc, &err), &err, QS_ERR_BAD_REQUEST, "no display", "vnc");
+    CHECK(qs_sandbox_mouse_position(sb, &w, &h, &err) == QS_OK && err == NULL && w == 0 && h == 0,
+          "mouse_position without a display: (0, 0), got (%d, %d)", w, h);
+    /* What the ABI checks itself, before the engine. */
+    expect_error(qs_sandbox_screenshot(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL png");
+    expect_error(qs_sandbox_vnc(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL vnc info");
+    expect_error(qs_sandbox_type_text(sb, NULL, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "NULL text");
+    expect_error(qs_sandbox_screenshot(NULL, &png, &err), &err, QS_ERR_INVALID_HANDLE, "NULL", "a NULL sandbox");
+    expect_error(qs_sandbox_press_key(sb, NULL, 0, &err), &err, QS_ERR_BAD_REQUEST, "keys", "no keys");
+    mp_writer notlist = {0};
+    mp_str(&notlist, "Return");
+    expect_error(qs_sandbox_press_key(sb, notlist.buf, notlist.len, &err), &err, QS_ERR_BAD_REQUEST, "array",
+                 "keys not in an array");
+    /* A display on an image without a desktop is refused at the start. */
+    mp_writer cfg = {0};
+    mp_map(&cfg, 1);
+    mp_str(&cfg, "display");
+    mp_byte(&cfg, 0xc3); /* true */
+    qs_sandbox *none = NULL;
+    expect_error(qs_sandbox_start(cfg.buf, cfg.len, &none, &err), &err, QS_ERR_INVALID_CONFIG, "no desktop",
+                 "a display on the debian image");
+    CHECK(none == NULL, "no handle for a refused config");
+    mp_writer bad = {0};
+    mp_map(&bad, 1);
+    mp_str(&bad, "display");
+    mp_str(&bad, "yes");
+    expect_error(qs_sandbox_start(bad.buf, bad.len, &none, &err), &err, QS_ERR_INVALID_CONFIG, "display",
+                 "display neither a boolean nor a map");
+}
+
+/* The desktop of a debian-desktop sandbox: a screenshot's PNG and size,
+ * the pointer, and the errors the engine gives for what it cannot do. */
+static void test_desktop(void) {
+    qs_error *err = NULL;
+    qs_sandbox *sb = NULL;
+    mp_writer cfg = {0};
+    mp_map(&cfg, 3);
+    mp_str(&cfg, "image");
+    mp_str(&cfg, "debian-desktop");
+    mp_str(&cfg, "memory");
+    mp_uint(&cfg, 1536);
+    mp_str(&cfg, "display");
+    mp_byte(&cfg, 0xc3); /* true: 1280x800 */
+    int st = qs_sandbox_start(cfg.buf, cfg.len, &sb, &err);
+    CHECK(st == QS_OK, "start debian-desktop: %s", qs_error_message(err));
+    if (st != QS_OK) {
+        qs_error_free(err);
+        return;
+    }
+    qs_buffer png = {0};
+    uint32_t pw = 0, ph = 0;
+    st = qs_sandbox_screenshot(sb, &png, &err);
+    CHECK(st == QS_OK && png_size(png, &pw, &ph) && pw == 1280 && ph == 800,
+          "a screenshot is a 1280x800 PNG: %s, %zu bytes, %ux%u", qs_error_message(err), png.len, pw, ph);
+    qs_buffer_free(&png);
+    int w = 0, h = 0;
+    CHECK(qs_sandbox_display_size(sb, &w, &h, &err) == QS_OK && w == 1280 && h == 800, "display_size %dx%d: %s", w, h,
+          qs_error_message(err));
+    CHECK(qs_sandbox_mouse_move(sb, 640, 400, &err) == QS_OK, "mouse_move: %s", qs_error_message(err));
+    CHECK(qs_sandbox_mouse_position(sb, &w, &h, &err) == QS_OK && w == 640 && h == 400, "mouse_position (%d, %d)", w, h);
+    CHECK(qs_sandbox_drag(sb, 100, 100, 200, 150, &err) == QS_OK, "drag: %s", qs_error_message(err));
+    CHECK(qs_sandbox_mouse_position(sb, &w, &h, &err) == QS_OK && w == 200 && h == 150, "after the drag (%d, %d)", w, h);
+    CHECK(qs_sandbox_scroll(sb, 0, 2, &err) == QS_OK, "scroll: %s", qs_error_message(err));
+    CHECK(qs_sandbox_mouse_click(sb, "right", 0, &err) == QS_OK, "right click: %s", qs_error_message(err));
+    const char *esc[] = {"Escape"};
+    mp_writer k = key_list(1, esc);
+    CHECK(qs_sandbox_press_key(sb, k.buf, k.len, &err) == QS_OK, "press Escape: %s", qs_error_message(err));
+    expect_error(qs_sandbox_mouse_move(sb, 1280, 10, &err), &err, QS_ERR_BAD_REQUEST, "off the 1280x800 screen",
+                 "a pixel off the screen");
+    expect_error(qs_sandbox_type_text(sb, "caf\xc3\xa9", &err), &err, QS_ERR_BAD_REQUEST, "U+00E9",
+                 "a character with no key");
+    const char *bad[] = {"ctrl", "Hyper_Q"};
+    k = key_list(2, bad);
+    expect_error(qs_sandbox_press_key(sb, k.buf, k.len, &err), &err, QS_ERR_BAD_REQUEST, "Hyper_Q", "an unknown key");
+    expect_error(qs_sandbox_mouse_click(sb, "fourth", 0, &err), &err, QS_ERR_BAD_REQUEST, "fourth", "an unknown button");
+    qs_buffer vnc = {0};
+    expect_error(qs_sandbox_vnc(sb, &vnc, &err), &err, QS_ERR_BAD_REQUEST, "no VNC", "vnc without Display.vnc");
+    qs_sandbox_stop(sb, NULL);
+    expect_error(qs_sandbox_screenshot(sb, &png, &err), &err, QS_ERR_NOT_RUNNING, NULL, "a screenshot after stop");
+    qs_sandbox_free(sb);
+}
+
 static void test_with_vm(void) {
     qs_log_set_handler(on_log, &log_mu, QS_LOG_INFO);
     qs_sandbox *sb = NULL;
@@ -889,6 +1008,8 @@ static void test_with_vm(void) {
     test_processes(sb);
     test_pool();
     test_code();
+    test_desktop_errors(sb);
+    test_desktop();
 
     /* Stop, then calls fail cleanly. */
     CHECK(qs_sandbox_stop(sb, &err) == QS_OK, "stop: %s", qs_error_message(err));
@@ -904,7 +1025,30 @@ static void test_with_vm(void) {
                  "execute after free");
 }
 
+/* QS_CTEST_ONLY=desktop runs the desktop's tests alone (a plain debian
+ * sandbox for the errors, then debian-desktop). */
+static void test_desktop_only(void) {
+    qs_sandbox *sb = NULL;
+    qs_error *err = NULL;
+    int st = qs_sandbox_start(NULL, 0, &sb, &err);
+    CHECK(st == QS_OK, "start: %s", qs_error_message(err));
+    if (st != QS_OK) {
+        qs_error_free(err);
+        return;
+    }
+    test_desktop_errors(sb);
+    qs_sandbox_stop(sb, NULL);
+    qs_sandbox_free(sb);
+    test_desktop();
+}
+
 int main(void) {
+    const char *only = getenv("QS_CTEST_ONLY");
+    if (only != NULL && strcmp(only, "desktop") == 0) {
+        test_desktop_only();
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+    }
     test_errors_without_vm();
     test_with_vm();
     printf("%d passed, %d failed\n", passed, failed);

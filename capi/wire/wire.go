@@ -94,6 +94,7 @@ func configFrom(f *fields) (c engine.Config, err error) {
 		f.strMap("metadata", &c.Metadata),
 		idleTimeout(f, "idle_timeout", &c.IdleTimeout),
 		networkPolicy(f, "network_policy", &c.NetworkPolicy),
+		display(f, "display", &c.Display),
 	}
 	for _, err := range steps {
 		if err != nil {

@@ -64,6 +64,8 @@ func cKind(typ string) (string, error) {
 		return "buffer_out", nil
 	case "uint64_t*":
 		return "uint64_out", nil
+	case "int*":
+		return "int_out", nil
 	case "qs_chunk_fn", "qs_done_fn", "qs_log_fn", "qs_progress_fn", "qs_event_fn":
 		return "fn:" + t, nil
 	}
@@ -180,6 +182,7 @@ var pythonKinds = map[string][]string{
 	"LP_c_void_p": {"handle_out"},
 	"LP_Buffer":   {"buffer_out"},
 	"LP_c_ulong":  {"uint64_out"},
+	"LP_c_int":    {"int_out"},
 	"LP_c_ubyte":  {"bytes"},
 }
 
@@ -205,7 +208,7 @@ var nodeKinds = map[string][]string{
 	"uint64":   {"uint64", "userdata"},
 	"void":     {"void"},
 	"string":   {"str"},
-	"pointer":  {"handle", "bytes", "userdata", "buffer_out", "uint64_out", "fn:qs_chunk_fn", "fn:qs_done_fn", "fn:qs_log_fn", "fn:qs_progress_fn", "fn:qs_event_fn"},
+	"pointer":  {"handle", "bytes", "userdata", "buffer_out", "uint64_out", "int_out", "fn:qs_chunk_fn", "fn:qs_done_fn", "fn:qs_log_fn", "fn:qs_progress_fn", "fn:qs_event_fn"},
 	"pointer*": {"handle_out"},
 }
 

@@ -126,6 +126,18 @@ def signatures() -> Dict[str, Tuple[Any, List[Any]]]:
         "qs_sandbox_list_code_contexts": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
         "qs_sandbox_restart_code_context": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
         "qs_sandbox_remove_code_context": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_screenshot": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_display_size": (Status, [c.c_void_p, c.POINTER(c.c_int), c.POINTER(c.c_int), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_type_text": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_press_key": (Status, [c.c_void_p, c.c_char_p, c.c_size_t, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mouse_move": (Status, [c.c_void_p, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mouse_position": (Status, [c.c_void_p, c.POINTER(c.c_int), c.POINTER(c.c_int), c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mouse_click": (Status, [c.c_void_p, c.c_char_p, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mouse_down": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_mouse_up": (Status, [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_scroll": (Status, [c.c_void_p, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_drag": (Status, [c.c_void_p, c.c_int, c.c_int, c.c_int, c.c_int, c.POINTER(c.c_void_p)]),
+        "qs_sandbox_vnc": (Status, [c.c_void_p, c.POINTER(Buffer), c.POINTER(c.c_void_p)]),
     }
 
 
