@@ -28,7 +28,7 @@ from .sandbox import Sandbox
 from .sync import SyncSandbox
 from ._pool import Pool, SyncPool
 from ._processes import Process, SyncProcess
-from .types import BootTiming, CodeContext, Execution, ExecutionError, Logs, Result, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, NetworkPolicy, NetworkStats, PortForward, ProcessInfo, PtySize, SandboxSummary
+from .types import BootTiming, CodeContext, DisplayOptions, Key, Execution, ExecutionError, Logs, Result, ExecuteResult, FileInfo, Mount, MountHandle, NetworkMode, NetworkPolicy, NetworkStats, PortForward, ProcessInfo, PtySize, SandboxSummary
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,8 @@ __all__ = [
     "Logs",
     "CodeContext",
     "FileInfo",
+    "DisplayOptions",
+    "Key",
     "BootTiming",
     "NetworkMode",
     "NetworkPolicy",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, List, Optional, 
 
 import msgpack
 
-from . import _calls, _lib, _mounts
+from . import _calls, _desktop, _lib, _mounts
 from ._images import package_image_dirs
 from ._wire import SandboxOptions, encode_config, is_remote, takes_options
 from .errors import SandboxNotRunningError
@@ -221,6 +221,21 @@ class SandboxBase(Generic[ProcT]):
     def active_mounts(self) -> List[MountHandle]:
         """The shared folders mounted now, by guest path."""
         return _mounts.active(self._require()._ptr)
+
+    @property
+    def vnc_port(self) -> Optional[int]:
+        """The 127.0.0.1 port a VNC viewer watches the screen on, with
+        ``vnc_password``; None unless the sandbox was started with
+        ``display=DisplayOptions(vnc=True)`` (Quicksand's name)."""
+        info = _desktop.vnc(self._require()._ptr)
+        return None if info is None else info[0]
+
+    @property
+    def vnc_password(self) -> Optional[str]:
+        """The VNC server's password (8 characters, this sandbox's own: the
+        server refuses everyone else); None as ``vnc_port``."""
+        info = _desktop.vnc(self._require()._ptr)
+        return None if info is None else info[1]
 
     def console_log(self) -> str:
         """The guest's serial console output so far."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Option
 
 import msgpack
 
-from .types import Mount, NetworkMode, NetworkPolicy, PortForward, PtySize
+from .types import DisplayOptions, Mount, NetworkMode, NetworkPolicy, PortForward, PtySize
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -83,10 +83,21 @@ class SandboxOptions(TypedDict, total=False):
     """Seconds a server lets the sandbox sit idle before it stops it
     (default: the server's, 300 s unless it says otherwise; negative:
     never). A server's sandbox only."""
+    display: Union[bool, Tuple[int, int], DisplayOptions, None]
+    """A screen, keyboard and mouse driven from the host (``screenshot``,
+    ``type_text``, ``mouse_click``, ...), in an image with a desktop such
+    as "debian-desktop" (another image raises InvalidConfigError): True
+    for 1280x800, ``(width, height)``, or ``DisplayOptions(width, height,
+    vnc)``."""
+    enable_display: bool
+    """Quicksand's name for ``display=True`` (``display``, when given, wins)."""
 
 
 OPTIONS = tuple(SandboxOptions.__annotations__)
 """The option names, in the header's order."""
+
+ALIASES = {"enable_display": "display"}
+"""Options that are another's other name: they are not config keys."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -131,6 +142,8 @@ def encode_config(image: str = "debian", **options: Unpack[SandboxOptions]) -> b
         "mounts": [mount_map(m) for m in o.get("mounts", ())] or None,
         "network_policy": policy_map(o.get("network_policy")),
         "metadata": dict(o["metadata"]) if o.get("metadata") is not None else None,
+        "display": display_map(o.get("display"), o.get("enable_display")),
+        "enable_display": None,
     }
     return bytes(msgpack.packb({k: cfg[k] for k in ("image", *OPTIONS) if cfg.get(k) is not None}))
 
@@ -168,6 +181,23 @@ def policy_map(p: Optional[NetworkPolicy]) -> Optional[Dict[str, Any]]:
     if not isinstance(p, NetworkPolicy):
         raise TypeError(f"network_policy must be a NetworkPolicy, not {type(p).__name__}")
     return p._to_wire()
+
+
+def display_map(
+    display: Union[bool, Tuple[int, int], DisplayOptions, None], enable_display: Optional[bool] = None
+) -> Union[bool, Dict[str, Any], None]:
+    """The config's display: True, a map {width, height, vnc}, or None
+    (none). Sizes are checked by the library."""
+    if display is None:
+        display = bool(enable_display)
+    if isinstance(display, bool):
+        return True if display else None
+    if isinstance(display, DisplayOptions):
+        return {"width": display.width, "height": display.height, "vnc": bool(display.vnc)}
+    if isinstance(display, tuple) and len(display) == 2:
+        width, height = display
+        return {"width": width, "height": height}
+    raise TypeError(f"display must be True, (width, height) or DisplayOptions, not {display!r}")
 
 
 def encode_request(

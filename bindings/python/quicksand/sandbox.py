@@ -11,9 +11,10 @@ how they wait: the boot, and following a call's output (``_follow``).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, List, Mapping, Optional, Type, TypeVar, Union
+import os
+from typing import Any, Callable, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from . import _code, _files, _mounts, _network, _processes
+from . import _code, _desktop, _files, _mounts, _network, _processes
 from ._calls import Execution as _Streamed
 from ._core import Handle, ProcT, SandboxBase
 from ._drive import Blocking, Native, Op, awaitable, shared_doc
@@ -23,7 +24,7 @@ from .errors import GuestFileNotFoundError
 from ._code import ContextRef, ErrorCallback, ResultCallback, TextCallback
 from ._wire import encode_code
 from .types import (
-    CodeContext, ExecuteResult, Execution, FileInfo, MountHandle, NetworkPolicy, NetworkStats, ProcessInfo, PtySize, SandboxSummary,
+    CodeContext, ExecuteResult, Execution, FileInfo, Key, MountHandle, NetworkPolicy, NetworkStats, ProcessInfo, PtySize, SandboxSummary,
 )
 
 Callback = Optional[Callable[[str], Any]]
@@ -376,6 +377,83 @@ class Methods:
         stats: NetworkStats = yield Blocking(_network.stats, self._require()._ptr)
         return stats
 
+    # --- the desktop (a sandbox started with display=..., Quicksand's names) ---
+    #
+    # Driven from the host through QEMU, not by a program in the guest.
+    # Coordinates are pixels, (0, 0) the top left corner. Each call on a
+    # sandbox without a display raises BadRequestError.
+
+    @staticmethod
+    def screenshot(self: SandboxBase[Any], path: Union[str, "os.PathLike[str]", None] = None) -> Op[bytes]:
+        """The screen as a PNG image; with ``path`` it is also written to
+        that file on the host."""
+        png: bytes = yield Blocking(_desktop.screenshot, self._require()._ptr, path)
+        return png
+
+    @staticmethod
+    def query_display_size(self: SandboxBase[Any]) -> Op[Tuple[int, int]]:
+        """The screen's (width, height) in pixels, as the guest has it now."""
+        size: Tuple[int, int] = yield Blocking(_desktop.display_size, self._require()._ptr)
+        return size
+
+    @staticmethod
+    def type_text(self: SandboxBase[Any], text: str) -> Op[None]:
+        """Types ``text`` on a US keyboard (shift where it needs it).
+        Printable ASCII, newline and tab only: another character raises
+        BadRequestError naming it, before anything is typed."""
+        yield Blocking(_desktop.type_text, self._require()._ptr, text)
+
+    @staticmethod
+    def press_key(self: SandboxBase[Any], *keys: Union[Key, str]) -> Op[None]:
+        """Presses a key or a combination (``press_key(Key.CTRL, Key.ALT,
+        "t")``): each down in order, then up in reverse. A key is a ``Key``,
+        an X keysym name ("Return", "Page_Up", "F4"; case does not matter)
+        or one printable character; an unknown one raises BadRequestError
+        and nothing is pressed."""
+        yield Blocking(_desktop.press_key, self._require()._ptr, keys)
+
+    @staticmethod
+    def mouse_move(self: SandboxBase[Any], x: int, y: int) -> Op[None]:
+        """Puts the pointer on pixel (x, y); off the screen raises
+        BadRequestError. (Quicksand's takes 0..32767 units instead.)"""
+        yield Blocking(_desktop.mouse_move, self._require()._ptr, x, y)
+
+    @staticmethod
+    def query_mouse_position(self: SandboxBase[Any]) -> Op[Tuple[int, int]]:
+        """Where ``mouse_move`` (or ``drag``) last put the pointer, (0, 0)
+        before any: QEMU does not report the guest's pointer. (Quicksand's
+        gives QEMU's mouse device instead.)"""
+        position: Tuple[int, int] = yield Blocking(_desktop.mouse_position, self._require()._ptr)
+        return position
+
+    @staticmethod
+    def mouse_click(self: SandboxBase[Any], button: str = "left", double: bool = False) -> Op[None]:
+        """Clicks ``button`` ("left", "right" or "middle") where the pointer
+        is; twice with ``double``."""
+        yield Blocking(_desktop.mouse_click, self._require()._ptr, button, double)
+
+    @staticmethod
+    def mouse_down(self: SandboxBase[Any], button: str = "left") -> Op[None]:
+        """Presses ``button`` and holds it."""
+        yield Blocking(_desktop.mouse_down, self._require()._ptr, button)
+
+    @staticmethod
+    def mouse_up(self: SandboxBase[Any], button: str = "left") -> Op[None]:
+        """Releases ``button``."""
+        yield Blocking(_desktop.mouse_up, self._require()._ptr, button)
+
+    @staticmethod
+    def scroll(self: SandboxBase[Any], dx: int = 0, dy: int = 0) -> Op[None]:
+        """Turns the wheel ``dy`` notches down (negative: up) and ``dx``
+        right (negative: left), where the pointer is."""
+        yield Blocking(_desktop.scroll, self._require()._ptr, dx, dy)
+
+    @staticmethod
+    def drag(self: SandboxBase[Any], start: Tuple[int, int], end: Tuple[int, int]) -> Op[None]:
+        """Presses the left button at ``start`` (x, y), moves to ``end`` and
+        releases it there."""
+        yield Blocking(_desktop.drag, self._require()._ptr, start, end)
+
 
 class Sandbox(SandboxBase[Process]):
     """A Linux VM of your own, driven from asyncio.
@@ -428,6 +506,17 @@ class Sandbox(SandboxBase[Process]):
     list_code_contexts = awaitable(Methods.list_code_contexts)
     restart_code_context = awaitable(Methods.restart_code_context)
     remove_code_context = awaitable(Methods.remove_code_context)
+    screenshot = awaitable(Methods.screenshot)
+    query_display_size = awaitable(Methods.query_display_size)
+    type_text = awaitable(Methods.type_text)
+    press_key = awaitable(Methods.press_key)
+    mouse_move = awaitable(Methods.mouse_move)
+    query_mouse_position = awaitable(Methods.query_mouse_position)
+    mouse_click = awaitable(Methods.mouse_click)
+    mouse_down = awaitable(Methods.mouse_down)
+    mouse_up = awaitable(Methods.mouse_up)
+    scroll = awaitable(Methods.scroll)
+    drag = awaitable(Methods.drag)
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()

@@ -64,6 +64,17 @@ class SyncSandbox(SandboxBase[SyncProcess]):
     list_code_contexts = blocking(Methods.list_code_contexts)
     restart_code_context = blocking(Methods.restart_code_context)
     remove_code_context = blocking(Methods.remove_code_context)
+    screenshot = blocking(Methods.screenshot)
+    query_display_size = blocking(Methods.query_display_size)
+    type_text = blocking(Methods.type_text)
+    press_key = blocking(Methods.press_key)
+    mouse_move = blocking(Methods.mouse_move)
+    query_mouse_position = blocking(Methods.query_mouse_position)
+    mouse_click = blocking(Methods.mouse_click)
+    mouse_down = blocking(Methods.mouse_down)
+    mouse_up = blocking(Methods.mouse_up)
+    scroll = blocking(Methods.scroll)
+    drag = blocking(Methods.drag)
 
     def __enter__(self) -> "SyncSandbox":
         return self.start()

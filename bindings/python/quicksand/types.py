@@ -392,3 +392,63 @@ class CodeContext:
     @classmethod
     def _from_wire(cls, m: Dict[str, Any]) -> "CodeContext":
         return cls(str(m["id"]), str(m["language"]), str(m.get("cwd") or ""))
+
+
+# --- the desktop ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    """A sandbox's screen (``Sandbox(display=DisplayOptions(...))``), in an
+    image with a desktop such as "debian-desktop". ``width`` and
+    ``height`` in pixels (0, 0: 1280x800; 320x200 to 3840x2160). ``vnc``
+    serves the screen for a person to watch, on 127.0.0.1 only, with a
+    password of the sandbox's own (``vnc_port``, ``vnc_password``)."""
+
+    width: int = 0
+    height: int = 0
+    vnc: bool = False
+
+
+class Key(str, enum.Enum):
+    """Key names for ``press_key`` (each an X keysym name, which is its
+    value: ``Key.ENTER == "Return"``). ``press_key`` takes any other X
+    keysym name, or one printable character, as a plain string too::
+
+        await sb.press_key(Key.CTRL, Key.ALT, "t")
+    """
+
+    ENTER = "Return"
+    TAB = "Tab"
+    ESCAPE = "Escape"
+    BACKSPACE = "BackSpace"
+    DELETE = "Delete"
+    INSERT = "Insert"
+    SPACE = "space"
+    HOME = "Home"
+    END = "End"
+    PAGE_UP = "Page_Up"
+    PAGE_DOWN = "Page_Down"
+    LEFT = "Left"
+    RIGHT = "Right"
+    UP = "Up"
+    DOWN = "Down"
+    CTRL = "ctrl"
+    ALT = "alt"
+    SHIFT = "shift"
+    SUPER = "super"
+    F1 = "F1"
+    F2 = "F2"
+    F3 = "F3"
+    F4 = "F4"
+    F5 = "F5"
+    F6 = "F6"
+    F7 = "F7"
+    F8 = "F8"
+    F9 = "F9"
+    F10 = "F10"
+    F11 = "F11"
+    F12 = "F12"
+
+    def __str__(self) -> str:
+        return str(self.value)

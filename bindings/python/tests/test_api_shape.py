@@ -8,7 +8,7 @@ import inspect
 import msgpack
 import pytest
 
-from quicksand import NetworkPolicy, Pool, Process, Sandbox, SyncPool, SyncProcess, SyncSandbox, _wire
+from quicksand import DisplayOptions, Key, NetworkPolicy, Pool, Process, Sandbox, SyncPool, SyncProcess, SyncSandbox, _wire
 
 PAIRS = [(Sandbox, SyncSandbox), (Process, SyncProcess), (Pool, SyncPool)]
 CONTEXT = {"__aenter__", "__aexit__", "__enter__", "__exit__"}
@@ -53,8 +53,10 @@ def test_the_config_carries_every_option():
         template_dir="/t", image_dirs=["/i"], qemu_path="/q", mounts=[("/h", "/g", True)],
         server="http://127.0.0.1:1", api_key="k", metadata={"a": "b"}, idle_timeout=-1,
         network_policy=NetworkPolicy(allow_out=["a.test"], hosts={"a.test": ["198.19.0.9"]}),
+        display=DisplayOptions(1024, 768, vnc=True), enable_display=True,
     ))
-    assert list(cfg) == ["image", *_wire.OPTIONS]
+    assert list(cfg) == ["image", *(o for o in _wire.OPTIONS if o not in _wire.ALIASES)]
+    assert cfg["display"] == {"width": 1024, "height": 768, "vnc": True}
     assert cfg["port_forwards"] == [{"host": 8080, "guest": 80}]
     assert cfg["mounts"] == [{"host": "/h", "guest": "/g", "readonly": True}]
     assert cfg["network_policy"] == {"allow_out": ["a.test"], "deny_out": [], "hosts": {"a.test": ["198.19.0.9"]}}
@@ -87,3 +89,26 @@ def test_a_sandbox_that_is_not_started_says_so():
         SyncSandbox().execute("true")
     with pytest.raises(SandboxNotRunningError):
         SyncSandbox().write_file("/x", "y")
+
+
+def test_the_display_options_cross_as_the_header_says():
+    def display(**options):
+        return msgpack.unpackb(_wire.encode_config("img", **options)).get("display")
+
+    assert display(display=True) is True
+    assert display(enable_display=True) is True  # Quicksand's name
+    assert display(display=(800, 600)) == {"width": 800, "height": 600}
+    assert display(display=DisplayOptions(vnc=True)) == {"width": 0, "height": 0, "vnc": True}
+    assert display() is None and display(display=False) is None and display(enable_display=False) is None
+    assert display(display=False, enable_display=True) is None  # display, when given, wins
+    with pytest.raises(TypeError, match="display"):
+        display(display="yes")
+    with pytest.raises(TypeError, match="display"):
+        display(display=(1, 2, 3))
+
+
+def test_key_values_are_the_keysym_names():
+    assert Key.ENTER == "Return" and Key.CTRL == "ctrl" and Key.ALT == "alt" and Key.F4 == "F4"
+    assert Key.PAGE_UP == "Page_Up" and Key.ESCAPE == "Escape" and Key.SUPER == "super"
+    assert [k.value for k in Key if k.name.startswith("F") and k.name[1:].isdigit()] == [f"F{i}" for i in range(1, 13)]
+    assert str(Key.ENTER) == "Return" and f"{Key.TAB}" == "Tab"

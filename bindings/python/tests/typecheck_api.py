@@ -5,10 +5,12 @@ coroutine, or a signature erased to (*args, **kwargs)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from quicksand import (
     CodeContext,
+    DisplayOptions,
+    Key,
     Execution,
     ExecutionError,
     Result,
@@ -70,6 +72,20 @@ async def asyncio_api() -> None:
     await sb.restart_code_context(ctx.id)
     await sb.remove_code_context(ctx)
 
+    desk = await Sandbox("debian-desktop", display=DisplayOptions(1024, 768, vnc=True)).start()
+    assert_type(await desk.screenshot(), bytes)
+    assert_type(await desk.screenshot("/tmp/s.png"), bytes)
+    assert_type(await desk.query_display_size(), Tuple[int, int])
+    await desk.press_key(Key.CTRL, Key.ALT, "t")
+    await desk.type_text("ls\n")
+    await desk.mouse_click("right", double=True)
+    await desk.drag((1, 2), (3, 4))
+    assert_type(await desk.query_mouse_position(), Tuple[int, int])
+    assert_type(desk.vnc_port, Optional[int])
+    assert_type(desk.vnc_password, Optional[str])
+    await Sandbox("debian-desktop", display=(800, 600)).start()
+    await Sandbox("debian-desktop", enable_display=True).start()
+
 
 def sync_api() -> None:
     sb = SyncSandbox("debian", memory="1G", cpus=2, mounts=[("/h", "/g")])
@@ -95,6 +111,12 @@ def sync_api() -> None:
     assert_type(SyncSandbox.list(metadata={"a": "b"}), List[SandboxSummary])
     sb.set_idle_timeout(60)
     sb.download("/g", "/h", user="nobody", timeout=5)
+    desk = SyncSandbox("debian-desktop", display=True)
+    assert_type(desk.screenshot(), bytes)
+    assert_type(desk.query_display_size(), Tuple[int, int])
+    desk.press_key(Key.ENTER)
+    desk.mouse_move(10, 10)
+    desk.scroll(dy=-3)
 
 
 def mistakes() -> None:
@@ -103,4 +125,7 @@ def mistakes() -> None:
     sb.execute("true", timout=1)  # type: ignore[call-arg]
     sb.write_file(b"/x", b"")  # type: ignore[arg-type]
     SyncSandbox(memroy="1G")  # type: ignore[call-arg]
+    SyncSandbox(display="yes")  # type: ignore[arg-type]
+    sb.press_key(1)  # type: ignore[arg-type]
+    sb.drag(1, 2)  # type: ignore[arg-type]
     SyncPool(4, "debian", cpus="2")  # type: ignore[arg-type]
