@@ -47,7 +47,38 @@ export interface SandboxOptions {
   metadata?: Record<string, string>;
   /** Seconds a server lets the sandbox sit idle before it stops it (default: the server's; negative: never). */
   idleTimeout?: number;
+  /**
+   * A screen, keyboard and mouse driven from the host (screenshot, typeText, mouseClick, ...), in an
+   * image with a desktop such as "debian-desktop" (another image rejects with InvalidConfigError):
+   * true for 1280x800, or DisplayOptions.
+   */
+  display?: boolean | DisplayOptions;
 }
+
+/** A sandbox's screen (SandboxOptions.display). */
+export interface DisplayOptions {
+  /** Pixels; 0 and 0 (the default): 1280x800. 320x200 to 3840x2160. */
+  width?: number;
+  height?: number;
+  /** Serve the screen for a person to watch, on 127.0.0.1 only, with a password of its own (Sandbox.vnc). */
+  vnc?: boolean;
+}
+
+/** Key names for Sandbox.pressKey: each an X keysym name (Key.ENTER is "Return"). */
+export declare const Key: {
+  readonly ENTER: 'Return'; readonly TAB: 'Tab'; readonly ESCAPE: 'Escape'; readonly BACKSPACE: 'BackSpace';
+  readonly DELETE: 'Delete'; readonly INSERT: 'Insert'; readonly SPACE: 'space'; readonly HOME: 'Home'; readonly END: 'End';
+  readonly PAGE_UP: 'Page_Up'; readonly PAGE_DOWN: 'Page_Down';
+  readonly LEFT: 'Left'; readonly RIGHT: 'Right'; readonly UP: 'Up'; readonly DOWN: 'Down';
+  readonly CTRL: 'ctrl'; readonly ALT: 'alt'; readonly SHIFT: 'shift'; readonly SUPER: 'super';
+  readonly F1: 'F1'; readonly F2: 'F2'; readonly F3: 'F3'; readonly F4: 'F4'; readonly F5: 'F5'; readonly F6: 'F6';
+  readonly F7: 'F7'; readonly F8: 'F8'; readonly F9: 'F9'; readonly F10: 'F10'; readonly F11: 'F11'; readonly F12: 'F12';
+};
+/** One of Key's names (pressKey also takes any other X keysym name, or one printable character). */
+export type KeyName = (typeof Key)[keyof typeof Key];
+
+/** A mouse button. */
+export type MouseButton = 'left' | 'right' | 'middle';
 
 /** Which server, and with which key (default $QUICKSAND_SERVER and $QUICKSAND_API_KEY). */
 export interface RemoteOptions {
@@ -247,6 +278,27 @@ export class Sandbox {
   setNetwork(policy: NetworkPolicy | null): Promise<void>;
   /** The network guard's counts since the sandbox started (networkMode "full" only). */
   networkStats(): NetworkStats;
+  /** The screen as a PNG image; with `path` also written to that file. Without a display: BadRequestError (every desktop call). */
+  screenshot(path?: string): Promise<Buffer>;
+  /** The screen's size in pixels, as the guest has it now. */
+  queryDisplaySize(): Promise<{ width: number; height: number }>;
+  /** Types text on a US keyboard; a character with no key (beyond printable ASCII, newline, tab) rejects, nothing typed. */
+  typeText(text: string): Promise<void>;
+  /** Presses a key or a combination: each down in order, then up in reverse. */
+  pressKey(...keys: Array<KeyName | string>): Promise<void>;
+  /** Puts the pointer on pixel (x, y). */
+  mouseMove(x: number, y: number): Promise<void>;
+  /** Where mouseMove (or drag) last put the pointer ((0, 0) before any). */
+  queryMousePosition(): Promise<{ x: number; y: number }>;
+  mouseClick(button?: MouseButton, double?: boolean): Promise<void>;
+  mouseDown(button?: MouseButton): Promise<void>;
+  mouseUp(button?: MouseButton): Promise<void>;
+  /** Wheel notches: dy down (negative: up), dx right (negative: left). */
+  scroll(dx?: number, dy?: number): Promise<void>;
+  /** The left button pressed at start, moved to end, released there. */
+  drag(start: [number, number], end: [number, number]): Promise<void>;
+  /** Where a VNC viewer watches the screen (127.0.0.1), or null unless display: { vnc: true }. */
+  vnc(): { port: number; password: string } | null;
   checkpoint(tag: string): Promise<void>;
   /** Returns to checkpoint `tag`, running processes included. */
   revert(tag: string): Promise<void>;

@@ -7,6 +7,7 @@
 const { Sandbox } = require('./lib/sandbox');
 const { Pool } = require('./lib/pool');
 const errors = require('./lib/errors');
+const { Key } = require('./lib/desktop');
 
 const { errorFor, ...publicErrors } = errors;
-module.exports = { Sandbox, Pool, ...publicErrors };
+module.exports = { Sandbox, Pool, Key, ...publicErrors };

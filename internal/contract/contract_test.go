@@ -178,7 +178,7 @@ def every(fn, **special):
     return {p: special.get(p, "x") for p in inspect.signature(fn).parameters}
 cfg = msgpack.unpackb(_core.encode_config(**every(_core.encode_config,
     port_forwards=[(1, 2)], extra_qemu_args=["a"], extra_kernel_args=["a"], mounts=[("/h", "/g")], metadata={"a": "b"},
-    network_policy=NetworkPolicy(allow_out=["a"]))))
+    network_policy=NetworkPolicy(allow_out=["a"]), display=True, enable_display=True)))
 req = msgpack.unpackb(_core.encode_request(**every(_core.encode_request, env={"A": "b"})), raw=False)
 print(json.dumps({"codes": codes, "config_keys": list(cfg), "request_keys": list(req)}))
 `
@@ -192,7 +192,7 @@ const codes = {};
 for (const cls of Object.values(errors)) {
   if (typeof cls === "function" && cls.status > 0) codes[cls.code] = cls.status;
 }
-const special = { portForwards: [{ host: 1, guest: 2 }], extraQemuArgs: ["a"], extraKernelArgs: ["a"], env: { A: "b" }, timeout: 1, maxOutput: 1, metadata: { a: "b" }, networkPolicy: { allowOut: ["a"] } };
+const special = { portForwards: [{ host: 1, guest: 2 }], extraQemuArgs: ["a"], extraKernelArgs: ["a"], env: { A: "b" }, timeout: 1, maxOutput: 1, metadata: { a: "b" }, networkPolicy: { allowOut: ["a"] }, display: true };
 const options = (keys) => Object.fromEntries(keys.filter((k) => !["onStdout", "onStderr", "signal"].includes(k)).map((k) => [k, special[k] ?? "x"]));
 const cfg = decode(encodeConfig(options(Object.keys(CONFIG_KEYS))));
 const req = decode(encodeRequest("true", options(EXECUTE_KEYS)));

@@ -8,6 +8,7 @@ const { encode } = require('@msgpack/msgpack');
 const { InvalidConfigError, BadRequestError } = require('./errors');
 const { packageImageDirs } = require('./images');
 const { policyMap } = require('./network');
+const { displayMap } = require('./desktop');
 
 const CONFIG_KEYS = {
   image: 'image',
@@ -31,6 +32,7 @@ const CONFIG_KEYS = {
   apiKey: 'api_key',
   metadata: 'metadata', // { key: value }
   idleTimeout: 'idle_timeout',
+  display: 'display', // true | { width, height, vnc }: lib/desktop.js
 };
 
 /** Whether a sandbox of these options is a server's (the library's rule: the server option, else $QUICKSAND_SERVER). */
@@ -65,6 +67,10 @@ function encodeConfig(options) {
     if (options[js] !== undefined && options[js] !== null) cfg[wire] = options[js];
   }
   if (cfg.network_policy !== undefined) cfg.network_policy = policyMap(cfg.network_policy);
+  if (cfg.display !== undefined) {
+    cfg.display = displayMap(cfg.display);
+    if (cfg.display === null) delete cfg.display; // false: none, the library's default
+  }
   // After the caller's folders, those of installed image packages (lib/images.js).
   // (Anything but an array is left for the library to refuse.)
   // A server looks for images itself.

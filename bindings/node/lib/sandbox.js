@@ -9,6 +9,7 @@ const { network } = require('./network');
 const { remote } = require('./remote');
 const { processes, Process } = require('./process');
 const { code } = require('./code');
+const { desktop } = require('./desktop');
 const { encodeConfig, encodeRequest } = require('./options');
 const { SandboxNotRunningError } = require('./errors');
 
@@ -357,6 +358,57 @@ class Sandbox {
 
   /** The network guard's counts since the sandbox started: { allowed, dropped, namesAllowed, namesRefused }. */
   networkStats() { return network.stats(this.#live()); }
+
+  // --- the desktop (a sandbox started with `display`) ---------------------------
+  // Driven from the host through QEMU, not by a program in the guest.
+  // Coordinates are pixels, (0, 0) the top left corner. Each call on a
+  // sandbox without a display rejects with BadRequestError.
+
+  /** The screen as a PNG image (a Buffer); with `path` it is also written to that file on the host. */
+  async screenshot(path) { return desktop.screenshot(this.#live(), path); }
+
+  /** The screen's size in pixels, as the guest has it now: { width, height }. */
+  async queryDisplaySize() { return desktop.displaySize(this.#live()); }
+
+  /**
+   * Types `text` on a US keyboard (shift where it needs it). Printable ASCII, newline and tab
+   * only: another character rejects with BadRequestError naming it, before anything is typed.
+   */
+  async typeText(text) { return desktop.typeText(this.#live(), text); }
+
+  /**
+   * Presses a key or a combination (pressKey(Key.CTRL, Key.ALT, 't')): each down in order, then
+   * up in reverse. A key is an X keysym name ("Return", "Page_Up", "F4"; case does not matter)
+   * or one printable character; an unknown one rejects with BadRequestError, nothing pressed.
+   */
+  async pressKey(...keys) { return desktop.pressKey(this.#live(), keys); }
+
+  /** Puts the pointer on pixel (x, y); off the screen rejects with BadRequestError. */
+  async mouseMove(x, y) { return desktop.mouseMove(this.#live(), x, y); }
+
+  /** Where mouseMove (or drag) last put the pointer, { x, y }, (0, 0) before any: QEMU does not report the guest's. */
+  async queryMousePosition() { return desktop.mousePosition(this.#live()); }
+
+  /** Clicks `button` ("left", the default, "right" or "middle") where the pointer is; twice with `double`. */
+  async mouseClick(button = 'left', double = false) { return desktop.mouseClick(this.#live(), button, double); }
+
+  /** Presses `button` (default "left") and holds it. */
+  async mouseDown(button = 'left') { return desktop.mouseDown(this.#live(), button); }
+
+  /** Releases `button` (default "left"). */
+  async mouseUp(button = 'left') { return desktop.mouseUp(this.#live(), button); }
+
+  /** Turns the wheel `dy` notches down (negative: up) and `dx` right (negative: left), where the pointer is. */
+  async scroll(dx = 0, dy = 0) { return desktop.scroll(this.#live(), dx, dy); }
+
+  /** Presses the left button at `start` [x, y], moves to `end` and releases it there. */
+  async drag(start, end) { return desktop.drag(this.#live(), start, end); }
+
+  /**
+   * Where a VNC viewer watches the screen: { port (on 127.0.0.1), password (8 characters, this
+   * sandbox's own) }, or null unless the sandbox was started with display: { vnc: true }.
+   */
+  vnc() { return desktop.vnc(this.#live()); }
 
   /** Returns to checkpoint `tag`, running processes included; executes in flight reject with CallCancelledError. */
   async revert(tag) {

@@ -4,7 +4,7 @@
 import {
   Sandbox, Pool, Process, ExecuteResult, FileInfo, MountHandle, NetworkPolicy, NetworkStats, SandboxOptions, SandboxSummary,
   QuicksandError, NotFoundError, BadRequestError, SandboxNotRunningError,
-  Execution, Result, ExecutionError, CodeContext, Logs,
+  Execution, Result, ExecutionError, CodeContext, Logs, Key, KeyName, DisplayOptions,
 } from '../index';
 
 export async function everyCall(): Promise<void> {
@@ -86,6 +86,31 @@ export async function everyCall(): Promise<void> {
   const counts: NetworkStats = sb.networkStats();
   const netCounts: [number, number, number, number] = [counts.allowed, counts.dropped, counts.namesAllowed, counts.namesRefused];
   void [guarded, netCounts];
+
+  const screen: DisplayOptions = { width: 1024, height: 768, vnc: true };
+  const desk: Sandbox = await Sandbox.start({ image: 'debian-desktop', memory: 1536, display: screen });
+  await Sandbox.start({ image: 'debian-desktop', display: true });
+  const shot: Buffer = await desk.screenshot();
+  await desk.screenshot('/tmp/screen.png');
+  const size: { width: number; height: number } = await desk.queryDisplaySize();
+  const enter: KeyName = Key.ENTER;
+  await desk.pressKey(Key.CTRL, Key.ALT, 't');
+  await desk.typeText('ls\n');
+  await desk.pressKey(enter);
+  await desk.mouseMove(10, 20);
+  const at: { x: number; y: number } = await desk.queryMousePosition();
+  await desk.mouseClick('right', true);
+  await desk.mouseClick();
+  await desk.mouseDown();
+  await desk.mouseUp('left');
+  await desk.scroll(0, -3);
+  await desk.drag([1, 2], [3, 4]);
+  const watch: { port: number; password: string } | null = desk.vnc();
+  // @ts-expect-error a button has one of three names
+  await desk.mouseClick('fourth');
+  // @ts-expect-error display is true or DisplayOptions
+  await Sandbox.start({ display: 'yes' });
+  void [shot, size, at, watch?.port, watch?.password];
 
   await sb.checkpoint('c');
   await sb.revert('c');
