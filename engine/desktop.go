@@ -391,6 +391,25 @@ func checkDisplayImage(cfg Config, name string, desktop bool) error {
 	return nil
 }
 
+// saveDisplay gives a sandbox resumed from a save the screen the save has
+// ("WxH", or "" for none): its devices are in the saved state. The caller's
+// VNC choice stays; a display asked of a save without one is refused.
+func saveDisplay(cfg *Config, saved string) error {
+	if saved == "" {
+		if cfg.Display != nil {
+			return newError(KindInvalidConfig, nil, "config field display: the save was made without a display")
+		}
+		return nil
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(saved, "%dx%d", &w, &h); err != nil {
+		return newError(KindInvalidConfig, err, "the save's display %q", saved)
+	}
+	vnc := cfg.Display != nil && cfg.Display.VNC
+	cfg.Display = &Display{Width: w, Height: h, VNC: vnc}
+	return nil
+}
+
 // qemuDisplay is the QEMU side of cfg's display.
 func qemuDisplay(cfg Config) *qemu.Display {
 	if cfg.Display == nil {

@@ -164,10 +164,10 @@ func TestDesktop(t *testing.T) {
 	})
 }
 
-// A warm-started desktop answers a screenshot at once, with the desktop
-// drawn (the template was taken once it was up), and a display needs an
-// image with a desktop.
-func TestDesktopWarmStartAndErrors(t *testing.T) {
+// A warm-started (or pooled) desktop answers a screenshot at once, with
+// the desktop drawn (the template was taken once it was up), a save takes
+// the screen with it, and a display needs an image with a desktop.
+func TestDesktopWarmStartPoolSaveAndErrors(t *testing.T) {
 	ctx := context.Background()
 	startSandbox(t, desktopConfig).Stop(ctx) // the template, if it is not there yet
 	began := time.Now()
@@ -178,7 +178,44 @@ func TestDesktopWarmStartAndErrors(t *testing.T) {
 		t.Errorf("a warm-started desktop's first screenshot has %d colours", n)
 	}
 
-	_, err := Start(ctx, Config{Display: &Display{}})
+	// A pool hands out desktops as ready as a warm start's.
+	pool, err := NewPool(desktopConfig, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	pooled, err := pool.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pooled.Stop(ctx)
+	if n := colours(screenshot(t, pooled)); n < 3 {
+		t.Errorf("a pooled desktop's first screenshot has %d colours", n)
+	}
+	// A save takes the screen with it: resumed without asking for a
+	// display, the sandbox has the saved one, as it was.
+	if err := sb.PressKey(ctx, "ctrl", "alt", "t"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 2*time.Minute, "an xterm", func() bool {
+		r, err := sb.Execute(ctx, ExecRequest{Command: "pgrep -x xterm"})
+		return err == nil && r.ExitCode == 0
+	})
+	time.Sleep(2 * time.Second)
+	saved := screenshot(t, sb)
+	dir, err := sb.Save(ctx, filepath.Join(t.TempDir(), "desk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := startSandbox(t, Config{Image: dir})
+	if d := differing(saved, screenshot(t, resumed)); d > 0.001 {
+		t.Errorf("the resumed save's screen differs from the saved one by %.4f", d)
+	}
+	if err := resumed.TypeText(ctx, "exit\n"); err != nil {
+		t.Error(err)
+	}
+
+	_, err = Start(ctx, Config{Display: &Display{}})
 	if KindOf(err) != KindInvalidConfig || !strings.Contains(err.Error(), "no desktop") {
 		t.Errorf("a display on the default image: %v", err)
 	}
@@ -254,4 +291,35 @@ func TestDesktopBrowser(t *testing.T) {
 		}
 		return magenta > n/2
 	})
+}
+
+// Guest root takes the desktop down (X killed, the agent killed): the
+// host's screenshots and input go on, through QEMU, with no hang.
+func TestDesktopWhenTheGuestKillsIt(t *testing.T) {
+	ctx := context.Background()
+	sb := startSandbox(t, desktopConfig)
+	if _, err := sb.Execute(ctx, ExecRequest{Command: "pkill -9 -x Xorg; pkill -9 -x jwm; true"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = sb.Execute(ctx, ExecRequest{Command: "kill -9 $(pgrep -f 'quicksand-agent' | grep -vx 1)", Timeout: 5 * time.Second})
+	limited, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		raw, err := sb.Screenshot(limited)
+		if err != nil {
+			t.Fatalf("a screenshot with X and the agent killed: %v", err)
+		}
+		if w, h, err := PNGSize(raw); err != nil || w < 320 || h < 200 {
+			t.Fatalf("%d %d %v", w, h, err)
+		}
+		if err := sb.TypeText(limited, "still here\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.MouseMove(limited, 10, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if limited.Err() != nil {
+		t.Fatal("the calls needed the test's deadline")
+	}
 }

@@ -169,6 +169,9 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Accel: string(sb.accel), GuestPort: sb.guestPort,
 		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339), Sealed: true,
 	}
+	if d := sb.cfg.Display; d != nil {
+		m.Save.Display = fmt.Sprintf("%dx%d", d.Width, d.Height)
+	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644); err != nil {
 		return err
@@ -256,6 +259,9 @@ func startFromSave(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 	s := plan.img.Manifest.Save
 	plan.accel = Accel(s.Accel)
 	plan.cfg.MemoryMiB, plan.cfg.CPUs = s.MemoryMiB, s.CPUs
+	if err := saveDisplay(&plan.cfg, s.Display); err != nil {
+		return nil, err
+	}
 	if !s.Sealed {
 		plan.cfg.Logger.Warn("this save was made before saves were sealed: until the engine rekeys it, whoever read its token from the guest could reach it; save it again to seal it", "save", plan.img.Dir)
 	}

@@ -67,6 +67,9 @@ type SaveInfo struct {
 	// it takes its new one only from the resuming QEMU's fw_cfg (saves
 	// made before sealing existed are rekeyed with their old token).
 	Sealed bool `json:"sealed,omitempty"`
+	// Display is the saved VM's screen, "WIDTHxHEIGHT" ("": none): its
+	// devices are part of the state, so the resumed VM has them too.
+	Display string `json:"display,omitempty"`
 }
 
 // AgentQuicksand marks an image whose guest runs Quicksand's own agent. It
