@@ -168,12 +168,14 @@ class Execution:
 Invoke = Callable[[Any, Any, int, Any, Any], int]
 
 
-def start(invoke: Invoke, deliver: Deliver, prepare: Optional[Prepare], decode: Decode = ExecuteResult._from_wire) -> int:
+def start(invoke: Invoke, deliver: Deliver, prepare: Optional[Prepare], decode: Optional[Decode] = None) -> int:
     """Starts an asynchronous call (an execute, an attach or a code run)
     whose events go to deliver, its chunks made ready by prepare (None: the
     library collects the output itself and sends no chunks), its result
     made by decode; returns the library's call id."""
     streaming = prepare is not None
+    if decode is None:  # looked up now, not when this module was loaded
+        decode = ExecuteResult._from_wire
     with _calls_lock:
         key = next(_ids)
         _calls[key] = (deliver, prepare, decode)

@@ -167,6 +167,10 @@ def follow_blocking(handle: "Handle", request: bytes, callbacks: Callbacks) -> E
     call_id = 0
     run = CodeRun(callbacks, lambda: handle.cancel(call_id))
     call_id = _start(handle, request, events.put)
+    # The async callbacks' loop is this call's own, never the thread's
+    # current one: asyncio.run would leave the thread without one (and
+    # the caller's own asyncio code, or pytest-asyncio, failing after).
+    loop: Optional[asyncio.AbstractEventLoop] = None
     try:
         while not run.over:
             try:
@@ -176,11 +180,16 @@ def follow_blocking(handle: "Handle", request: bytes, callbacks: Callbacks) -> E
                 continue
             value = run.handle(event)
             if inspect.isawaitable(value):
+                if loop is None:
+                    loop = asyncio.new_event_loop()
                 try:
-                    asyncio.run(_await(value))
+                    loop.run_until_complete(_await(value))
                 except BaseException as e:  # noqa: BLE001 - handed to the caller
                     run.fail(e)
     except BaseException:
         handle.cancel(call_id)
         raise
+    finally:
+        if loop is not None:
+            loop.close()
     return run.outcome()
