@@ -133,26 +133,16 @@ func qs_sandbox_list_code_contexts(h *C.qs_sandbox, list *C.qs_buffer, errOut **
 	})
 }
 
-// codeContextCall finds the sandbox and the context id a call names.
-func codeContextCall(h *C.qs_sandbox, id *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.qs_status {
-	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
-		if id == nil {
-			return invalidHandle(what + ": the context id is NULL")
-		}
-		return op(sb, C.GoString(id))
-	})
-}
-
 //export qs_sandbox_restart_code_context
 func qs_sandbox_restart_code_context(h *C.qs_sandbox, contextID *C.char, errOut **C.qs_error) C.qs_status {
-	return codeContextCall(h, contextID, "qs_sandbox_restart_code_context", errOut, func(sb *engine.Sandbox, id string) error {
+	return namedCall(h, contextID, "qs_sandbox_restart_code_context", "context id", errOut, func(sb *engine.Sandbox, id string) error {
 		return sb.RestartCodeContext(context.Background(), id)
 	})
 }
 
 //export qs_sandbox_remove_code_context
 func qs_sandbox_remove_code_context(h *C.qs_sandbox, contextID *C.char, errOut **C.qs_error) C.qs_status {
-	return codeContextCall(h, contextID, "qs_sandbox_remove_code_context", errOut, func(sb *engine.Sandbox, id string) error {
+	return namedCall(h, contextID, "qs_sandbox_remove_code_context", "context id", errOut, func(sb *engine.Sandbox, id string) error {
 		return sb.RemoveCodeContext(context.Background(), id)
 	})
 }

@@ -335,16 +335,12 @@ func qs_buffer_free(buf *C.qs_buffer) {
 	buf.data, buf.len = nil, 0
 }
 
-// snapshotCall runs a snapshot operation on a sandbox with a C string
-// argument.
-func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.qs_status {
-	return guard(errOut, func() error {
-		sb, err := lookup(h)
-		if err != nil {
-			return err
-		}
+// namedCall runs op on a sandbox with a C string argument (a checkpoint's
+// name, a code context's id), which may not be NULL.
+func namedCall(h *C.qs_sandbox, arg *C.char, what, argName string, errOut **C.qs_error, op func(*engine.Sandbox, string) error) C.qs_status {
+	return withSandbox(h, errOut, func(sb *engine.Sandbox) error {
 		if arg == nil {
-			return invalidHandle(what + ": the name is NULL")
+			return invalidHandle(what + ": the " + argName + " is NULL")
 		}
 		return op(sb, C.GoString(arg))
 	})
@@ -352,14 +348,14 @@ func snapshotCall(h *C.qs_sandbox, arg *C.char, what string, errOut **C.qs_error
 
 //export qs_sandbox_checkpoint
 func qs_sandbox_checkpoint(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.qs_status {
-	return snapshotCall(h, tag, "qs_sandbox_checkpoint", errOut, func(sb *engine.Sandbox, t string) error {
+	return namedCall(h, tag, "qs_sandbox_checkpoint", "name", errOut, func(sb *engine.Sandbox, t string) error {
 		return sb.Checkpoint(context.Background(), t)
 	})
 }
 
 //export qs_sandbox_revert
 func qs_sandbox_revert(h *C.qs_sandbox, tag *C.char, errOut **C.qs_error) C.qs_status {
-	return snapshotCall(h, tag, "qs_sandbox_revert", errOut, func(sb *engine.Sandbox, t string) error {
+	return namedCall(h, tag, "qs_sandbox_revert", "name", errOut, func(sb *engine.Sandbox, t string) error {
 		return sb.Revert(context.Background(), t)
 	})
 }
@@ -369,7 +365,7 @@ func qs_sandbox_save(h *C.qs_sandbox, name *C.char, pathOut *C.qs_buffer, errOut
 	if pathOut != nil {
 		pathOut.data, pathOut.len = nil, 0
 	}
-	return snapshotCall(h, name, "qs_sandbox_save", errOut, func(sb *engine.Sandbox, n string) error {
+	return namedCall(h, name, "qs_sandbox_save", "name", errOut, func(sb *engine.Sandbox, n string) error {
 		dir, err := sb.Save(context.Background(), n)
 		if err == nil && pathOut != nil {
 			setText(pathOut, []byte(dir))

@@ -299,17 +299,28 @@ func (s *server) codeContextsRoute(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *server) codeContextRestart(w http.ResponseWriter, r *http.Request) {
+// namedContext reads a CodeContextID request and finds its context; false
+// when it answered the request already.
+func (s *server) namedContext(w http.ResponseWriter, r *http.Request) (*codeContext, bool) {
 	var req protocol.CodeContextID
 	if !readJSON(w, r, &req) {
-		return
+		return nil, false
+	}
+	if req.ID == "" {
+		writeError(w, http.StatusBadRequest, "missing id")
+		return nil, false
 	}
 	c, herr := s.code.find(req.ID, "")
-	if req.ID == "" {
-		herr = &httpError{http.StatusBadRequest, "missing id"}
-	}
 	if herr != nil {
 		writeError(w, herr.status, herr.detail)
+		return nil, false
+	}
+	return c, true
+}
+
+func (s *server) codeContextRestart(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.namedContext(w, r)
+	if !ok {
 		return
 	}
 	if !c.take(r.Context()) {
@@ -324,19 +335,11 @@ func (s *server) codeContextRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) codeContextRemove(w http.ResponseWriter, r *http.Request) {
-	var req protocol.CodeContextID
-	if !readJSON(w, r, &req) {
+	c, ok := s.namedContext(w, r)
+	if !ok {
 		return
 	}
-	c, herr := s.code.find(req.ID, "")
-	if req.ID == "" {
-		herr = &httpError{http.StatusBadRequest, "missing id"}
-	}
-	if herr != nil {
-		writeError(w, herr.status, herr.detail)
-		return
-	}
-	s.code.remove(req.ID)
+	s.code.remove(c.info.ID)
 	// A run in progress ends now: its kernel is killed under it (a bash
 	// cell runs to its end or its timeout).
 	c.mu.Lock()

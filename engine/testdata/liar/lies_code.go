@@ -12,26 +12,13 @@ import (
 // Events; the real one is guest-agent/code.go) and the contexts' list.
 func init() {
 	events := func(send func(w http.ResponseWriter, flush func() error)) lie {
-		return lie{protocol.PathCodeRun, func(w http.ResponseWriter, _ *http.Request, _ []string) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			send(w, http.NewResponseController(w).Flush)
-		}}
+		return eventLie(protocol.PathCodeRun, send)
 	}
 	chunk := strings.Repeat("y", 32<<10)
 	// Results without end, and never the end event.
-	lies["code-endless"] = events(func(w http.ResponseWriter, flush func() error) {
-		for {
-			if _, err := fmt.Fprintf(w, "data: {\"type\":\"result\",\"result\":{\"data\":{\"text/plain\":%q}}}\n\n", chunk); err != nil {
-				return
-			}
-			flush()
-		}
-	})
+	lies["code-endless"] = events(endlessEvents("data: {\"type\":\"result\",\"result\":{\"data\":{\"text/plain\":%q}}}\n\n"))
 	// No event at all, the stream held open.
-	lies["code-silent"] = events(func(w http.ResponseWriter, flush func() error) {
-		flush()
-		<-make(chan struct{})
-	})
+	lies["code-silent"] = events(silentEvents)
 	// An event that is not JSON, after a good one.
 	lies["code-malformed"] = events(func(w http.ResponseWriter, flush func() error) {
 		fmt.Fprint(w, "data: {\"type\":\"stdout\",\"text\":\"ok\"}\n\ndata: {\"type\":\"result\",\"result\":\n\n")

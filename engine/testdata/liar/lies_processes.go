@@ -13,26 +13,13 @@ import (
 // guest-agent/processes.go) and their list (GET /processes).
 func init() {
 	events := func(send func(w http.ResponseWriter, flush func() error)) lie {
-		return lie{protocol.PathProcessOutput, func(w http.ResponseWriter, _ *http.Request, _ []string) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			send(w, http.NewResponseController(w).Flush)
-		}}
+		return eventLie(protocol.PathProcessOutput, send)
 	}
 	chunk := strings.Repeat("y", 32<<10)
 	// Output without end, and never an exit.
-	lies["output-endless"] = events(func(w http.ResponseWriter, flush func() error) {
-		for {
-			if _, err := fmt.Fprintf(w, "data: {\"stream\":\"stdout\",\"data\":%q}\n\n", chunk); err != nil {
-				return
-			}
-			flush()
-		}
-	})
+	lies["output-endless"] = events(endlessEvents("data: {\"stream\":\"stdout\",\"data\":%q}\n\n"))
 	// No output and no exit: the stream stays open, silent.
-	lies["output-silent"] = events(func(w http.ResponseWriter, flush func() error) {
-		flush()
-		<-make(chan struct{})
-	})
+	lies["output-silent"] = events(silentEvents)
 	// An event that is not JSON.
 	lies["output-malformed"] = events(func(w http.ResponseWriter, flush func() error) {
 		fmt.Fprint(w, "data: {\"stream\":\"stdout\",\"data\":\"ok\"}\n\ndata: {\"stream\":\"stdout\",\"data\":\n\n")

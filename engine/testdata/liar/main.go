@@ -46,6 +46,34 @@ type lie struct {
 // lies are the scenarios, by name: each lies_*.go adds its own in init.
 var lies = map[string]lie{}
 
+// eventLie answers route with an event stream that send writes.
+func eventLie(route string, send func(w http.ResponseWriter, flush func() error)) lie {
+	return lie{route, func(w http.ResponseWriter, _ *http.Request, _ []string) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		send(w, http.NewResponseController(w).Flush)
+	}}
+}
+
+// endlessEvents writes the event format (one %q verb for a 32 KiB chunk)
+// until the reader goes away.
+func endlessEvents(format string) func(w http.ResponseWriter, flush func() error) {
+	chunk := strings.Repeat("y", 32<<10)
+	return func(w http.ResponseWriter, flush func() error) {
+		for {
+			if _, err := fmt.Fprintf(w, format, chunk); err != nil {
+				return
+			}
+			flush()
+		}
+	}
+}
+
+// silentEvents holds the stream open and sends nothing.
+func silentEvents(w http.ResponseWriter, flush func() error) {
+	flush()
+	<-make(chan struct{})
+}
+
 // realAgent passes a request on to the real agent behind the liar (for a
 // lie that changes a request rather than its answer).
 var realAgent http.Handler
