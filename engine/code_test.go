@@ -63,6 +63,7 @@ func newContext(t *testing.T, sb *Sandbox, lang string) CodeContext {
 }
 
 func TestRunCodePython(t *testing.T) {
+	t.Parallel() // a VM of its own, CPU-bound under emulation: two at once use both cores
 	sb := pythonSandbox(t)
 	c := newContext(t, sb, LanguagePython)
 	in := func(code string) *Execution { return runCode(t, sb, CodeRequest{Code: code, Context: c.ID}) }
@@ -237,6 +238,7 @@ func TestRunCodePython(t *testing.T) {
 // before the first call (the template was taken with it), and its state
 // follows checkpoints and saves.
 func TestRunCodeFollowsSnapshots(t *testing.T) {
+	t.Parallel() // a VM of its own, CPU-bound under emulation: two at once use both cores
 	ctx := context.Background()
 	sb := startSandbox(t, Config{Image: "debian-python", MemoryMiB: 1024})
 	list, err := sb.CodeContexts(ctx)

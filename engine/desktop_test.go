@@ -73,6 +73,7 @@ func until(t *testing.T, limit time.Duration, what string, cond func() bool) {
 }
 
 func TestDesktop(t *testing.T) {
+	t.Parallel() // a VM of its own, CPU-bound under emulation: two at once use both cores
 	ctx := context.Background()
 	sb := startSandbox(t, desktopConfig)
 
@@ -168,6 +169,7 @@ func TestDesktop(t *testing.T) {
 // the desktop drawn (the template was taken once it was up), a save takes
 // the screen with it, and a display needs an image with a desktop.
 func TestDesktopWarmStartPoolSaveAndErrors(t *testing.T) {
+	t.Parallel() // a VM of its own, CPU-bound under emulation: two at once use both cores
 	ctx := context.Background()
 	startSandbox(t, desktopConfig).Stop(ctx) // the template, if it is not there yet
 	began := time.Now()
@@ -260,6 +262,7 @@ func TestDesktopVNC(t *testing.T) {
 // The browser opens a page served from the host's loopback, and the screen
 // shows it: the page is one colour, which the screenshot then holds.
 func TestDesktopBrowser(t *testing.T) {
+	t.Parallel() // a VM of its own, CPU-bound under emulation: two at once use both cores
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
