@@ -130,10 +130,4 @@ func codeContextMap(c engine.CodeContext) map[string]any {
 func EncodeCodeContext(c engine.CodeContext) []byte { return encodeSorted(codeContextMap(c)) }
 
 // EncodeCodeContexts lists code contexts: an array of those maps.
-func EncodeCodeContexts(list []engine.CodeContext) []byte {
-	out := make([]any, len(list))
-	for i, c := range list {
-		out[i] = codeContextMap(c)
-	}
-	return encodeSorted(out)
-}
+func EncodeCodeContexts(list []engine.CodeContext) []byte { return encodeMaps(list, codeContextMap) }

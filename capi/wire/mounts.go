@@ -40,10 +40,13 @@ func mountMap(h engine.MountHandle) map[string]any {
 func EncodeMount(h engine.MountHandle) []byte { return encodeSorted(mountMap(h)) }
 
 // EncodeMounts encodes a list of mount handles.
-func EncodeMounts(hs []engine.MountHandle) []byte {
-	list := make([]any, len(hs))
-	for i, h := range hs {
-		list[i] = mountMap(h)
+func EncodeMounts(hs []engine.MountHandle) []byte { return encodeMaps(hs, mountMap) }
+
+// encodeMaps encodes a list as an array of the maps toMap makes of it.
+func encodeMaps[T any](items []T, toMap func(T) map[string]any) []byte {
+	list := make([]any, len(items))
+	for i, it := range items {
+		list[i] = toMap(it)
 	}
 	return encodeSorted(list)
 }
