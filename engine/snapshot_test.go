@@ -53,6 +53,14 @@ func TestWarmStartedSandboxesAreTheirOwn(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the template's metadata is not owner-only: %v %v", fi.Mode(), err)
 	}
+	// The RAM file's zero pages were given back (sparse.go): the clones
+	// above ran from it all the same.
+	ram := filepath.Join(tpl.dir, templateRAM)
+	size, onDisk := fileSize(ram), allocatedBytes(t, ram)
+	t.Logf("template RAM: %d MiB, %d MiB of it on disk", size>>20, onDisk>>20)
+	if onDisk > size/2 {
+		t.Fatalf("the template's RAM file keeps %d of its %d MiB on disk: its zero pages were not given back", onDisk>>20, size>>20)
+	}
 }
 
 func templatesIn(t *testing.T, dir string) []*template {

@@ -120,6 +120,7 @@ func (s templateStore) discard(t *template) { os.RemoveAll(t.dir) }
 // build boots the image cold with its RAM in a file, waits for the agent,
 // and freezes the VM into dir.
 func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key string, parts map[string]any) (*template, error) {
+	log := plan.cfg.Logger
 	build, err := makeLockedDir(filepath.Dir(dir), filepath.Base(dir)+buildSuffix+"*")
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "making the template folder")
@@ -146,6 +147,12 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	}
 	bootLog, _ := sb.ConsoleLog()
 	sb.Stop(ctx) // QEMU must be gone before anything maps the RAM file
+	// Most of the RAM file is zeros: give their blocks back (sparse.go).
+	if freed, err := punchZeroBlocks(filepath.Join(tmp, templateRAM)); err != nil {
+		log.Debug("the template's zero pages stay on disk", "err", err)
+	} else {
+		log.Debug("gave back the template's zero pages", "MiB", freed>>20)
+	}
 	_ = os.WriteFile(filepath.Join(tmp, templateLog), bootLog, 0o600)
 
 	t := &template{
