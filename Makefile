@@ -144,7 +144,16 @@ test-go: export QUICKSAND_TEST_NODE := $(shell command -v node)
 TEST_RUN := $(or $(QUICKSAND_TEST_RUN),$(shell date +%s)-$(shell od -An -N4 -tx4 /dev/urandom | tr -d ' '))
 test test-go test-c test-python test-node test-dist test-leaks: export QUICKSAND_TEST_RUN := $(TEST_RUN)
 
+# What make test keeps on disk at its peak, measured in a clean clone: the
+# images and their build, templates, venvs, packages, the tests' own files.
+# Less free than this and tests fail with "No space left on device" (the
+# guest's disk writes pause the VM): say so first.
+TEST_DISK_GIB := 10
+
 test: deps agent lib
+	@free=$$(df -Pk $(OUT) /tmp | awk 'NR > 1 {print int($$4 / 1048576)}' | sort -n | head -1); \
+	echo "==> $$free GiB free on disk (make test needs about $(TEST_DISK_GIB))"; \
+	[ "$$free" -ge $(TEST_DISK_GIB) ] || echo "WARNING: only $$free GiB free under $(OUT) or /tmp: tests may fail for want of space"
 	$(MAKE) image-all IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) image IMAGE=debian-desktop ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
@@ -158,6 +167,7 @@ test: deps agent lib
 interop-image:
 	bash build/quicksand-package.sh $(IMAGES_DIR) $(OUT)
 	$(OUT)/interop-venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps $(OUT)/quicksand-go-debian
+	rm -rf $(OUT)/quicksand-go-debian/build # setuptools' copy of the images (0.45 GB)
 
 # No test may leave a VM behind: any QEMU process whose environment holds
 # this run's QUICKSAND_TEST_RUN is a leak once the suites are done. A VM

@@ -212,7 +212,9 @@ fi
 root_name=rootfs
 [ "$name" = debian ] || root_name="rootfs-$name"
 disk="$work/$root_name.ext4"
-key="$suite $debarch $packages $extra_packages${extra_packages:+ slim held-stubs:$stub_packages}"
+# What the root disk is made from; a disk whose key (in $disk.key) differs
+# is made again.
+key="$suite $debarch $packages $extra_packages${extra_packages:+ slim held-stubs:$stub_packages} customize:$(sha256sum "$here/rootfs-customize.sh" | cut -c1-16)"
 if [ "$debarch" != "$(dpkg --print-architecture)" ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
 	# Foreign binaries run through qemu-user-static and binfmt_misc.
 	[ "$(id -u)" = 0 ] || { echo "image.sh: building the $arch image here needs qemu-user-static registered with binfmt_misc: run 'sudo make deps' (or build it once as root)" >&2; exit 1; }
@@ -223,23 +225,24 @@ fi
 # fakeroot's tools, the ones it recorded).
 mkfs_root=(mkfs.ext4 -q -F -L quicksand-root)
 quiet_bootstrap() { while read -r line; do case "$line" in I:\ Retrieving* | I:\ Validating* | I:\ Resolving* | I:\ Checking* | I:\ Found*) ;; *) echo "    $line" ;; esac; done; }
-if [ "$(id -u)" = 0 ]; then
+if [ -e "$disk" ] && [ "$(cat "$disk.key" 2>/dev/null)" = "$key" ]; then
+	: # up to date
+elif [ "$(id -u)" = 0 ]; then
 	rootfs="$work/$root_name"
-	if [ ! -e "$rootfs/.quicksand-key" ] || [ "$(cat "$rootfs/.quicksand-key")" != "$key" ]; then
-		step "debootstrap $suite ($debarch, minbase + $packages)"
-		rm -rf "$rootfs"
-		mkdir -p "$out/cache/debs-$debarch"
-		debootstrap --variant=minbase --arch="$debarch" --include="$packages" \
-			--cache-dir="$(cd "$out/cache/debs-$debarch" && pwd)" "$suite" "$rootfs" "$(mirror)" | quiet_bootstrap
-		[ -x "$rootfs/bin/sh" ] || { echo "image.sh: debootstrap failed" >&2; exit 1; }
-		if [ -n "$extra_packages" ]; then
-			# Through apt in the new system: debootstrap's own resolver takes
-			# no virtual packages (python3-zmq needs one).
-			step "apt-get install $extra_packages"
-			# What dpkg installs from here on leaves out translations, manual
-			# pages and documentation (copyright notices kept): 140 MB of
-			# debian-desktop.
-			cat >"$rootfs/etc/dpkg/dpkg.cfg.d/quicksand-slim" <<'SLIM'
+	step "debootstrap $suite ($debarch, minbase + $packages)"
+	rm -rf --one-file-system "$rootfs"
+	mkdir -p "$out/cache/debs-$debarch"
+	debootstrap --variant=minbase --arch="$debarch" --include="$packages" \
+		--cache-dir="$(cd "$out/cache/debs-$debarch" && pwd)" "$suite" "$rootfs" "$(mirror)" | quiet_bootstrap
+	[ -x "$rootfs/bin/sh" ] || { echo "image.sh: debootstrap failed" >&2; exit 1; }
+	if [ -n "$extra_packages" ]; then
+		# Through apt in the new system: debootstrap's own resolver takes
+		# no virtual packages (python3-zmq needs one).
+		step "apt-get install $extra_packages"
+		# What dpkg installs from here on leaves out translations, manual
+		# pages and documentation (copyright notices kept): 140 MB of
+		# debian-desktop.
+		cat >"$rootfs/etc/dpkg/dpkg.cfg.d/quicksand-slim" <<'SLIM'
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 path-exclude=/usr/share/man/*
@@ -247,39 +250,39 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/doc/*
 path-include=/usr/share/doc/*/copyright
 SLIM
-			mount -t proc proc "$rootfs/proc"
-			mount --bind "$out/cache/debs-$debarch" "$rootfs/var/cache/apt/archives"
-			trap 'umount "$rootfs/var/cache/apt/archives" "$rootfs/proc" 2>/dev/null || true' EXIT
-			chroot "$rootfs" apt-get -q update >/dev/null
-			for stub in $stub_packages; do
-				# An empty package of the version apt would install, which
-				# the packages that depend on it take for the real one.
-				version=$(chroot "$rootfs" apt-cache policy "$stub" | awk '/Candidate:/ {print $2}')
-				mkdir -p "$rootfs/tmp/stub/DEBIAN"
-				printf 'Package: %s\nVersion: %s\nArchitecture: %s\nMulti-Arch: same\nMaintainer: Quicksand-Go <build/image.sh>\nDescription: empty stand-in for %s in a Quicksand-Go image\n' \
-					"$stub" "$version" "$debarch" "$stub" >"$rootfs/tmp/stub/DEBIAN/control"
-				dpkg-deb --build "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb" >/dev/null
-				chroot "$rootfs" dpkg -i /tmp/stub.deb >/dev/null
-				# Held: apt would otherwise take the real one for an upgrade.
-				chroot "$rootfs" apt-mark hold "$stub" >/dev/null
-				rm -rf "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb"
-			done
-			# shellcheck disable=SC2086 # a list of package names
-			DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get -q install -y --no-install-recommends $extra_packages | grep -E '^(E:|Err|[0-9]+ upgraded)' || true
-			umount "$rootfs/var/cache/apt/archives" "$rootfs/proc"
-			trap - EXIT
-			chroot "$rootfs" sh -c 'for p in "$@"; do dpkg -s "$p" >/dev/null || { echo "image.sh: $p did not install" >&2; exit 1; }; done' sh $extra_packages
-		fi
-		"$here/rootfs-customize.sh" "$rootfs"
-		echo "$key" >"$rootfs/.quicksand-key"
+		mount -t proc proc "$rootfs/proc"
+		mount --bind "$out/cache/debs-$debarch" "$rootfs/var/cache/apt/archives"
+		trap 'umount "$rootfs/var/cache/apt/archives" "$rootfs/proc" 2>/dev/null || true' EXIT
+		chroot "$rootfs" apt-get -q update >/dev/null
+		for stub in $stub_packages; do
+			# An empty package of the version apt would install, which
+			# the packages that depend on it take for the real one.
+			version=$(chroot "$rootfs" apt-cache policy "$stub" | awk '/Candidate:/ {print $2}')
+			mkdir -p "$rootfs/tmp/stub/DEBIAN"
+			printf 'Package: %s\nVersion: %s\nArchitecture: %s\nMulti-Arch: same\nMaintainer: Quicksand-Go <build/image.sh>\nDescription: empty stand-in for %s in a Quicksand-Go image\n' \
+				"$stub" "$version" "$debarch" "$stub" >"$rootfs/tmp/stub/DEBIAN/control"
+			dpkg-deb --build "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb" >/dev/null
+			chroot "$rootfs" dpkg -i /tmp/stub.deb >/dev/null
+			# Held: apt would otherwise take the real one for an upgrade.
+			chroot "$rootfs" apt-mark hold "$stub" >/dev/null
+			rm -rf "$rootfs/tmp/stub" "$rootfs/tmp/stub.deb"
+		done
+		# shellcheck disable=SC2086 # a list of package names
+		DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get -q install -y --no-install-recommends $extra_packages | grep -E '^(E:|Err|[0-9]+ upgraded)' || true
+		umount "$rootfs/var/cache/apt/archives" "$rootfs/proc"
+		trap - EXIT
+		chroot "$rootfs" sh -c 'for p in "$@"; do dpkg -s "$p" >/dev/null || { echo "image.sh: $p did not install" >&2; exit 1; }; done' sh $extra_packages
 	fi
-	if [ ! "$disk" -nt "$rootfs/.quicksand-key" ]; then
-		step "writing the ext4 root disk ($disk_size, sparse)"
-		rm -f "$disk.tmp"
-		"${mkfs_root[@]}" -d "$rootfs" "$disk.tmp" "$disk_size"
-		mv "$disk.tmp" "$disk"
-	fi
-elif [ ! -e "$disk" ] || [ "$(cat "$disk.key" 2>/dev/null)" != "$key" ]; then
+	"$here/rootfs-customize.sh" "$rootfs"
+	step "writing the ext4 root disk ($disk_size, sparse)"
+	rm -f "$disk.tmp"
+	"${mkfs_root[@]}" -d "$rootfs" "$disk.tmp" "$disk_size"
+	mv "$disk.tmp" "$disk"
+	echo "$key" >"$disk.key"
+	# The disk holds it all; the folder would only take space (0.8 GB for
+	# a variant). --one-file-system: never into a mount left behind.
+	rm -rf --one-file-system "$rootfs"
+else
 	for tool in mmdebstrap newuidmap fakeroot; do
 		command -v $tool >/dev/null ||
 			{ echo "image.sh: building as a user other than root needs mmdebstrap, uidmap and fakeroot (sudo apt install mmdebstrap uidmap fakeroot), or run it as root" >&2; exit 1; }
@@ -318,7 +321,10 @@ if [ ! "$dest/manifest.json" -nt "$0" ] || [ ! "$dest/manifest.json" -nt "$disk"
 	cp "$vmlinuz" "$tmp/vmlinuz"
 	[ "$arch" = x86_64 ] && cp "$work/vmlinux" "$tmp/vmlinux"
 	cp "$initrd" "$tmp/initrd.img"
-	cp --sparse=always "$disk" "$tmp/rootfs.ext4"
+	# A second name for the same file where it can be (the image is never
+	# written: sandboxes write to overlays over it, and a rebuild writes a
+	# new file): 0.25-0.9 GB an image not copied.
+	ln -f "$disk" "$tmp/rootfs.ext4" 2>/dev/null || cp --sparse=always "$disk" "$tmp/rootfs.ext4"
 	cat >"$tmp/manifest.json" <<EOF
 {
   "name": "$name",$manifest_extra
