@@ -1,0 +1,344 @@
+// Package mux carries many byte streams, each a net.Conn, over one
+// connection: the engine's HTTP requests to the guest agent over a
+// virtio-serial port, beside the port forward (issue 31). HTTP runs on the
+// streams unchanged, so every endpoint, its token check and its streaming
+// work the same on either transport.
+//
+// A frame is a 12-byte header, then its payload:
+//
+//	"QM"  type (1 byte)  0  stream id (4 bytes)  payload length (4 bytes)
+//
+// (big-endian). The client opens streams (odd ids); each side may have
+// at most Window bytes of a stream unread at the other end, and gives
+// credit back as its reader takes them (back-pressure per stream: a
+// stream whose reader stalls never holds up the others). A session begins
+// with the client's hello, carrying a random nonce; the server answers
+// with the same hello and drops every stream of the session before. So a
+// VM frozen in the middle of a session (a template, a save) and resumed
+// under a new engine is reset by that engine's first frame: no stream
+// crosses from one QEMU to another. A server that loses its place in the
+// byte stream (a frame cut by a freeze) skips to the next hello.
+package mux
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+const (
+	headerLen = 12
+	nonceLen  = 16
+	// MaxPayload bounds a data frame: writes are cut to it.
+	MaxPayload = 32 << 10
+	// Window is what a stream's reader may have unread before its writer
+	// waits.
+	Window = 256 << 10
+	// acceptBacklog bounds the streams opened and not yet accepted.
+	acceptBacklog = 64
+	// controlBacklog bounds the resets and hello answers waiting to go out.
+	controlBacklog = 64
+)
+
+type frameType byte
+
+const (
+	typeHello  frameType = 1 // stream 0; payload: the session's nonce
+	typeOpen   frameType = 2 // a new stream, client to server
+	typeData   frameType = 3
+	typeWindow frameType = 4 // payload: 4 bytes of credit given back
+	typeClose  frameType = 5 // the sender neither writes nor reads any more
+	typeReset  frameType = 6 // the stream is unknown or broken: drop it
+)
+
+var magic = [2]byte{'Q', 'M'}
+
+// ErrReset is what a stream's calls return once its session was reset
+// (a new client said hello) or it was reset by the other end.
+var ErrReset = errors.New("mux: stream reset")
+
+// ErrClosed is what calls return once the session or the stream was
+// closed on this side.
+var ErrClosed = fmt.Errorf("mux: %w", net.ErrClosed)
+
+type header struct {
+	typ    frameType
+	stream uint32
+	length uint32
+}
+
+func (h header) encode(payload []byte) []byte {
+	b := make([]byte, headerLen, headerLen+len(payload))
+	b[0], b[1], b[2] = magic[0], magic[1], byte(h.typ)
+	binary.BigEndian.PutUint32(b[4:], h.stream)
+	binary.BigEndian.PutUint32(b[8:], h.length)
+	return append(b, payload...)
+}
+
+// decodeHeader reads a header, or says it is not one.
+func decodeHeader(b []byte) (header, bool) {
+	h := header{typ: frameType(b[2]), stream: binary.BigEndian.Uint32(b[4:]), length: binary.BigEndian.Uint32(b[8:])}
+	if b[0] != magic[0] || b[1] != magic[1] || b[3] != 0 || h.typ < typeHello || h.typ > typeReset {
+		return h, false
+	}
+	switch h.typ {
+	case typeHello:
+		return h, h.stream == 0 && h.length == nonceLen
+	case typeData:
+		return h, h.stream != 0 && h.length <= MaxPayload
+	case typeWindow:
+		return h, h.stream != 0 && h.length == 4
+	default:
+		return h, h.stream != 0 && h.length == 0
+	}
+}
+
+// helloHeader is how every hello begins: what a server that lost its
+// place looks for.
+var helloHeader = header{typ: typeHello, length: nonceLen}.encode(nil)
+
+func helloFrame(nonce []byte) []byte {
+	return header{typ: typeHello, length: nonceLen}.encode(nonce)
+}
+
+// Session is one end of a multiplexed connection.
+type Session struct {
+	rw     io.ReadWriter
+	client bool
+
+	wmu sync.Mutex // one frame at a time, whole
+
+	mu      sync.Mutex
+	streams map[uint32]*Stream
+	nextID  uint32
+	nonce   []byte // the session's (the server: the last hello's)
+	err     error  // why the session ended, once it has
+	accept  chan *Stream
+	done    chan struct{}
+	// control holds the frames the reader answers with (resets, hellos):
+	// sent by a goroutine of their own, so that the reader never waits on
+	// a write, and two ends whose writes wait on each other's reads cannot
+	// stop each other.
+	control chan frame
+}
+
+type frame struct {
+	h       header
+	payload []byte
+}
+
+func newSession(rw io.ReadWriter, client bool) *Session {
+	s := &Session{rw: rw, client: client, streams: map[uint32]*Stream{}, nextID: 1,
+		done: make(chan struct{}), control: make(chan frame, controlBacklog)}
+	if !client {
+		s.accept = make(chan *Stream, acceptBacklog)
+	}
+	go s.sendControl()
+	return s
+}
+
+func (s *Session) sendControl() {
+	for {
+		select {
+		case f := <-s.control:
+			s.write(f.h, f.payload)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// answer queues a reset or a hello; one that finds the queue full is
+// dropped (a reset only hurries up what the other end finds out anyway).
+func (s *Session) answer(h header, payload []byte) {
+	select {
+	case s.control <- frame{h, payload}:
+	default:
+	}
+}
+
+// write sends one frame. A server's write that fails is dropped: the host
+// end went away, and its successor says hello before anything else.
+func (s *Session) write(h header, payload []byte) error {
+	h.length = uint32(len(payload))
+	frame := h.encode(payload)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.ended(); err != nil {
+		return err
+	}
+	_, err := s.rw.Write(frame)
+	if err != nil && s.client {
+		s.fail(err)
+	}
+	return err
+}
+
+func (s *Session) ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// fail ends the session and every stream with err.
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	streams := s.streams
+	s.streams = map[uint32]*Stream{}
+	s.mu.Unlock()
+	close(s.done)
+	for _, st := range streams {
+		st.broken(err)
+	}
+	if c, ok := s.rw.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// Close ends the session and its streams.
+func (s *Session) Close() error {
+	s.fail(ErrClosed)
+	return nil
+}
+
+// Done is closed once the session has ended; Err then says why.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err says why the session ended, nil while it has not.
+func (s *Session) Err() error { return s.ended() }
+
+// readLoop reads frames until the connection fails (a server: for ever,
+// skipping what it cannot read to the next hello).
+func (s *Session) readLoop(r io.Reader) {
+	hdr := make([]byte, headerLen)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			s.fail(err)
+			return
+		}
+		h, ok := decodeHeader(hdr)
+		if !ok {
+			if s.client {
+				s.fail(errors.New("mux: the other end sent a malformed frame"))
+				return
+			}
+			if err := skipToHello(r, hdr); err != nil {
+				s.fail(err)
+				return
+			}
+			h = header{typ: typeHello, length: nonceLen}
+		}
+		payload := make([]byte, h.length)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			s.fail(err)
+			return
+		}
+		s.handle(h, payload)
+	}
+}
+
+// skipToHello reads until the bytes read end with a hello's header; hdr
+// holds the bytes already read.
+func skipToHello(r io.Reader, hdr []byte) error {
+	window := append([]byte(nil), hdr...)
+	var one [1]byte
+	for {
+		if bytes.Equal(window, helloHeader) {
+			return nil
+		}
+		if _, err := io.ReadFull(r, one[:]); err != nil {
+			return err
+		}
+		window = append(window[1:], one[0])
+	}
+}
+
+func (s *Session) handle(h header, payload []byte) {
+	if h.typ == typeHello {
+		if !s.client {
+			s.hello(payload)
+		}
+		return // a client has its hello answered before it reads frames
+	}
+	s.mu.Lock()
+	st := s.streams[h.stream]
+	if st == nil && h.typ == typeOpen && !s.client && h.stream%2 == 1 {
+		st = newStream(s, h.stream)
+		select {
+		case s.accept <- st:
+			s.streams[h.stream] = st
+		default:
+			st = nil // too many waiting: refused below
+		}
+		s.mu.Unlock()
+		if st == nil {
+			s.answer(header{typ: typeReset, stream: h.stream}, nil)
+		}
+		return
+	}
+	s.mu.Unlock()
+	if st == nil {
+		// A stream this end does not have (closed, or never opened): say
+		// so, unless the frame was a goodbye itself.
+		if h.typ != typeReset && h.typ != typeClose {
+			s.answer(header{typ: typeReset, stream: h.stream}, nil)
+		}
+		return
+	}
+	switch h.typ {
+	case typeData:
+		if !st.received(payload) {
+			s.remove(st)
+			st.broken(errors.New("mux: the other end sent more than the window"))
+			s.answer(header{typ: typeReset, stream: h.stream}, nil)
+		}
+	case typeWindow:
+		if !st.credited(binary.BigEndian.Uint32(payload)) {
+			s.remove(st)
+			st.broken(errors.New("mux: the other end gave more credit than a window"))
+			s.answer(header{typ: typeReset, stream: h.stream}, nil)
+		}
+	case typeClose:
+		st.peerClosed()
+	case typeReset:
+		s.remove(st)
+		st.broken(ErrReset)
+	case typeOpen:
+		s.remove(st)
+		st.broken(errors.New("mux: the other end opened a stream that is open"))
+		s.answer(header{typ: typeReset, stream: h.stream}, nil)
+	}
+}
+
+// hello starts a new session on the server: the streams of any earlier one
+// are reset, since the client that had them is gone.
+func (s *Session) hello(nonce []byte) {
+	s.mu.Lock()
+	var old map[uint32]*Stream
+	if !bytes.Equal(nonce, s.nonce) {
+		s.nonce = nonce
+		old, s.streams = s.streams, map[uint32]*Stream{}
+	}
+	s.mu.Unlock()
+	for _, st := range old {
+		st.broken(ErrReset)
+	}
+	s.answer(header{typ: typeHello}, nonce)
+}
+
+func (s *Session) remove(st *Stream) {
+	s.mu.Lock()
+	if s.streams[st.id] == st {
+		delete(s.streams, st.id)
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,426 @@
+package mux
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pair is a client and a server session over a socket pair.
+func pair(t *testing.T) (*Session, *Session) {
+	t.Helper()
+	c, s := socketPair(t)
+	srv := Server(s)
+	t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := Client(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl, srv
+}
+
+func socketPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("unix", t.TempDir()+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+// httpOver serves handler on srv and returns a client whose connections
+// are streams of cl.
+func httpOver(t *testing.T, cl, srv *Session, handler http.Handler) *http.Client {
+	hs := &http.Server{Handler: handler}
+	go hs.Serve(srv)
+	t.Cleanup(func() { hs.Close() })
+	return &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return cl.Open() }}}
+}
+
+func TestHTTPOverStreams(t *testing.T) {
+	cl, srv := pair(t)
+	big := make([]byte, 3*Window+12345) // more than a window: credit must come back
+	rand.Read(big)
+	hc := httpOver(t, cl, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/echo" {
+			w.Write(body)
+			return
+		}
+		w.Write(big)
+	}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			msg := bytes.Repeat([]byte(fmt.Sprint(i)), 100000)
+			resp, err := hc.Post("http://sb/echo", "application/octet-stream", bytes.NewReader(msg))
+			if err != nil {
+				errs <- err
+				return
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Equal(got, msg) {
+				errs <- fmt.Errorf("echo %d: %d bytes back, want %d", i, len(got), len(msg))
+			}
+			resp, err = hc.Get("http://sb/big")
+			if err != nil {
+				errs <- err
+				return
+			}
+			got, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Equal(got, big) {
+				errs <- fmt.Errorf("big %d: %d bytes, want %d", i, len(got), len(big))
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestCancellingAStreamingCallEndsTheHandler(t *testing.T) {
+	cl, srv := pair(t)
+	ended := make(chan error, 1)
+	hc := httpOver(t, cl, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for {
+			if _, err := fmt.Fprintf(w, "data: tick\n\n"); err != nil {
+				ended <- err
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				ended <- r.Context().Err()
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://sb/stream", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if line != "data: tick\n" {
+		t.Fatalf("first line %q", line)
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the handler ended without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler went on after the call was cancelled")
+	}
+}
+
+func TestAStalledStreamHoldsUpNoOther(t *testing.T) {
+	cl, srv := pair(t)
+	stalled, err := cl.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sStalled, _ := srv.Accept() // never read
+	defer sStalled.Close()
+	// The writer gets a window's worth through, then waits.
+	stalled.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	n, err := stalled.Write(make([]byte, 2*Window))
+	if n != Window || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("wrote %d (%v), want a window (%d) and a timeout", n, err, Window)
+	}
+	// Another stream goes on.
+	other, _ := cl.Open()
+	sOther, _ := srv.Accept()
+	go io.Copy(sOther, sOther)
+	msg := make([]byte, 2*Window)
+	rand.Read(msg)
+	go other.Write(msg)
+	got := make([]byte, len(msg))
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(other, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the other stream: %v", err)
+	}
+	// Once the stalled one is read, its writer goes on.
+	go io.Copy(io.Discard, sStalled)
+	stalled.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := stalled.Write(make([]byte, 2*Window)); err != nil {
+		t.Fatalf("after the reader caught up: %v", err)
+	}
+}
+
+func TestDeadlinesAndClose(t *testing.T) {
+	cl, srv := pair(t)
+	st, _ := cl.Open()
+	sst, _ := srv.Accept()
+	st.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past its deadline: %v", err)
+	}
+	// A deadline moved into the past wakes a reader waiting now.
+	st.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() { _, err := st.Read(make([]byte, 1)); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	st.SetReadDeadline(time.Unix(1, 0))
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("woken read: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a deadline in the past did not wake the reader")
+	}
+	// What was written before a close is read, then EOF.
+	sst.Write([]byte("last words"))
+	sst.Close()
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(st)
+	if err != nil || string(got) != "last words" {
+		t.Fatalf("after the other end closed: %q, %v", got, err)
+	}
+	if _, err := st.Write([]byte("x")); err == nil {
+		t.Fatal("a write to a stream the other end closed went through")
+	}
+	st.Close()
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	// A session's end ends its streams and its Accept.
+	st2, _ := cl.Open()
+	cl.Close()
+	if _, err := st2.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a stream outlived its session")
+	}
+	if _, err := cl.Open(); err == nil {
+		t.Fatal("opened a stream on a closed session")
+	}
+}
+
+// switchboard is a server's connection that clients take turns on, as the
+// engines of a VM frozen and resumed do on its virtio-serial port.
+type switchboard struct {
+	in  *io.PipeReader
+	inW *io.PipeWriter
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func newSwitchboard() *switchboard {
+	r, w := io.Pipe()
+	return &switchboard{in: r, inW: w, out: io.Discard}
+}
+
+func (sw *switchboard) Read(p []byte) (int, error) { return sw.in.Read(p) }
+func (sw *switchboard) Write(p []byte) (int, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.out.Write(p)
+}
+
+// plug connects a new client end: what it writes reaches the server, what
+// the server writes reaches it.
+func (sw *switchboard) plug(t *testing.T) io.ReadWriteCloser {
+	r, w := io.Pipe()
+	sw.mu.Lock()
+	sw.out = w
+	sw.mu.Unlock()
+	return &clientEnd{r: r, w: sw.inW}
+}
+
+type clientEnd struct {
+	r *io.PipeReader
+	w *io.PipeWriter
+}
+
+func (c *clientEnd) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *clientEnd) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *clientEnd) Close() error                { c.r.Close(); return nil }
+
+func TestANewClientResetsTheOldSessionEvenMidFrame(t *testing.T) {
+	sw := newSwitchboard()
+	srv := Server(sw)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := Client(ctx, sw.plug(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aStream, _ := a.Open()
+	old, _ := srv.Accept()
+	// A frame cut short, as a freeze may leave it: its header says more
+	// than ever comes.
+	sw.inW.Write(header{typ: typeData, stream: aStream.id, length: 1000}.encode([]byte("only part")))
+
+	b, err := Client(ctx, sw.plug(t))
+	if err != nil {
+		t.Fatalf("the new client's hello was not answered: %v", err)
+	}
+	// The old stream may first get the rest of its cut frame (whatever
+	// completed it), then its session's reset.
+	old.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, old); !errors.Is(err, ErrReset) {
+		t.Fatalf("the old session's stream: %v, want a reset", err)
+	}
+	hc := httpOver(t, b, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "new session") }))
+	resp, err := hc.Get("http://sb/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "new session" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// A hostile server (the guest) can end its own session, never hang or
+// overrun the client.
+func TestAHostileServer(t *testing.T) {
+	t.Run("never answers the hello", func(t *testing.T) {
+		c, _ := socketPair(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, err := Client(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("sends junk instead of an answer", func(t *testing.T) {
+		c, s := socketPair(t)
+		go func() {
+			junk := bytes.Repeat([]byte("QM\x01\x00junk"), 1<<16)
+			for {
+				if _, err := s.Write(junk); err != nil {
+					return
+				}
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := Client(ctx, c); err == nil || !strings.Contains(err.Error(), "no answer") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	lie := func(t *testing.T, frames func(nonce []byte, w io.Writer)) (*Session, *Stream) {
+		c, s := socketPair(t)
+		go func() {
+			r := bufio.NewReader(s)
+			hdr := make([]byte, headerLen+nonceLen)
+			io.ReadFull(r, hdr)
+			s.Write(hdr)                      // the hello, answered
+			time.Sleep(50 * time.Millisecond) // the client opens its stream
+			frames(hdr[headerLen:], s)
+			io.Copy(io.Discard, r)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cl, err := Client(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cl.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl, st
+	}
+	t.Run("sends more than the window", func(t *testing.T) {
+		_, st := lie(t, func(_ []byte, w io.Writer) {
+			for i := 0; i < Window/MaxPayload+2; i++ {
+				w.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
+			}
+		})
+		time.Sleep(300 * time.Millisecond)
+		st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.ReadAll(st)
+		if err == nil || !strings.Contains(err.Error(), "more than the window") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("sends a frame longer than allowed", func(t *testing.T) {
+		cl, st := lie(t, func(_ []byte, w io.Writer) {
+			w.Write(header{typ: typeData, stream: 1, length: 1 << 30}.encode(nil))
+		})
+		st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := st.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Fatalf("got %v", err)
+		}
+		<-cl.Done()
+	})
+	t.Run("opens streams and gives unasked credit", func(t *testing.T) {
+		cl, st := lie(t, func(_ []byte, w io.Writer) {
+			w.Write(header{typ: typeOpen, stream: 7}.encode(nil))
+			w.Write(header{typ: typeWindow, stream: 1, length: 4}.encode([]byte{0xff, 0xff, 0xff, 0xff}))
+		})
+		st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := st.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "credit") {
+			t.Fatalf("got %v", err)
+		}
+		if cl.Err() != nil {
+			t.Fatalf("the session ended: %v", cl.Err())
+		}
+	})
+}
+
+func TestHeaders(t *testing.T) {
+	for _, c := range []struct {
+		h  header
+		ok bool
+	}{
+		{header{typ: typeHello, length: nonceLen}, true},
+		{header{typ: typeHello, length: 3}, false},
+		{header{typ: typeHello, stream: 1, length: nonceLen}, false},
+		{header{typ: typeData, stream: 1, length: MaxPayload}, true},
+		{header{typ: typeData, stream: 1, length: MaxPayload + 1}, false},
+		{header{typ: typeData, stream: 0, length: 1}, false},
+		{header{typ: typeWindow, stream: 1, length: 4}, true},
+		{header{typ: typeClose, stream: 1, length: 1}, false},
+		{header{typ: 9, stream: 1}, false},
+	} {
+		if _, ok := decodeHeader(c.h.encode(nil)); ok != c.ok {
+			t.Errorf("%+v: ok %v, want %v", c.h, ok, c.ok)
+		}
+	}
+	b := header{typ: typeData, stream: 1}.encode(nil)
+	b[0] = 'X'
+	if _, ok := decodeHeader(b); ok {
+		t.Error("a header without the magic was taken")
+	}
+}
