@@ -40,8 +40,10 @@ const (
 	Window = 256 << 10
 	// acceptBacklog bounds the streams opened and not yet accepted.
 	acceptBacklog = 64
-	// controlBacklog bounds the resets and hello answers waiting to go out.
-	controlBacklog = 64
+	// answerBacklog bounds the resets and hello answers waiting to go out:
+	// more are dropped (a peer that sends junk and reads nothing must not
+	// grow this end's memory).
+	answerBacklog = 256
 )
 
 type frameType byte
@@ -119,11 +121,17 @@ type Session struct {
 	err     error  // why the session ended, once it has
 	accept  chan *Stream
 	done    chan struct{}
-	// control holds the frames the reader answers with (resets, hellos):
-	// sent by a goroutine of their own, so that the reader never waits on
-	// a write, and two ends whose writes wait on each other's reads cannot
-	// stop each other.
-	control chan frame
+	// Frames that no caller waits for go out from a goroutine of their own
+	// (sendControl), so that neither the reader, nor a stream's Read or
+	// Close, ever waits on a write: two ends whose writes wait on each
+	// other's reads cannot stop each other, and a peer that stops reading
+	// holds up no Close (net/http closes connections in its callers'
+	// goroutines when their calls are cancelled).
+	ctlMu   sync.Mutex
+	answers []frame           // resets and hellos, at most answerBacklog
+	credit  map[uint32]uint32 // credit to give back, by stream
+	closes  []uint32          // streams closed on this side
+	kick    chan struct{}
 }
 
 type frame struct {
@@ -133,7 +141,7 @@ type frame struct {
 
 func newSession(rw io.ReadWriter, client bool) *Session {
 	s := &Session{rw: rw, client: client, streams: map[uint32]*Stream{}, nextID: 1,
-		done: make(chan struct{}), control: make(chan frame, controlBacklog)}
+		done: make(chan struct{}), credit: map[uint32]uint32{}, kick: make(chan struct{}, 1)}
 	if !client {
 		s.accept = make(chan *Stream, acceptBacklog)
 	}
@@ -144,21 +152,54 @@ func newSession(rw io.ReadWriter, client bool) *Session {
 func (s *Session) sendControl() {
 	for {
 		select {
-		case f := <-s.control:
-			s.write(f.h, f.payload)
+		case <-s.kick:
 		case <-s.done:
 			return
+		}
+		s.ctlMu.Lock()
+		answers, credit, closes := s.answers, s.credit, s.closes
+		s.answers, s.credit, s.closes = nil, map[uint32]uint32{}, nil
+		s.ctlMu.Unlock()
+		for _, f := range answers {
+			s.write(f.h, f.payload)
+		}
+		for id, n := range credit {
+			s.write(header{typ: typeWindow, stream: id}, binary.BigEndian.AppendUint32(nil, n))
+		}
+		for _, id := range closes {
+			s.write(header{typ: typeClose, stream: id}, nil)
 		}
 	}
 }
 
-// answer queues a reset or a hello; one that finds the queue full is
-// dropped (a reset only hurries up what the other end finds out anyway).
-func (s *Session) answer(h header, payload []byte) {
+func (s *Session) queued(f func()) {
+	s.ctlMu.Lock()
+	f()
+	s.ctlMu.Unlock()
 	select {
-	case s.control <- frame{h, payload}:
+	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// answer queues a reset or a hello; beyond answerBacklog they are dropped
+// (a reset only hurries up what the other end finds out anyway).
+func (s *Session) answer(h header, payload []byte) {
+	s.queued(func() {
+		if len(s.answers) < answerBacklog {
+			s.answers = append(s.answers, frame{h, payload})
+		}
+	})
+}
+
+// giveCredit queues credit for a stream (added up until it goes).
+func (s *Session) giveCredit(id uint32, n int) {
+	s.queued(func() { s.credit[id] += uint32(n) })
+}
+
+// closed queues the close of a stream.
+func (s *Session) closed(id uint32) {
+	s.queued(func() { s.closes = append(s.closes, id) })
 }
 
 // write sends one frame. A server's write that fails is dropped: the host

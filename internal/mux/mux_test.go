@@ -399,6 +399,64 @@ func TestAHostileServer(t *testing.T) {
 	})
 }
 
+// A guest that stops reading its port must not hold up a Close or a Read
+// (net/http closes a cancelled call's connection in the caller's
+// goroutine).
+func TestAPeerThatStopsReadingHoldsUpNoCloseOrRead(t *testing.T) {
+	c, s := socketPair(t)
+	go func() {
+		hdr := make([]byte, headerLen+nonceLen)
+		io.ReadFull(s, hdr)
+		s.Write(hdr) // answers the hello, then reads nothing more
+		// and sends data on stream 1, which the client must give credit
+		// back for without waiting on the port.
+		time.Sleep(100 * time.Millisecond)
+		s.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
+		s.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := Client(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	reader, _ := cl.Open() // stream 1
+	writer, _ := cl.Open()
+	go writer.Write(make([]byte, 4*Window)) // blocks once the socket is full
+	time.Sleep(300 * time.Millisecond)
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2*MaxPayload)
+		reader.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(reader, buf); err != nil { // credit falls due here
+			read <- err
+			return
+		}
+		_, err := reader.Read(buf) // nothing more comes: its deadline ends it
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v, want its deadline", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("a Read waited on a peer that reads nothing")
+	}
+	closed := make(chan struct{})
+	go func() {
+		reader.Close()
+		writer.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close waited on a peer that reads nothing")
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	for _, c := range []struct {
 		h  header

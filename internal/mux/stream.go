@@ -1,7 +1,6 @@
 package mux
 
 import (
-	"encoding/binary"
 	"io"
 	"net"
 	"os"
@@ -139,7 +138,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 			st.mu.Unlock()
 			if give > 0 {
-				st.s.write(header{typ: typeWindow, stream: st.id}, binary.BigEndian.AppendUint32(nil, uint32(give)))
+				st.s.giveCredit(st.id, give)
 			}
 			return n, nil
 		case st.err != nil:
@@ -218,7 +217,7 @@ func (st *Stream) Close() error {
 	wake(st.writable)
 	st.s.remove(st)
 	if alive {
-		st.s.write(header{typ: typeClose, stream: st.id}, nil)
+		st.s.closed(st.id)
 	}
 	return nil
 }
