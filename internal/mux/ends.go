@@ -89,6 +89,10 @@ func scanFor(r io.ByteReader, want []byte) error {
 // client is there rather than end: a read error ends the server.
 func Server(rw io.ReadWriter) *Session {
 	s := newSession(rw, false)
+	// A client still there from before this server started (its process
+	// was killed) learns at once that its calls are gone; a client yet to
+	// come takes this for what came before the answer to its hello.
+	s.answer(header{typ: typeHello}, startedOver)
 	go s.readLoop(rw)
 	return s
 }

@@ -38,8 +38,10 @@ const (
 	// Window is what a stream's reader may have unread before its writer
 	// waits.
 	Window = 256 << 10
-	// acceptBacklog bounds the streams opened and not yet accepted.
-	acceptBacklog = 64
+	// acceptBacklog bounds the streams opened and not yet accepted: more
+	// are refused (reset). The client is the engine, which opens one per
+	// call in flight; an agent under TCG can fall far behind a burst.
+	acceptBacklog = 4096
 	// answerBacklog bounds the resets and hello answers waiting to go out:
 	// more are dropped (a peer that sends junk and reads nothing must not
 	// grow this end's memory).
@@ -58,6 +60,15 @@ const (
 )
 
 var magic = [2]byte{'Q', 'M'}
+
+// startedOver is the nonce of a server's own hello: it says that it
+// started (again) and has no session, so whatever the client had open on
+// it is gone. A server says it as it starts, and in answer to any frame
+// before a client's hello.
+var startedOver = make([]byte, nonceLen)
+
+// ErrStartedOver ends a client's session whose server started over.
+var ErrStartedOver = errors.New("mux: the other end started over, and the calls on it are gone")
 
 // ErrReset is what a stream's calls return once its session was reset
 // (a new client said hello) or it was reset by the other end.
@@ -278,7 +289,12 @@ func (s *Session) readLoop(r io.Reader) {
 			}
 			h = header{typ: typeHello, length: nonceLen}
 		}
-		payload := make([]byte, h.length)
+		var payload []byte
+		if h.typ == typeData {
+			payload = getChunk(int(h.length))
+		} else {
+			payload = make([]byte, h.length)
+		}
 		if _, err := io.ReadFull(r, payload); err != nil {
 			s.fail(err)
 			return
@@ -305,12 +321,24 @@ func skipToHello(r io.Reader, hdr []byte) error {
 
 func (s *Session) handle(h header, payload []byte) {
 	if h.typ == typeHello {
-		if !s.client {
+		switch {
+		case !s.client:
 			s.hello(payload)
+		case bytes.Equal(payload, startedOver):
+			s.fail(ErrStartedOver)
 		}
-		return // a client has its hello answered before it reads frames
+		// (A client's own hello, answered again, means nothing more.)
+		return
 	}
 	s.mu.Lock()
+	if !s.client && s.nonce == nil {
+		// A server that has had no hello since it started: the frame is
+		// from a client of the process before it (an agent that was
+		// killed and started again). Tell it so: its calls are gone.
+		s.mu.Unlock()
+		s.answer(header{typ: typeHello}, startedOver)
+		return
+	}
 	st := s.streams[h.stream]
 	if st == nil && h.typ == typeOpen && !s.client && h.stream%2 == 1 {
 		st = newStream(s, h.stream)

@@ -457,6 +457,67 @@ func TestAPeerThatStopsReadingHoldsUpNoCloseOrRead(t *testing.T) {
 	}
 }
 
+// An agent killed and started again: the new server says so, and the
+// client's calls in flight end at once rather than wait for answers that
+// will never come.
+func TestAServerThatStartsOverEndsTheClientsCalls(t *testing.T) {
+	c, s := socketPair(t)
+	go func() {
+		hdr := make([]byte, headerLen+nonceLen)
+		io.ReadFull(s, hdr)
+		s.Write(hdr)
+		time.Sleep(100 * time.Millisecond)
+		// A new server process on the same port: its first words.
+		s.Write(helloFrame(startedOver))
+		io.Copy(io.Discard, s)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := Client(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := cl.Open()
+	st.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStartedOver) {
+		t.Fatalf("a call in flight: %v, want ErrStartedOver", err)
+	}
+	<-cl.Done()
+	if !errors.Is(cl.Err(), ErrStartedOver) {
+		t.Fatalf("the session: %v", cl.Err())
+	}
+}
+
+func TestAServerTakesNothingBeforeAHello(t *testing.T) {
+	c, s := socketPair(t)
+	srv := Server(s)
+	defer srv.Close()
+	// A client of the server's predecessor opens a stream.
+	c.Write(header{typ: typeOpen, stream: 1}.encode(nil))
+	c.Write(header{typ: typeData, stream: 1, length: 3}.encode([]byte("old")))
+	r := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 2; i++ { // as it started, then in answer
+		frame := make([]byte, headerLen+nonceLen)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(frame, helloFrame(startedOver)) {
+			t.Fatalf("frame %d: % x, want the server's own hello", i, frame)
+		}
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		conn, _ := srv.Accept()
+		accepted <- conn
+	}()
+	select {
+	case <-accepted:
+		t.Fatal("a stream opened before any hello was accepted")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	for _, c := range []struct {
 		h  header

@@ -123,6 +123,7 @@ func (st *Stream) Read(p []byte) (int, error) {
 				c := copy(p[n:], st.unread[0])
 				n += c
 				if c == len(st.unread[0]) {
+					putChunk(st.unread[0])
 					st.unread = st.unread[1:]
 				} else {
 					st.unread[0] = st.unread[0][c:]
