@@ -20,7 +20,7 @@ GO ?= $(if $(wildcard $(OUT)/go/bin/go),$(abspath $(OUT)/go/bin/go),go)
 # into the machine's or the user's Python.
 PY := $(abspath $(OUT))/venv/bin/python
 
-.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-server bench-code bench-desktop bench-output bench-quicksand bench-quicksand-run clean clean-user
+.PHONY: help deps agent lib lib-cross install dist image image-all test test-go test-c test-python test-node test-fuzz test-leaks test-dist interop-image fuzz run bench bench-server bench-transports bench-code bench-desktop bench-output bench-quicksand bench-quicksand-run clean clean-user
 
 help:
 	@echo "make run      boot the default image and run a command in it"
@@ -36,7 +36,9 @@ deps:
 # --- guest agent ----------------------------------------------------------------
 AGENT_x86_64 := $(OUT)/agent/quicksand-agent-x86_64
 AGENT_arm64 := $(OUT)/agent/quicksand-agent-arm64
-AGENT_SOURCES := $(wildcard guest-agent/*.go internal/protocol/*.go) go.mod go.sum
+# Everything under internal/ (the agent imports protocol, tree and mux; a
+# rebuild for a package it does not import costs seconds).
+AGENT_SOURCES := $(wildcard guest-agent/*.go internal/*/*.go) go.mod go.sum
 
 agent: $(AGENT_x86_64) $(AGENT_arm64)
 
@@ -184,9 +186,15 @@ test-leaks:
 	echo "FAIL: the QEMU processes above outlived the tests"; exit 1
 
 # go.mod says what the code imports, exactly: `go mod tidy` has nothing to do.
+# The suite runs on the engine's default transport to the agent (the mux
+# port, engine/muxlink.go); these run again on the port forward, the
+# transport of clients without it and the engine's fallback.
+FORWARD_TESTS := TestExecuteBasics|TestStreamingOrderAndArrival|TestCancelAbortsTheCall|TestManyExecutesAtOnce|TestGuestThatSurvives|TestWarmStartedSandboxesAreTheirOwn|TestCheckpointAndRevert|TestSaveAndResumeInAnotherProcess|TestFileRoundTrips|TestUploadDownloadTree|TestProcessOnATerminal|TestProcessesAcrossRevert|TestPoolHandsOutFreshSandboxes|TestALyingAgentsCommandAnswers
+
 test-go:
 	$(GO) mod tidy -diff
 	$(GO) test $(GO_TEST_FLAGS) ./...
+	QUICKSAND_AGENT_TRANSPORT=forward $(GO) test $(GO_TEST_FLAGS) ./engine -run '^($(FORWARD_TESTS))$$'
 
 # The C and C++ programs build against an installed copy (through
 # pkg-config, as users would) and run under valgrind.
@@ -281,6 +289,11 @@ bench-server: deps agent image
 
 # The code interpreter's figures: run_code round trips, start to the first
 # result (warm start and pool), a chart, the debian-python image's size.
+# The engine's two transports to the agent, alternated (also part of make
+# bench): warm start, warm start and first call, round trip.
+bench-transports: deps agent image
+	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -transports-only
+
 bench-code: deps agent
 	$(MAKE) image IMAGE=debian-python ARCH=$(HOST_ARCH)
 	$(GO) run ./cmd/qsbench $(if $(QUICK),-quick) -code-only

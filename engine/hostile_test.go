@@ -123,3 +123,29 @@ func (l *liar) log(t *testing.T) string {
 	}
 	return string(r.Stdout)
 }
+
+// Guest root takes the agent's mux port and sends junk on it: the engine
+// drops the link and carries its calls over the port forward, in time.
+func TestALyingAgentsMuxPort(t *testing.T) {
+	sb := startSandbox(t, Config{})
+	if err := sb.muxLink.Wait(context.Background()); err != nil {
+		t.Fatalf("no mux link to begin with: %v", err)
+	}
+	l := startLiar(t, sb, "mux-junk")
+	defer l.log(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for sb.muxLink.Wait(context.Background()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine kept a link that carries junk")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		r, err := sb.Execute(ctx, ExecRequest{Command: fmt.Sprintf("echo %d", i)})
+		cancel()
+		if err != nil || string(r.Stdout) != fmt.Sprintf("%d\n", i) {
+			t.Fatalf("execute %d with junk on the mux port: %v %+v", i, err, r)
+		}
+	}
+}

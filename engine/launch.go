@@ -55,6 +55,9 @@ type snapshotSource struct {
 	console   string // the console log of its boot, to start the new log with
 	memoryMiB int
 	cpus      int
+	// mux: the agent was in a read of its mux port when the snapshot was
+	// taken, so a clone's link comes up as soon as it runs.
+	mux bool
 }
 
 // launch starts QEMU per plan, retrying when the host port chosen for the
@@ -123,6 +126,7 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		Restricted:    cfg.Network == NetworkRestricted,
 		QMPSocket:     workdir.file("qmp.sock"),
 		ChannelSocket: workdir.file("channel.sock"),
+		MuxSocket:     workdir.file("mux.sock"),
 		RAMFile:       plan.ramFile, RAMShared: plan.ramFile != "",
 		TokenFile:  workdir.file("token"),
 		GuardOut:   guardSocket(cfg, workdir, "out"),
@@ -207,8 +211,8 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	defer cancel()
 	if plan.from != nil {
 		err = sb.resume(bootCtx, plan.from)
-	} else {
-		err = sb.waitReady(bootCtx, plan.began)
+	} else if err = sb.waitReady(bootCtx, plan.began); err == nil {
+		sb.linkMux()
 	}
 	if err != nil {
 		sb.kill()
@@ -313,6 +317,10 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 	if err := sb.connectQMP(ctx); err != nil {
 		return err
 	}
+	sb.warmSteps.qmpConnected = time.Since(began)
+	// The link's hello waits in QEMU until the VM runs: the agent, frozen
+	// in a read of the port, answers it at once.
+	sb.linkMux()
 	fail := func(err error, what string) error {
 		if ctx.Err() != nil {
 			return sb.bootError(KindBootTimeout, ctx.Err(), "resuming the %s: %s: not done within the boot timeout", src.what, what)
@@ -330,10 +338,18 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 	if err := sb.qmp.WaitMigration(ctx); err != nil {
 		return blameSnapshot(fail(err, "loading its state"))
 	}
+	sb.warmSteps.stateLoaded = time.Since(began)
 	if _, err := sb.qmp.Execute(ctx, "cont", nil); err != nil {
 		return blameSnapshot(fail(err, "letting it run"))
 	}
 	sb.timing.AgentListening = time.Since(began)
+	if src.mux {
+		// The rekey is the clone's first call: over the link if it comes
+		// up soon (it should at once), over the port forward otherwise.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		sb.muxUp(wctx)
+		cancel()
+	}
 	if _, err := sb.rekey(ctx, 0); err != nil {
 		return blameSnapshot(err)
 	}

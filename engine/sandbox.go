@@ -77,12 +77,18 @@ type Sandbox struct {
 	client     *agent.Client
 	// channel carries commands' output (nil if it could not be connected,
 	// channelErr says why).
-	channel    *agent.Channel
+	channel *agent.Channel
+	// muxLink carries the client's calls over the agent's mux port
+	// (muxlink.go); nil when the port forward alone does.
+	muxLink    *agent.MuxLink
 	channelErr error
 	// channelLost says why the channel was given up after start (a revert
 	// that could not find its place in it); nil while it is used.
 	channelLost atomic.Pointer[error]
 	timing      BootTiming
+	// warmSteps are a warm start's inner steps, for measuring them
+	// (TestWarmStartLegs).
+	warmSteps struct{ qmpConnected, stateLoaded time.Duration }
 
 	// snapshots serialises checkpoint, revert and save, and guards what
 	// they change: the tags, the epoch and the active overlay.
@@ -311,6 +317,7 @@ func (sb *Sandbox) shutdown(ctx context.Context, grace time.Duration) error {
 	_ = sb.cmd.Process.Kill()
 	<-sb.exited
 	sb.client.Close()
+	sb.closeMux()
 	sb.closeMounts()
 	if sb.channel != nil {
 		sb.channel.Close()

@@ -95,6 +95,7 @@ func (sb *Sandbox) Revert(ctx context.Context, tag string) error {
 	sb.endEpoch(errors.Errorf("the sandbox was reverted to checkpoint %q", tag))
 	sb.epoch, sb.endEpoch = context.WithCancelCause(context.Background())
 	sb.client.Close()
+	sb.relinkMux()
 	nonce, found := sb.expectChannelSync()
 	synced, err := sb.rekey(opCtx, nonce)
 	if err != nil {

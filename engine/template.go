@@ -28,7 +28,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 7
+const templateFormat = 8
 
 const (
 	// buildSuffix marks a template folder being built (locked while it is).
@@ -52,6 +52,8 @@ type template struct {
 	MemoryMiB   int            `json:"memory_mib"`
 	CPUs        int            `json:"cpus"`
 	StateSHA256 string         `json:"state_sha256"`
+	// Mux: the agent's mux link was up when the VM was frozen.
+	Mux bool `json:"mux"`
 	// Files are the template's big files as they were written (the state
 	// is hashed as well): RAM and disk are too big to hash at each start.
 	Files   map[string]fileStamp `json:"files"`
@@ -66,7 +68,7 @@ func (t *template) source() *snapshotSource {
 		ramFile:   filepath.Join(t.dir, templateRAM),
 		console:   filepath.Join(t.dir, templateLog),
 		sealed:    true, guestPort: t.GuestPort, append: t.Append,
-		memoryMiB: t.MemoryMiB, cpus: t.CPUs,
+		memoryMiB: t.MemoryMiB, cpus: t.CPUs, mux: t.Mux,
 	}
 }
 
@@ -141,6 +143,9 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	if err := sb.prestartCode(ctx); err != nil {
 		return nil, err
 	}
+	// Frozen with the link up, the agent sits in a read of the port, and a
+	// clone's first call needs no network at all (muxlink.go).
+	mux := sb.muxUp(ctx)
 	if err := sb.stopForTemplate(ctx, filepath.Join(tmp, templateState)); err != nil {
 		kind, msg := blameFullDisk(sb.hostFolders, KindBootFailed, "saving the template")
 		return nil, &Error{Kind: kind, Msg: msg, Err: err}
@@ -157,7 +162,7 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 
 	t := &template{
 		Key: key, KeyParts: parts, GuestPort: sb.guestPort, Append: sb.spec.Append,
-		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Files: map[string]fileStamp{}, Created: time.Now().UTC(),
+		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Files: map[string]fileStamp{}, Created: time.Now().UTC(), Mux: mux,
 	}
 	if t.StateSHA256, err = fileSHA256(filepath.Join(tmp, templateState)); err != nil {
 		return nil, newError(KindBootFailed, err, "hashing the template state")

@@ -18,13 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
 	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
 // TestTransportLegs measures (QS_LEGS_BENCH=rounds) where the time of
 // execute("true") goes, leg by leg, in alternating rounds on one sandbox
-// (issue 31): the whole call through the engine (HTTP over the port
-// forward, output over the channel); the same request in-band over HTTP
+// (issue 31): the whole call through the engine (HTTP over the mux port,
+// output over the channel); the same call by the engine's client over the
+// port forward (the transport before the mux port); the request in-band
+// over HTTP
 // (no channel); /ping over HTTP (no fork, no exec: slirp, the guest's TCP
 // and the agent's HTTP server); /ping and execute over a virtio-serial port
 // (the agent's framed transport, Quicksand's dialect: no slirp, no guest
@@ -44,6 +47,12 @@ func TestTransportLegs(t *testing.T) {
 		"-device", "virtserialport,bus=qslegsbus.0,chardev=qslegs,name=" + protocol.AgentPortName,
 	}})
 	frames := dialFrames(t, sock, sb.token)
+	if err := sb.muxLink.Wait(ctx); err != nil {
+		t.Fatalf("no mux link: %v", err)
+	}
+	// The same client as the engine's, without the mux link.
+	forward := agent.New("127.0.0.1:"+strconv.Itoa(sb.port), sb.token)
+	forward.SetChannel(sb.channel)
 	plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	base := "http://127.0.0.1:" + strconv.Itoa(sb.port)
 	post := func(path, body string) error {
@@ -67,8 +76,12 @@ func TestTransportLegs(t *testing.T) {
 		name string
 		run  func() error
 	}{
-		{"execute(\"true\") through the engine (HTTP, output channel)", func() error {
+		{"execute(\"true\") through the engine (mux port, output channel)", func() error {
 			_, err := sb.Execute(ctx, ExecRequest{Command: "true"})
+			return err
+		}},
+		{"execute(\"true\"), the engine's client on the port forward", func() error {
+			_, err := forward.Execute(ctx, protocol.ExecRequest{Command: "true"}, nil)
 			return err
 		}},
 		{"POST /execute true over HTTP, output in-band", func() error { return post(protocol.PathExecute, `{"command":"true"}`) }},

@@ -74,6 +74,9 @@ func serve(args []string) int {
 		MaxHeaderBytes:    64 << 10,
 		ConnContext:       withConnSeal,
 	}
+	if guest {
+		go serveMuxPort(srv)
+	}
 	err = srv.Serve(ln)
 	fmt.Fprintf(os.Stderr, "quicksand-agent: serving: %v\n", err)
 	return 1

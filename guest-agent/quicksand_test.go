@@ -85,7 +85,7 @@ func TestQuicksandDialectExecute(t *testing.T) {
 		t.Fatalf("an unknown user: status %d %v; want 400, never a run as root", status, res)
 	}
 	if status, res := a.quicksandPost(t, protocol.PathAuthenticate, map[string]any{"token": a.token}); status != http.StatusOK ||
-		!reflect.DeepEqual(res["capabilities"], []any{protocol.CapabilityStdinStreaming, protocol.CapabilitySealed}) {
+		!reflect.DeepEqual(res["capabilities"], []any{protocol.CapabilityStdinStreaming, protocol.CapabilitySealed, protocol.CapabilityMux}) {
 		t.Fatalf("authenticate: %d %v", status, res)
 	}
 }

@@ -164,7 +164,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticated is the answer to a right token, on either transport.
-var authenticated = protocol.AuthResult{Authenticated: true, Capabilities: []string{protocol.CapabilityStdinStreaming, protocol.CapabilitySealed}}
+var authenticated = protocol.AuthResult{Authenticated: true, Capabilities: []string{protocol.CapabilityStdinStreaming, protocol.CapabilitySealed, protocol.CapabilityMux}}
 
 func (s *server) ping(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, protocol.PingResult{Pong: true, Pid: os.Getpid()})

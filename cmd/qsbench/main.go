@@ -62,6 +62,7 @@ func main() {
 	poolOnly := flag.Bool("pool-only", false, "measure only starts from a pool (Go and Python)")
 	serverOnly := flag.Bool("server-only", false, "measure only quicksand serve beside the library used directly")
 	codeOnly := flag.Bool("code-only", false, "measure only the code interpreter (debian-python)")
+	transportsOnly := flag.Bool("transports-only", false, "measure only the engine's two transports to the agent, alternated")
 	desktopOnly := flag.Bool("desktop-only", false, "measure only the desktop (debian-desktop)")
 	densityOnly := flag.Int("density-only", 0, "measure only this many idle sandboxes, then 50 started at once")
 	outputRSS := flag.String("output-rss", "", "only measure the host's memory for 1 GiB of output; the value is the C program that does it")
@@ -122,6 +123,12 @@ func main() {
 		finish(r, *jsonOut)
 		return
 	}
+	if *transportsOnly {
+		section("transport to the agent: mux port and port forward, alternated")
+		add(transportFigures(ctx, n.warm, n.execs)...)
+		finish(r, *jsonOut)
+		return
+	}
 	if *codeOnly {
 		section("code interpreter")
 		add(codeFigures(ctx, n)...)
@@ -160,6 +167,8 @@ func main() {
 		add(figure{Name: "cold start to ready, compressed kernel", Via: "Go", Failed: err.Error()})
 	}
 	add(warmStart(ctx, engine.Config{}, "", n.warm)...)
+	section("transport to the agent: mux port and port forward, alternated")
+	add(transportFigures(ctx, n.warm, n.execs)...)
 	add(coldStart(ctx, "cold start to ready, arm64 guest", engine.Config{ColdBoot: true, Image: "debian-arm64"}, n.boots))
 	add(warmStart(ctx, engine.Config{Image: "debian-arm64"}, ", arm64 guest", n.warm)...)
 

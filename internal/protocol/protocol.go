@@ -172,6 +172,15 @@ const CapabilitySealed = "sealed_by_qemu"
 // Quicksand's framed transport (4-byte big-endian length, then JSON).
 const AgentPortName = "quicksand.agent.0"
 
+// MuxPortName is the virtio-serial port on which the agent serves its
+// HTTP API over internal/mux streams: the engine's transport beside the
+// port forward, with no guest network stack on the way (issue 31).
+const MuxPortName = "quicksand.mux"
+
+// CapabilityMux is announced by /authenticate: the agent serves its API on
+// MuxPortName when the VM has that port.
+const CapabilityMux = "mux_port"
+
 // Kernel command line keys the agent reads its settings from. Our engine
 // puts only the port there: the command line of QEMU is readable by every
 // local user, so the token goes in FwCfgToken instead. The agent still

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -50,23 +51,39 @@ func (e *StatusError) Error() string {
 
 // Client talks to one agent.
 type Client struct {
-	base    string
-	token   atomic.Pointer[string]
-	http    *http.Client
-	channel atomic.Pointer[Channel]
+	base  string
+	token atomic.Pointer[string]
+	http  *http.Client
+	// forwardOnly is the port forward alone, for what needs a socket in
+	// the guest (ConnectMount).
+	forwardOnly *http.Client
+	channel     atomic.Pointer[Channel]
+	mux         atomic.Pointer[MuxLink]
 }
 
 // New returns a client for the agent at addr ("127.0.0.1:port").
 func New(addr, token string) *Client {
-	tr := &http.Transport{
-		Proxy:               nil, // never send the sandbox's traffic through a proxy
-		DialContext:         newDialGate(5 * time.Second).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	c := &Client{base: "http://" + addr}
+	forward := newDialGate(5 * time.Second)
+	transport := func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			Proxy:               nil, // never send the sandbox's traffic through a proxy
+			DialContext:         dial,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}}
 	}
-	c := &Client{base: "http://" + addr, http: &http.Client{Transport: tr}}
+	c.http = transport(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if l := c.mux.Load(); l != nil {
+			if st := l.open(); st != nil {
+				return st, nil
+			}
+		}
+		return forward.DialContext(ctx, network, addr)
+	})
+	c.forwardOnly = transport(forward.DialContext)
 	c.SetToken(token)
 	return c
 }
@@ -74,13 +91,32 @@ func New(addr, token string) *Client {
 // SetToken changes the token sent from now on (after /resume).
 func (c *Client) SetToken(token string) { c.token.Store(&token) }
 
+// SetMux makes later calls go over l while it is up (nil: the port
+// forward only). Connections already open stay where they are.
+func (c *Client) SetMux(l *MuxLink) {
+	c.mux.Store(l)
+	if l == nil {
+		return
+	}
+	go func() {
+		// Idle connections are taken before new ones are made: those of
+		// the port forward must go for calls to take the link.
+		if l.Wait(context.Background()) == nil && c.mux.Load() == l {
+			c.http.CloseIdleConnections()
+		}
+	}()
+}
+
 // SetChannel makes later executes ask for their output over ch (nil: in the
 // answers).
 func (c *Client) SetChannel(ch *Channel) { c.channel.Store(ch) }
 
 // Close drops idle connections (not the output channel, which its owner
 // closes).
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	c.forwardOnly.CloseIdleConnections()
+}
 
 // outputLimit is how many bytes of each stream a call keeps for its
 // result: the request's max_output, or the default. A streaming call's

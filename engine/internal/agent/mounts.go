@@ -27,7 +27,9 @@ func (c *Client) ConnectMount(ctx context.Context, id string) (io.ReadWriteClose
 	req.Header.Set("Authorization", "Bearer "+*c.token.Load())
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", protocol.MountUpgrade)
-	resp, err := c.http.Do(req)
+	// The agent hands the connection's socket to the guest's kernel (9P
+	// over a file descriptor): a stream of the mux link has none.
+	resp, err := c.forwardOnly.Do(req)
 	stopped := stop()
 	if err != nil {
 		cancel()

@@ -45,6 +45,10 @@ type Spec struct {
 	// protocol.ChannelPortName). Snapshots need the same devices on both
 	// sides, so a sandbox resumed from one has it if the one saved had it.
 	ChannelSocket string
+	// MuxSocket, if set (with ChannelSocket), is the unix socket QEMU
+	// serves the agent's mux port on (protocol.MuxPortName): the engine's
+	// calls to the agent without the guest's network (internal/mux).
+	MuxSocket string
 	// RAMFile, if set, backs guest RAM with this file: written through
 	// (RAMShared, for a template being made) or mapped copy-on-write (clones
 	// resumed from it, which then share its pages until they write).
@@ -150,10 +154,16 @@ func (s Spec) Args() []string {
 	)
 	if s.ChannelSocket != "" {
 		args = append(args,
-			"-device", "virtio-serial-"+m.bus+",id=qsserial,max_ports=2",
+			"-device", "virtio-serial-"+m.bus+",id=qsserial,max_ports=3",
 			"-chardev", "socket,id="+ChannelChardev+",path="+escapeOpt(s.ChannelSocket)+",server=on,wait=off",
 			"-device", "virtserialport,bus=qsserial.0,nr=1,chardev="+ChannelChardev+",name="+protocol.ChannelPortName,
 		)
+		if s.MuxSocket != "" {
+			args = append(args,
+				"-chardev", "socket,id=qsmux,path="+escapeOpt(s.MuxSocket)+",server=on,wait=off",
+				"-device", "virtserialport,bus=qsserial.0,nr=2,chardev=qsmux,name="+protocol.MuxPortName,
+			)
+		}
 	}
 	if d := s.Display; d != nil {
 		args = append(args,

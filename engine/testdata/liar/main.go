@@ -104,12 +104,16 @@ func main() {
 	l.backend = httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: backend})
 	l.backend.FlushInterval = -1 // streams (events, process output) as they come
 	realAgent = l.backend
-	ln, err := takeOver(port)
+	ln, muxPort, err := takeOver(port)
 	if err != nil {
 		fail("taking the agent's port: %v", err)
 	}
+	srv := &http.Server{Handler: l}
+	if muxPort != nil {
+		go l.serveMux(srv, muxPort)
+	}
 	fmt.Printf("liar: serving port %d as %q, the real agent behind on %s\n", port, l.name(), backend)
-	err = (&http.Server{Handler: l}).Serve(ln)
+	err = srv.Serve(ln)
 	fail("serving: %v", err)
 }
 

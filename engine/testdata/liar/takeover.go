@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/quicksand-go/quicksand/internal/protocol"
 )
 
 // takeOver puts the liar in the real agent's place on port, as root in the
@@ -18,34 +20,46 @@ import (
 // (SIGSTOP: init waits for exits only, so it does not restart a stopped
 // server), takes a copy of its listening socket (pidfd_getfd) and cuts the
 // connections it had (the host's kept-alive ones), so that every request
-// from now on reaches the liar.
-func takeOver(port int) (net.Listener, error) {
+// from now on reaches the liar. It takes a copy of the agent's mux port
+// too (muxPort, nil if it had none), which the stopped agent no longer
+// reads.
+func takeOver(port int) (ln net.Listener, muxPort *os.File, err error) {
 	pid, err := agentServer()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+		return nil, nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
 	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
-		return nil, fmt.Errorf("stopping the agent server %d: %w", pid, err)
+		return nil, nil, fmt.Errorf("stopping the agent server %d: %w", pid, err)
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var ln net.Listener
 	for _, e := range fds {
 		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
 		n, _ := strconv.Atoi(e.Name())
+		if port, ok := strings.CutPrefix(target, "/dev/"); ok && muxPort == nil {
+			name, _ := os.ReadFile("/sys/class/virtio-ports/" + port + "/name")
+			if strings.TrimSpace(string(name)) == protocol.MuxPortName {
+				fd, err := unix.PidfdGetfd(pidfd, n, 0)
+				if err != nil {
+					return nil, nil, fmt.Errorf("pidfd_getfd %d of %d: %w", n, pid, err)
+				}
+				muxPort = os.NewFile(uintptr(fd), target)
+			}
+			continue
+		}
 		if !strings.HasPrefix(target, "socket:") {
 			continue
 		}
 		fd, err := unix.PidfdGetfd(pidfd, n, 0)
 		if err != nil {
-			return nil, fmt.Errorf("pidfd_getfd %d of %d: %w", n, pid, err)
+			return nil, nil, fmt.Errorf("pidfd_getfd %d of %d: %w", n, pid, err)
 		}
 		if localPort(fd) != port {
 			unix.Close(fd)
@@ -56,7 +70,7 @@ func takeOver(port int) (net.Listener, error) {
 			ln, err = net.FileListener(f) // a copy of its own
 			f.Close()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
@@ -64,9 +78,9 @@ func takeOver(port int) (net.Listener, error) {
 		unix.Close(fd)
 	}
 	if ln == nil {
-		return nil, fmt.Errorf("the agent server %d has no socket listening on port %d", pid, port)
+		return nil, nil, fmt.Errorf("the agent server %d has no socket listening on port %d", pid, port)
 	}
-	return ln, nil
+	return ln, muxPort, nil
 }
 
 // agentServer is the pid of the agent's server: init's child that runs

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/quicksand-go/quicksand/engine/internal/agent"
+)
+
+// The agent's mux port (internal/mux, guest-agent/muxport.go) carries the
+// engine's HTTP calls over a virtio-serial port: no slirp, no guest
+// network stack. Measured under TCG (TestWarmStartLegs): a fresh clone
+// answers its first request over it in about half the time it takes over
+// the port forward, because the guest runs far less code it has not yet
+// translated; once warm the two cost the same. The port forward stays for
+// everything else that talks to the agent, and carries the engine's calls
+// while the link is not up (a start's first moments, an image whose agent
+// does not serve the port, a guest that broke the link).
+
+// muxHelloLimit bounds the wait for the agent to answer the link's hello:
+// a cold boot's agent looks for the host every 50 ms at most.
+const muxHelloLimit = 10 * time.Second
+
+// TransportEnv chooses the engine's transport to the agent: "forward" for
+// the port forward only; anything else (the default) for the mux port
+// where the agent serves it. For measuring and testing one against the
+// other.
+const TransportEnv = "QUICKSAND_AGENT_TRANSPORT"
+
+func muxWanted() bool { return os.Getenv(TransportEnv) != "forward" }
+
+// linkMux connects to the mux port in the background; calls go over it
+// once the agent answered.
+func (sb *Sandbox) linkMux() {
+	if !muxWanted() || sb.spec.MuxSocket == "" {
+		return
+	}
+	sb.muxLink = agent.DialMux(sb.spec.MuxSocket, muxHelloLimit)
+	sb.client.SetMux(sb.muxLink)
+}
+
+// relinkMux starts a new link after a revert: the agent's end went back to
+// what it was at the checkpoint, so the old session means nothing to it.
+// A new hello resets it.
+func (sb *Sandbox) relinkMux() {
+	if sb.muxLink == nil {
+		return
+	}
+	sb.client.SetMux(nil)
+	sb.muxLink.Close()
+	sb.linkMux()
+}
+
+// muxUp waits (within ctx) for the link's hello to be answered; false if
+// there is no link or it could not be made.
+func (sb *Sandbox) muxUp(ctx context.Context) bool {
+	if sb.muxLink == nil {
+		return false
+	}
+	err := sb.muxLink.Wait(ctx)
+	if err != nil {
+		sb.cfg.Logger.Debug("no mux link to the agent: calls go over the port forward", "err", err)
+	}
+	return err == nil
+}
+
+func (sb *Sandbox) closeMux() {
+	if sb.muxLink != nil {
+		sb.muxLink.Close()
+	}
+}
