@@ -34,10 +34,7 @@ import (
 // TCP); and, natively on the host, an HTTP round trip to an in-process
 // server (what client and server cost without emulation).
 func TestTransportLegs(t *testing.T) {
-	rounds, _ := strconv.Atoi(os.Getenv("QS_LEGS_BENCH"))
-	if rounds == 0 {
-		t.Skip("set QS_LEGS_BENCH=rounds to measure")
-	}
+	rounds := legsRounds(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
@@ -118,6 +115,16 @@ func TestTransportLegs(t *testing.T) {
 		sort.Float64s(s)
 		t.Logf("  %-62s %6.2f  %6.2f", leg.name, s[len(s)/2], s[len(s)*9/10])
 	}
+}
+
+// legsRounds is QS_LEGS_BENCH, the rounds a legs measurement runs; without
+// it the measurement is skipped (it measures, it checks nothing).
+func legsRounds(t *testing.T) int {
+	rounds, _ := strconv.Atoi(os.Getenv("QS_LEGS_BENCH"))
+	if rounds == 0 {
+		t.Skip("set QS_LEGS_BENCH=rounds to measure")
+	}
+	return rounds
 }
 
 // framesClient speaks the agent's framed transport on a virtio-serial port.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
 	"sort"
 	"strconv"
 	"testing"
@@ -16,10 +15,7 @@ import (
 // its monitor answering, the template's state loaded, the VM running, the
 // agent rekeyed (ready); then the first execute("true") and the second.
 func TestWarmStartLegs(t *testing.T) {
-	rounds, _ := strconv.Atoi(os.Getenv("QS_LEGS_BENCH"))
-	if rounds == 0 {
-		t.Skip("set QS_LEGS_BENCH=rounds to measure")
-	}
+	rounds := legsRounds(t)
 	ctx := context.Background()
 	cfg := Config{TemplateDir: t.TempDir()}
 	startSandbox(t, cfg).Stop(ctx) // builds the template
