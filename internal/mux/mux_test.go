@@ -233,6 +233,30 @@ func TestDeadlinesAndClose(t *testing.T) {
 	}
 }
 
+// fakeServer stands for a hostile agent on the raw connection: it answers
+// the client's hello, waits while the client opens its streams, then does
+// what then says (reading nothing more unless it does). It returns the
+// client's session.
+func fakeServer(t *testing.T, then func(s net.Conn)) *Session {
+	t.Helper()
+	c, s := socketPair(t)
+	go func() {
+		hello := make([]byte, headerLen+nonceLen)
+		io.ReadFull(s, hello)
+		s.Write(hello)
+		time.Sleep(100 * time.Millisecond)
+		then(s)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := Client(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
 // switchboard is a server's connection that clients take turns on, as the
 // engines of a VM frozen and resumed do on its virtio-serial port.
 type switchboard struct {
@@ -287,7 +311,7 @@ func TestANewClientResetsTheOldSessionEvenMidFrame(t *testing.T) {
 	old, _ := srv.Accept()
 	// A frame cut short, as a freeze may leave it: its header says more
 	// than ever comes.
-	sw.inW.Write(header{typ: typeData, stream: aStream.id, length: 1000}.encode([]byte("only part")))
+	sw.inW.Write(header{typ: typeData, stream: aStream.id, length: MaxPayload}.encode([]byte("only part")))
 
 	b, err := Client(ctx, sw.plug(t))
 	if err != nil {
@@ -338,23 +362,11 @@ func TestAHostileServer(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
-	lie := func(t *testing.T, frames func(nonce []byte, w io.Writer)) (*Session, *Stream) {
-		c, s := socketPair(t)
-		go func() {
-			r := bufio.NewReader(s)
-			hdr := make([]byte, headerLen+nonceLen)
-			io.ReadFull(r, hdr)
-			s.Write(hdr)                      // the hello, answered
-			time.Sleep(50 * time.Millisecond) // the client opens its stream
-			frames(hdr[headerLen:], s)
-			io.Copy(io.Discard, r)
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		cl, err := Client(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
+	lie := func(t *testing.T, frames func(w io.Writer)) (*Session, *Stream) {
+		cl := fakeServer(t, func(s net.Conn) {
+			frames(s)
+			io.Copy(io.Discard, s)
+		})
 		st, err := cl.Open()
 		if err != nil {
 			t.Fatal(err)
@@ -362,7 +374,7 @@ func TestAHostileServer(t *testing.T) {
 		return cl, st
 	}
 	t.Run("sends more than the window", func(t *testing.T) {
-		_, st := lie(t, func(_ []byte, w io.Writer) {
+		_, st := lie(t, func(w io.Writer) {
 			for i := 0; i < Window/MaxPayload+2; i++ {
 				w.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
 			}
@@ -375,7 +387,7 @@ func TestAHostileServer(t *testing.T) {
 		}
 	})
 	t.Run("sends a frame longer than allowed", func(t *testing.T) {
-		cl, st := lie(t, func(_ []byte, w io.Writer) {
+		cl, st := lie(t, func(w io.Writer) {
 			w.Write(header{typ: typeData, stream: 1, length: 1 << 30}.encode(nil))
 		})
 		st.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -385,7 +397,7 @@ func TestAHostileServer(t *testing.T) {
 		<-cl.Done()
 	})
 	t.Run("opens streams and gives unasked credit", func(t *testing.T) {
-		cl, st := lie(t, func(_ []byte, w io.Writer) {
+		cl, st := lie(t, func(w io.Writer) {
 			w.Write(header{typ: typeOpen, stream: 7}.encode(nil))
 			w.Write(header{typ: typeWindow, stream: 1, length: 4}.encode([]byte{0xff, 0xff, 0xff, 0xff}))
 		})
@@ -403,24 +415,13 @@ func TestAHostileServer(t *testing.T) {
 // (net/http closes a cancelled call's connection in the caller's
 // goroutine).
 func TestAPeerThatStopsReadingHoldsUpNoCloseOrRead(t *testing.T) {
-	c, s := socketPair(t)
-	go func() {
-		hdr := make([]byte, headerLen+nonceLen)
-		io.ReadFull(s, hdr)
-		s.Write(hdr) // answers the hello, then reads nothing more
-		// and sends data on stream 1, which the client must give credit
-		// back for without waiting on the port.
-		time.Sleep(100 * time.Millisecond)
+	// It reads nothing after the hello, and sends data on stream 1,
+	// which the client must give credit back for without waiting on the
+	// port.
+	cl := fakeServer(t, func(s net.Conn) {
 		s.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
 		s.Write(header{typ: typeData, stream: 1, length: MaxPayload}.encode(make([]byte, MaxPayload)))
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := Client(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	})
 	reader, _ := cl.Open() // stream 1
 	writer, _ := cl.Open()
 	go writer.Write(make([]byte, 4*Window)) // blocks once the socket is full
@@ -461,22 +462,11 @@ func TestAPeerThatStopsReadingHoldsUpNoCloseOrRead(t *testing.T) {
 // client's calls in flight end at once rather than wait for answers that
 // will never come.
 func TestAServerThatStartsOverEndsTheClientsCalls(t *testing.T) {
-	c, s := socketPair(t)
-	go func() {
-		hdr := make([]byte, headerLen+nonceLen)
-		io.ReadFull(s, hdr)
-		s.Write(hdr)
-		time.Sleep(100 * time.Millisecond)
+	cl := fakeServer(t, func(s net.Conn) {
 		// A new server process on the same port: its first words.
 		s.Write(helloFrame(startedOver))
 		io.Copy(io.Discard, s)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := Client(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	st, _ := cl.Open()
 	st.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, ErrStartedOver) {
@@ -518,7 +508,41 @@ func TestAServerTakesNothingBeforeAHello(t *testing.T) {
 	}
 }
 
+// A guest that floods frames for streams the engine never opened, and
+// reads nothing, gets at most answerBacklog resets queued: the engine's
+// memory does not grow with the flood.
+func TestJunkIsAnsweredWithinBounds(t *testing.T) {
+	flood := make([]byte, 0, 200000*headerLen)
+	for i := uint32(0); i < 200000; i++ {
+		flood = append(flood, header{typ: typeWindow, stream: 1001 + 2*i, length: 4}.encode([]byte{0, 0, 0, 1})...)
+	}
+	sent := make(chan struct{})
+	cl := fakeServer(t, func(s net.Conn) {
+		s.Write(flood)
+		close(sent)
+	})
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client stopped reading the flood")
+	}
+	time.Sleep(100 * time.Millisecond)
+	cl.ctlMu.Lock()
+	queued := len(cl.answers)
+	cl.ctlMu.Unlock()
+	if queued > answerBacklog {
+		t.Fatalf("%d answers queued, more than %d", queued, answerBacklog)
+	}
+	if cl.Err() != nil {
+		t.Fatalf("the session ended: %v", cl.Err())
+	}
+}
+
 func TestHeaders(t *testing.T) {
+	// docs/protocol.md gives these.
+	if MaxPayload != 32<<10 || Window != 256<<10 || headerLen != 12 {
+		t.Fatalf("MaxPayload %d, Window %d, header %d: not what the protocol's documentation says", MaxPayload, Window, headerLen)
+	}
 	for _, c := range []struct {
 		h  header
 		ok bool
