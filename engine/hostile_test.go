@@ -127,6 +127,7 @@ func (l *liar) log(t *testing.T) string {
 // Guest root takes the agent's mux port and sends junk on it: the engine
 // drops the link and carries its calls over the port forward, in time.
 func TestALyingAgentsMuxPort(t *testing.T) {
+	t.Setenv(TransportEnv, "mux")
 	sb := startSandbox(t, Config{})
 	if err := sb.muxLink.Wait(context.Background()); err != nil {
 		t.Fatalf("no mux link to begin with: %v", err)

@@ -343,7 +343,7 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 		return blameSnapshot(fail(err, "letting it run"))
 	}
 	sb.timing.AgentListening = time.Since(began)
-	if src.mux {
+	if src.mux && muxWanted() {
 		// The rekey is the clone's first call: over the link if it comes
 		// up soon (it should at once), over the port forward otherwise.
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -35,6 +35,7 @@ import (
 // server (what client and server cost without emulation).
 func TestTransportLegs(t *testing.T) {
 	rounds := legsRounds(t)
+	t.Setenv(TransportEnv, "mux")
 	ctx := context.Background()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")

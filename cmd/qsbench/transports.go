@@ -10,7 +10,7 @@ import (
 )
 
 // transportFigures compares the engine's two transports to the agent, the
-// mux port (the default) and the port forward (engine.TransportEnv=
+// mux port (engine.TransportEnv=mux) and the port forward (the default,
 // forward), alternated start by start and batch by batch in one run: a
 // warm start to ready, a warm start and its first execute, and the round
 // trip of execute("true") on a sandbox that has run a while.
@@ -24,9 +24,9 @@ func transportFigures(ctx context.Context, rounds, execs int) []figure {
 	for _, tr := range transports {
 		label := ", " + tr
 		if tr == "mux" {
-			label = ", mux port (default)"
+			label = ", mux port"
 		} else {
-			label = ", port forward"
+			label = ", port forward (default)"
 		}
 		rows[tr] = []*row{
 			{f: figure{Name: "warm start to ready" + label, Via: "Go", Unit: "s", Command: "engine.Start, BootTiming().Ready, transports alternated start by start"}},
