@@ -186,15 +186,15 @@ test-leaks:
 	echo "FAIL: the QEMU processes above outlived the tests"; exit 1
 
 # go.mod says what the code imports, exactly: `go mod tidy` has nothing to do.
-# The suite runs on the engine's default transport to the agent (the port
-# forward); these run again on the mux port (engine/muxlink.go), which is
-# not the default yet.
-MUX_TESTS := TestExecuteBasics|TestStreamingOrderAndArrival|TestCancelAbortsTheCall|TestManyExecutesAtOnce|TestGuestThatSurvives|TestWarmStartedSandboxesAreTheirOwn|TestCheckpointAndRevert|TestSaveAndResumeInAnotherProcess|TestFileRoundTrips|TestUploadDownloadTree|TestProcessOnATerminal|TestProcessesAcrossRevert|TestPoolHandsOutFreshSandboxes|TestALyingAgentsCommandAnswers
+# The suite runs on the engine's default transport to the agent (the mux
+# port, engine/muxlink.go); these run again on the port forward, which
+# carries the calls whenever the link is not up.
+FORWARD_TESTS := TestExecuteBasics|TestStreamingOrderAndArrival|TestCancelAbortsTheCall|TestManyExecutesAtOnce|TestGuestThatSurvives|TestWarmStartedSandboxesAreTheirOwn|TestCheckpointAndRevert|TestSaveAndResumeInAnotherProcess|TestFileRoundTrips|TestUploadDownloadTree|TestProcessOnATerminal|TestProcessesAcrossRevert|TestPoolHandsOutFreshSandboxes|TestALyingAgentsCommandAnswers
 
 test-go:
 	$(GO) mod tidy -diff
 	$(GO) test $(GO_TEST_FLAGS) ./...
-	QUICKSAND_AGENT_TRANSPORT=mux $(GO) test $(GO_TEST_FLAGS) ./engine -run '^($(MUX_TESTS))$$'
+	QUICKSAND_AGENT_TRANSPORT=forward $(GO) test $(GO_TEST_FLAGS) ./engine -run '^($(FORWARD_TESTS))$$'
 
 # The C and C++ programs build against an installed copy (through
 # pkg-config, as users would) and run under valgrind.

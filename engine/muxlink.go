@@ -22,20 +22,21 @@ import (
 // a cold boot's agent looks for the host every 50 ms at most.
 const muxHelloLimit = 10 * time.Second
 
-// TransportEnv chooses the engine's transport to the agent: "mux" for the
-// mux port where the agent serves it; anything else (the default) for the
-// port forward. The mux port is not the default yet: with QEMU frozen
-// (TestFileCallsOnAFrozenQEMU) a write that the port no longer takes
-// holds up every stream of the link, calls made meanwhile included, and
-// one clean-clone run saw three file calls outlive the engine's bound.
+// TransportEnv chooses the engine's transport to the agent: "forward" for
+// the port forward alone; anything else (the default) for the mux port
+// where the agent serves it, the port forward where it does not. A link
+// whose port takes nothing for a while (a frozen QEMU) is given up
+// (internal/mux's stuckLimit), so it holds no call longer than the port
+// forward would (TestFileCallsOnAFrozenQEMU).
 const TransportEnv = "QUICKSAND_AGENT_TRANSPORT"
 
-func muxWanted() bool { return os.Getenv(TransportEnv) == "mux" }
+func muxWanted() bool { return os.Getenv(TransportEnv) != "forward" }
 
 // linkMux connects to the mux port in the background, whatever the
 // transport: a template is then frozen with its agent in a read of the
 // port, and a clone's agent never looks for a host that is not there.
-// Calls go over the link, once the agent answered, when TransportEnv asks.
+// Calls go over the link, once the agent answered, unless TransportEnv
+// says "forward".
 func (sb *Sandbox) linkMux() {
 	if sb.spec.MuxSocket == "" {
 		return

@@ -10,8 +10,8 @@ import (
 
 // TestWarmStartLegs measures (QS_LEGS_BENCH=rounds) where a warm start's
 // time goes (issue 31), step by step, on each transport to the agent in
-// turn: the mux port (TransportEnv=mux) and the port forward (the default,
-// forward). Both clone the same template. For each start: QEMU started,
+// turn: the mux port (the default) and the port forward
+// (TransportEnv=forward). Both clone the same template. For each start: QEMU started,
 // its monitor answering, the template's state loaded, the VM running, the
 // agent rekeyed (ready); then the first execute("true") and the second.
 func TestWarmStartLegs(t *testing.T) {

@@ -10,8 +10,7 @@ import (
 )
 
 // transportFigures compares the engine's two transports to the agent, the
-// mux port (engine.TransportEnv=mux) and the port forward (the default,
-// forward), alternated start by start and batch by batch in one run: a
+// mux port (the default) and the port forward (engine.TransportEnv=forward), alternated start by start and batch by batch in one run: a
 // warm start to ready, a warm start and its first execute, and the round
 // trip of execute("true") on a sandbox that has run a while.
 func transportFigures(ctx context.Context, rounds, execs int) []figure {
@@ -22,11 +21,9 @@ func transportFigures(ctx context.Context, rounds, execs int) []figure {
 	}
 	rows := map[string][]*row{}
 	for _, tr := range transports {
-		label := ", " + tr
-		if tr == "mux" {
-			label = ", mux port"
-		} else {
-			label = ", port forward (default)"
+		label := ", mux port (default)"
+		if tr == "forward" {
+			label = ", port forward"
 		}
 		rows[tr] = []*row{
 			{f: figure{Name: "warm start to ready" + label, Via: "Go", Unit: "s", Command: "engine.Start, BootTiming().Ready, transports alternated start by start"}},

@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 const (
@@ -47,6 +49,14 @@ const (
 	// grow this end's memory).
 	answerBacklog = 256
 )
+
+// stuckLimit is how long a client's write of one frame may wait for the
+// other end to take it before the session is given up: a peer that takes
+// nothing for that long (a QEMU that was frozen) must not hold up the
+// calls on the session, nor those made meanwhile, for ever. A frame cut
+// by the give-up is harmless: the next client's zeros and hello end it.
+// A var so that tests can shorten it.
+var stuckLimit = 30 * time.Second
 
 type frameType byte
 
@@ -214,7 +224,8 @@ func (s *Session) closed(id uint32) {
 }
 
 // write sends one frame. A server's write that fails is dropped: the host
-// end went away, and its successor says hello before anything else.
+// end went away, and its successor says hello before anything else. A
+// client's write that fails, or waits stuckLimit, ends the session.
 func (s *Session) write(h header, payload []byte) error {
 	h.length = uint32(len(payload))
 	frame := h.encode(payload)
@@ -223,8 +234,15 @@ func (s *Session) write(h header, payload []byte) error {
 	if err := s.ended(); err != nil {
 		return err
 	}
+	dl, canGiveUp := s.rw.(interface{ SetWriteDeadline(time.Time) error })
+	if s.client && canGiveUp {
+		dl.SetWriteDeadline(time.Now().Add(stuckLimit))
+	}
 	_, err := s.rw.Write(frame)
 	if err != nil && s.client {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("mux: the other end took nothing for %v", stuckLimit)
+		}
 		s.fail(err)
 	}
 	return err

@@ -458,6 +458,37 @@ func TestAPeerThatStopsReadingHoldsUpNoCloseOrRead(t *testing.T) {
 	}
 }
 
+// A peer that takes nothing more (a frozen QEMU): the write in flight and
+// every call made meanwhile end once stuckLimit passed, rather than wait
+// for ever behind the write in flight.
+func TestAPeerThatTakesNothingEndsTheSession(t *testing.T) {
+	defer func(was time.Duration) { stuckLimit = was }(stuckLimit)
+	stuckLimit = 300 * time.Millisecond
+	cl := fakeServer(t, func(s net.Conn) {}) // reads nothing after the hello
+	st, err := cl.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 3)
+	go func() { _, err := st.Write(make([]byte, 4*Window)); ended <- err }() // fills the socket, then waits
+	time.Sleep(100 * time.Millisecond)
+	go func() { _, err := cl.Open(); ended <- err }() // waits behind it
+	go func() { _, err := st.Read(make([]byte, 1)); ended <- err }()
+	for range 3 {
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Fatal("a call on a stuck session succeeded")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("calls still waiting on a peer that took nothing for 5 s")
+		}
+	}
+	if err := cl.Err(); err == nil || !strings.Contains(err.Error(), "took nothing") {
+		t.Fatalf("the session ended with %v, want that the other end took nothing", err)
+	}
+}
+
 // An agent killed and started again: the new server says so, and the
 // client's calls in flight end at once rather than wait for answers that
 // will never come.

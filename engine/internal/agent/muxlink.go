@@ -34,7 +34,9 @@ type MuxLink struct {
 
 // DialMux connects to QEMU's socket for the port at path and says hello,
 // in the background, each attempt given up after limit. A session that
-// ends is made again; a hello that is not answered ends the link.
+// ends is made again; a first hello that is not answered ends the link
+// (the image's agent does not serve the port), a later one is said again
+// after a pause.
 func DialMux(path string, limit time.Duration) *MuxLink {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &MuxLink{path: path, limit: limit, ctx: ctx, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
@@ -46,6 +48,7 @@ func (l *MuxLink) run() {
 	defer close(l.done)
 	readyOnce := sync.OnceFunc(func() { close(l.ready) })
 	defer readyOnce()
+	pause := relinkPause
 	for {
 		sess, err := l.hello()
 		l.mu.Lock()
@@ -56,24 +59,37 @@ func (l *MuxLink) run() {
 		l.err = err
 		l.mu.Unlock()
 		readyOnce()
-		if err != nil {
-			return
-		}
-		select {
-		case <-sess.Done():
-		case <-l.ctx.Done():
-			sess.Close()
-			return
+		switch {
+		case err == nil:
+			pause = relinkPause
+			select {
+			case <-sess.Done():
+			case <-l.ctx.Done():
+				sess.Close()
+				return
+			}
+		case l.made.Load() == 0:
+			return // no agent serves the port: never ask again
+		default:
+			// It answered before (a QEMU frozen for a while, then let
+			// go): ask again, less and less often.
+			pause = min(2*pause, maxRelinkPause)
 		}
 		// Made again after a pause: a guest that breaks it on purpose
 		// costs a dial now and then.
 		select {
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(pause):
 		case <-l.ctx.Done():
 			return
 		}
 	}
 }
+
+// relinkPause and maxRelinkPause bound how often a link is made again.
+const (
+	relinkPause    = 20 * time.Millisecond
+	maxRelinkPause = 5 * time.Second
+)
 
 func (l *MuxLink) hello() (*mux.Session, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.limit)
