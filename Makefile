@@ -161,7 +161,14 @@ test: deps agent lib
 	$(MAKE) image IMAGE=debian-desktop ARCH=$(HOST_ARCH) IMAGES_DIR=$(TEST_IMAGES)
 	$(MAKE) interop-image IMAGES_DIR=$(TEST_IMAGES)
 	rm -rf $(TEST_HOME)
-	$(MAKE) test-go test-c test-python test-node test-dist test-fuzz test-leaks
+	@set -e; for suite in $(TEST_SUITES); do \
+		start=$$(date +%s); $(MAKE) $$suite; \
+		echo "==> $$suite took $$(( $$(date +%s) - start )) s"; \
+	done
+
+# What make test runs once the images are there, in this order; each says
+# how long it took (the whole must stay under 30 minutes on 2 cores).
+TEST_SUITES := test-go test-c test-python test-node test-dist test-fuzz test-leaks
 
 # Our debian image packaged as Quicksand packages its images, installed
 # beside Quicksand's client for the interoperability tests

@@ -96,7 +96,7 @@ func TestQEMUFaultsDuringBoot(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			work, templates := t.TempDir(), t.TempDir()
 			// TCG: no accelerator probe, whose QEMU would be found too.
-			cfg := Config{WorkDir: work, TemplateDir: templates, ColdBoot: c.cold, Accel: AccelTCG, BootTimeout: 20 * time.Second}
+			cfg := Config{WorkDir: work, TemplateDir: templates, ColdBoot: c.cold, Accel: AccelTCG, BootTimeout: 10 * time.Second}
 			done := make(chan error, 1)
 			began := time.Now()
 			go func() {

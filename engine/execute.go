@@ -111,6 +111,7 @@ func (sb *Sandbox) Execute(ctx context.Context, req ExecRequest) (*ExecResult, e
 	defer budget.stop()
 	stop := context.AfterFunc(sb.alive, cancel)
 	defer stop()
+	sb.watchHostPause(callCtx, cancelCall)
 	epoch := sb.currentEpoch()
 	stopEpoch := context.AfterFunc(epoch, cancel)
 	defer stopEpoch()

@@ -68,6 +68,7 @@ func (sb *Sandbox) fileCallIn(ctx context.Context, epoch context.Context, what s
 	}
 	stop := context.AfterFunc(sb.alive, cancel)
 	defer stop()
+	sb.watchHostPause(callCtx, cancelCall)
 	stopEpoch := context.AfterFunc(epoch, cancel)
 	defer stopEpoch()
 	err := fn(callCtx)

@@ -10,6 +10,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -86,6 +87,39 @@ func (sb *Sandbox) hostPause() error {
 		msg += "\n--- QEMU stderr ---\n" + t
 	}
 	return &Error{Kind: kind, Msg: msg}
+}
+
+// pauseProbeEvery is how long a call waits unanswered before it asks QEMU
+// whether it paused the VM for a failed disk write (hostPause), and how
+// often it asks again while it waits: a paused VM answers nothing, and its
+// calls end with the reason within about this long, not at their timeout.
+const pauseProbeEvery = 2 * time.Second
+
+// errStoppedAnswering ends a call whose VM QEMU paused (watchHostPause);
+// transportError then says why.
+var errStoppedAnswering = errors.New("the agent stopped answering")
+
+// watchHostPause ends the call of ctx (cancel) once QEMU says it paused
+// the VM for a failed disk write; the watch ends with ctx.
+func (sb *Sandbox) watchHostPause(ctx context.Context, cancel context.CancelCauseFunc) {
+	if sb.qmp == nil {
+		return
+	}
+	go func() {
+		t := time.NewTicker(pauseProbeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if sb.hostPause() != nil {
+					cancel(errStoppedAnswering)
+					return
+				}
+			}
+		}
+	}()
 }
 
 // transportError is the error of a call to the agent that failed in

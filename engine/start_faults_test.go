@@ -367,8 +367,15 @@ func TestHostDiskFullIsNamed(t *testing.T) {
 		saysDiskFull(t, "the call that wrote", err, work)
 		began = time.Now()
 		_, err = sb.Execute(context.Background(), ExecRequest{Command: "echo hi", Timeout: time.Second})
-		t.Logf("the next call, after %v: %v", time.Since(began).Round(time.Millisecond), err)
+		took := time.Since(began)
+		t.Logf("the next call, after %v: %v", took.Round(time.Millisecond), err)
 		saysDiskFull(t, "the next call", err, work)
+		// QEMU is asked why the VM is silent while the call waits
+		// (pauseProbeEvery), not only once it gave up (its timeout
+		// and transportMargin: 16 s).
+		if took > 10*time.Second {
+			t.Errorf("the next call ended after %v: the paused VM was not noticed while it waited", took)
+		}
 		gone(t, sb)
 	})
 	t.Run("template folder", func(t *testing.T) {
