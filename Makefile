@@ -260,8 +260,8 @@ test-node: $(LIB)
 FUZZ_TARGETS := ./capi/wire:FuzzDecode ./internal/protocol:FuzzFrameReader \
 	./engine/internal/agent:FuzzEventStream ./engine/internal/agent:FuzzExecuteAnswer ./engine:FuzzConsole \
 	./engine/internal/netguard:FuzzAllow ./engine/internal/share:FuzzGuestMessages ./engine/internal/image:FuzzParseDisk \
-	./server:FuzzServerRequests ./engine/internal/netguard:FuzzDNS
-FUZZ_TIME ?= 200000x
+	./server:FuzzServerRequests ./engine/internal/netguard:FuzzDNS ./internal/mux:FuzzFrames
+FUZZ_TIME ?= 100000x
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "==> fuzz $${t#*:} ($${t%%:*}, $(FUZZ_TIME))"; \

@@ -15,6 +15,9 @@ import (
 // take an earlier hello as part of that frame.
 const helloEvery = 100 * time.Millisecond
 
+// readBuffer is each end's read buffer: two whole data frames.
+const readBuffer = 2 * (headerLen + MaxPayload)
+
 // maxHelloScan bounds what a client reads while it looks for the answer
 // to its hello: the other end may be hostile.
 const maxHelloScan = 1 << 20
@@ -28,7 +31,7 @@ func Client(ctx context.Context, rw io.ReadWriteCloser) (*Session, error) {
 		return nil, err
 	}
 	hello := helloFrame(nonce)
-	br := bufio.NewReaderSize(rw, 64<<10)
+	br := bufio.NewReaderSize(rw, readBuffer)
 	found := make(chan error, 1)
 	go func() { found <- scanFor(br, hello) }()
 	tick := time.NewTicker(helloEvery)
@@ -93,7 +96,7 @@ func Server(rw io.ReadWriter) *Session {
 	// was killed) learns at once that its calls are gone; a client yet to
 	// come takes this for what came before the answer to its hello.
 	s.answer(header{typ: typeHello}, startedOver)
-	go s.readLoop(rw)
+	go s.readLoop(bufio.NewReaderSize(rw, readBuffer))
 	return s
 }
 

@@ -21,6 +21,7 @@
 package mux
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -287,8 +288,10 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 func (s *Session) Err() error { return s.ended() }
 
 // readLoop reads frames until the connection fails (a server: for ever,
-// skipping what it cannot read to the next hello).
-func (s *Session) readLoop(r io.Reader) {
+// skipping what it cannot read to the next hello). r is buffered: a read
+// of the port is a system call, which a guest under emulation pays dearly
+// for, and one read takes in many small frames.
+func (s *Session) readLoop(r *bufio.Reader) {
 	hdr := make([]byte, headerLen)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
@@ -322,18 +325,38 @@ func (s *Session) readLoop(r io.Reader) {
 }
 
 // skipToHello reads until the bytes read end with a hello's header; hdr
-// holds the bytes already read.
-func skipToHello(r io.Reader, hdr []byte) error {
-	window := append([]byte(nil), hdr...)
-	var one [1]byte
-	for {
-		if bytes.Equal(window, helloHeader) {
-			return nil
+// holds the bytes already read (not a header). What it skips is typically
+// a client's 32 KiB of zeros: it looks for the header's first byte a
+// buffer at a time, not byte by byte.
+func skipToHello(r *bufio.Reader, hdr []byte) error {
+	// A hello that begins inside hdr and ends in what follows it.
+	for i := 1; i < len(hdr); i++ {
+		if !bytes.HasPrefix(helloHeader, hdr[i:]) {
+			continue
 		}
-		if _, err := io.ReadFull(r, one[:]); err != nil {
+		rest, err := r.Peek(headerLen - (len(hdr) - i))
+		if err != nil {
 			return err
 		}
-		window = append(window[1:], one[0])
+		if bytes.Equal(rest, helloHeader[len(hdr)-i:]) {
+			r.Discard(len(rest))
+			return nil
+		}
+	}
+	for {
+		if _, err := r.ReadSlice(helloHeader[0]); err == bufio.ErrBufferFull {
+			continue // a buffer without the byte, all skipped
+		} else if err != nil {
+			return err
+		}
+		rest, err := r.Peek(headerLen - 1)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(rest, helloHeader[1:]) {
+			r.Discard(len(rest))
+			return nil
+		}
 	}
 }
 

@@ -569,6 +569,104 @@ func TestJunkIsAnsweredWithinBounds(t *testing.T) {
 	}
 }
 
+// scriptedPort is a server's port that hands out what is in it, then
+// waits; it counts the reads (each a system call on a real port) and keeps
+// what the server writes.
+type scriptedPort struct {
+	in    *bytes.Reader
+	reads int
+	mu    sync.Mutex
+	out   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (p *scriptedPort) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	p.reads++
+	n, _ := p.in.Read(b)
+	p.mu.Unlock()
+	if n == 0 {
+		select {} // nothing more comes
+	}
+	return n, nil
+}
+
+func (p *scriptedPort) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out.Write(b)
+	select {
+	case p.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
+}
+
+// A client's zeros (what it sends when its hello goes unanswered, to end a
+// frame cut short) are skipped a buffer at a time: under emulation each
+// read of the port is a costly system call, and 32 KiB of them one byte
+// each cost a clone's agent most of a second of a busy machine.
+func TestZerosBeforeAHelloCostFewReads(t *testing.T) {
+	nonce := bytes.Repeat([]byte{7}, nonceLen)
+	var in []byte
+	in = append(in, make([]byte, headerLen+MaxPayload)...)
+	in = append(in, 'Q', 'M', 'Q') // a start that is not a hello
+	in = append(in, helloFrame(nonce)...)
+	port := &scriptedPort{in: bytes.NewReader(in), wrote: make(chan struct{}, 1)}
+	s := Server(port)
+	defer s.Close()
+	want := helloFrame(nonce)
+	deadline := time.After(5 * time.Second)
+	for {
+		port.mu.Lock()
+		answered := bytes.Contains(port.out.Bytes(), want)
+		reads := port.reads
+		port.mu.Unlock()
+		if answered {
+			if reads > 8 {
+				t.Fatalf("%d reads of the port for %d bytes", reads, len(in))
+			}
+			return
+		}
+		select {
+		case <-port.wrote:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("the hello after the zeros was not answered (%d reads)", reads)
+		}
+	}
+}
+
+// skipToHello finds a hello wherever it begins: inside the bytes already
+// read, after false starts, across reads.
+func TestSkipToHello(t *testing.T) {
+	hello := helloHeader
+	for _, c := range []struct {
+		name      string
+		hdr, rest []byte
+	}{
+		{"after zeros", make([]byte, headerLen), append(make([]byte, 100), hello...)},
+		{"begun in hdr", append(make([]byte, 5), hello[:7]...), hello[7:]},
+		{"begun in hdr's last byte", append(make([]byte, 11), hello[0]), hello[1:]},
+		{"false starts", []byte("QMQMQMQMQMQM"), append([]byte("QMxQ"), hello...)},
+		{"a false start in hdr", append(make([]byte, 6), hello[:6]...), append([]byte("junk"), hello...)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := bufio.NewReaderSize(bytes.NewReader(append(append([]byte(nil), c.rest...), "after"...)), 16)
+			if err := skipToHello(r, c.hdr); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := io.ReadAll(r); string(got) != "after" {
+				t.Fatalf("read on from %q, want what follows the hello", got)
+			}
+		})
+	}
+	r := bufio.NewReaderSize(bytes.NewReader([]byte("no hello here")), 16)
+	if err := skipToHello(r, make([]byte, headerLen)); err != io.EOF {
+		t.Fatalf("no hello: %v, want EOF", err)
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	// docs/protocol.md gives these.
 	if MaxPayload != 32<<10 || Window != 256<<10 || headerLen != 12 {
