@@ -344,11 +344,15 @@ func (sb *Sandbox) resume(ctx context.Context, src *snapshotSource) error {
 	}
 	sb.timing.AgentListening = time.Since(began)
 	if src.mux && muxWanted() {
-		// The rekey is the clone's first call: over the link if it comes
-		// up soon (it should at once), over the port forward otherwise.
-		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		sb.muxUp(wctx)
-		cancel()
+		// The rekey is the clone's first call: over the link, which its
+		// agent is known to serve (the template's was up), however long
+		// a busy host takes to answer the hello (within the boot timeout
+		// and the link's own limit); over the port forward only if the
+		// link fails. Giving up on the link sooner (it was 2 s) sent the
+		// rekey of a crowded host's clones over both at once, doubling
+		// the guests' work: 50 starts at once on 2 cores fell back on 23
+		// to 50 of them.
+		sb.muxUp(ctx)
 	}
 	if _, err := sb.rekey(ctx, 0); err != nil {
 		return blameSnapshot(err)
@@ -367,11 +371,17 @@ func (sb *Sandbox) rekey(ctx context.Context, channelSync uint64) (synced bool, 
 		return false, sb.bootError(KindBootFailed, err, "making a seed")
 	}
 	// Each try waits longer: on a crowded host the first answer can take
-	// seconds, and a try given up on may still have been carried out.
+	// seconds, and a try given up on may still have been carried out. A
+	// try over the mux link is not given up on: nothing on the link is
+	// lost, and a second request would only add to a busy guest's work.
 	wait := time.Second
 	for {
 		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano(), ChannelSync: channelSync}
 		rctx, cancel := context.WithTimeout(ctx, wait)
+		if sb.muxCarries() {
+			cancel()
+			rctx, cancel = context.WithCancel(ctx)
+		}
 		res, err := sb.client.Resume(rctx, req)
 		cancel()
 		wait = min(2*wait, 8*time.Second)

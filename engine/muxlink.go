@@ -72,6 +72,11 @@ func (sb *Sandbox) muxUp(ctx context.Context) bool {
 	return err == nil
 }
 
+// muxCarries says whether a call made now goes over the mux link.
+func (sb *Sandbox) muxCarries() bool {
+	return sb.muxLink != nil && muxWanted() && sb.muxLink.Up()
+}
+
 func (sb *Sandbox) closeMux() {
 	if sb.muxLink != nil {
 		sb.muxLink.Close()

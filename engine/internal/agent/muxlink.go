@@ -134,6 +134,13 @@ func (l *MuxLink) open() net.Conn {
 	return st
 }
 
+// Up says whether the link is up now: a call made now goes over it.
+func (l *MuxLink) Up() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sess != nil && l.sess.Err() == nil
+}
+
 // Made says how many sessions the link has had: more than one once it was
 // made again (the agent started over, or broke it).
 func (l *MuxLink) Made() int64 { return l.made.Load() }
