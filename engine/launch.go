@@ -377,10 +377,12 @@ func (sb *Sandbox) rekey(ctx context.Context, channelSync uint64) (synced bool, 
 	wait := time.Second
 	for {
 		req := protocol.ResumeRequest{Token: sb.token, SeedB64: base64.StdEncoding.EncodeToString(seed), TimeUnixNano: time.Now().UnixNano(), ChannelSync: channelSync}
-		rctx, cancel := context.WithTimeout(ctx, wait)
+		var rctx context.Context
+		var cancel context.CancelFunc
 		if sb.muxCarries() {
-			cancel()
 			rctx, cancel = context.WithCancel(ctx)
+		} else {
+			rctx, cancel = context.WithTimeout(ctx, wait)
 		}
 		res, err := sb.client.Resume(rctx, req)
 		cancel()

@@ -31,6 +31,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(false, append(make([]byte, headerLen+40), helloFrame(nonce)...))
 	f.Add(false, bytes.Join([][]byte{frame(typeOpen, 3, nil), helloFrame(nonce), frame(typeOpen, 3, nil), frame(typeOpen, 3, nil)}, nil))
 	f.Add(true, bytes.Join([][]byte{frame(typeData, 1, bytes.Repeat([]byte("x"), MaxPayload)), frame(typeWindow, 1, credit), frame(typeReset, 3, nil)}, nil))
+	f.Add(true, bytes.Repeat(frame(typeData, 1, make([]byte, MaxPayload)), Window/MaxPayload+1)) // a window and more
 	f.Add(true, helloFrame(startedOver))
 	f.Add(true, []byte("QM\x03\x00\x00\x00\x00\x01\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, client bool, data []byte) {

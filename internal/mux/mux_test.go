@@ -23,6 +23,12 @@ func pair(t *testing.T) (*Session, *Session) {
 	c, s := socketPair(t)
 	srv := Server(s)
 	t.Cleanup(func() { srv.Close() })
+	return startClient(t, c), srv
+}
+
+// startClient starts a client session on c, closed when the test ends.
+func startClient(t *testing.T, c net.Conn) *Session {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cl, err := Client(ctx, c)
@@ -30,7 +36,7 @@ func pair(t *testing.T) (*Session, *Session) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	return cl, srv
+	return cl
 }
 
 func socketPair(t *testing.T) (net.Conn, net.Conn) {
@@ -247,14 +253,7 @@ func fakeServer(t *testing.T, then func(s net.Conn)) *Session {
 		time.Sleep(100 * time.Millisecond)
 		then(s)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := Client(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
+	return startClient(t, c)
 }
 
 // switchboard is a server's connection that clients take turns on, as the
