@@ -635,6 +635,45 @@ func TestRestartKeepsTheResumedToken(t *testing.T) {
 	a.checkSwitchedTo(t, newToken) // not back to the boot token
 }
 
+// Resumes at once (a retry the host sent while its earlier try still ran)
+// each either take the new token or are refused because the old one is no
+// longer taken, never fail: the agent keeps the token one resume at a time.
+// Without that, two wrote token.new and renamed it together, and one
+// answered 500 (a clone's start then blamed its template).
+func TestResumesAtOnceNeverFail(t *testing.T) {
+	a := startAgent(t, "-token-state", filepath.Join(t.TempDir(), "state", "token"))
+	seed := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	const rounds, tries = 8, 32
+	for round := 0; round < rounds; round++ {
+		newToken := strings.Repeat(string(rune('a'+round)), 40)
+		statuses := make(chan string, tries)
+		var wg sync.WaitGroup
+		for i := 0; i < tries; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, body := a.post(t, protocol.PathResume, a.token, map[string]any{"token": newToken, "seed_b64": seed})
+				statuses <- fmt.Sprintf("%d %s", status, body)
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		took := 0
+		for s := range statuses {
+			switch {
+			case strings.HasPrefix(s, "200 "):
+				took++
+			case !strings.HasPrefix(s, "401 "):
+				t.Errorf("round %d, one of %d resumes at once: %s", round, tries, s)
+			}
+		}
+		if took == 0 {
+			t.Fatalf("round %d: none of %d resumes at once took the token", round, tries)
+		}
+		a.checkSwitchedTo(t, newToken)
+	}
+}
+
 // Connections that never finish their headers, or the body of a call
 // anyone may make, are closed after the header timeout: other local users
 // can reach the agent's port forward and must not hold connections open.

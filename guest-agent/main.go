@@ -42,6 +42,7 @@ func serve(args []string) int {
 	if guest {
 		tuneForGuest(&s)
 		tuneScheduler()
+		warmResumeCodecs()
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.listen, strconv.Itoa(s.port)))
 	if err != nil {

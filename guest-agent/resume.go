@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -44,6 +45,11 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 	// Kept before it is used: an agent that restarts must come back with
 	// this token, never the one the VM booted with, and know which QEMU
 	// handed it over (seal.go).
+	// One resume at a time: a retry the host sends while an earlier try
+	// still runs must not interleave with it (both write token.new and
+	// rename it; one would fail with the other's file gone).
+	s.resuming.Lock()
+	defer s.resuming.Unlock()
 	_, current := s.sealed()
 	if err := s.settings.keepToken(req.Token); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
@@ -91,4 +97,14 @@ func reseed(seed []byte) error {
 		return e
 	}
 	return nil
+}
+
+// warmResumeCodecs builds encoding/json's codecs of /resume's request and
+// answer when the agent starts. A clone's first request is a resume: made
+// here, in the boot that a template freezes, no clone builds them again
+// (nor, under TCG, translates the code that builds them).
+func warmResumeCodecs() {
+	var req protocol.ResumeRequest
+	_ = json.Unmarshal([]byte(`{}`), &req)
+	_, _ = json.Marshal(protocol.ResumeResult{})
 }

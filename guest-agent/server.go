@@ -45,6 +45,12 @@ type server struct {
 	procs processTable
 	// code are the code contexts (code.go).
 	code codeContexts
+	// resuming serializes /resume (resume.go).
+	resuming sync.Mutex
+	// table is routes(), made once: a map of a few dozen method values
+	// built on every request cost each one time and, in a clone, the
+	// translation of the code that builds it.
+	table map[string]route
 }
 
 func newServer(s settings, ownsGuest bool) *server {
@@ -55,6 +61,7 @@ func newServer(s settings, ownsGuest bool) *server {
 	}
 	srv.token.Store(&s.token)
 	srv.keyedBy.Store(&s.keyedBy)
+	srv.table = srv.routes()
 	return srv
 }
 
@@ -104,7 +111,7 @@ func (s *server) routes() map[string]route {
 // ServeHTTP routes by hand so that every miss gets a JSON {"detail"}, and
 // authenticates before anything else runs.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, ok := s.routes()[r.URL.Path]
+	rt, ok := s.table[r.URL.Path]
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 		return
