@@ -185,7 +185,7 @@ if [ ! "$initrd" -nt "$agent" ] || [ ! "$initrd" -nt "$here/init" ] || [ ! "$ini
 	mkdir -p "$stage"/{bin,dev,proc,sys,newroot,lib/modules}
 	dpkg-deb --fsys-tarfile "$busybox_deb" | tar -x -C "$work" ./bin/busybox
 	mv "$work/bin/busybox" "$stage/bin/busybox"
-	for applet in sh mount insmod ip hostname sleep cat cp mkdir switch_root poweroff; do
+	for applet in sh mount insmod ip arp hostname sleep cat cp mkdir switch_root poweroff; do
 		ln -s busybox "$stage/bin/$applet"
 	done
 	mdir="$ktree/lib/modules/$kernel_version"

@@ -58,6 +58,9 @@ type snapshotSource struct {
 	// mux: the agent was in a read of its mux port when the snapshot was
 	// taken, so a clone's link comes up as soon as it runs.
 	mux bool
+	// guestAnnounce: its virtio-net offered guest announcements (a save
+	// made before they were turned off: qemu.Spec.GuestAnnounce).
+	guestAnnounce bool
 }
 
 // launch starts QEMU per plan, retrying when the host port chosen for the
@@ -134,6 +137,9 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 		GuardReply: guardSocket(cfg, workdir, "reply"),
 		Display:    qemuDisplay(cfg),
 		Extra:      cfg.ExtraQEMUArgs,
+		// Only a save made before guest announcements were turned off has
+		// the feature in its state, and needs the device to offer it.
+		GuestAnnounce: plan.from != nil && plan.from.guestAnnounce,
 	}
 	// The token reaches the guest through fw_cfg from this owner-only file
 	// (in an owner-only folder); QEMU has read it once the sandbox is ready,
@@ -194,7 +200,11 @@ func launchOnce(ctx context.Context, plan launchPlan) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, newError(KindBootFailed, err, "connecting to the console")
 	}
-	if err := proc.Start(sb.cmd); err != nil {
+	start := proc.Start
+	if spec.Accel == string(AccelTCG) {
+		start = proc.StartWithoutHugePages
+	}
+	if err := start(sb.cmd); err != nil {
 		return nil, newError(KindBootFailed, err, "starting %s", plan.binary)
 	}
 	sb.timing.QEMUStarted = time.Since(plan.began)

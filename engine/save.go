@@ -168,6 +168,7 @@ func (sb *Sandbox) writeSaveManifest(dir, name string) error {
 		State: saveState, Disk: saveDisk, StateSHA256: sum, DiskSHA256: diskSum, Append: sb.spec.Append,
 		MemoryMiB: sb.spec.MemoryMiB, CPUs: sb.spec.CPUs, Accel: string(sb.accel), GuestPort: sb.guestPort,
 		QEMUVersion: version, Created: time.Now().UTC().Format(time.RFC3339), Sealed: true,
+		NoGuestAnnounce: !sb.spec.GuestAnnounce,
 	}
 	if d := sb.cfg.Display; d != nil {
 		m.Save.Display = fmt.Sprintf("%dx%d", d.Width, d.Height)
@@ -271,7 +272,7 @@ func startFromSave(ctx context.Context, plan launchPlan) (*Sandbox, error) {
 		diskPath:  filepath.Join(plan.img.Dir, s.Disk),
 		console:   filepath.Join(plan.img.Dir, saveLog),
 		token:     token, sealed: s.Sealed, guestPort: s.GuestPort, append: s.Append,
-		memoryMiB: s.MemoryMiB, cpus: s.CPUs,
+		memoryMiB: s.MemoryMiB, cpus: s.CPUs, guestAnnounce: !s.NoGuestAnnounce,
 	}
 	return launch(ctx, plan)
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quicksand-go/quicksand/engine/internal/qemu"
 )
 
 func TestWarmStartedSandboxesAreTheirOwn(t *testing.T) {
@@ -322,4 +324,50 @@ func TestInfoDoesNotWaitForACheckpoint(t *testing.T) {
 		t.Fatalf("during a checkpoint: channel %v %v, running %v, accel %q, pid %d", ok, err, running, accel, pid)
 	}
 	<-done
+}
+
+// A save made before guest announcements were turned off (its NIC offered
+// them, and its guest took them up) has no no_guest_announce in its
+// manifest, and still resumes: its NIC offers them again. With the flag
+// (the NIC then offers none) its state does not load: the flag is what
+// makes the difference. The old NIC is made with QEMU's -set.
+func TestSavesFromBeforeAnnouncementsWereOffResume(t *testing.T) {
+	const features = "cut -c22 /sys/class/net/eth0/device/features" // VIRTIO_NET_F_GUEST_ANNOUNCE, bit 21
+	sb := startSandbox(t, Config{ColdBoot: true, ExtraQEMUArgs: []string{"-set", "device." + qemu.NICID + ".guest_announce=on"}})
+	if got := strings.TrimSpace(mustSh(t, sb, features)); got != "1" {
+		t.Fatalf("the NIC made like an old one does not offer guest announcements (bit 21: %q)", got)
+	}
+	dir := filepath.Join(t.TempDir(), "old")
+	if _, err := sb.Save(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	sb.Stop(context.Background())
+	manifest := filepath.Join(dir, "manifest.json")
+	raw, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	save := m["save"].(map[string]any)
+	save["no_guest_announce"] = true
+	raw, _ = json.Marshal(m)
+	os.WriteFile(manifest, raw, 0o644)
+	if sb, err := Start(context.Background(), Config{Image: dir}); err == nil {
+		sb.Stop(context.Background())
+		t.Fatal("the old save resumed with a NIC that offers no announcements: this test shows nothing")
+	} else if !strings.Contains(err.Error(), "loading its state") {
+		t.Fatalf("the old save with a NIC that offers no announcements failed otherwise than in loading its state: %v", err)
+	} else {
+		t.Logf("as expected: %v", err)
+	}
+	delete(save, "no_guest_announce")
+	raw, _ = json.Marshal(m)
+	os.WriteFile(manifest, raw, 0o644)
+	resumed := startSandbox(t, Config{Image: dir})
+	if got := strings.TrimSpace(mustSh(t, resumed, features)); got != "1" {
+		t.Errorf("the resumed old save's NIC: bit 21 is %q", got)
+	}
 }

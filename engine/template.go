@@ -28,7 +28,7 @@ import (
 
 // templateFormat changes whenever what a template holds or how it is made
 // changes, so old templates are rebuilt rather than misread.
-const templateFormat = 8
+const templateFormat = 9
 
 const (
 	// buildSuffix marks a template folder being built (locked while it is).
@@ -146,6 +146,7 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	// Frozen with the link up, the agent sits in a read of the port, and a
 	// clone's first call needs no network at all (muxlink.go).
 	mux := sb.muxUp(ctx)
+	sb.warmUpTemplate(ctx)
 	if err := sb.stopForTemplate(ctx, filepath.Join(tmp, templateState)); err != nil {
 		kind, msg := blameFullDisk(sb.hostFolders, KindBootFailed, "saving the template")
 		return nil, &Error{Kind: kind, Msg: msg, Err: err}
@@ -183,6 +184,36 @@ func (s templateStore) build(ctx context.Context, plan launchPlan, dir, key stri
 	t.dir = dir
 	s.removeSuperseded(t)
 	return t, nil
+}
+
+// templateWarmUp is run once in a template before it is frozen, so that
+// its clones find done what the boot still had to do, instead of each
+// doing it again in its own QEMU (and translating the code for it afresh,
+// under TCG). It waits, at most 2 s, for eth0's IPv6 link-local address:
+// the kernel makes it only when it sees the link's carrier, about a second
+// after the link came up, which is after the agent is ready (the init
+// script sets the rest of the network itself: build/init). And it runs the
+// shell once, so the shell, the C library and the loader are in the page
+// cache that clones share, with the agent's own first-command work (its
+// JSON encoders, a command's cgroup) behind it. Last, sync: what the boot
+// wrote is on the disk, so no clone has it still to write back.
+const templateWarmUp = `cd / && settled() {
+	[ ! -e /sys/class/net/eth0 ] || [ ! -e /proc/net/if_inet6 ] && return 0
+	while read -r addr index plen scope flags dev; do
+		[ "$dev" = eth0 ] && [ "$scope" = 20 ] && return 0
+	done </proc/net/if_inet6
+	return 1
+}
+n=0
+while ! settled && [ $n -lt 100 ]; do sleep 0.02; n=$((n + 1)); done
+sync`
+
+// warmUpTemplate runs templateWarmUp. A template works without it, only
+// less well, so a failure is logged, not returned.
+func (sb *Sandbox) warmUpTemplate(ctx context.Context) {
+	if _, err := sb.Execute(ctx, ExecRequest{Command: templateWarmUp}); err != nil {
+		sb.cfg.Logger.Debug("the template's warm-up command failed", "err", err)
+	}
 }
 
 // removeSuperseded deletes the templates that this one replaces: made from

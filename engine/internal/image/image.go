@@ -70,6 +70,10 @@ type SaveInfo struct {
 	// Display is the saved VM's screen, "WIDTHxHEIGHT" ("": none): its
 	// devices are part of the state, so the resumed VM has them too.
 	Display string `json:"display,omitempty"`
+	// NoGuestAnnounce: the VM's virtio-net offered no guest announcements
+	// (qemu.Spec.GuestAnnounce); a save made before that resumes with the
+	// device offering them, as its state expects.
+	NoGuestAnnounce bool `json:"no_guest_announce,omitempty"`
 }
 
 // AgentQuicksand marks an image whose guest runs Quicksand's own agent. It

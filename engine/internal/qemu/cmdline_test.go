@@ -79,6 +79,29 @@ func TestNetdev(t *testing.T) {
 	}
 }
 
+// The NIC offers no guest announcements unless a snapshot's state needs
+// the feature (engine/save.go: saves made before it was turned off).
+func TestNICAnnouncesOnlyForOldSaves(t *testing.T) {
+	for _, arch := range []string{"x86_64", "arm64"} {
+		s := Spec{Arch: arch, Accel: "tcg"}
+		nic := ""
+		for _, d := range argsAfter(s.Args(), "-device") {
+			if strings.HasPrefix(d, "virtio-net-") {
+				nic = d
+			}
+		}
+		if !strings.HasSuffix(nic, ",id=nic0,netdev=net0,guest_announce=off") {
+			t.Errorf("%s: NIC %q offers guest announcements", arch, nic)
+		}
+		s.GuestAnnounce = true
+		for _, d := range argsAfter(s.Args(), "-device") {
+			if strings.Contains(d, "guest_announce") {
+				t.Errorf("%s: NIC %q for an old save does not offer them", arch, d)
+			}
+		}
+	}
+}
+
 func TestDiskPathWithCommaIsEscaped(t *testing.T) {
 	s := Spec{Arch: "x86_64", Accel: "tcg", Disk: "/tmp/a,b/overlay.qcow2", QMPSocket: "/tmp/x,y/qmp.sock"}
 	args := s.Args()
