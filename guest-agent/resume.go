@@ -42,14 +42,14 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Reseeded = reseed(seed) == nil
 	}
-	// Kept before it is used: an agent that restarts must come back with
-	// this token, never the one the VM booted with, and know which QEMU
-	// handed it over (seal.go).
 	// One resume at a time: a retry the host sends while an earlier try
 	// still runs must not interleave with it (both write token.new and
 	// rename it; one would fail with the other's file gone).
 	s.resuming.Lock()
 	defer s.resuming.Unlock()
+	// Kept before it is used: an agent that restarts must come back with
+	// this token, never the one the VM booted with, and know which QEMU
+	// handed it over (seal.go).
 	_, current := s.sealed()
 	if err := s.settings.keepToken(req.Token); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
